@@ -1,0 +1,58 @@
+//! The command line: global options and the command tree (clap).
+
+use crate::commands::{config, db, serve, token, user};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chatgate",
+    version,
+    about = "Self-hosted OpenAI-API gateway",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)
+    #[arg(short, long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Database URL; overrides database.url (sqlite://PATH)
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// More log output (-v debug, -vv trace); errors show their causes
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors and what was asked for
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway
+    Serve(serve::Args),
+    /// Manage users and their keys
+    #[command(subcommand)]
+    User(user::Command),
+    /// Manage keys
+    #[command(subcommand)]
+    Token(token::Command),
+    /// Inspect the configuration
+    #[command(subcommand)]
+    Config(config::Command),
+    /// Database maintenance
+    #[command(subcommand)]
+    Db(db::Command),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

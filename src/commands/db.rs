@@ -1,0 +1,42 @@
+//! `chatgate db migrate`: applies migrations explicitly (packaging scripts).
+
+use super::user::say;
+use super::Context;
+use anyhow::Context as _;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending database migrations
+    Migrate,
+}
+
+impl Command {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        match self {
+            Command::Migrate => {
+                let url = &ctx.loaded.config.database.url;
+                let backend = crate::db::Backend::from_url(url)?;
+                // `open` migrates too; do it by hand to report what was applied.
+                let pool = crate::db::open_unmigrated(url)?;
+                let mut conn = pool.get().context("cannot get a database connection")?;
+                let applied = crate::db::migrate(&mut conn)?;
+                if applied.is_empty() {
+                    say(
+                        ctx,
+                        &format!(
+                            "{} database {} is up to date",
+                            backend.name(),
+                            crate::db::redact_url(url)
+                        ),
+                    );
+                } else {
+                    for m in &applied {
+                        println!("applied {m}");
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! One file per command group. Each parses its own arguments (clap) and
+//! calls the same operations the server uses; errors carry context (anyhow).
+
+pub mod config;
+pub mod db;
+pub mod serve;
+pub mod token;
+pub mod user;
+
+use crate::cli::{Cli, Command};
+use crate::config::Loaded;
+use crate::db::{Pool, PooledConn};
+use anyhow::Context as _;
+
+/// What every command gets: the loaded configuration and the global flags.
+pub struct Context {
+    pub loaded: Loaded,
+    pub quiet: bool,
+    pub verbose: u8,
+}
+
+impl Context {
+    /// Opens the database (creating and migrating it as needed).
+    pub fn pool(&self) -> anyhow::Result<Pool> {
+        crate::db::open(&self.loaded.config.database.url)
+    }
+
+    /// One connection, for commands that do a few queries and exit.
+    pub fn connection(&self) -> anyhow::Result<PooledConn> {
+        self.pool()?
+            .get()
+            .context("cannot get a database connection")
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut loaded = Loaded::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database {
+        crate::db::Backend::from_url(&url).context("--database")?;
+        loaded.config.database.url = url;
+    }
+    crate::logging::init(&loaded.config.log, cli.verbose, cli.quiet);
+    let ctx = Context {
+        loaded,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    match cli.command {
+        Command::Serve(a) => a.run(ctx),
+        Command::User(c) => c.run(&ctx),
+        Command::Token(c) => c.run(&ctx),
+        Command::Config(c) => c.run(&ctx),
+        Command::Db(c) => c.run(&ctx),
+    }
+}

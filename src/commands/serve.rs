@@ -1,0 +1,92 @@
+//! `chatgate serve`: runs the gateway.
+
+use super::Context;
+use crate::keys::PlainKey;
+use crate::server::Application;
+use crate::users::{self, UserName, UserSettings};
+use anyhow::Context as _;
+use std::net::TcpListener;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (overrides `listen`)
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Use the built-in echo upstream (no upstream key needed) and print a demo key
+    #[arg(long)]
+    demo: bool,
+}
+
+/// The user whose key `--demo` prints.
+const DEMO_USER: &str = "demo";
+
+impl Args {
+    pub fn run(self, mut ctx: Context) -> anyhow::Result<()> {
+        let config = &mut ctx.loaded.config;
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if self.demo {
+            config.use_demo_upstream();
+        }
+        let addr = config.listen_addr()?;
+        let pool = ctx.pool()?;
+        let mut conn = pool.get().context("cannot get a database connection")?;
+        let seeded = users::seed(&mut conn, &ctx.loaded.config.users)?;
+        if !seeded.is_empty() {
+            tracing::info!(users = ?seeded, "added users from the config file");
+        }
+        let demo_key = if self.demo {
+            Some(demo_key(&mut conn)?)
+        } else {
+            None
+        };
+        drop(conn);
+        let listener =
+            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let config = ctx.loaded.config.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        runtime.block_on(async move {
+            let app = Application::build(config, listener, pool)?;
+            let port = app.port();
+            if let Some(key) = demo_key {
+                let host = if addr.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    addr.ip().to_string()
+                };
+                let base = format!("http://{host}:{port}/v1");
+                println!("chatgate demo: the built-in echo upstream answers every model.");
+                println!("base URL: {base}");
+                println!("demo key: {}", key.expose());
+                println!(
+                    "try: curl {base}/chat/completions -H 'Authorization: Bearer {}' \
+                     -H 'Content-Type: application/json' \
+                     -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'",
+                    key.expose()
+                );
+            }
+            tracing::info!(%addr, port, "chatgate listening");
+            app.run_until_stopped().await
+        })?;
+        tracing::info!("chatgate stopped; usage flushed");
+        Ok(())
+    }
+}
+
+/// The demo user, created on first use; its key is renewed at every start
+/// because only a hash is stored.
+fn demo_key(conn: &mut crate::db::DbConnection) -> anyhow::Result<PlainKey> {
+    match users::rotate(conn, DEMO_USER, None) {
+        Ok(key) => Ok(key),
+        Err(users::UserError::NotFound(_)) => {
+            let name = UserName::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
+            Ok(users::add(conn, &name, None, UserSettings::default())?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

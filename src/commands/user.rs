@@ -1,0 +1,281 @@
+//! `chatgate user …`: add, list, show, edit, disable, enable, remove.
+
+use super::Context;
+use crate::keys::PlainKey;
+use crate::output::{self, Format};
+use crate::users::{self, LimitPeriod, Setting, UserName, UserSettings, UserView};
+use anyhow::Context as _;
+use chrono::NaiveDateTime;
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a user and print their key (shown once)
+    Add(AddArgs),
+    /// List users (active ones unless --all)
+    List {
+        /// Include disabled and expired users
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show one user in detail
+    Show {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Change a user's limits, expiry, models, rpm or note
+    Edit {
+        name: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Block a user's key at once
+    Disable { name: String },
+    /// Unblock a user's key
+    Enable { name: String },
+    /// Delete a user (their usage history stays for reports)
+    Remove {
+        name: String,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    name: String,
+    /// Use this key instead of generating one
+    #[arg(long, value_name = "T")]
+    token: Option<String>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+    /// `json` prints {"name", "key"}
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// The settings `add` and `edit` share; `none`/`never` clears one.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Token limit per period (none = unlimited)
+    #[arg(long, value_name = "N", value_parser = users::parse_count)]
+    token_limit: Option<Setting<i64>>,
+    /// Request limit per period (none = unlimited)
+    #[arg(long, value_name = "N", value_parser = users::parse_count)]
+    request_limit: Option<Setting<i64>>,
+    /// The period limits apply to
+    #[arg(long, value_enum, value_name = "PERIOD")]
+    limit_period: Option<LimitPeriod>,
+    /// Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never
+    #[arg(long, value_name = "DATE|DURATION", value_parser = users::parse_expiry)]
+    expires: Option<Setting<NaiveDateTime>>,
+    /// Allowed models: comma-separated glob patterns (none = all)
+    #[arg(long, value_name = "LIST", value_parser = users::parse_models)]
+    models: Option<Setting<Vec<String>>>,
+    /// Requests per minute (none = unlimited)
+    #[arg(long, value_name = "N", value_parser = users::parse_count)]
+    rpm: Option<Setting<i64>>,
+    /// A free-text note ("" clears it)
+    #[arg(long, value_name = "TEXT", value_parser = users::parse_note)]
+    note: Option<Setting<String>>,
+}
+
+impl From<SettingsArgs> for UserSettings {
+    fn from(a: SettingsArgs) -> UserSettings {
+        UserSettings {
+            token_limit: a.token_limit,
+            request_limit: a.request_limit,
+            limit_period: a.limit_period,
+            expires: a.expires,
+            models: a.models,
+            rpm: a.rpm,
+            note: a.note,
+        }
+    }
+}
+
+/// Column names of `--format csv`, the JSON field names.
+const USER_FIELDS: &[&str] = &[
+    "name",
+    "status",
+    "key_hint",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "token_limit",
+    "request_limit",
+    "limit_period",
+    "tokens_used",
+    "requests_used",
+    "models",
+    "rpm",
+    "note",
+];
+
+impl Command {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        let mut conn = ctx.connection()?;
+        let conn = &mut *conn;
+        match self {
+            Command::Add(a) => {
+                let name = UserName::parse(&a.name).map_err(anyhow::Error::msg)?;
+                let key = a
+                    .token
+                    .as_deref()
+                    .map(PlainKey::parse)
+                    .transpose()
+                    .context("--token")?;
+                let key = users::add(conn, &name, key, a.settings.into())?;
+                print_key(ctx, name.as_str(), &key, a.format, "created")
+            }
+            Command::List { all, format } => {
+                let list = users::list(conn, all)?;
+                print_users(&list, format)
+            }
+            Command::Show { name, format } => {
+                let user = users::show(conn, &name)?;
+                match format {
+                    Format::Json => output::print_json(&user),
+                    Format::Csv => output::print_csv(std::slice::from_ref(&user), USER_FIELDS),
+                    Format::Table => print_detail(&user),
+                }
+            }
+            Command::Edit { name, settings } => {
+                users::edit(conn, &name, settings.into())?;
+                say(ctx, &format!("user {name} updated"));
+                Ok(())
+            }
+            Command::Disable { name } => {
+                users::set_disabled(conn, &name, true)?;
+                say(
+                    ctx,
+                    &format!("user {name} disabled; their key no longer works"),
+                );
+                Ok(())
+            }
+            Command::Enable { name } => {
+                users::set_disabled(conn, &name, false)?;
+                say(ctx, &format!("user {name} enabled"));
+                Ok(())
+            }
+            Command::Remove { name, yes } => {
+                users::show(conn, &name)?;
+                output::confirm(&format!("Remove user {name}?"), yes)?;
+                users::remove(conn, &name)?;
+                say(
+                    ctx,
+                    &format!("user {name} removed; their usage history is kept"),
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A status line on stderr, so stdout stays what scripts read.
+pub fn say(ctx: &Context, text: &str) {
+    if !ctx.quiet {
+        eprintln!("{text}");
+    }
+}
+
+/// Prints a new key once: alone with -q, as {"name", "key"} with --format json.
+pub fn print_key(
+    ctx: &Context,
+    name: &str,
+    key: &PlainKey,
+    format: Format,
+    what: &str,
+) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return output::print_json(&serde_json::json!({"name": name, "key": key.expose()}));
+    }
+    if !ctx.quiet {
+        println!("Key for {name} ({what}; shown only now, store it safely):");
+    }
+    println!("{}", key.expose());
+    Ok(())
+}
+
+fn limit(used: i64, limit: Option<i64>) -> String {
+    match limit {
+        Some(l) => format!("{used} / {l}"),
+        None => used.to_string(),
+    }
+}
+
+fn or_dash(v: Option<&str>) -> String {
+    v.unwrap_or("-").to_owned()
+}
+
+fn print_users(list: &[UserView], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => output::print_json(list),
+        Format::Csv => output::print_csv(list, USER_FIELDS),
+        Format::Table => {
+            let mut t = output::table(&[
+                "NAME",
+                "STATUS",
+                "KEY",
+                "CREATED",
+                "EXPIRES",
+                "TOKENS",
+                "REQUESTS",
+                "PERIOD",
+                "LAST USED",
+            ]);
+            for u in list {
+                t.add_row(vec![
+                    u.name.clone(),
+                    u.status.as_str().to_owned(),
+                    u.key_hint.clone(),
+                    u.created_at.clone(),
+                    or_dash(u.expires_at.as_deref()),
+                    limit(u.tokens_used, u.token_limit),
+                    limit(u.requests_used, u.request_limit),
+                    u.limit_period.as_str().to_owned(),
+                    or_dash(u.last_used_at.as_deref()),
+                ]);
+            }
+            println!("{t}");
+            Ok(())
+        }
+    }
+}
+
+fn print_detail(u: &UserView) -> anyhow::Result<()> {
+    let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    let mut t = output::table(&["FIELD", "VALUE"]);
+    let rows: Vec<(&str, String)> = vec![
+        ("name", u.name.clone()),
+        ("status", u.status.as_str().to_owned()),
+        ("key", u.key_hint.clone()),
+        ("created", u.created_at.clone()),
+        ("expires", or_dash(u.expires_at.as_deref())),
+        ("last used", or_dash(u.last_used_at.as_deref())),
+        ("limit period", u.limit_period.as_str().to_owned()),
+        ("tokens used / limit", limit(u.tokens_used, u.token_limit)),
+        (
+            "requests used / limit",
+            limit(u.requests_used, u.request_limit),
+        ),
+        (
+            "models",
+            u.models
+                .as_ref()
+                .map(|m| m.join(","))
+                .unwrap_or_else(|| "all".into()),
+        ),
+        ("rpm", num(u.rpm)),
+        ("note", or_dash(u.note.as_deref())),
+    ];
+    for (k, v) in rows {
+        t.add_row(vec![k.to_owned(), v]);
+    }
+    println!("{t}");
+    Ok(())
+}

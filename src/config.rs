@@ -1,0 +1,437 @@
+//! Typed configuration: defaults → YAML file → `CHATGATE_` environment → flags.
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+    pub database: DatabaseConfig,
+    pub tls: Option<TlsConfig>,
+    pub admin: Option<AdminConfig>,
+    pub upstreams: Vec<UpstreamConfig>,
+    pub users: Vec<UserSeed>,
+    pub prices: BTreeMap<String, Price>,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+    pub cors: CorsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamKind {
+    Openai,
+    Azure,
+    Echo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub name: String,
+    pub kind: UpstreamKind,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    #[serde(default = "all_models")]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub proxy: Option<String>,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub deployments: BTreeMap<String, String>,
+}
+
+fn all_models() -> Vec<String> {
+    vec!["*".into()]
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSeed {
+    pub name: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_body_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub upstream_connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub upstream_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    pub origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "0.0.0.0:8080".into(),
+            workers: 0,
+            database: DatabaseConfig::default(),
+            tls: None,
+            admin: None,
+            upstreams: Vec::new(),
+            users: Vec::new(),
+            prices: BTreeMap::new(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+            cors: CorsConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://chatgate.db".into(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: 26_214_400,
+            upstream_connect_timeout: Duration::from_secs(10),
+            upstream_timeout: Duration::from_secs(600),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        CorsConfig {
+            origins: vec!["*".into()],
+        }
+    }
+}
+
+/// Durations written as `10s`, `600s`, `2m` (humantime), in both directions.
+mod humantime_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("`{s}` is not a duration like 10s or 5m: {e}"))
+        })
+    }
+}
+
+/// Where the configuration came from, for messages.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub file: Option<PathBuf>,
+}
+
+/// The file to read: `--config`, `$CHATGATE_CONFIG`, `./chatgate.yaml`,
+/// `/etc/chatgate/chatgate.yaml`. An explicitly named file must exist.
+fn find_file(explicit: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(p) = explicit {
+        if !p.is_file() {
+            bail!("config file {} does not exist", p.display());
+        }
+        return Ok(Some(p.to_owned()));
+    }
+    if let Some(p) = std::env::var_os("CHATGATE_CONFIG").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!(
+                "config file {} (from CHATGATE_CONFIG) does not exist",
+                p.display()
+            );
+        }
+        return Ok(Some(p));
+    }
+    Ok(["chatgate.yaml", "/etc/chatgate/chatgate.yaml"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file()))
+}
+
+impl Loaded {
+    /// Reads and validates the configuration. Errors name the file and field.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
+        let file = find_file(explicit)?;
+        let mut builder = config::Config::builder();
+        // The file before the environment: sources added later win.
+        if let Some(f) = &file {
+            builder = builder.add_source(
+                config::File::from(f.as_path())
+                    .format(config::FileFormat::Yaml)
+                    .required(true),
+            );
+        }
+        // CHATGATE_CONFIG names the file; it is not a setting.
+        let env: config::Map<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("CHATGATE_") && k != "CHATGATE_CONFIG")
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("CHATGATE")
+                .prefix_separator("_")
+                .separator("__")
+                .source(Some(env)),
+        );
+        let source = match &file {
+            Some(f) => format!("config file {}", f.display()),
+            None => "configuration (environment)".to_string(),
+        };
+        let mut config: Config = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .with_context(|| format!("{source} is invalid"))?;
+        config.apply_openai_env();
+        config
+            .validate()
+            .with_context(|| format!("{source} is invalid"))?;
+        Ok(Loaded { config, file })
+    }
+}
+
+impl Config {
+    /// `OPENAI_API_KEY` (and `OPENAI_BASE_URL`) define a default upstream when
+    /// none is configured, so `OPENAI_API_KEY=sk-… chatgate serve` just works.
+    fn apply_openai_env(&mut self) {
+        if !self.upstreams.is_empty() {
+            return;
+        }
+        let Some(key) = std::env::var("OPENAI_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+        else {
+            return;
+        };
+        let base_url = std::env::var("OPENAI_BASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.into());
+        self.upstreams.push(UpstreamConfig {
+            name: "openai".into(),
+            kind: UpstreamKind::Openai,
+            base_url: Some(base_url),
+            api_keys: vec![key],
+            models: all_models(),
+            proxy: None,
+            endpoint: None,
+            api_version: None,
+            deployments: BTreeMap::new(),
+        });
+    }
+
+    /// Replaces the upstreams by the built-in echo upstream (`serve --demo`).
+    pub fn use_demo_upstream(&mut self) {
+        self.upstreams = vec![UpstreamConfig {
+            name: "echo".into(),
+            kind: UpstreamKind::Echo,
+            base_url: None,
+            api_keys: Vec::new(),
+            models: all_models(),
+            proxy: None,
+            endpoint: None,
+            api_version: None,
+            deployments: BTreeMap::new(),
+        }];
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen.parse().with_context(|| {
+            format!(
+                "listen: `{}` is not an address like 0.0.0.0:8080",
+                self.listen
+            )
+        })
+    }
+
+    /// Checks what serde cannot: each error names the field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        crate::db::Backend::from_url(&self.database.url).context("database.url")?;
+        if self.limits.max_body_bytes == 0 {
+            bail!("limits.max_body_bytes must be greater than 0");
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, u) in self.upstreams.iter().enumerate() {
+            let field = format!("upstreams[{i}]");
+            if u.name.trim().is_empty() {
+                bail!("{field}.name must not be empty");
+            }
+            if !names.insert(u.name.as_str()) {
+                bail!("{field}.name: upstream `{}` is defined twice", u.name);
+            }
+            for m in &u.models {
+                glob::Pattern::new(m)
+                    .with_context(|| format!("{field}.models: `{m}` is not a glob pattern"))?;
+            }
+            match u.kind {
+                UpstreamKind::Openai => {
+                    let url = u.base_url.as_deref().unwrap_or(DEFAULT_OPENAI_BASE_URL);
+                    let parsed = url::Url::parse(url)
+                        .with_context(|| format!("{field}.base_url: `{url}` is not a URL"))?;
+                    if !matches!(parsed.scheme(), "http" | "https") {
+                        bail!("{field}.base_url: `{url}` must start with http:// or https://");
+                    }
+                    if u.api_keys.iter().all(|k| k.is_empty()) {
+                        bail!("{field}.api_keys: an openai upstream needs at least one key");
+                    }
+                }
+                UpstreamKind::Azure => {
+                    bail!("{field}.kind: azure upstreams are not supported by this version yet")
+                }
+                UpstreamKind::Echo => {}
+            }
+            if u.proxy.is_some() {
+                bail!("{field}.proxy: outbound proxies are not supported by this version yet");
+            }
+        }
+        for (i, s) in self.users.iter().enumerate() {
+            crate::users::UserName::parse(&s.name)
+                .map_err(|e| anyhow::anyhow!("users[{i}].name: {e}"))?;
+            crate::keys::PlainKey::parse(&s.token).with_context(|| format!("users[{i}].token"))?;
+        }
+        if self.tls.is_some() {
+            bail!("tls: serving HTTPS directly is not supported by this version yet; put nginx in front (see README)");
+        }
+        Ok(())
+    }
+
+    /// The effective settings with every secret replaced, for `config check`.
+    pub fn redacted(&self) -> Config {
+        const HIDDEN: &str = "<redacted>";
+        let mut c = self.clone();
+        c.database.url = crate::db::redact_url(&c.database.url);
+        for u in &mut c.upstreams {
+            for k in &mut u.api_keys {
+                *k = HIDDEN.into();
+            }
+        }
+        for s in &mut c.users {
+            s.token = HIDDEN.into();
+        }
+        if let Some(a) = &mut c.admin {
+            if a.token.is_some() {
+                a.token = Some(HIDDEN.into());
+            }
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_hides_every_secret() {
+        let mut c = Config::default();
+        c.database.url = "postgres://u:hunter2@db/x".into();
+        c.admin = Some(AdminConfig {
+            token: Some("adm-secret".into()),
+        });
+        c.users.push(UserSeed {
+            name: "alice".into(),
+            token: "user-secret".into(),
+        });
+        c.apply_openai_env();
+        c.use_demo_upstream();
+        c.upstreams[0].api_keys = vec!["sk-live-secret".into()];
+        let text = serde_yaml::to_string(&c.redacted()).unwrap();
+        for secret in ["hunter2", "adm-secret", "user-secret", "sk-live-secret"] {
+            assert!(!text.contains(secret), "{secret} leaked in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut c = Config::default();
+        c.use_demo_upstream();
+        c.upstreams[0].kind = UpstreamKind::Openai;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("upstreams[0].api_keys"), "{err}");
+        c.upstreams[0].api_keys = vec!["k".into()];
+        c.upstreams[0].base_url = Some("ftp://x".into());
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("upstreams[0].base_url"), "{err}");
+        c.upstreams[0].base_url = None;
+        c.validate().unwrap();
+        c.listen = "nowhere".into();
+        assert!(c.validate().unwrap_err().to_string().contains("listen"));
+    }
+}

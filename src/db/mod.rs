@@ -1,0 +1,173 @@
+//! The database: backend chosen from the URL scheme, a connection pool,
+//! embedded migrations, the schema and its row types.
+//!
+//! Queries are written once against `DbConnection`, a Diesel
+//! `MultiConnection`, so a PostgreSQL variant can be added beside SQLite
+//! without touching them (each backend keeps its own migrations folder).
+
+pub mod schema;
+
+use anyhow::{bail, Context};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Which database a URL names. No silent fallback: an unknown scheme is an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(PathBuf),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> anyhow::Result<Backend> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                bail!("`{url}` names no file (write sqlite://chatgate.db or sqlite:///var/lib/chatgate/chatgate.db)");
+            }
+            return Ok(Backend::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            bail!("PostgreSQL is not supported by this version yet; use sqlite://PATH");
+        }
+        bail!(
+            "`{}` is not a database URL this version understands (sqlite://PATH)",
+            redact_url(url)
+        )
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// The URL with any password replaced, for messages and `config check`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("<redacted>"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens connections for the pool and sets per-connection settings.
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.backend {
+            Backend::Sqlite(path) => {
+                let path = path.to_string_lossy();
+                let mut conn =
+                    SqliteConnection::establish(&path).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets the CLI write while a server reads and writes; the busy
+                // timeout makes a writer wait for the lock instead of failing.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Connects, creating the SQLite file if needed, and applies pending migrations.
+pub fn open(url: &str) -> anyhow::Result<Pool> {
+    let pool = open_unmigrated(url)?;
+    let mut conn = pool.get().context("cannot get a database connection")?;
+    migrate(&mut conn)?;
+    Ok(pool)
+}
+
+/// Connects without migrating (`db migrate` reports what it applies).
+pub fn open_unmigrated(url: &str) -> anyhow::Result<Pool> {
+    let backend = Backend::from_url(url).context("database.url")?;
+    match &backend {
+        Backend::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.is_dir() {
+                    bail!("database directory {} does not exist", dir.display());
+                }
+            }
+        }
+    }
+    let pool = r2d2::Pool::builder()
+        .max_size(8)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(Manager { backend })
+        .with_context(|| format!("cannot open database {}", redact_url(url)))?;
+    Ok(pool)
+}
+
+/// Applies pending migrations; returns the names of those applied now.
+pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect()),
+    };
+    applied.map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
+}
+
+/// The current time as stored: UTC without zone, microsecond precision.
+pub fn now() -> chrono::NaiveDateTime {
+    let t = chrono::Utc::now().naive_utc();
+    t - chrono::Duration::nanoseconds(i64::from(t.and_utc().timestamp_subsec_nanos() % 1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(
+            Backend::from_url("sqlite://a/b.db").unwrap(),
+            Backend::Sqlite("a/b.db".into())
+        );
+        assert_eq!(
+            Backend::from_url("sqlite:///var/x.db").unwrap(),
+            Backend::Sqlite("/var/x.db".into())
+        );
+        assert!(Backend::from_url("sqlite://").is_err());
+        let err = Backend::from_url("mysql://u:secret@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("secret"), "{err}");
+    }
+}

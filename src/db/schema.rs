@@ -1,0 +1,46 @@
+// The tables as migrations/ creates them (written to match; see up.sql).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        name -> Text,
+        key_hash -> Text,
+        key_hint -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        token_limit -> Nullable<BigInt>,
+        request_limit -> Nullable<BigInt>,
+        limit_period -> Text,
+        models -> Nullable<Text>,
+        rpm -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    usage_records (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        user_name -> Text,
+        method -> Text,
+        endpoint -> Text,
+        model -> Nullable<Text>,
+        upstream -> Nullable<Text>,
+        status -> Integer,
+        prompt_tokens -> Nullable<BigInt>,
+        completion_tokens -> Nullable<BigInt>,
+        total_tokens -> Nullable<BigInt>,
+        estimated -> Bool,
+        stream -> Bool,
+        latency_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    revisions (name) {
+        name -> Text,
+        revision -> BigInt,
+    }
+}

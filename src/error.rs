@@ -1,0 +1,105 @@
+//! Errors the gateway answers with, in OpenAI's shape so clients show them:
+//! `{"error": {"message", "type", "code"}}`.
+//!
+//! Rules: inside the request path, a typed `ApiError`; at the CLI edge,
+//! `anyhow` with context; database code returns Diesel's `QueryResult`.
+//! No message ever carries a key, the admin token or a message body.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidKey(&'static str),
+    #[error("This API key expired on {0}.")]
+    KeyExpired(String),
+    #[error("This API key belongs to a disabled user.")]
+    UserDisabled,
+    #[error("You are not allowed to use the model `{0}`.")]
+    ModelNotAllowed(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("The request body is larger than {0} bytes.")]
+    TooLarge(usize),
+    #[error("{0}")]
+    ModelNotFound(String),
+    #[error("{0}")]
+    Upstream(String),
+    #[error("The upstream `{0}` did not answer in time.")]
+    UpstreamTimeout(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub const NO_KEY: &str = "You didn't provide an API key. Pass it as `Authorization: Bearer KEY`, `api-key: KEY` or `?token=KEY`.";
+pub const UNKNOWN_KEY: &str = "Incorrect API key provided.";
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidKey(_) => "invalid_api_key",
+            ApiError::KeyExpired(_) => "key_expired",
+            ApiError::UserDisabled => "user_disabled",
+            ApiError::ModelNotAllowed(_) => "model_not_allowed",
+            ApiError::BadRequest(_) => "invalid_request_error",
+            ApiError::TooLarge(_) => "request_too_large",
+            ApiError::ModelNotFound(_) => "model_not_found",
+            ApiError::Upstream(_) => "upstream_error",
+            ApiError::UpstreamTimeout(_) => "upstream_timeout",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// OpenAI's `type` field.
+    fn kind(&self) -> &'static str {
+        match self {
+            ApiError::InvalidKey(_) | ApiError::KeyExpired(_) | ApiError::UserDisabled => {
+                "invalid_request_error"
+            }
+            ApiError::ModelNotAllowed(_) => "permission_error",
+            ApiError::BadRequest(_) | ApiError::TooLarge(_) | ApiError::ModelNotFound(_) => {
+                "invalid_request_error"
+            }
+            ApiError::Upstream(_) | ApiError::UpstreamTimeout(_) | ApiError::Internal(_) => {
+                "api_error"
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidKey(_) | ApiError::KeyExpired(_) | ApiError::UserDisabled => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_body(
+            self.status_code(),
+            &self.to_string(),
+            self.kind(),
+            self.code(),
+        )
+    }
+}
+
+/// An OpenAI-shaped error response.
+pub fn error_body(status: StatusCode, message: &str, kind: &str, code: &str) -> HttpResponse {
+    let body = serde_json::json!({
+        "error": { "message": message, "type": kind, "param": null, "code": code }
+    });
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .body(body.to_string())
+}

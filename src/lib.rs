@@ -1,0 +1,16 @@
+//! chatgate: a self-hosted OpenAI-API gateway. The binary (`main.rs`) parses
+//! the command line; everything else lives here so tests can drive it.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod keys;
+pub mod logging;
+pub mod output;
+pub mod proxy;
+pub mod server;
+pub mod upstream;
+pub mod usage;
+pub mod users;

@@ -1,0 +1,21 @@
+//! The `chatgate` binary: parse, run, and turn failures into one clear line
+//! on stderr with exit code 1 (clap's usage errors exit 2).
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = chatgate::cli::Cli::parse();
+    let verbose = cli.verbose > 0;
+    match chatgate::commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if verbose {
+                eprintln!("error: {e:?}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

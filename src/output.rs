@@ -1,0 +1,85 @@
+//! How commands print: tables (comfy-table), JSON and CSV with the contract's
+//! field names, and confirmation prompts.
+
+use anyhow::{bail, Context};
+use comfy_table::{presets, ContentArrangement, Table};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// A table: box drawing on a terminal, plain ASCII in pipes and cron mail.
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    let preset = if std::io::stdout().is_terminal() {
+        presets::UTF8_FULL_CONDENSED
+    } else {
+        presets::ASCII_FULL_CONDENSED
+    };
+    t.load_preset(preset)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    t
+}
+
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).context("cannot write JSON")?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// CSV with a header row of the JSON field names; arrays joined by commas.
+pub fn print_csv<T: Serialize>(rows: &[T], header: &[&str]) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    w.write_record(header)?;
+    for row in rows {
+        let value = serde_json::to_value(row)?;
+        let record: Vec<String> = header.iter().map(|h| csv_cell(&value[*h])).collect();
+        w.write_record(&record)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn csv_cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+/// Asks before a destructive step. Without a terminal `--yes` is required,
+/// so a script never hangs on a prompt it cannot answer.
+pub fn confirm(question: &str, yes: bool) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{question} needs confirmation: pass --yes (stdin is not a terminal)");
+    }
+    let ok = dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .context("cannot read the answer")?;
+    if !ok {
+        bail!("cancelled");
+    }
+    Ok(())
+}

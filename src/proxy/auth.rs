@@ -1,0 +1,86 @@
+//! Who is calling: the client key from the request, checked against the
+//! in-memory key table.
+
+use super::keytable::{Caller, KeyTable};
+use crate::error::{ApiError, NO_KEY, UNKNOWN_KEY};
+use crate::users::rfc3339;
+use actix_web::http::header::{HeaderMap, AUTHORIZATION};
+use std::sync::Arc;
+
+/// The key as `Authorization: Bearer KEY`, `api-key: KEY` or `?token=KEY`.
+pub fn presented_key<'a>(headers: &'a HeaderMap, query: &'a str) -> Option<&'a str> {
+    if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        let key = match v.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+            _ if v.eq_ignore_ascii_case("bearer") => "",
+            _ => v,
+        };
+        if !key.is_empty() {
+            return Some(key);
+        }
+    }
+    if let Some(v) = headers.get("api-key").and_then(|v| v.to_str().ok()) {
+        if !v.trim().is_empty() {
+            return Some(v.trim());
+        }
+    }
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .filter(|k| !k.is_empty())
+}
+
+pub fn authenticate(
+    keys: &KeyTable,
+    headers: &HeaderMap,
+    query: &str,
+) -> Result<Arc<Caller>, ApiError> {
+    let key = presented_key(headers, query).ok_or(ApiError::InvalidKey(NO_KEY))?;
+    let caller = keys
+        .lookup(key.as_bytes())
+        .ok_or(ApiError::InvalidKey(UNKNOWN_KEY))?;
+    if caller.disabled {
+        return Err(ApiError::UserDisabled);
+    }
+    if let Some(expiry) = caller.expires_at {
+        if expiry < chrono::Utc::now().naive_utc() {
+            return Err(ApiError::KeyExpired(rfc3339(expiry)));
+        }
+    }
+    Ok(caller)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn all_three_key_forms() {
+        let h = headers(&[("authorization", "Bearer sk-a")]);
+        assert_eq!(presented_key(&h, ""), Some("sk-a"));
+        let h = headers(&[("api-key", "sk-b")]);
+        assert_eq!(presented_key(&h, ""), Some("sk-b"));
+        assert_eq!(
+            presented_key(&HeaderMap::new(), "x=1&token=sk-c"),
+            Some("sk-c")
+        );
+        assert_eq!(presented_key(&HeaderMap::new(), "x=1&token="), None);
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer ")]), ""),
+            None
+        );
+    }
+}

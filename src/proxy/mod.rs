@@ -1,0 +1,306 @@
+//! The hot path: authenticate → read what routing needs → check the rules
+//! → route → forward (or answer locally) → stream back, metered.
+
+pub mod auth;
+pub mod cors;
+pub mod forward;
+pub mod keytable;
+
+use crate::error::ApiError;
+use crate::server::Gateway;
+use crate::upstream::{echo, Target, Upstream};
+use crate::usage::meter::{Metered, Pending};
+use crate::usage::{Tokens, UsageRecord};
+use actix_web::http::header;
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use bytes::{Bytes, BytesMut};
+use forward::RequestBody;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::time::Instant;
+
+/// The few request fields the gateway needs; the rest is skipped unparsed.
+#[derive(Deserialize, Default)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+}
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    gw: web::Data<Gateway>,
+    client: web::Data<awc::Client>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
+    let endpoint = req.path().strip_prefix("/v1").unwrap_or(req.path());
+    let mut pending = Pending::new(
+        UsageRecord {
+            at: crate::db::now(),
+            user: caller.name.clone(),
+            method: method_name(req.method()),
+            endpoint: endpoint.to_owned(),
+            model: None,
+            upstream: None,
+            status: 0,
+            prompt_tokens: None,
+            completion_tokens: None,
+            total_tokens: None,
+            estimated: false,
+            stream: false,
+            latency_ms: 0,
+        },
+        started,
+        gw.usage.clone(),
+    );
+    match route_and_send(
+        &req,
+        payload,
+        &gw,
+        &client,
+        &caller,
+        endpoint,
+        &mut pending.record,
+    )
+    .await
+    {
+        Ok(reply) => Ok(reply.into_response(pending)),
+        Err(e) => {
+            pending.record.status = e.status_code().as_u16();
+            pending.finish();
+            Err(e)
+        }
+    }
+}
+
+/// What came back, before it is metered and sent.
+enum Reply {
+    Upstream(awc::ClientResponse),
+    Local(echo::LocalReply),
+}
+
+impl Reply {
+    fn into_response(self, mut pending: Pending) -> HttpResponse {
+        match self {
+            Reply::Upstream(res) => {
+                let status = res.status();
+                pending.record.status = status.as_u16();
+                let mut out = HttpResponse::build(status);
+                for (name, value) in res.headers().iter() {
+                    if !forward_response_header(name) {
+                        continue;
+                    }
+                    out.append_header((name.clone(), value.clone()));
+                }
+                if is_event_stream(res.headers()) {
+                    // Tell a buffering reverse proxy (nginx) to pass events on at once.
+                    out.insert_header(("x-accel-buffering", "no"));
+                }
+                let length = res
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if let Some(len) = length {
+                    out.no_chunking(len);
+                }
+                out.streaming(Metered::new(res, pending))
+            }
+            Reply::Local(reply) => {
+                pending.record.status = reply.status.as_u16();
+                set_tokens(&mut pending.record, reply.tokens);
+                let mut out = HttpResponse::build(reply.status);
+                match reply.body {
+                    echo::Body::Full(bytes) => {
+                        out.content_type("application/json");
+                        let len = bytes.len() as u64;
+                        out.no_chunking(len);
+                        out.streaming(Metered::new(once(bytes), pending))
+                    }
+                    echo::Body::Events(chunks) => {
+                        out.content_type("text/event-stream")
+                            .insert_header((header::CACHE_CONTROL, "no-cache"))
+                            .insert_header(("x-accel-buffering", "no"));
+                        let stream = futures_util::stream::iter(
+                            chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+                        );
+                        out.streaming(Metered::new(stream, pending))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn once(
+    bytes: Bytes,
+) -> futures_util::stream::Iter<std::iter::Once<Result<Bytes, std::convert::Infallible>>> {
+    futures_util::stream::iter(std::iter::once(Ok(bytes)))
+}
+
+fn forward_response_header(name: &header::HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "transfer-encoding"
+            | "upgrade"
+            | "trailer"
+            | "te"
+            | "content-length"
+    )
+}
+
+fn is_event_stream(headers: &header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+fn set_tokens(record: &mut UsageRecord, tokens: Option<Tokens>) {
+    if let Some(t) = tokens {
+        record.prompt_tokens = Some(t.prompt);
+        record.completion_tokens = Some(t.completion);
+        record.total_tokens = Some(t.prompt + t.completion);
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+async fn route_and_send(
+    req: &HttpRequest,
+    payload: web::Payload,
+    gw: &Gateway,
+    client: &awc::Client,
+    caller: &keytable::Caller,
+    endpoint: &str,
+    record: &mut UsageRecord,
+) -> Result<Reply, ApiError> {
+    let max = gw.config.limits.max_body_bytes;
+    let body = read_body(req, payload, max).await?;
+    let model = match &body {
+        RequestBody::Buffered(bytes) => {
+            let probe: Probe = serde_json::from_slice(bytes).map_err(|e| {
+                ApiError::BadRequest(format!("The request body is not valid JSON: {e}"))
+            })?;
+            record.stream = probe.stream.unwrap_or(false);
+            probe.model.map(Cow::into_owned)
+        }
+        _ => None,
+    };
+    record.model = model.clone();
+    if let Some(m) = &model {
+        if !caller.may_use(m) {
+            return Err(ApiError::ModelNotAllowed(m.clone()));
+        }
+    }
+    let upstream: &Upstream = gw.upstreams.route(model.as_deref()).ok_or_else(|| {
+        ApiError::ModelNotFound(format!(
+            "The model `{}` does not exist or no upstream serves it.",
+            model.as_deref().unwrap_or("")
+        ))
+    })?;
+    record.upstream = Some(upstream.name.clone());
+    match &upstream.target {
+        Target::Echo(e) => {
+            let bytes = match &body {
+                RequestBody::Buffered(b) => Some(&b[..]),
+                _ => None,
+            };
+            Ok(Reply::Local(e.respond(
+                req.method(),
+                endpoint,
+                bytes,
+                &upstream.listed_models(),
+            )))
+        }
+        Target::OpenAi(o) => {
+            let res = forward::send(client, &upstream.name, o, req, endpoint, body).await?;
+            if res.status() == StatusCode::UNAUTHORIZED {
+                // The upstream refused *our* key; its message may quote it.
+                tracing::error!(upstream = %upstream.name, "upstream rejected the gateway's API key");
+                return Err(ApiError::Upstream(format!(
+                    "The upstream `{}` rejected the gateway's API key; tell the gateway's admin.",
+                    upstream.name
+                )));
+            }
+            Ok(Reply::Upstream(res))
+        }
+    }
+}
+
+fn content_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim_start();
+            v.len() >= 16 && v[..16].eq_ignore_ascii_case("application/json")
+        })
+}
+
+/// JSON bodies are read whole (to route by model); others stream through.
+/// Either way a body over `max` bytes is refused with 413.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    max: usize,
+) -> Result<RequestBody, ApiError> {
+    let length = content_length(req);
+    if length.is_some_and(|l| l > max) {
+        return Err(ApiError::TooLarge(max));
+    }
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    if !chunked && length.unwrap_or(0) == 0 {
+        return Ok(RequestBody::None);
+    }
+    if !is_json(req) {
+        if length.is_none() {
+            // Without a length the size is only known at the end: read it.
+            return read_all(&mut payload, max, 8192)
+                .await
+                .map(RequestBody::Buffered);
+        }
+        return Ok(RequestBody::Stream(payload));
+    }
+    read_all(&mut payload, max, length.unwrap_or(8192))
+        .await
+        .map(RequestBody::Buffered)
+}
+
+async fn read_all(payload: &mut web::Payload, max: usize, hint: usize) -> Result<Bytes, ApiError> {
+    let mut buf = BytesMut::with_capacity(hint.min(max));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("Cannot read the request body: {e}")))?;
+        if buf.len() + chunk.len() > max {
+            return Err(ApiError::TooLarge(max));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,383 @@
+//! The built-in `echo` upstream: no network, no key. It answers chat and
+//! text completions with the last user message (streamed word by word when
+//! asked), embeddings with small deterministic vectors, and reports usage
+//! counted with the tokenizer. For demos, client set-up checks and tests.
+
+use crate::usage::{count_tokens, Tokens};
+use actix_web::http::{Method, StatusCode};
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+pub struct Echo;
+
+pub enum Body {
+    Full(Bytes),
+    /// Server-sent events, one chunk each.
+    Events(Vec<Bytes>),
+}
+
+pub struct LocalReply {
+    pub status: StatusCode,
+    pub body: Body,
+    pub tokens: Option<Tokens>,
+}
+
+/// Per-message overhead of the chat format (OpenAI's cookbook numbers).
+const TOKENS_PER_MESSAGE: i64 = 3;
+const REPLY_PRIMING: i64 = 3;
+const EMBEDDING_DIMENSIONS: usize = 16;
+
+impl Echo {
+    pub fn respond(
+        &self,
+        method: &Method,
+        endpoint: &str,
+        body: Option<&[u8]>,
+        listed_models: &[&str],
+    ) -> LocalReply {
+        let request: Value = body
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        match (method.as_str(), endpoint) {
+            ("POST", "/chat/completions") => chat(&request),
+            ("POST", "/completions") => completion(&request),
+            ("POST", "/embeddings") => embeddings(&request),
+            ("GET", "/models") => models(listed_models),
+            _ => not_found(method, endpoint),
+        }
+    }
+}
+
+fn model_of(request: &Value) -> &str {
+    request["model"].as_str().unwrap_or("echo")
+}
+
+/// Text of a message's `content`: a string, or the text parts of an array.
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+fn chat(request: &Value) -> LocalReply {
+    let model = model_of(request);
+    let messages = request["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let reply = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .map(|m| content_text(&m["content"]))
+        .unwrap_or_default();
+    let prompt = messages
+        .iter()
+        .map(|m| TOKENS_PER_MESSAGE + count_tokens(model, &content_text(&m["content"])))
+        .sum::<i64>()
+        + REPLY_PRIMING;
+    let tokens = Tokens {
+        prompt,
+        completion: count_tokens(model, &reply),
+    };
+    let id = format!("chatcmpl-echo{}", short_hash(&reply));
+    let created = chrono::Utc::now().timestamp();
+    if request["stream"] == true {
+        let include_usage = request["stream_options"]["include_usage"] == true;
+        let chunk = |delta: Value, finish: Value| {
+            json!({
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
+            })
+        };
+        let mut events = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )];
+        events.extend(
+            words(&reply)
+                .into_iter()
+                .map(|w| chunk(json!({"content": w}), Value::Null)),
+        );
+        events.push(chunk(json!({}), json!("stop")));
+        if include_usage {
+            events.push(json!({
+                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [], "usage": usage_json(tokens)
+            }));
+        }
+        return sse(events, tokens);
+    }
+    let body = json!({
+        "id": id, "object": "chat.completion", "created": created, "model": model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": reply, "refusal": null},
+            "logprobs": null,
+            "finish_reason": "stop"
+        }],
+        "usage": usage_json(tokens)
+    });
+    json_reply(StatusCode::OK, &body, Some(tokens))
+}
+
+fn completion(request: &Value) -> LocalReply {
+    let model = model_of(request);
+    let prompt = match &request["prompt"] {
+        Value::Array(a) => a.first().and_then(Value::as_str).unwrap_or("").to_owned(),
+        v => v.as_str().unwrap_or("").to_owned(),
+    };
+    let tokens = Tokens {
+        prompt: count_tokens(model, &prompt),
+        completion: count_tokens(model, &prompt),
+    };
+    let id = format!("cmpl-echo{}", short_hash(&prompt));
+    let created = chrono::Utc::now().timestamp();
+    if request["stream"] == true {
+        let mut events: Vec<Value> = words(&prompt)
+            .into_iter()
+            .map(|w| {
+                json!({"id": id, "object": "text_completion", "created": created, "model": model,
+                       "choices": [{"index": 0, "text": w, "logprobs": null, "finish_reason": null}]})
+            })
+            .collect();
+        events.push(json!({"id": id, "object": "text_completion", "created": created, "model": model,
+                           "choices": [{"index": 0, "text": "", "logprobs": null, "finish_reason": "stop"}]}));
+        return sse(events, tokens);
+    }
+    let body = json!({
+        "id": id, "object": "text_completion", "created": created, "model": model,
+        "choices": [{"index": 0, "text": prompt, "logprobs": null, "finish_reason": "stop"}],
+        "usage": usage_json(tokens)
+    });
+    json_reply(StatusCode::OK, &body, Some(tokens))
+}
+
+fn embeddings(request: &Value) -> LocalReply {
+    let model = model_of(request);
+    let inputs: Vec<String> = match &request["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect(),
+        _ => {
+            let err = json!({"error": {"message": "`input` must be a string or an array", "type": "invalid_request_error", "param": "input", "code": null}});
+            return json_reply(StatusCode::BAD_REQUEST, &err, None);
+        }
+    };
+    let base64 = request["encoding_format"] == "base64";
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let vector = embed(text);
+            let embedding = if base64 {
+                let bytes: Vec<u8> = vector.iter().flat_map(|f| f.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(vector)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    let prompt: i64 = inputs.iter().map(|t| count_tokens(model, t)).sum();
+    let tokens = Tokens {
+        prompt,
+        completion: 0,
+    };
+    let body = json!({
+        "object": "list", "data": data, "model": model,
+        "usage": {"prompt_tokens": prompt, "total_tokens": prompt}
+    });
+    json_reply(StatusCode::OK, &body, Some(tokens))
+}
+
+fn models(listed: &[&str]) -> LocalReply {
+    let names: Vec<&str> = if listed.is_empty() {
+        vec!["echo"]
+    } else {
+        listed.to_vec()
+    };
+    let data: Vec<Value> = names
+        .iter()
+        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "chatgate-echo"}))
+        .collect();
+    json_reply(
+        StatusCode::OK,
+        &json!({"object": "list", "data": data}),
+        None,
+    )
+}
+
+fn not_found(method: &Method, endpoint: &str) -> LocalReply {
+    let err = json!({"error": {
+        "message": format!("The echo upstream does not implement {method} /v1{endpoint}."),
+        "type": "invalid_request_error", "param": null, "code": "unknown_url"
+    }});
+    json_reply(StatusCode::NOT_FOUND, &err, None)
+}
+
+/// Unit vector derived from the text's SHA-256: equal texts, equal vectors.
+fn embed(text: &str) -> Vec<f32> {
+    let digest = Sha256::digest(text.as_bytes());
+    let raw: Vec<f32> = digest
+        .iter()
+        .take(EMBEDDING_DIMENSIONS)
+        .map(|b| f32::from(*b) / 255.0 - 0.5)
+        .collect();
+    let norm = raw
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
+    raw.iter().map(|x| x / norm).collect()
+}
+
+fn short_hash(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..6])
+}
+
+/// Words with the whitespace before them, so the pieces join back exactly.
+fn words(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut after_space) = (0, true);
+    for (i, c) in text.char_indices() {
+        let space = c.is_whitespace();
+        if space && !after_space {
+            out.push(&text[start..i]);
+            start = i;
+        }
+        after_space = space;
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+fn usage_json(t: Tokens) -> Value {
+    json!({"prompt_tokens": t.prompt, "completion_tokens": t.completion,
+           "total_tokens": t.prompt + t.completion})
+}
+
+fn json_reply(status: StatusCode, body: &Value, tokens: Option<Tokens>) -> LocalReply {
+    LocalReply {
+        status,
+        body: Body::Full(Bytes::from(body.to_string())),
+        tokens,
+    }
+}
+
+fn sse(events: Vec<Value>, tokens: Tokens) -> LocalReply {
+    let mut chunks: Vec<Bytes> = events
+        .iter()
+        .map(|e| Bytes::from(format!("data: {e}\n\n")))
+        .collect();
+    chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    LocalReply {
+        status: StatusCode::OK,
+        body: Body::Events(chunks),
+        tokens: Some(tokens),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(endpoint: &str, body: Value) -> (StatusCode, Vec<String>, Option<Tokens>) {
+        let bytes = body.to_string();
+        let reply = Echo.respond(&Method::POST, endpoint, Some(bytes.as_bytes()), &[]);
+        let chunks = match reply.body {
+            Body::Full(b) => vec![String::from_utf8(b.to_vec()).unwrap()],
+            Body::Events(v) => v
+                .iter()
+                .map(|b| String::from_utf8(b.to_vec()).unwrap())
+                .collect(),
+        };
+        (reply.status, chunks, reply.tokens)
+    }
+
+    #[test]
+    fn words_join_back_exactly() {
+        let text = "Hello  big world\n!";
+        assert_eq!(words(text).concat(), text);
+        assert_eq!(words("Hello big world"), ["Hello", " big", " world"]);
+        assert!(words("").is_empty());
+    }
+
+    #[test]
+    fn chat_echoes_the_last_user_message_with_usage() {
+        let (status, body, tokens) = call(
+            "/chat/completions",
+            json!({"model": "gpt-4o", "messages": [
+                {"role": "user", "content": "first"},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": [{"type": "text", "text": "hello world"}]}
+            ]}),
+        );
+        assert_eq!(status, StatusCode::OK);
+        let v: Value = serde_json::from_str(&body[0]).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], "hello world");
+        let t = tokens.unwrap();
+        assert_eq!(t.completion, 2);
+        assert_eq!(t.prompt, 3 * 3 + 3 + 1 + 1 + 2);
+        assert_eq!(v["usage"]["total_tokens"], t.prompt + t.completion);
+    }
+
+    #[test]
+    fn chat_streams_word_by_word_and_usage_only_when_asked() {
+        let req = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "a b c"}]});
+        let (_, chunks, _) = call("/chat/completions", req.clone());
+        assert_eq!(chunks.len(), 1 + 3 + 1 + 1);
+        assert_eq!(chunks.last().unwrap(), "data: [DONE]\n\n");
+        assert!(chunks.iter().all(|c| !c.contains("\"usage\"")));
+        let mut with_usage = req;
+        with_usage["stream_options"] = json!({"include_usage": true});
+        let (_, chunks, _) = call("/chat/completions", with_usage);
+        assert!(chunks[chunks.len() - 2].contains("\"usage\""));
+    }
+
+    #[test]
+    fn embeddings_are_deterministic_in_both_encodings() {
+        let (_, a, t) = call("/embeddings", json!({"model": "e", "input": ["x", "y"]}));
+        let v: Value = serde_json::from_str(&a[0]).unwrap();
+        assert_eq!(v["data"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            v["data"][0]["embedding"].as_array().unwrap().len(),
+            EMBEDDING_DIMENSIONS
+        );
+        assert!(t.unwrap().prompt > 0);
+        let (_, b, _) = call(
+            "/embeddings",
+            json!({"model": "e", "input": "x", "encoding_format": "base64"}),
+        );
+        let v2: Value = serde_json::from_str(&b[0]).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(v2["data"][0]["embedding"].as_str().unwrap())
+            .unwrap();
+        let first = f32::from_le_bytes(raw[..4].try_into().unwrap());
+        assert_eq!(json!(first), v["data"][0]["embedding"][0]);
+    }
+
+    #[test]
+    fn unknown_endpoints_are_404() {
+        let (status, body, _) = call("/audio/speech", json!({}));
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body[0].contains("does not implement"));
+    }
+}

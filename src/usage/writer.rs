@@ -1,0 +1,146 @@
+//! The batch writer: a thread that drains the usage channel and commits what
+//! it finds in one transaction, so the request path only pushes to a queue.
+//! Under load the batches grow by themselves while a commit is running.
+
+use super::UsageRecord;
+use crate::db::schema::{usage_records, users};
+use crate::db::{DbConnection, Pool};
+use diesel::prelude::*;
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+const MAX_BATCH: usize = 1000;
+
+enum Msg {
+    Record(Box<UsageRecord>),
+    Stop,
+}
+
+/// The request path's end of the queue. Cheap to clone.
+#[derive(Clone)]
+pub struct UsageSink {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl UsageSink {
+    pub fn record(&self, r: UsageRecord) {
+        if self.tx.send(Msg::Record(Box::new(r))).is_err() {
+            tracing::error!("usage writer has stopped; a usage record was dropped");
+        }
+    }
+}
+
+pub struct UsageWriter {
+    sink: UsageSink,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl UsageWriter {
+    pub fn start(pool: Pool) -> UsageWriter {
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("chatgate-usage".into())
+            .spawn(move || run(pool, rx))
+            .expect("spawn usage writer thread");
+        UsageWriter {
+            sink: UsageSink { tx },
+            handle: Some(handle),
+        }
+    }
+
+    pub fn sink(&self) -> UsageSink {
+        self.sink.clone()
+    }
+
+    /// Writes everything queued so far, then ends the thread.
+    pub fn flush_and_stop(&mut self) {
+        let _ = self.sink.tx.send(Msg::Stop);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for UsageWriter {
+    fn drop(&mut self) {
+        self.flush_and_stop();
+    }
+}
+
+fn run(pool: Pool, rx: mpsc::Receiver<Msg>) {
+    let mut batch: Vec<UsageRecord> = Vec::new();
+    let mut stopping = false;
+    while !stopping {
+        // Block for the first message, then take whatever else is queued.
+        match rx.recv() {
+            Ok(Msg::Record(r)) => batch.push(*r),
+            Ok(Msg::Stop) | Err(_) => stopping = true,
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Msg::Record(r)) => batch.push(*r),
+                Ok(Msg::Stop) => stopping = true,
+                Err(_) => break,
+            }
+        }
+        write_with_retry(&pool, &mut batch, stopping);
+    }
+}
+
+/// Retries a failed batch (database locked or away) instead of dropping it.
+fn write_with_retry(pool: &Pool, batch: &mut Vec<UsageRecord>, stopping: bool) {
+    let mut attempt = 0u32;
+    while !batch.is_empty() {
+        let result = pool
+            .get()
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| write_batch(&mut c, batch).map_err(|e| e.to_string()));
+        match result {
+            Ok(()) => batch.clear(),
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(records = batch.len(), attempt, "cannot write usage: {e}");
+                if stopping && attempt >= 5 {
+                    tracing::error!(records = batch.len(), "giving up on usage records at stop");
+                    batch.clear();
+                }
+                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt.min(10))));
+            }
+        }
+    }
+}
+
+pub fn write_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        let mut last_used: HashMap<&str, chrono::NaiveDateTime> = HashMap::new();
+        for r in batch {
+            diesel::insert_into(usage_records::table)
+                .values((
+                    usage_records::at.eq(r.at),
+                    usage_records::user_name.eq(&*r.user),
+                    usage_records::method.eq(r.method),
+                    usage_records::endpoint.eq(&r.endpoint),
+                    usage_records::model.eq(r.model.as_deref()),
+                    usage_records::upstream.eq(r.upstream.as_deref()),
+                    usage_records::status.eq(i32::from(r.status)),
+                    usage_records::prompt_tokens.eq(r.prompt_tokens),
+                    usage_records::completion_tokens.eq(r.completion_tokens),
+                    usage_records::total_tokens.eq(r.total_tokens),
+                    usage_records::estimated.eq(r.estimated),
+                    usage_records::stream.eq(r.stream),
+                    usage_records::latency_ms.eq(r.latency_ms),
+                ))
+                .execute(conn)?;
+            let t = last_used.entry(&r.user).or_insert(r.at);
+            *t = (*t).max(r.at);
+        }
+        for (name, at) in last_used {
+            diesel::update(users::table.filter(users::name.eq(name)))
+                .set(users::last_used_at.eq(at))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,358 @@
+//! The built binary, as an admin or cron runs it.
+
+mod common;
+
+use assert_cmd::Command;
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+struct Cli {
+    db_url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        Cli {
+            db_url: format!("sqlite://{}", dir.path().join("gate.db").display()),
+            _dir: Some(dir),
+        }
+    }
+
+    fn on(db_url: &str) -> Cli {
+        Cli {
+            db_url: db_url.to_owned(),
+            _dir: None,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("chatgate").unwrap();
+        c.env_remove("CHATGATE_CONFIG")
+            .env_remove("OPENAI_API_KEY")
+            .current_dir(std::env::temp_dir())
+            .arg("--database")
+            .arg(&self.db_url)
+            .args(args);
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail with `code`; returns stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+}
+
+fn is_generated_key(k: &str) -> bool {
+    k.len() == 51 && k.starts_with("sk-") && k[3..].bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[test]
+fn user_add_prints_the_key_once_in_three_forms() {
+    let cli = Cli::new();
+    let out = cli.ok(&["user", "add", "alice"]);
+    let key = out.lines().last().unwrap();
+    assert!(is_generated_key(key), "{out}");
+    let quiet = cli.ok(&["-q", "user", "add", "bob"]);
+    assert!(is_generated_key(quiet.trim()), "{quiet:?}");
+    assert_eq!(quiet.lines().count(), 1);
+    let json = cli.json(&["user", "add", "carol", "--format", "json"]);
+    assert_eq!(json["name"], "carol");
+    assert!(is_generated_key(json["key"].as_str().unwrap()));
+    let own = cli.json(&[
+        "user",
+        "add",
+        "dave",
+        "--token",
+        "abcd-1234",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(own["key"], "abcd-1234");
+
+    // Only a hash and a hint are stored, never the key itself.
+    let path = cli.db_url.strip_prefix("sqlite://").unwrap();
+    let mut stored = std::fs::read(path).unwrap();
+    for ext in ["-wal", "-shm"] {
+        stored.extend(std::fs::read(format!("{path}{ext}")).unwrap_or_default());
+    }
+    for k in [key, quiet.trim(), json["key"].as_str().unwrap()] {
+        assert!(
+            !stored.windows(k.len()).any(|w| w == k.as_bytes()),
+            "key stored in clear"
+        );
+    }
+    let list = cli.json(&["user", "list", "--format", "json"]);
+    let alice = &list.as_array().unwrap()[0];
+    assert_eq!(
+        alice["key_hint"],
+        format!("{}…{}", &key[..5], &key[key.len() - 4..])
+    );
+}
+
+#[test]
+fn user_add_refuses_bad_input_clearly() {
+    let cli = Cli::new();
+    cli.ok(&["user", "add", "alice"]);
+    let err = cli.fails(&["user", "add", "alice"], 1);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = cli.fails(&["user", "add", "a b"], 1);
+    assert!(err.contains("whitespace"), "{err}");
+    let err = cli.fails(&["user", "add", "x", "--token", "nk-123"], 1);
+    assert!(err.contains("nk-"), "{err}");
+    cli.ok(&["user", "add", "y", "--token", "same-key"]);
+    let err = cli.fails(&["user", "add", "z", "--token", "same-key"], 1);
+    assert!(
+        err.contains("already in use") && !err.contains("same-key"),
+        "{err}"
+    );
+    cli.fails(&["user", "add", "x", "--token-limit", "lots"], 2);
+    cli.fails(&["user", "frobnicate"], 2);
+    let err = cli.fails(&["user", "show", "nobody"], 1);
+    assert!(err.contains("no user named `nobody`"), "{err}");
+}
+
+#[test]
+fn names_are_kept_literally() {
+    let cli = Cli::new();
+    for name in ["o'brien", "zoë-日本", "quote\"d"] {
+        cli.ok(&["-q", "user", "add", name]);
+        let shown = cli.json(&["user", "show", name, "--format", "json"]);
+        assert_eq!(shown["name"], name);
+    }
+    let csv = cli.ok(&["user", "list", "--format", "csv"]);
+    assert!(csv.contains("\"quote\"\"d\""), "{csv}");
+}
+
+#[test]
+fn list_show_edit_disable_enable_remove() {
+    let cli = Cli::new();
+    cli.ok(&[
+        "-q",
+        "user",
+        "add",
+        "alice",
+        "--token-limit",
+        "1000",
+        "--request-limit",
+        "50",
+        "--limit-period",
+        "month",
+        "--expires",
+        "2099-12-31",
+        "--models",
+        "gpt-4o*,o1-*",
+        "--rpm",
+        "10",
+        "--note",
+        "team lead",
+    ]);
+    cli.ok(&["-q", "user", "add", "bob"]);
+    let alice = cli.json(&["user", "show", "alice", "--format", "json"]);
+    assert_eq!(alice["status"], "active");
+    assert_eq!(alice["token_limit"], 1000);
+    assert_eq!(alice["request_limit"], 50);
+    assert_eq!(alice["limit_period"], "month");
+    assert_eq!(alice["expires_at"], "2099-12-31T23:59:59Z");
+    assert_eq!(alice["models"], serde_json::json!(["gpt-4o*", "o1-*"]));
+    assert_eq!(alice["rpm"], 10);
+    assert_eq!(alice["note"], "team lead");
+    assert_eq!(alice["tokens_used"], 0);
+    assert_eq!(alice["last_used_at"], Value::Null);
+    let fields: Vec<&str> = alice
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    for f in [
+        "name",
+        "status",
+        "key_hint",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "token_limit",
+        "request_limit",
+        "limit_period",
+        "tokens_used",
+        "requests_used",
+        "models",
+        "rpm",
+        "note",
+    ] {
+        assert!(fields.contains(&f), "missing {f}");
+    }
+
+    cli.ok(&[
+        "user",
+        "edit",
+        "alice",
+        "--token-limit",
+        "none",
+        "--expires",
+        "never",
+        "--models",
+        "none",
+        "--note",
+        "",
+    ]);
+    let alice = cli.json(&["user", "show", "alice", "--format", "json"]);
+    assert_eq!(alice["token_limit"], Value::Null);
+    assert_eq!(alice["request_limit"], 50, "an unnamed setting must stay");
+    assert_eq!(alice["expires_at"], Value::Null);
+    assert_eq!(alice["models"], Value::Null);
+    assert_eq!(alice["note"], Value::Null);
+
+    cli.ok(&["user", "disable", "bob"]);
+    let names = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(cli.json(&["user", "list", "--format", "json"])),
+        ["alice"]
+    );
+    let all = cli.json(&["user", "list", "--all", "--format", "json"]);
+    assert_eq!(names(all.clone()), ["alice", "bob"]);
+    assert_eq!(all[1]["status"], "disabled");
+    cli.ok(&["user", "enable", "bob"]);
+    assert_eq!(
+        names(cli.json(&["user", "list", "--format", "json"])),
+        ["alice", "bob"]
+    );
+
+    cli.ok(&["user", "edit", "bob", "--expires", "2020-01-01"]);
+    let all = cli.json(&["user", "list", "--all", "--format", "json"]);
+    assert_eq!(all[1]["status"], "expired");
+
+    let table = cli.ok(&["user", "list"]);
+    assert!(table.contains("alice") && table.contains("NAME"), "{table}");
+    let csv = cli.ok(&["user", "list", "--format", "csv"]);
+    assert!(csv.starts_with("name,status,key_hint,created_at,"), "{csv}");
+
+    // No TTY here: removal needs --yes.
+    let err = cli.fails(&["user", "remove", "bob"], 1);
+    assert!(err.contains("--yes"), "{err}");
+    cli.ok(&["user", "remove", "bob", "--yes"]);
+    cli.fails(&["user", "show", "bob"], 1);
+}
+
+#[test]
+fn config_check_redacts_secrets_and_names_bad_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chatgate.yaml");
+    std::fs::write(
+        &file,
+        "listen: 127.0.0.1:9999\nadmin:\n  token: adm-secret\nupstreams:\n  - name: openai\n    kind: openai\n    api_keys: [sk-live-secret]\nusers:\n  - name: alice\n    token: user-secret\n",
+    )
+    .unwrap();
+    let cli = Cli::new();
+    let out = cli.ok(&["-c", file.to_str().unwrap(), "config", "check"]);
+    assert!(out.contains("127.0.0.1:9999"), "{out}");
+    for secret in ["adm-secret", "sk-live-secret", "user-secret"] {
+        assert!(!out.contains(secret), "{secret} printed:\n{out}");
+    }
+
+    std::fs::write(&file, "workers: many\n").unwrap();
+    let err = cli.fails(&["-c", file.to_str().unwrap(), "config", "check"], 1);
+    assert!(
+        err.contains("chatgate.yaml") && err.contains("workers"),
+        "{err}"
+    );
+    std::fs::write(&file, "upstreams:\n  - name: x\n    kind: openai\n").unwrap();
+    let err = cli.fails(&["-c", file.to_str().unwrap(), "config", "check"], 1);
+    assert!(err.contains("upstreams[0].api_keys"), "{err}");
+    let err = cli.fails(&["-c", "/nonexistent/chatgate.yaml", "config", "check"], 1);
+    assert!(err.contains("/nonexistent/chatgate.yaml"), "{err}");
+    let err = Cli::on("mysql://u:pw@h/db").fails(&["user", "list"], 1);
+    assert!(err.contains("database") && !err.contains(":pw@"), "{err}");
+}
+
+#[test]
+fn db_migrate_on_a_fresh_database() {
+    let cli = Cli::new();
+    let out = cli.cmd(&["db", "migrate"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
+    let out = cli.cmd(&["db", "migrate"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_changes_reach_a_running_server() {
+    let mock = start_mock();
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let app = spawn_app(config, dir);
+    let cli = Cli::on(&app.db_url);
+    let url = format!("{}/models", app.base);
+    let status_with = |key: String| {
+        let url = url.clone();
+        async move {
+            let r = http().get(&url).bearer_auth(&key).send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or_default();
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    let wait_for = |key: String, want: (u16, &'static str)| {
+        let status_with = &status_with;
+        async move {
+            eventually(Duration::from_secs(10), || {
+                let key = key.clone();
+                async move {
+                    let (s, c) = status_with(key).await;
+                    s == want.0 && c == want.1
+                }
+            })
+            .await
+        }
+    };
+
+    let key = cli.ok(&["-q", "user", "add", "erin"]).trim().to_owned();
+    assert!(
+        wait_for(key.clone(), (200, "")).await,
+        "added user never worked"
+    );
+    cli.ok(&["user", "disable", "erin"]);
+    assert!(wait_for(key.clone(), (401, "user_disabled")).await);
+    cli.ok(&["user", "enable", "erin"]);
+    assert!(wait_for(key.clone(), (200, "")).await);
+    let new_key = cli.ok(&["-q", "token", "rotate", "erin"]).trim().to_owned();
+    assert!(is_generated_key(&new_key));
+    assert!(
+        wait_for(key.clone(), (401, "invalid_api_key")).await,
+        "old key still works"
+    );
+    assert_eq!(status_with(new_key.clone()).await, (200, String::new()));
+    cli.ok(&["user", "remove", "erin", "--yes"]);
+    assert!(
+        wait_for(new_key, (401, "invalid_api_key")).await,
+        "removed user still works"
+    );
+}

@@ -1,0 +1,287 @@
+//! Test harness: the real gateway on port 0 with a temp SQLite file, in
+//! front of an in-process mock upstream that records what it receives.
+#![allow(dead_code)]
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use bytes::Bytes;
+use chatgate::config::{Config, UpstreamConfig, UpstreamKind};
+use chatgate::db::Pool;
+use chatgate::server::Application;
+use chatgate::users::{self, UserName, UserSettings};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// The upstream key the gateway is configured with.
+pub const UPSTREAM_KEY: &str = "sk-upstream-secret-0001";
+
+/// One request as the mock upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone)]
+pub struct MockState {
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// A streamed reply sends its first chunk, then waits for a permit here.
+    pub release: Arc<Semaphore>,
+}
+
+impl Default for MockState {
+    fn default() -> Self {
+        MockState {
+            seen: Arc::default(),
+            release: Arc::new(Semaphore::new(0)),
+        }
+    }
+}
+
+pub struct Mock {
+    pub url: String,
+    pub state: MockState,
+}
+
+impl Mock {
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen().pop().expect("the mock saw no request")
+    }
+}
+
+async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> HttpResponse {
+    let seen = Seen {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+        query: req.query_string().to_owned(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        body: body.clone(),
+    };
+    state.seen.lock().unwrap().push(seen);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    match req.path() {
+        "/v1/chat/completions" if json["stream"] == true => stream_reply(&state),
+        "/v1/chat/completions" => HttpResponse::Ok().json(serde_json::json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": json["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "mock reply"}}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+        })),
+        "/v1/embeddings" => HttpResponse::Ok().json(serde_json::json!({
+            "object": "list", "model": json["model"],
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
+            "usage": {"prompt_tokens": 3, "total_tokens": 3}
+        })),
+        "/v1/audio/transcriptions" => HttpResponse::Ok().json(serde_json::json!({
+            "text": format!("{} bytes", body.len()),
+            "usage": {"type": "duration", "seconds": 1}
+        })),
+        "/v1/audio/speech" => HttpResponse::Ok()
+            .content_type("audio/mpeg")
+            .body(Bytes::from_static(&[0xff, 0xfb, 0x90, 0x00, 0x01, 0x02])),
+        "/v1/bad-request" => HttpResponse::BadRequest().json(serde_json::json!({
+            "error": {"message": "bad parameter", "type": "invalid_request_error", "param": "x", "code": null}
+        })),
+        "/v1/unauthorized" => HttpResponse::Unauthorized().json(serde_json::json!({
+            "error": {"message": format!("Incorrect API key provided: {UPSTREAM_KEY}"), "type": "invalid_request_error", "code": "invalid_api_key"}
+        })),
+        _ => HttpResponse::Ok().json(serde_json::json!({"path": req.path()})),
+    }
+}
+
+fn sse(v: serde_json::Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+fn chunk(text: &str) -> serde_json::Value {
+    serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+}
+
+/// `Hello` at once; ` world`, the finish chunk and `[DONE]` only after release.
+fn stream_reply(state: &MockState) -> HttpResponse {
+    let release = state.release.clone();
+    let body = async_stream(release);
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(body)
+}
+
+fn async_stream(
+    release: Arc<Semaphore>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    futures_util::stream::unfold(0u8, move |step| {
+        let release = release.clone();
+        async move {
+            let item = match step {
+                0 => sse(chunk("Hello")),
+                1 => {
+                    release.acquire().await.unwrap().forget();
+                    sse(chunk(" world"))
+                }
+                2 => sse(
+                    serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+                ),
+                3 => Bytes::from_static(b"data: [DONE]\n\n"),
+                _ => return None,
+            };
+            Some((Ok(item), step + 1))
+        }
+    })
+}
+
+pub fn start_mock() -> Mock {
+    let state = MockState::default();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let data = web::Data::new(state.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+            .default_service(web::to(record))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    Mock {
+        url: format!("http://127.0.0.1:{port}/v1"),
+        state,
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub db_url: String,
+    pub pool: Pool,
+    pub handle: actix_web::dev::ServerHandle,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn openai_upstream(name: &str, base_url: &str, models: &[&str]) -> UpstreamConfig {
+    UpstreamConfig {
+        name: name.into(),
+        kind: UpstreamKind::Openai,
+        base_url: Some(base_url.into()),
+        api_keys: vec![UPSTREAM_KEY.into()],
+        models: models.iter().map(|m| m.to_string()).collect(),
+        proxy: None,
+        endpoint: None,
+        api_version: None,
+        deployments: Default::default(),
+    }
+}
+
+pub fn test_config(upstreams: Vec<UpstreamConfig>) -> (Config, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.database.url = format!("sqlite://{}", dir.path().join("chatgate.db").display());
+    config.workers = 1;
+    config.upstreams = upstreams;
+    (config, dir)
+}
+
+pub fn spawn_app(config: Config, dir: tempfile::TempDir) -> TestApp {
+    chatgate::server::install_crypto_provider();
+    let pool = chatgate::db::open(&config.database.url).unwrap();
+    let db_url = config.database.url.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build(config, listener, pool.clone()).unwrap();
+    let port = app.port();
+    let handle = app.handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base: format!("http://127.0.0.1:{port}/v1"),
+        port,
+        db_url,
+        pool,
+        handle,
+        task,
+        dir,
+    }
+}
+
+impl TestApp {
+    pub async fn add_user(&self, name: &str) -> String {
+        self.add_user_with(name, UserSettings::default()).await
+    }
+
+    /// Adds a user in the database and waits until the running server
+    /// accepts the key (its key table refreshes in the background).
+    pub async fn add_user_with(&self, name: &str, settings: UserSettings) -> String {
+        let key = {
+            let mut conn = self.pool.get().unwrap();
+            users::add(&mut conn, &UserName::parse(name).unwrap(), None, settings).unwrap()
+        };
+        let key = key.expose().to_owned();
+        let url = self.url("/v1/models");
+        let known = eventually(Duration::from_secs(10), || async {
+            let r = http().get(&url).bearer_auth(&key).send().await.unwrap();
+            r.status() != 401
+        })
+        .await;
+        assert!(known, "the server never accepted the new key");
+        key
+    }
+
+    /// Stops the server gracefully; returns once usage is flushed.
+    pub async fn stop(self) -> Pool {
+        self.handle.stop(true).await;
+        self.task.await.unwrap().unwrap();
+        self.pool
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// Polls `check` until it returns true, for at most `limit`; for changes that
+/// a running server picks up asynchronously. Returns whether it happened.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}

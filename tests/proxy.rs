@@ -1,0 +1,529 @@
+//! The gateway in front of a mock upstream, driven by a real OpenAI client
+//! (async-openai) and by raw HTTP.
+
+mod common;
+
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::types::audio::{AudioInput, CreateTranscriptionRequestArgs};
+use async_openai::types::chat::{
+    ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs,
+};
+use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn openai(app: &TestApp, key: &str) -> async_openai::Client<OpenAIConfig> {
+    async_openai::Client::with_config(
+        OpenAIConfig::new()
+            .with_api_base(app.base.clone())
+            .with_api_key(key),
+    )
+}
+
+fn chat_request(stream: bool) -> async_openai::types::chat::CreateChatCompletionRequest {
+    CreateChatCompletionRequestArgs::default()
+        .model("gpt-4o-mini")
+        .stream(stream)
+        .messages([ChatCompletionRequestUserMessageArgs::default()
+            .content("Hello there")
+            .build()
+            .unwrap()
+            .into()])
+        .build()
+        .unwrap()
+}
+
+async fn mock_app() -> (Mock, TestApp) {
+    let mock = start_mock();
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    (mock, spawn_app(config, dir))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_completion_with_the_sdk_replaces_the_key() {
+    let (mock, app) = mock_app().await;
+    let key = app.add_user("alice").await;
+    let reply = openai(&app, &key)
+        .chat()
+        .create(chat_request(false))
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.choices[0].message.content.as_deref(),
+        Some("mock reply")
+    );
+    let seen = mock.last();
+    assert_eq!(seen.path, "/v1/chat/completions");
+    assert_eq!(
+        seen.header("authorization"),
+        Some(format!("Bearer {UPSTREAM_KEY}").as_str())
+    );
+    assert!(
+        !seen.headers.iter().any(|(_, v)| v.contains(&key)),
+        "client key leaked upstream"
+    );
+    let body: Value = serde_json::from_slice(&seen.body).unwrap();
+    assert_eq!(body["model"], "gpt-4o-mini");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_chunks_arrive_before_the_upstream_finishes() {
+    let (mock, app) = mock_app().await;
+    let key = app.add_user("alice").await;
+    let client = openai(&app, &key);
+    let mut stream = client
+        .chat()
+        .create_stream(chat_request(true))
+        .await
+        .unwrap();
+    // The mock holds everything after "Hello" until released: the first chunk
+    // can only be here if the gateway forwarded it without buffering.
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("first chunk was held back")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.choices[0].delta.content.as_deref(), Some("Hello"));
+    mock.state.release.add_permits(1);
+    let mut text = String::from("Hello");
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        if let Some(c) = chunk.choices.first().and_then(|c| c.delta.content.clone()) {
+            text.push_str(&c);
+        }
+    }
+    assert_eq!(text, "Hello world");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_and_multipart_uploads_pass_through() {
+    let (mock, app) = mock_app().await;
+    let key = app.add_user("alice").await;
+    let client = openai(&app, &key);
+    let emb = client
+        .embeddings()
+        .create(
+            CreateEmbeddingRequestArgs::default()
+                .model("text-embedding-3-small")
+                .input("hi")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(emb.data[0].embedding, vec![0.25, -0.5]);
+
+    let audio = vec![7u8; 100_000];
+    let request = CreateTranscriptionRequestArgs::default()
+        .file(AudioInput::from_vec_u8("a.mp3".into(), audio.clone()))
+        .model("whisper-1")
+        .build()
+        .unwrap();
+    let text = client
+        .audio()
+        .transcription()
+        .create(request)
+        .await
+        .unwrap();
+    let seen = mock.last();
+    assert_eq!(seen.path, "/v1/audio/transcriptions");
+    assert!(seen
+        .header("content-type")
+        .unwrap()
+        .starts_with("multipart/form-data"));
+    assert_eq!(text.text, format!("{} bytes", seen.body.len()));
+    let at = seen.body.windows(audio.len()).position(|w| w == &audio[..]);
+    assert!(at.is_some(), "the file did not reach the upstream intact");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_responses_and_upstream_errors_pass_through() {
+    let (_mock, app) = mock_app().await;
+    let key = app.add_user("alice").await;
+    let r = http()
+        .post(format!("{}/audio/speech", app.base))
+        .bearer_auth(&key)
+        .json(&json!({"model": "tts-1", "input": "hi", "voice": "alloy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/mpeg");
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        &[0xff, 0xfb, 0x90, 0x00, 0x01, 0x02]
+    );
+
+    let r = http()
+        .post(format!("{}/bad-request", app.base))
+        .bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "bad parameter");
+
+    // The upstream refusing *our* key must not show it, nor look like the
+    // client's fault.
+    let r = http()
+        .post(format!("{}/unauthorized", app.base))
+        .bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(UPSTREAM_KEY), "{text}");
+    assert!(text.contains("upstream_error"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_three_key_forms_work_and_token_is_stripped() {
+    let (mock, app) = mock_app().await;
+    let key = app.add_user("alice").await;
+    let c = http();
+    let url = format!("{}/models", app.base);
+    let r = c.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c.get(&url).header("api-key", &key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(mock.last().header("api-key").is_none());
+    let r = c
+        .get(format!("{url}?limit=5&token={key}&after=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = mock.last();
+    assert_eq!(seen.query, "limit=5&after=x");
+    assert_eq!(
+        seen.header("authorization"),
+        Some(format!("Bearer {UPSTREAM_KEY}").as_str())
+    );
+}
+
+async fn error_of(r: reqwest::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+        body["error"]["message"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_keys_get_openai_shaped_401s() {
+    let (mock, app) = mock_app().await;
+    let key = app.add_user("alice").await;
+    let url = format!("{}/models", app.base);
+    let (status, code, _) = error_of(http().get(&url).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (401, "invalid_api_key"));
+    let (status, code, msg) = error_of(
+        http()
+            .get(&url)
+            .bearer_auth("sk-wrong")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, "invalid_api_key"));
+    assert!(!msg.contains("sk-wrong"));
+
+    // The SDK parses the body as OpenAI's error type.
+    let err = openai(&app, "sk-wrong")
+        .chat()
+        .create(chat_request(false))
+        .await
+        .unwrap_err();
+    match err {
+        OpenAIError::ApiError(e) => {
+            assert_eq!(e.status_code, 401);
+            assert_eq!(e.api_error.code.as_deref(), Some("invalid_api_key"));
+        }
+        other => panic!("not an API error: {other:?}"),
+    }
+
+    {
+        let mut conn = app.pool.get().unwrap();
+        chatgate::users::set_disabled(&mut conn, "alice", true).unwrap();
+    }
+    let disabled = eventually(Duration::from_secs(10), || async {
+        let r = http().get(&url).bearer_auth(&key).send().await.unwrap();
+        error_of(r).await.1 == "user_disabled"
+    })
+    .await;
+    assert!(disabled, "disabling was never seen");
+    let seen_before = mock.seen().len();
+    let (status, _, _) = error_of(http().get(&url).bearer_auth(&key).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        mock.seen().len(),
+        seen_before,
+        "a refused request reached the upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_keys_and_disallowed_models_are_refused() {
+    let (_mock, app) = mock_app().await;
+    use chatgate::users::{parse_expiry, parse_models, UserSettings};
+    let key = app
+        .add_user_with(
+            "bob",
+            UserSettings {
+                models: Some(parse_models("gpt-4o-*").unwrap()),
+                ..Default::default()
+            },
+        )
+        .await;
+    let url = format!("{}/chat/completions", app.base);
+    let body = |m: &str| json!({"model": m, "messages": [{"role": "user", "content": "x"}]});
+    let r = http()
+        .post(&url)
+        .bearer_auth(&key)
+        .json(&body("gpt-4o-mini"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, code, msg) = error_of(
+        http()
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&body("o1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "model_not_allowed"));
+    assert!(msg.contains("o1"));
+
+    {
+        let mut conn = app.pool.get().unwrap();
+        let past = UserSettings {
+            expires: Some(parse_expiry("2020-01-01").unwrap()),
+            ..Default::default()
+        };
+        chatgate::users::edit(&mut conn, "bob", past).unwrap();
+    }
+    let expired = eventually(Duration::from_secs(10), || async {
+        let r = http()
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&body("gpt-4o"))
+            .send()
+            .await
+            .unwrap();
+        error_of(r).await.1 == "key_expired"
+    })
+    .await;
+    assert!(expired, "expiry was never enforced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_are_refused_clearly() {
+    let mock = start_mock();
+    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["gpt-*"])]);
+    config.limits.max_body_bytes = 1000;
+    let app = spawn_app(config, dir);
+    let key = app.add_user("alice").await;
+    let url = format!("{}/chat/completions", app.base);
+    let r = http()
+        .post(&url)
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(r).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request_error"));
+
+    let big = json!({"model": "gpt-4o", "input": "x".repeat(2000)});
+    let (status, code, _) = error_of(
+        http()
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&big)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (413, "request_too_large"));
+
+    let chunked = reqwest::Body::wrap_stream(futures_util::stream::iter(
+        (0..5).map(|_| Ok::<_, std::io::Error>(vec![b'a'; 400])),
+    ));
+    let r = http()
+        .post(format!("{}/audio/transcriptions", app.base))
+        .bearer_auth(&key)
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body(chunked)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+
+    let (status, code, _) = error_of(
+        http()
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&json!({"model": "claude-3"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (404, "model_not_found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_upstream_is_502() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (config, dir) = test_config(vec![openai_upstream(
+        "gone",
+        &format!("http://127.0.0.1:{port}/v1"),
+        &["*"],
+    )]);
+    let app = spawn_app(config, dir);
+    let key = app.add_user("alice").await;
+    let r = http()
+        .post(format!("{}/chat/completions", app.base))
+        .bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, msg) = error_of(r).await;
+    assert_eq!((status, code.as_str()), (502, "upstream_error"));
+    assert!(msg.contains("gone"), "{msg}");
+    assert!(!msg.contains(UPSTREAM_KEY));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflight_and_headers() {
+    let (_mock, app) = mock_app().await;
+    let key = app.add_user("alice").await;
+    let r = http()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/chat/completions", app.base),
+        )
+        .header("origin", "https://nextchat.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,x-stainless-os",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    let allowed = r.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    for h in ["authorization", "api-key", "content-type", "x-stainless-os"] {
+        assert!(allowed.contains(h), "{h} missing from {allowed}");
+    }
+    let r = http()
+        .get(format!("{}/models", app.base))
+        .header("origin", "https://nextchat.example")
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_leaves_a_usage_record() {
+    let (_mock, app) = mock_app().await;
+    let key = app.add_user("alice").await;
+    let client = openai(&app, &key);
+    for _ in 0..3 {
+        client.chat().create(chat_request(false)).await.unwrap();
+    }
+    let r = http()
+        .post(format!("{}/chat/completions", app.base))
+        .bearer_auth(&key)
+        .json(&json!({"model": "gpt-4o"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // add_user's probe requests (GET /models) are records too.
+    let pool = app.stop().await;
+    use chatgate::db::schema::usage_records::dsl::*;
+    use diesel::prelude::*;
+    let mut conn = pool.get().unwrap();
+    type Row = (String, Option<String>, Option<String>, i32);
+    let rows: Vec<Row> = usage_records
+        .filter(endpoint.eq("/chat/completions"))
+        .select((user_name, model, upstream, status))
+        .order(id.asc())
+        .load(&mut conn)
+        .unwrap();
+    let expect = |m: &str| {
+        (
+            "alice".to_owned(),
+            Some(m.to_owned()),
+            Some("mock".to_owned()),
+            200,
+        )
+    };
+    assert_eq!(
+        rows,
+        vec![
+            expect("gpt-4o-mini"),
+            expect("gpt-4o-mini"),
+            expect("gpt-4o-mini"),
+            expect("gpt-4o")
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_upstream_serves_the_sdk() {
+    let (mut config, dir) = test_config(vec![]);
+    config.use_demo_upstream();
+    let app = spawn_app(config, dir);
+    let key = app.add_user("demo").await;
+    let client = openai(&app, &key);
+    let reply = client.chat().create(chat_request(false)).await.unwrap();
+    assert_eq!(
+        reply.choices[0].message.content.as_deref(),
+        Some("Hello there")
+    );
+    assert!(reply.usage.unwrap().completion_tokens > 0);
+    let mut stream = client
+        .chat()
+        .create_stream(chat_request(true))
+        .await
+        .unwrap();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        if let Some(c) = chunk
+            .unwrap()
+            .choices
+            .first()
+            .and_then(|c| c.delta.content.clone())
+        {
+            text.push_str(&c);
+        }
+    }
+    assert_eq!(text, "Hello there");
+}
