@@ -70,11 +70,7 @@ impl Application {
         });
         let mut server = HttpServer::new(move || {
             // awc clients are not thread-safe: one client and pool per worker.
-            let client = awc::Client::builder()
-                .connector(awc::Connector::new().timeout(connect_timeout).limit(0))
-                .timeout(upstream_timeout)
-                .disable_redirects()
-                .finish();
+            let client = crate::upstream::client::build(connect_timeout, upstream_timeout);
             App::new()
                 .app_data(gateway.clone())
                 .app_data(cors.clone())

@@ -356,3 +356,42 @@ async fn cli_changes_reach_a_running_server() {
         "removed user still works"
     );
 }
+
+#[test]
+fn serve_without_an_upstream_says_how_to_get_one() {
+    let cli = Cli::new();
+    let err = cli.fails(&["serve", "--listen", "127.0.0.1:0"], 1);
+    assert!(
+        err.contains("OPENAI_API_KEY") && err.contains("--demo"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_users_are_seeded_once() {
+    let (mut config, dir) = test_config(vec![]);
+    config.use_demo_upstream();
+    config.users = vec![chatgate::config::UserSeed {
+        name: "seeded".into(),
+        token: "seed-key-1".into(),
+    }];
+    let mut conn = chatgate::db::open(&config.database.url)
+        .unwrap()
+        .get()
+        .unwrap();
+    let added = chatgate::users::seed(&mut conn, &config.users).unwrap();
+    assert_eq!(added, ["seeded"]);
+    assert!(chatgate::users::seed(&mut conn, &config.users)
+        .unwrap()
+        .is_empty());
+    drop(conn);
+    let app = spawn_app(config, dir);
+    let r = http()
+        .get(format!("{}/models", app.base))
+        .bearer_auth("seed-key-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

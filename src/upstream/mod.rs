@@ -1,5 +1,6 @@
 //! Upstreams: where a request goes, chosen by model, and with which key.
 
+pub mod client;
 pub mod echo;
 
 use crate::config::{UpstreamConfig, UpstreamKind, DEFAULT_OPENAI_BASE_URL};
