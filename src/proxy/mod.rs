@@ -9,8 +9,8 @@ pub mod keytable;
 use crate::error::ApiError;
 use crate::server::Gateway;
 use crate::upstream::{echo, Target, Upstream};
-use crate::usage::meter::{Metered, Pending};
-use crate::usage::{Tokens, UsageRecord};
+use crate::usage::meter::{Metered, Pending, Watch};
+use crate::usage::UsageRecord;
 use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -28,6 +28,94 @@ struct Probe<'a> {
     model: Option<Cow<'a, str>>,
     #[serde(default)]
     stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize, Default)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+/// How the reply of a request is to be counted.
+#[derive(Clone, Copy, Default)]
+struct Accounting {
+    /// The endpoint reports usage (chat, embeddings, images, audio, …).
+    counted: bool,
+    /// Tokens can be estimated from text when the upstream reports none.
+    estimable: bool,
+    /// The gateway asked for stream usage that the client did not want.
+    strip_usage: bool,
+}
+
+impl Accounting {
+    fn for_endpoint(endpoint: &str) -> Accounting {
+        let estimable = matches!(
+            endpoint,
+            "/chat/completions" | "/completions" | "/embeddings" | "/responses"
+        );
+        let counted = estimable
+            || endpoint == "/moderations"
+            || endpoint.starts_with("/images/")
+            || endpoint.starts_with("/audio/");
+        Accounting {
+            counted,
+            estimable,
+            strip_usage: false,
+        }
+    }
+
+    fn watch(self, status: StatusCode, headers: &header::HeaderMap) -> Watch {
+        if !self.counted || !status.is_success() {
+            return Watch::Nothing;
+        }
+        if is_event_stream(headers) {
+            return Watch::Events {
+                strip_usage: self.strip_usage,
+                estimate: self.estimable,
+            };
+        }
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if json {
+            Watch::Json {
+                estimate: self.estimable,
+            }
+        } else {
+            Watch::Nothing
+        }
+    }
+}
+
+/// The request body with `stream_options.include_usage` set, so that the
+/// upstream reports a stream's usage in a last chunk.
+fn with_include_usage(body: &Bytes, has_stream_options: bool) -> Option<Bytes> {
+    if !has_stream_options {
+        // Splice the field in after the opening brace: no re-serialisation.
+        let open = body.iter().position(|b| *b == b'{')?;
+        let rest = &body[open + 1..];
+        let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        let field: &[u8] = if empty {
+            br#""stream_options":{"include_usage":true}"#
+        } else {
+            br#""stream_options":{"include_usage":true},"#
+        };
+        let mut out = BytesMut::with_capacity(body.len() + field.len());
+        out.extend_from_slice(&body[..=open]);
+        out.extend_from_slice(field);
+        out.extend_from_slice(rest);
+        return Some(out.freeze());
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let options = v.get_mut("stream_options")?;
+    if !options.is_object() {
+        *options = serde_json::json!({});
+    }
+    options["include_usage"] = serde_json::Value::Bool(true);
+    serde_json::to_vec(&v).ok().map(Bytes::from)
 }
 
 pub async fn handle(
@@ -54,21 +142,12 @@ pub async fn handle(
             estimated: false,
             stream: false,
             latency_ms: 0,
+            work: None,
         },
         started,
         gw.usage.clone(),
     );
-    match route_and_send(
-        &req,
-        payload,
-        &gw,
-        &client,
-        &caller,
-        endpoint,
-        &mut pending.record,
-    )
-    .await
-    {
+    match route_and_send(&req, payload, &gw, &client, &caller, endpoint, &mut pending).await {
         Ok(reply) => Ok(reply.into_response(pending)),
         Err(e) => {
             pending.record.status = e.status_code().as_u16();
@@ -80,15 +159,16 @@ pub async fn handle(
 
 /// What came back, before it is metered and sent.
 enum Reply {
-    Upstream(awc::ClientResponse),
+    Upstream(awc::ClientResponse, Accounting),
     Local(echo::LocalReply),
 }
 
 impl Reply {
     fn into_response(self, mut pending: Pending) -> HttpResponse {
         match self {
-            Reply::Upstream(res) => {
+            Reply::Upstream(res, accounting) => {
                 let status = res.status();
+                let watch = accounting.watch(status, res.headers());
                 pending.record.status = status.as_u16();
                 let mut out = HttpResponse::build(status);
                 for (name, value) in res.headers().iter() {
@@ -109,18 +189,20 @@ impl Reply {
                 if let Some(len) = length {
                     out.no_chunking(len);
                 }
-                out.streaming(Metered::new(res, pending))
+                out.streaming(Metered::new(res, pending, watch))
             }
             Reply::Local(reply) => {
                 pending.record.status = reply.status.as_u16();
-                set_tokens(&mut pending.record, reply.tokens);
+                if let Some(t) = reply.tokens {
+                    pending.set_tokens(t);
+                }
                 let mut out = HttpResponse::build(reply.status);
                 match reply.body {
                     echo::Body::Full(bytes) => {
                         out.content_type("application/json");
                         let len = bytes.len() as u64;
                         out.no_chunking(len);
-                        out.streaming(Metered::new(once(bytes), pending))
+                        out.streaming(Metered::new(once(bytes), pending, Watch::Nothing))
                     }
                     echo::Body::Events(chunks) => {
                         out.content_type("text/event-stream")
@@ -129,7 +211,7 @@ impl Reply {
                         let stream = futures_util::stream::iter(
                             chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
                         );
-                        out.streaming(Metered::new(stream, pending))
+                        out.streaming(Metered::new(stream, pending, Watch::Nothing))
                     }
                 }
             }
@@ -163,14 +245,6 @@ fn is_event_stream(headers: &header::HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
-fn set_tokens(record: &mut UsageRecord, tokens: Option<Tokens>) {
-    if let Some(t) = tokens {
-        record.prompt_tokens = Some(t.prompt);
-        record.completion_tokens = Some(t.completion);
-        record.total_tokens = Some(t.prompt + t.completion);
-    }
-}
-
 fn method_name(m: &Method) -> &'static str {
     match *m {
         Method::GET => "GET",
@@ -191,20 +265,33 @@ async fn route_and_send(
     client: &awc::Client,
     caller: &keytable::Caller,
     endpoint: &str,
-    record: &mut UsageRecord,
+    pending: &mut Pending,
 ) -> Result<Reply, ApiError> {
     let max = gw.config.limits.max_body_bytes;
-    let body = read_body(req, payload, max).await?;
+    let mut body = read_body(req, payload, max).await?;
+    let mut accounting = Accounting::for_endpoint(endpoint);
+    // For a streamed chat: (the client asked for usage, it sent stream_options).
+    let mut wants_usage = None;
     let model = match &body {
-        RequestBody::Buffered(bytes) => {
+        RequestBody::Buffered(bytes) if is_json(req) => {
             let probe: Probe = serde_json::from_slice(bytes).map_err(|e| {
                 ApiError::BadRequest(format!("The request body is not valid JSON: {e}"))
             })?;
-            record.stream = probe.stream.unwrap_or(false);
+            pending.record.stream = probe.stream.unwrap_or(false);
+            if pending.record.stream && endpoint == "/chat/completions" {
+                wants_usage = Some(match &probe.stream_options {
+                    Some(o) => (o.include_usage == Some(true), true),
+                    None => (false, false),
+                });
+            }
+            if accounting.estimable {
+                pending.request = Some(bytes.clone());
+            }
             probe.model.map(Cow::into_owned)
         }
         _ => None,
     };
+    let record = &mut pending.record;
     record.model = model.clone();
     if let Some(m) = &model {
         if !caller.may_use(m) {
@@ -232,6 +319,13 @@ async fn route_and_send(
             )))
         }
         Target::OpenAi(o) => {
+            if let (Some((false, has_options)), RequestBody::Buffered(bytes)) = (wants_usage, &body)
+            {
+                if let Some(changed) = with_include_usage(bytes, has_options) {
+                    body = RequestBody::Buffered(changed);
+                    accounting.strip_usage = true;
+                }
+            }
             let res = forward::send(client, &upstream.name, o, req, endpoint, body).await?;
             if res.status() == StatusCode::UNAUTHORIZED {
                 // The upstream refused *our* key; its message may quote it.
@@ -241,7 +335,7 @@ async fn route_and_send(
                     upstream.name
                 )));
             }
-            Ok(Reply::Upstream(res))
+            Ok(Reply::Upstream(res, accounting))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Usage accounting: one record per proxied request, handed to a writer
 //! thread that stores them in batches, off the request path.
 
+pub mod extract;
 pub mod meter;
 pub mod writer;
 
@@ -24,6 +25,43 @@ pub struct UsageRecord {
     pub estimated: bool,
     pub stream: bool,
     pub latency_ms: i64,
+    /// Counting left to the writer thread, off the request path.
+    pub work: Option<Box<TokenWork>>,
+}
+
+/// A reply whose tokens are still to be read (JSON `usage`) or estimated.
+#[derive(Debug, Clone)]
+pub struct TokenWork {
+    pub reply: bytes::Bytes,
+    /// The JSON request; present when tokens may be estimated.
+    pub request: Option<bytes::Bytes>,
+    pub streamed: bool,
+}
+
+impl UsageRecord {
+    /// Reads or estimates the tokens of a finished reply.
+    pub fn settle(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        let reported = if work.streamed {
+            None
+        } else {
+            extract::from_json(&work.reply)
+        };
+        let tokens = match (reported, &work.request) {
+            (Some(t), _) => t,
+            (None, Some(request)) => {
+                self.estimated = true;
+                let model = self.model.as_deref().unwrap_or("gpt-4o");
+                extract::estimate(model, request, &work.reply, work.streamed)
+            }
+            (None, None) => return,
+        };
+        self.prompt_tokens = Some(tokens.prompt);
+        self.completion_tokens = Some(tokens.completion);
+        self.total_tokens = Some(tokens.prompt + tokens.completion);
+    }
 }
 
 /// Token counts of one request.

@@ -85,6 +85,9 @@ fn run(pool: Pool, rx: mpsc::Receiver<Msg>) {
                 Err(_) => break,
             }
         }
+        for r in &mut batch {
+            r.settle();
+        }
         write_with_retry(&pool, &mut batch, stopping);
     }
 }

@@ -80,14 +80,25 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
     };
     state.seen.lock().unwrap().push(seen);
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    // Model `no-usage` behaves like compatible servers that report none.
+    let reports_usage = json["model"] != NO_USAGE_MODEL;
     match req.path() {
-        "/v1/chat/completions" if json["stream"] == true => stream_reply(&state),
-        "/v1/chat/completions" => HttpResponse::Ok().json(serde_json::json!({
-            "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": json["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "mock reply"}}],
-            "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
-        })),
+        "/v1/chat/completions" if json["stream"] == true => {
+            let usage = reports_usage && json["stream_options"]["include_usage"] == true;
+            stream_reply(&state, usage)
+        }
+        "/v1/chat/completions" => {
+            let mut reply = serde_json::json!({
+                "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": json["model"],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "mock reply"}}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+            });
+            if !reports_usage {
+                reply.as_object_mut().unwrap().remove("usage");
+            }
+            HttpResponse::Ok().json(reply)
+        }
         "/v1/embeddings" => HttpResponse::Ok().json(serde_json::json!({
             "object": "list", "model": json["model"],
             "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
@@ -119,10 +130,17 @@ fn chunk(text: &str) -> serde_json::Value {
         "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
 }
 
-/// `Hello` at once; ` world`, the finish chunk and `[DONE]` only after release.
-fn stream_reply(state: &MockState) -> HttpResponse {
+/// The model name for which the mock reports no usage.
+pub const NO_USAGE_MODEL: &str = "no-usage";
+
+/// The usage the mock reports at the end of a stream, when asked.
+pub const STREAM_USAGE: (i64, i64) = (5, 2);
+
+/// `Hello` at once; ` world`, the finish chunk, the usage chunk (when asked)
+/// and `[DONE]` only after release.
+fn stream_reply(state: &MockState, usage: bool) -> HttpResponse {
     let release = state.release.clone();
-    let body = async_stream(release);
+    let body = async_stream(release, usage);
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .streaming(body)
@@ -130,24 +148,33 @@ fn stream_reply(state: &MockState) -> HttpResponse {
 
 fn async_stream(
     release: Arc<Semaphore>,
+    usage: bool,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
-    futures_util::stream::unfold(0u8, move |step| {
+    let mut items = vec![
+        sse(chunk("Hello")),
+        sse(chunk(" world")),
+        sse(
+            serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1,
+            "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+        ),
+    ];
+    if usage {
+        items.push(sse(
+            serde_json::json!({"id": "c1", "object": "chat.completion.chunk",
+            "created": 1, "model": "m", "choices": [],
+            "usage": {"prompt_tokens": STREAM_USAGE.0, "completion_tokens": STREAM_USAGE.1,
+                      "total_tokens": STREAM_USAGE.0 + STREAM_USAGE.1}}),
+        ));
+    }
+    items.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    futures_util::stream::unfold((0usize, items), move |(i, items)| {
         let release = release.clone();
         async move {
-            let item = match step {
-                0 => sse(chunk("Hello")),
-                1 => {
-                    release.acquire().await.unwrap().forget();
-                    sse(chunk(" world"))
-                }
-                2 => sse(
-                    serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
-                ),
-                3 => Bytes::from_static(b"data: [DONE]\n\n"),
-                _ => return None,
-            };
-            Some((Ok(item), step + 1))
+            if i == 1 {
+                release.acquire().await.unwrap().forget();
+            }
+            let item = items.get(i)?.clone();
+            Some((Ok(item), (i + 1, items)))
         }
     })
 }
@@ -204,6 +231,7 @@ pub fn test_config(upstreams: Vec<UpstreamConfig>) -> (Config, tempfile::TempDir
     let mut config = Config::default();
     config.database.url = format!("sqlite://{}", dir.path().join("chatgate.db").display());
     config.workers = 1;
+    config.limits.shutdown_timeout = Duration::from_secs(5);
     config.upstreams = upstreams;
     (config, dir)
 }
@@ -284,4 +312,41 @@ where
 
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
+}
+
+/// One stored usage record, as tests compare it.
+#[derive(Debug, Clone, PartialEq, diesel::Queryable)]
+pub struct Stored {
+    pub user: String,
+    pub endpoint: String,
+    pub model: Option<String>,
+    pub status: i32,
+    pub prompt: Option<i64>,
+    pub completion: Option<i64>,
+    pub total: Option<i64>,
+    pub estimated: bool,
+    pub stream: bool,
+}
+
+/// Usage records of an endpoint, oldest first.
+pub fn stored(pool: &Pool, endpoint_is: &str) -> Vec<Stored> {
+    use chatgate::db::schema::usage_records::dsl::*;
+    use diesel::prelude::*;
+    let mut conn = pool.get().unwrap();
+    usage_records
+        .filter(endpoint.eq(endpoint_is))
+        .order(id.asc())
+        .select((
+            user_name,
+            endpoint,
+            model,
+            status,
+            prompt_tokens,
+            completion_tokens,
+            total_tokens,
+            estimated,
+            stream,
+        ))
+        .load(&mut conn)
+        .unwrap()
 }

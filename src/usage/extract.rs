@@ -1,0 +1,314 @@
+//! Reading token usage out of upstream replies (pure logic, no I/O): the
+//! `usage` object of a JSON reply, the usage chunk of a chat stream, and an
+//! estimate with the tokenizer when the upstream reported nothing.
+
+use super::{count_tokens, Tokens};
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+struct UsageField {
+    #[serde(default)]
+    prompt_tokens: Option<i64>,
+    #[serde(default)]
+    input_tokens: Option<i64>,
+    #[serde(default)]
+    completion_tokens: Option<i64>,
+    #[serde(default)]
+    output_tokens: Option<i64>,
+}
+
+impl UsageField {
+    /// Chat and embeddings say prompt/completion; the Responses API says
+    /// input/output.
+    fn tokens(&self) -> Option<Tokens> {
+        let prompt = self.prompt_tokens.or(self.input_tokens)?;
+        Some(Tokens {
+            prompt,
+            completion: self.completion_tokens.or(self.output_tokens).unwrap_or(0),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct WithUsage {
+    #[serde(default)]
+    usage: Option<UsageField>,
+    /// The Responses API nests it in `response`.
+    #[serde(default)]
+    response: Option<Box<WithUsage>>,
+    #[serde(default)]
+    choices: Option<Vec<serde::de::IgnoredAny>>,
+}
+
+impl WithUsage {
+    fn tokens(&self) -> Option<Tokens> {
+        self.usage
+            .as_ref()
+            .and_then(UsageField::tokens)
+            .or_else(|| self.response.as_ref().and_then(|r| r.tokens()))
+    }
+}
+
+/// The usage of a whole JSON reply.
+pub fn from_json(body: &[u8]) -> Option<Tokens> {
+    serde_json::from_slice::<WithUsage>(body).ok()?.tokens()
+}
+
+/// What one server-sent event carried.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Event {
+    pub tokens: Option<Tokens>,
+    /// A chunk that only carries usage (`"choices": []`), as OpenAI sends
+    /// when `stream_options.include_usage` is set.
+    pub usage_only: bool,
+}
+
+fn event_data(event: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    for line in event.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"data:") {
+            if !data.is_empty() {
+                data.push(b'\n');
+            }
+            data.extend_from_slice(rest.strip_prefix(b" ").unwrap_or(rest));
+        }
+    }
+    data
+}
+
+/// Looks at one event; only events that mention `"usage"` are parsed.
+pub fn inspect_event(event: &[u8]) -> Event {
+    let none = Event {
+        tokens: None,
+        usage_only: false,
+    };
+    if !contains(event, b"\"usage\"") {
+        return none;
+    }
+    let data = event_data(event);
+    let Ok(parsed) = serde_json::from_slice::<WithUsage>(&data) else {
+        return none;
+    };
+    let tokens = parsed.tokens();
+    Event {
+        usage_only: tokens.is_some() && parsed.choices.as_ref().is_some_and(Vec::is_empty),
+        tokens,
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Splits a byte stream into complete server-sent events (ending in a blank
+/// line), keeping an incomplete tail for the next chunk.
+#[derive(Default)]
+pub struct SseSplitter {
+    tail: BytesMut,
+}
+
+impl SseSplitter {
+    /// Calls `each` with every event completed by `chunk`, in order, each
+    /// with its terminating blank line.
+    pub fn feed(&mut self, chunk: &[u8], mut each: impl FnMut(&[u8])) {
+        self.tail.extend_from_slice(chunk);
+        let mut start = 0;
+        let buf = &self.tail[..];
+        let mut i = 0;
+        while i + 1 < buf.len() {
+            let end = if buf[i] == b'\n' && buf[i + 1] == b'\n' {
+                Some(i + 2)
+            } else if buf[i..].starts_with(b"\r\n\r\n") {
+                Some(i + 4)
+            } else {
+                None
+            };
+            if let Some(end) = end {
+                each(&buf[start..end]);
+                start = end;
+                i = end;
+            } else {
+                i += 1;
+            }
+        }
+        let _ = self.tail.split_to(start);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tail.is_empty()
+    }
+
+    /// What is left: an event that never got its blank line.
+    pub fn into_tail(self) -> Bytes {
+        self.tail.freeze()
+    }
+}
+
+/// Estimates a reply's tokens with the tokenizer when the upstream did not
+/// report them: the request's messages (or prompt, or input) and the text
+/// actually delivered.
+pub fn estimate(model: &str, request: &[u8], reply: &[u8], streamed: bool) -> Tokens {
+    let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
+    let mut prompt_text = String::new();
+    if let Some(messages) = request["messages"].as_array() {
+        for m in messages {
+            push_text(&mut prompt_text, &m["content"]);
+        }
+    }
+    for field in ["prompt", "input", "instructions"] {
+        push_text(&mut prompt_text, &request[field]);
+    }
+    let mut reply_text = String::new();
+    if streamed {
+        let mut splitter = SseSplitter::default();
+        splitter.feed(reply, |event| {
+            let data = event_data(event);
+            if let Ok(v) = serde_json::from_slice::<Value>(&data) {
+                for c in v["choices"].as_array().into_iter().flatten() {
+                    push_text(&mut reply_text, &c["delta"]["content"]);
+                    push_text(&mut reply_text, &c["text"]);
+                }
+                push_text(&mut reply_text, &v["delta"]);
+            }
+        });
+    } else if let Ok(v) = serde_json::from_slice::<Value>(reply) {
+        for c in v["choices"].as_array().into_iter().flatten() {
+            push_text(&mut reply_text, &c["message"]["content"]);
+            push_text(&mut reply_text, &c["text"]);
+        }
+    }
+    Tokens {
+        prompt: count_tokens(model, &prompt_text),
+        completion: count_tokens(model, &reply_text),
+    }
+}
+
+fn push_text(out: &mut String, v: &Value) {
+    match v {
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(s) => out.push_str(s),
+                    other => push_text(out, &other["text"]),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Concatenates kept chunks once, for parsing at the end.
+pub fn concat(chunks: &[Bytes]) -> Bytes {
+    match chunks {
+        [one] => one.clone(),
+        many => {
+            let mut b = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
+            for c in many {
+                b.extend_from_slice(c);
+            }
+            b.freeze()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_from_chat_embeddings_and_responses_json() {
+        let chat = br#"{"choices":[{"message":{"content":"usage"}}],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}"#;
+        assert_eq!(
+            from_json(chat),
+            Some(Tokens {
+                prompt: 7,
+                completion: 2
+            })
+        );
+        let emb = br#"{"data":[],"usage":{"prompt_tokens":3,"total_tokens":3}}"#;
+        assert_eq!(
+            from_json(emb),
+            Some(Tokens {
+                prompt: 3,
+                completion: 0
+            })
+        );
+        let resp = br#"{"id":"r","usage":{"input_tokens":5,"output_tokens":4,"total_tokens":9}}"#;
+        assert_eq!(
+            from_json(resp),
+            Some(Tokens {
+                prompt: 5,
+                completion: 4
+            })
+        );
+        assert_eq!(from_json(br#"{"usage":null}"#), None);
+        assert_eq!(from_json(b"not json"), None);
+    }
+
+    #[test]
+    fn usage_chunk_is_recognised() {
+        let usage =
+            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6}}\n\n";
+        assert_eq!(
+            inspect_event(usage),
+            Event {
+                tokens: Some(Tokens {
+                    prompt: 4,
+                    completion: 6
+                }),
+                usage_only: true
+            }
+        );
+        let content = b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":null}\n\n";
+        assert_eq!(
+            inspect_event(content),
+            Event {
+                tokens: None,
+                usage_only: false
+            }
+        );
+        let done = b"data: [DONE]\n\n";
+        assert_eq!(inspect_event(done).tokens, None);
+        let responses = b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":2,\"output_tokens\":3}}}\n\n";
+        assert_eq!(
+            inspect_event(responses).tokens,
+            Some(Tokens {
+                prompt: 2,
+                completion: 3
+            })
+        );
+    }
+
+    #[test]
+    fn splitter_handles_events_across_chunks() {
+        let mut s = SseSplitter::default();
+        let mut seen: Vec<String> = Vec::new();
+        for part in ["data: a\n", "\ndata: b\n\ndata:", " c\r\n\r\n", "data: d"] {
+            s.feed(part.as_bytes(), |e| {
+                seen.push(String::from_utf8(e.to_vec()).unwrap())
+            });
+        }
+        assert_eq!(seen, ["data: a\n\n", "data: b\n\n", "data: c\r\n\r\n"]);
+        assert!(!s.is_empty());
+    }
+
+    #[test]
+    fn estimate_counts_request_and_delivered_text() {
+        let request = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello world"}]}"#;
+        let stream = b"data: {\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\" there\"}}]}\n\ndata: [DONE]\n\n";
+        let t = estimate("gpt-4o", request, stream, true);
+        assert_eq!(
+            t,
+            Tokens {
+                prompt: 2,
+                completion: 2
+            }
+        );
+        let json = br#"{"choices":[{"message":{"content":"Hello there"}}]}"#;
+        assert_eq!(estimate("gpt-4o", request, json, false), t);
+    }
+}

@@ -1,0 +1,162 @@
+//! Usage accounting end to end: tokens from JSON replies and from streams,
+//! the usage chunk added for the gateway and hidden again, estimates when
+//! the upstream reports nothing, and records for cut-off streams.
+
+mod common;
+
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn app_with_user() -> (Mock, TestApp, String) {
+    let mock = start_mock();
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let app = spawn_app(config, dir);
+    let key = app.add_user("alice").await;
+    (mock, app, key)
+}
+
+fn chat(model: &str, stream: bool, include_usage: Option<bool>) -> Value {
+    let mut body = json!({"model": model, "stream": stream,
+        "messages": [{"role": "user", "content": "Say hello to the world"}]});
+    if let Some(u) = include_usage {
+        body["stream_options"] = json!({"include_usage": u});
+    }
+    body
+}
+
+/// Sends a chat request and returns the raw body text.
+async fn send(app: &TestApp, key: &str, body: &Value, release: &Mock) -> String {
+    if body["stream"] == true {
+        release.state.release.add_permits(1);
+    }
+    let r = http()
+        .post(format!("{}/chat/completions", app.base))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_reply_tokens_are_recorded() {
+    let (mock, app, key) = app_with_user().await;
+    for _ in 0..3 {
+        send(&app, &key, &chat("gpt-4o", false, None), &mock).await;
+    }
+    let pool = app.stop().await;
+    let rows = stored(&pool, "/chat/completions");
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        assert_eq!(
+            (r.prompt, r.completion, r.total),
+            (Some(7), Some(2), Some(9))
+        );
+        assert!(!r.estimated && !r.stream);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_usage_is_asked_for_and_hidden_from_clients_that_did_not() {
+    let (mock, app, key) = app_with_user().await;
+    let text = send(&app, &key, &chat("gpt-4o", true, None), &mock).await;
+    let seen: Value = serde_json::from_slice(&mock.last().body).unwrap();
+    assert_eq!(
+        seen["stream_options"]["include_usage"], true,
+        "gateway did not ask"
+    );
+    assert!(
+        !text.contains("\"usage\""),
+        "usage chunk reached the client:\n{text}"
+    );
+    assert!(
+        text.contains(" world") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+
+    // include_usage: false is the client's explicit choice: still hidden.
+    let text = send(&app, &key, &chat("gpt-4o", true, Some(false)), &mock).await;
+    assert!(!text.contains("\"usage\""), "{text}");
+    let seen: Value = serde_json::from_slice(&mock.last().body).unwrap();
+    assert_eq!(seen["stream_options"]["include_usage"], true);
+
+    let text = send(&app, &key, &chat("gpt-4o", true, Some(true)), &mock).await;
+    assert!(
+        text.contains("\"usage\""),
+        "the client asked for usage:\n{text}"
+    );
+
+    let pool = app.stop().await;
+    let rows = stored(&pool, "/chat/completions");
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        let (p, c) = STREAM_USAGE;
+        assert_eq!(
+            (r.prompt, r.completion, r.total),
+            (Some(p), Some(c), Some(p + c))
+        );
+        assert!(r.stream && !r.estimated);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_estimated_when_the_upstream_reports_none() {
+    let (mock, app, key) = app_with_user().await;
+    send(&app, &key, &chat(NO_USAGE_MODEL, false, None), &mock).await;
+    send(&app, &key, &chat(NO_USAGE_MODEL, true, None), &mock).await;
+    let pool = app.stop().await;
+    let rows = stored(&pool, "/chat/completions");
+    assert_eq!(rows.len(), 2);
+    // "Say hello to the world" is 5 tokens; "mock reply" 2; "Hello world" 2.
+    assert_eq!((rows[0].prompt, rows[0].completion), (Some(5), Some(2)));
+    assert_eq!((rows[1].prompt, rows[1].completion), (Some(5), Some(2)));
+    assert!(rows.iter().all(|r| r.estimated));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_mid_stream_still_leaves_a_record() {
+    let (mock, app, key) = app_with_user().await;
+    let r = http()
+        .post(format!("{}/chat/completions", app.base))
+        .bearer_auth(&key)
+        .json(&chat("gpt-4o", true, None))
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    let first = tokio::time::timeout(Duration::from_secs(10), body.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("Hello"));
+    drop(body); // the client goes away with the upstream still streaming
+    mock.state.release.add_permits(1);
+    let pool = app.stop().await;
+    let rows = stored(&pool, "/chat/completions");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].prompt.unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_usage_is_recorded() {
+    let (_mock, app, key) = app_with_user().await;
+    let r = http()
+        .post(format!("{}/embeddings", app.base))
+        .bearer_auth(&key)
+        .json(&json!({"model": "text-embedding-3-small", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pool = app.stop().await;
+    let rows = stored(&pool, "/embeddings");
+    assert_eq!(
+        (rows[0].prompt, rows[0].completion, rows[0].total),
+        (Some(3), Some(0), Some(3))
+    );
+}
