@@ -1,6 +1,6 @@
 //! The command line: global options and the command tree (clap).
 
-use crate::commands::{config, db, serve, token, user};
+use crate::commands::{config, db, serve, token, usage, user};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -41,6 +41,9 @@ pub enum Command {
     /// Inspect the configuration
     #[command(subcommand)]
     Config(config::Command),
+    /// Usage reports
+    #[command(subcommand)]
+    Usage(usage::Command),
     /// Database maintenance
     #[command(subcommand)]
     Db(db::Command),

@@ -395,3 +395,119 @@ async fn config_users_are_seeded_once() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+fn record(
+    at: &str,
+    user: &str,
+    model: &str,
+    status: u16,
+    p: i64,
+    c: i64,
+) -> chatgate::usage::UsageRecord {
+    chatgate::usage::UsageRecord {
+        at: chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap(),
+        user: user.into(),
+        method: "POST",
+        endpoint: "/chat/completions".into(),
+        model: Some(model.into()),
+        upstream: Some("openai".into()),
+        status,
+        prompt_tokens: Some(p),
+        completion_tokens: Some(c),
+        total_tokens: Some(p + c),
+        estimated: false,
+        stream: false,
+        latency_ms: 5,
+        work: None,
+    }
+}
+
+#[test]
+fn usage_report_groups_filters_and_formats() {
+    let cli = Cli::new();
+    cli.ok(&["db", "migrate"]);
+    {
+        let pool = chatgate::db::open(&cli.db_url).unwrap();
+        let mut conn = pool.get().unwrap();
+        chatgate::usage::writer::write_batch(
+            &mut conn,
+            &[
+                record("2026-10-31 23:59:59", "alice", "gpt-4o", 200, 1000, 1000),
+                record("2026-11-01 00:00:00", "alice", "gpt-4o", 200, 100, 50),
+                record("2026-11-15 10:00:00", "alice", "gpt-4o-mini", 429, 0, 0),
+                record("2026-11-30 23:59:59", "bob", "gpt-4o", 200, 10, 20),
+                record("2026-12-01 00:00:00", "bob", "gpt-4o", 200, 1000, 1000),
+            ],
+        )
+        .unwrap();
+    }
+    let nov = ["--since", "2026-11-01", "--until", "2026-11-30"];
+    fn args<'a>(nov: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec!["usage", "report"];
+        a.extend_from_slice(nov);
+        a.extend_from_slice(extra);
+        a
+    }
+    let json = cli.json(&args(&nov, &["--format", "json"]));
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"user": "alice", "requests": 2, "errors": 1, "prompt_tokens": 100, "completion_tokens": 50,
+             "total_tokens": 150, "estimated_requests": 0, "cost_usd": null},
+            {"user": "bob", "requests": 1, "errors": 0, "prompt_tokens": 10, "completion_tokens": 20,
+             "total_tokens": 30, "estimated_requests": 0, "cost_usd": null}
+        ])
+    );
+    let by_model = cli.json(&args(
+        &nov,
+        &["--by", "model,day", "--format", "json", "--user", "alice"],
+    ));
+    assert_eq!(by_model.as_array().unwrap().len(), 2);
+    assert_eq!(by_model[0]["model"], "gpt-4o");
+    assert_eq!(by_model[0]["day"], "2026-11-01");
+    assert!(by_model[0].get("user").is_none());
+
+    let csv = cli.ok(&args(&nov, &["--by", "month", "--format", "csv"]));
+    assert_eq!(
+        csv,
+        "month,requests,errors,prompt_tokens,completion_tokens,total_tokens,estimated_requests,cost_usd\n\
+         2026-11,3,1,110,70,180,0,\n"
+    );
+    let table = cli.ok(&args(&nov, &[]));
+    let total = table
+        .lines()
+        .find(|l| l.starts_with("| TOTAL "))
+        .expect("a totals row");
+    assert!(total.contains("180"), "{table}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.csv");
+    cli.ok(&args(
+        &nov,
+        &["--format", "csv", "--output", out.to_str().unwrap()],
+    ));
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .starts_with("user,requests"));
+
+    // Priced models get a cost column.
+    let cfg = dir.path().join("chatgate.yaml");
+    std::fs::write(&cfg, "prices:\n  gpt-4o: { input: 2.5, output: 10 }\n").unwrap();
+    let mut priced = vec!["-c", cfg.to_str().unwrap()];
+    priced.extend(args(&nov, &["--format", "json"]));
+    let json = cli.json(&priced);
+    assert_eq!(json[1]["cost_usd"], (10.0 * 2.5 + 20.0 * 10.0) / 1e6);
+
+    let empty = cli.json(&[
+        "usage",
+        "report",
+        "--period",
+        "yesterday",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(empty, serde_json::json!([]));
+    let err = cli.fails(&["usage", "report", "--since", "2026-02-30"], 1);
+    assert!(err.contains("--since"), "{err}");
+    cli.fails(&["usage", "report", "--by", "planet"], 2);
+}

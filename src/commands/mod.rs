@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod serve;
 pub mod token;
+pub mod usage;
 pub mod user;
 
 use crate::cli::{Cli, Command};
@@ -51,5 +52,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(c) => c.run(&ctx),
         Command::Config(c) => c.run(&ctx),
         Command::Db(c) => c.run(&ctx),
+        Command::Usage(c) => c.run(&ctx),
     }
 }

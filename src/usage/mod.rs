@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod meter;
+pub mod report;
 pub mod writer;
 
 use chrono::NaiveDateTime;

@@ -1,0 +1,145 @@
+//! `chatgate usage report`: usage over a range, grouped, as a table, CSV or
+//! JSON; made for cron (no prompts, plain ASCII when not on a terminal).
+
+use super::Context;
+use crate::output::{self, Format};
+use crate::usage::report::{self, GroupBy};
+use anyhow::Context as _;
+use clap::Subcommand;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Usage grouped by user, model, day, month or upstream (default: this month by user)
+    Report {
+        /// Start, inclusive: YYYY-MM-DD or RFC 3339
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// End: a date includes that whole day; an RFC 3339 time is exclusive
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// today, yesterday, this-month, last-month or Nd (the last N days)
+        #[arg(long, value_name = "PERIOD")]
+        period: Option<String>,
+        /// Only these users (repeatable)
+        #[arg(long = "user", value_name = "NAME")]
+        users: Vec<String>,
+        /// Grouping keys, comma-separated
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "user")]
+        by: Vec<GroupBy>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write to this file instead of stdout
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+const METRICS: [&str; 7] = [
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "estimated_requests",
+    "cost_usd",
+];
+
+impl Command {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<()> {
+        let Command::Report {
+            since,
+            until,
+            period,
+            users,
+            by,
+            format,
+            output: file,
+        } = self;
+        let now = chrono::Utc::now().naive_utc();
+        let range = report::resolve(since.as_deref(), until.as_deref(), period.as_deref(), now)
+            .map_err(anyhow::Error::msg)?;
+        let mut conn = ctx.connection()?;
+        let records = report::load(&mut conn, range, &users).context("cannot read usage")?;
+        let prices = &ctx.loaded.config.prices;
+        let rows = report::aggregate(&records, &by, prices);
+        let text = render(&rows, &by, format, !prices.is_empty())?;
+        match file {
+            Some(path) => std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display())),
+            None => Ok(std::io::stdout().lock().write_all(text.as_bytes())?),
+        }
+    }
+}
+
+fn render(
+    rows: &[report::Row],
+    by: &[GroupBy],
+    format: Format,
+    priced: bool,
+) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Json => {
+            let list: Vec<_> = rows.iter().map(|r| r.to_json(by)).collect();
+            serde_json::to_string_pretty(&list)? + "\n"
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let header: Vec<&str> = by.iter().map(|g| g.name()).chain(METRICS).collect();
+            w.write_record(&header)?;
+            for r in rows {
+                let cells: Vec<String> = r.keys.iter().cloned().chain(metric_cells(r)).collect();
+                w.write_record(&cells)?;
+            }
+            String::from_utf8(w.into_inner()?)?
+        }
+        Format::Table => {
+            let header: Vec<String> = by
+                .iter()
+                .map(|g| g.name())
+                .chain(METRICS)
+                .map(|h| h.to_uppercase())
+                .collect();
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            let mut t = output::table(&header);
+            for r in rows {
+                t.add_row(
+                    r.keys
+                        .iter()
+                        .cloned()
+                        .chain(metric_cells(r))
+                        .collect::<Vec<_>>(),
+                );
+            }
+            let total = report::totals(rows, priced);
+            let mut label = vec![String::new(); by.len()];
+            if let Some(first) = label.first_mut() {
+                *first = "TOTAL".into();
+            }
+            t.add_row(
+                label
+                    .into_iter()
+                    .chain(metric_cells(&total))
+                    .collect::<Vec<_>>(),
+            );
+            format!("{t}\n")
+        }
+    })
+}
+
+fn metric_cells(r: &report::Row) -> impl Iterator<Item = String> {
+    [
+        r.requests,
+        r.errors,
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.total_tokens,
+        r.estimated_requests,
+    ]
+    .into_iter()
+    .map(|n| n.to_string())
+    .chain(std::iter::once(
+        r.cost_usd.map(|c| format!("{c:.6}")).unwrap_or_default(),
+    ))
+}

@@ -1,0 +1,359 @@
+//! `usage report`: usage grouped by user, model, day, month or upstream over
+//! a time range. The range and grouping logic is pure and unit-tested; the
+//! one query reads the records in the range.
+
+use crate::config::Price;
+use crate::db::schema::usage_records;
+use crate::db::DbConnection;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    User,
+    Model,
+    Day,
+    Month,
+    Upstream,
+}
+
+impl GroupBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::User => "user",
+            GroupBy::Model => "model",
+            GroupBy::Day => "day",
+            GroupBy::Month => "month",
+            GroupBy::Upstream => "upstream",
+        }
+    }
+}
+
+/// A half-open time range [since, until), UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub since: NaiveDateTime,
+    pub until: NaiveDateTime,
+}
+
+fn midnight(d: NaiveDate) -> NaiveDateTime {
+    d.and_hms_opt(0, 0, 0).expect("midnight exists")
+}
+
+fn first_of_month(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).expect("day 1 exists")
+}
+
+/// `today`, `yesterday`, `this-month`, `last-month` or `Nd` (the last N
+/// days, today included).
+pub fn period(name: &str, now: NaiveDateTime) -> Result<Range, String> {
+    let today = now.date();
+    let tomorrow = today + Duration::days(1);
+    let range = |a: NaiveDate, b: NaiveDate| Range {
+        since: midnight(a),
+        until: midnight(b),
+    };
+    Ok(match name {
+        "today" => range(today, tomorrow),
+        "yesterday" => range(today - Duration::days(1), today),
+        "this-month" => range(first_of_month(today), tomorrow),
+        "last-month" => {
+            let this = first_of_month(today);
+            range(first_of_month(this - Duration::days(1)), this)
+        }
+        days => {
+            let n: i64 = days
+                .strip_suffix('d')
+                .and_then(|n| n.parse().ok())
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    format!("`{name}` is not a period (today, yesterday, this-month, last-month or Nd like 30d)")
+                })?;
+            range(tomorrow - Duration::days(n), tomorrow)
+        }
+    })
+}
+
+/// A `--since`/`--until` bound: `YYYY-MM-DD` or RFC 3339. A date as `until`
+/// includes that whole day.
+pub fn bound(s: &str, is_until: bool) -> Result<NaiveDateTime, String> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(midnight(if is_until { d + Duration::days(1) } else { d }));
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc).naive_utc())
+        .map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+}
+
+/// The range asked for; by default this month.
+pub fn resolve(
+    since: Option<&str>,
+    until: Option<&str>,
+    period_name: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Range, String> {
+    let mut range = period(period_name.unwrap_or("this-month"), now)?;
+    if period_name.is_none() && (since.is_some() || until.is_some()) {
+        range = Range {
+            since: NaiveDateTime::MIN,
+            until: NaiveDateTime::MAX,
+        };
+    }
+    if let Some(s) = since {
+        range.since = bound(s, false).map_err(|e| format!("--since: {e}"))?;
+    }
+    if let Some(u) = until {
+        range.until = bound(u, true).map_err(|e| format!("--until: {e}"))?;
+    }
+    if range.since >= range.until {
+        return Err("the range is empty: --since must be before --until".into());
+    }
+    Ok(range)
+}
+
+/// The fields of a record that reports need.
+#[derive(Debug, Clone, Queryable)]
+pub struct Record {
+    pub at: NaiveDateTime,
+    pub user: String,
+    pub model: Option<String>,
+    pub upstream: Option<String>,
+    pub status: i32,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub estimated: bool,
+}
+
+pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Record>> {
+    let mut q = usage_records::table
+        .filter(usage_records::at.ge(range.since))
+        .filter(usage_records::at.lt(range.until))
+        .select((
+            usage_records::at,
+            usage_records::user_name,
+            usage_records::model,
+            usage_records::upstream,
+            usage_records::status,
+            usage_records::prompt_tokens,
+            usage_records::completion_tokens,
+            usage_records::estimated,
+        ))
+        .into_boxed();
+    if !users.is_empty() {
+        q = q.filter(usage_records::user_name.eq_any(users));
+    }
+    q.load(conn)
+}
+
+/// One line of a report: the grouping keys, then the sums.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    #[serde(skip)]
+    pub keys: Vec<String>,
+    pub requests: i64,
+    pub errors: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
+    pub estimated_requests: i64,
+    pub cost_usd: Option<f64>,
+}
+
+impl Row {
+    fn empty(keys: Vec<String>, priced: bool) -> Row {
+        Row {
+            keys,
+            requests: 0,
+            errors: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            total_tokens: 0,
+            estimated_requests: 0,
+            cost_usd: priced.then_some(0.0),
+        }
+    }
+
+    fn add(&mut self, r: &Record, prices: &BTreeMap<String, Price>) {
+        let (p, c) = (
+            r.prompt_tokens.unwrap_or(0),
+            r.completion_tokens.unwrap_or(0),
+        );
+        self.requests += 1;
+        self.errors += i64::from(r.status >= 400);
+        self.prompt_tokens += p;
+        self.completion_tokens += c;
+        self.total_tokens += p + c;
+        self.estimated_requests += i64::from(r.estimated);
+        if let (Some(cost), Some(price)) = (
+            &mut self.cost_usd,
+            r.model.as_ref().and_then(|m| prices.get(m)),
+        ) {
+            *cost += (p as f64 * price.input + c as f64 * price.output) / 1_000_000.0;
+        }
+    }
+
+    fn merge(&mut self, other: &Row) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.total_tokens += other.total_tokens;
+        self.estimated_requests += other.estimated_requests;
+        if let (Some(a), Some(b)) = (&mut self.cost_usd, other.cost_usd) {
+            *a += b;
+        }
+    }
+
+    /// The row as a JSON object with the contract's field names.
+    pub fn to_json(&self, by: &[GroupBy]) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("a row serializes");
+        let obj = v.as_object_mut().expect("an object");
+        for (g, k) in by.iter().zip(&self.keys) {
+            obj.insert(g.name().to_owned(), serde_json::Value::String(k.clone()));
+        }
+        v
+    }
+}
+
+fn key(r: &Record, g: GroupBy) -> String {
+    match g {
+        GroupBy::User => r.user.clone(),
+        GroupBy::Model => r.model.clone().unwrap_or_default(),
+        GroupBy::Day => r.at.format("%Y-%m-%d").to_string(),
+        GroupBy::Month => r.at.format("%Y-%m").to_string(),
+        GroupBy::Upstream => r.upstream.clone().unwrap_or_default(),
+    }
+}
+
+/// Groups records; rows come sorted by their keys.
+pub fn aggregate(records: &[Record], by: &[GroupBy], prices: &BTreeMap<String, Price>) -> Vec<Row> {
+    let priced = !prices.is_empty();
+    let mut groups: BTreeMap<Vec<String>, Row> = BTreeMap::new();
+    for r in records {
+        let keys: Vec<String> = by.iter().map(|g| key(r, *g)).collect();
+        groups
+            .entry(keys.clone())
+            .or_insert_with(|| Row::empty(keys, priced))
+            .add(r, prices);
+    }
+    groups.into_values().collect()
+}
+
+pub fn totals(rows: &[Row], priced: bool) -> Row {
+    let mut t = Row::empty(Vec::new(), priced);
+    for r in rows {
+        t.merge(r);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn rec(when: &str, user: &str, model: &str, status: i32, p: i64, c: i64) -> Record {
+        Record {
+            at: at(when),
+            user: user.into(),
+            model: Some(model.into()),
+            upstream: Some("openai".into()),
+            status,
+            prompt_tokens: Some(p),
+            completion_tokens: Some(c),
+            estimated: p == 1,
+        }
+    }
+
+    #[test]
+    fn periods() {
+        let now = at("2026-03-15 12:00:00");
+        let r = period("last-month", now).unwrap();
+        assert_eq!(
+            (r.since, r.until),
+            (at("2026-02-01 00:00:00"), at("2026-03-01 00:00:00"))
+        );
+        let r = period("this-month", now).unwrap();
+        assert_eq!(
+            (r.since, r.until),
+            (at("2026-03-01 00:00:00"), at("2026-03-16 00:00:00"))
+        );
+        let r = period("yesterday", now).unwrap();
+        assert_eq!(
+            (r.since, r.until),
+            (at("2026-03-14 00:00:00"), at("2026-03-15 00:00:00"))
+        );
+        let r = period("7d", now).unwrap();
+        assert_eq!(
+            (r.since, r.until),
+            (at("2026-03-09 00:00:00"), at("2026-03-16 00:00:00"))
+        );
+        let jan = period("last-month", at("2026-01-10 00:00:00")).unwrap();
+        assert_eq!(jan.since, at("2025-12-01 00:00:00"));
+        assert!(period("0d", now).is_err());
+        assert!(period("fortnight", now).is_err());
+    }
+
+    #[test]
+    fn since_until_dates_cover_whole_days() {
+        let now = at("2026-12-15 12:00:00");
+        let r = resolve(Some("2026-11-01"), Some("2026-11-30"), None, now).unwrap();
+        assert_eq!(
+            (r.since, r.until),
+            (at("2026-11-01 00:00:00"), at("2026-12-01 00:00:00"))
+        );
+        let r = resolve(None, Some("2026-11-30T12:00:00Z"), None, now).unwrap();
+        assert_eq!(r.until, at("2026-11-30 12:00:00"));
+        assert!(resolve(Some("2026-13-01"), None, None, now).is_err());
+        assert!(resolve(Some("2026-11-02"), Some("2026-11-01"), None, now).is_err());
+    }
+
+    #[test]
+    fn groups_and_totals() {
+        let records = vec![
+            rec("2026-11-01 10:00:00", "alice", "gpt-4o", 200, 100, 50),
+            rec("2026-11-01 11:00:00", "alice", "gpt-4o", 500, 0, 0),
+            rec("2026-11-02 10:00:00", "bob", "gpt-4o-mini", 200, 1, 3),
+            rec("2026-11-02 12:00:00", "alice", "gpt-4o-mini", 200, 10, 10),
+        ];
+        let prices = BTreeMap::from([(
+            "gpt-4o".to_string(),
+            Price {
+                input: 2.5,
+                output: 10.0,
+            },
+        )]);
+        let rows = aggregate(&records, &[GroupBy::User, GroupBy::Day], &prices);
+        let keys: Vec<_> = rows.iter().map(|r| r.keys.join("/")).collect();
+        assert_eq!(
+            keys,
+            ["alice/2026-11-01", "alice/2026-11-02", "bob/2026-11-02"]
+        );
+        assert_eq!(
+            (rows[0].requests, rows[0].errors, rows[0].total_tokens),
+            (2, 1, 150)
+        );
+        assert_eq!(rows[0].cost_usd, Some((100.0 * 2.5 + 50.0 * 10.0) / 1e6));
+        assert_eq!(rows[2].estimated_requests, 1);
+        let t = totals(&rows, true);
+        assert_eq!(
+            (t.requests, t.prompt_tokens, t.completion_tokens),
+            (4, 111, 63)
+        );
+        let json = rows[1].to_json(&[GroupBy::User, GroupBy::Day]);
+        assert_eq!(json["user"], "alice");
+        assert_eq!(json["day"], "2026-11-02");
+        assert_eq!(json["cost_usd"], 0.0);
+        let unpriced = aggregate(&records, &[GroupBy::Month], &BTreeMap::new());
+        assert_eq!(unpriced[0].keys, ["2026-11"]);
+        assert_eq!(
+            unpriced[0].to_json(&[GroupBy::Month])["cost_usd"],
+            serde_json::Value::Null
+        );
+    }
+}
