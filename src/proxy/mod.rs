@@ -194,7 +194,7 @@ impl Reply {
             Reply::Local(reply) => {
                 pending.record.status = reply.status.as_u16();
                 if let Some(t) = reply.tokens {
-                    pending.set_tokens(t);
+                    pending.record.set_tokens(t);
                 }
                 let mut out = HttpResponse::build(reply.status);
                 match reply.body {

@@ -37,12 +37,6 @@ impl Pending {
         }
     }
 
-    pub fn set_tokens(&mut self, t: Tokens) {
-        self.record.prompt_tokens = Some(t.prompt);
-        self.record.completion_tokens = Some(t.completion);
-        self.record.total_tokens = Some(t.prompt + t.completion);
-    }
-
     pub fn finish(mut self) {
         let r = &mut self.record;
         r.latency_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -141,7 +135,7 @@ impl<S> Metered<S> {
             return;
         };
         if let Some(t) = self.reported {
-            p.set_tokens(t);
+            p.record.set_tokens(t);
         } else {
             let (estimate, streamed) = match self.watch {
                 Watch::Nothing => (false, false),

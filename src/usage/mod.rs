@@ -59,9 +59,13 @@ impl UsageRecord {
             }
             (None, None) => return,
         };
-        self.prompt_tokens = Some(tokens.prompt);
-        self.completion_tokens = Some(tokens.completion);
-        self.total_tokens = Some(tokens.prompt + tokens.completion);
+        self.set_tokens(tokens);
+    }
+
+    pub fn set_tokens(&mut self, t: Tokens) {
+        self.prompt_tokens = Some(t.prompt);
+        self.completion_tokens = Some(t.completion);
+        self.total_tokens = Some(t.prompt + t.completion);
     }
 }
 
