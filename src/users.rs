@@ -6,7 +6,7 @@
 use crate::db::schema::{usage_records, users};
 use crate::db::{self, DbConnection};
 use crate::keys::PlainKey;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -81,15 +81,13 @@ impl LimitPeriod {
     pub fn start(self, now: NaiveDateTime) -> NaiveDateTime {
         let day = now.date();
         let start = match self {
-            LimitPeriod::Total => NaiveDate::MIN,
+            LimitPeriod::Total => return db::beginning_of_time(),
             LimitPeriod::Day => day,
             LimitPeriod::Month => day.with_day0(0).unwrap_or(day),
         };
-        start.and_hms_opt(0, 0, 0).unwrap_or(NaiveDateTime::MIN)
+        start.and_hms_opt(0, 0, 0).expect("midnight exists")
     }
 }
-
-use chrono::Datelike;
 
 /// One optional setting as given on the command line: a value, or
 /// `none`/`never` to clear it.
@@ -564,6 +562,6 @@ mod tests {
         let now = at("2026-11-22 10:00:00");
         assert_eq!(LimitPeriod::Day.start(now), at("2026-11-22 00:00:00"));
         assert_eq!(LimitPeriod::Month.start(now), at("2026-11-01 00:00:00"));
-        assert!(LimitPeriod::Total.start(now) < at("1970-01-01 00:00:00"));
+        assert_eq!(LimitPeriod::Total.start(now), at("1970-01-01 00:00:00"));
     }
 }

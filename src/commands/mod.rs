@@ -17,7 +17,6 @@ use anyhow::Context as _;
 pub struct Context {
     pub loaded: Loaded,
     pub quiet: bool,
-    pub verbose: u8,
 }
 
 impl Context {
@@ -44,7 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Context {
         loaded,
         quiet: cli.quiet,
-        verbose: cli.verbose,
     };
     match cli.command {
         Command::Serve(a) => a.run(ctx),

@@ -144,6 +144,18 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
     applied.map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
 }
 
+/// The earliest and latest times stored or compared; both backends'
+/// timestamp types hold them (chrono's MIN and MAX do not fit PostgreSQL).
+pub fn beginning_of_time() -> chrono::NaiveDateTime {
+    chrono::DateTime::UNIX_EPOCH.naive_utc()
+}
+
+pub fn end_of_time() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .expect("a valid date")
+}
+
 /// The current time as stored: UTC without zone, microsecond precision.
 pub fn now() -> chrono::NaiveDateTime {
     let t = chrono::Utc::now().naive_utc();

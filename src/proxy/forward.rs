@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::upstream::OpenAi;
-use actix_web::http::header::{self, HeaderMap, HeaderName};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest};
 use awc::error::{ConnectError, SendRequestError};
 use awc::ClientResponse;
@@ -47,14 +47,15 @@ fn connection_listed(headers: &HeaderMap, name: &HeaderName) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
 }
 
-/// Copies end-to-end headers from `from` to `to`, skipping `extra` too.
-pub fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, extra: &[HeaderName]) {
-    for (name, value) in from.iter() {
-        if is_dropped(name) || extra.contains(name) || connection_listed(from, name) {
-            continue;
-        }
-        to.append(name.clone(), value.clone());
-    }
+/// The end-to-end headers of a message (requests and responses alike),
+/// without those in `extra` either.
+pub fn end_to_end<'a>(
+    from: &'a HeaderMap,
+    extra: &'a [HeaderName],
+) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> + 'a {
+    from.iter().filter(move |(name, _)| {
+        !(is_dropped(name) || extra.contains(name) || connection_listed(from, name))
+    })
 }
 
 /// The query string without the `token=` parameter.
@@ -87,15 +88,15 @@ pub async fn send(
     let mut request = client.request(method.clone(), url.as_str()).no_decompress();
     // The client's own key never leaves; accept-encoding is left to us so
     // that the body can be read for accounting.
-    copy_headers(
-        headers,
-        request.headers_mut(),
-        &[
-            header::AUTHORIZATION,
-            HeaderName::from_static("api-key"),
-            header::ACCEPT_ENCODING,
-        ],
-    );
+    let own = [
+        header::AUTHORIZATION,
+        HeaderName::from_static("api-key"),
+        header::ACCEPT_ENCODING,
+    ];
+    let out = request.headers_mut();
+    for (name, value) in end_to_end(headers, &own) {
+        out.append(name.clone(), value.clone());
+    }
     request
         .headers_mut()
         .insert(header::AUTHORIZATION, target.key().clone());
@@ -124,7 +125,6 @@ fn upstream_error(name: &str, e: SendRequestError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::HeaderValue;
 
     #[test]
     fn token_parameter_is_stripped() {
@@ -146,9 +146,9 @@ mod tests {
         ] {
             from.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
-        let mut to = HeaderMap::new();
-        copy_headers(&from, &mut to, &[header::AUTHORIZATION]);
-        let mut names: Vec<_> = to.keys().map(|k| k.as_str().to_owned()).collect();
+        let mut names: Vec<_> = end_to_end(&from, &[header::AUTHORIZATION])
+            .map(|(k, _)| k.as_str().to_owned())
+            .collect();
         names.sort();
         assert_eq!(names, ["content-type", "openai-organization"]);
     }

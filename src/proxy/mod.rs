@@ -92,8 +92,9 @@ impl Accounting {
 
 /// The request body with `stream_options.include_usage` set, so that the
 /// upstream reports a stream's usage in a last chunk.
-fn with_include_usage(body: &Bytes, has_stream_options: bool) -> Option<Bytes> {
-    if !has_stream_options {
+fn with_include_usage(body: &Bytes) -> Option<Bytes> {
+    let mentions_options = body.windows(16).any(|w| w == b"\"stream_options\"");
+    if !mentions_options {
         // Splice the field in after the opening brace: no re-serialisation.
         let open = body.iter().position(|b| *b == b'{')?;
         let rest = &body[open + 1..];
@@ -171,10 +172,7 @@ impl Reply {
                 let watch = accounting.watch(status, res.headers());
                 pending.record.status = status.as_u16();
                 let mut out = HttpResponse::build(status);
-                for (name, value) in res.headers().iter() {
-                    if !forward_response_header(name) {
-                        continue;
-                    }
+                for (name, value) in forward::end_to_end(res.headers(), &[]) {
                     out.append_header((name.clone(), value.clone()));
                 }
                 if is_event_stream(res.headers()) {
@@ -225,19 +223,6 @@ fn once(
     futures_util::stream::iter(std::iter::once(Ok(bytes)))
 }
 
-fn forward_response_header(name: &header::HeaderName) -> bool {
-    !matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "transfer-encoding"
-            | "upgrade"
-            | "trailer"
-            | "te"
-            | "content-length"
-    )
-}
-
 fn is_event_stream(headers: &header::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -270,7 +255,7 @@ async fn route_and_send(
     let max = gw.config.limits.max_body_bytes;
     let mut body = read_body(req, payload, max).await?;
     let mut accounting = Accounting::for_endpoint(endpoint);
-    // For a streamed chat: (the client asked for usage, it sent stream_options).
+    // For a streamed chat: whether the client asked for usage itself.
     let mut wants_usage = None;
     let model = match &body {
         RequestBody::Buffered(bytes) if is_json(req) => {
@@ -279,10 +264,11 @@ async fn route_and_send(
             })?;
             pending.record.stream = probe.stream.unwrap_or(false);
             if pending.record.stream && endpoint == "/chat/completions" {
-                wants_usage = Some(match &probe.stream_options {
-                    Some(o) => (o.include_usage == Some(true), true),
-                    None => (false, false),
-                });
+                wants_usage = Some(
+                    probe
+                        .stream_options
+                        .is_some_and(|o| o.include_usage == Some(true)),
+                );
             }
             if accounting.estimable {
                 pending.request = Some(bytes.clone());
@@ -319,9 +305,8 @@ async fn route_and_send(
             )))
         }
         Target::OpenAi(o) => {
-            if let (Some((false, has_options)), RequestBody::Buffered(bytes)) = (wants_usage, &body)
-            {
-                if let Some(changed) = with_include_usage(bytes, has_options) {
+            if let (Some(false), RequestBody::Buffered(bytes)) = (wants_usage, &body) {
+                if let Some(changed) = with_include_usage(bytes) {
                     body = RequestBody::Buffered(changed);
                     accounting.strip_usage = true;
                 }
@@ -397,4 +382,37 @@ async fn read_all(payload: &mut web::Payload, max: usize, hint: usize) -> Result
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn added(body: &str) -> Value {
+        let out = with_include_usage(&Bytes::from(body.to_owned())).expect("changed");
+        serde_json::from_slice(&out).expect("still JSON")
+    }
+
+    #[test]
+    fn include_usage_is_added_without_losing_anything() {
+        let v = added(r#" {"model":"m","stream":true}"#);
+        assert_eq!(
+            v,
+            json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}})
+        );
+        assert_eq!(
+            added("{ }"),
+            json!({"stream_options": {"include_usage": true}})
+        );
+        // An existing stream_options (even null or false) is changed, never duplicated.
+        for options in ["null", r#"{"include_usage":false,"x":1}"#] {
+            let body = format!(r#"{{"model":"m","stream_options":{options}}}"#);
+            let out = with_include_usage(&Bytes::from(body)).unwrap();
+            let text = String::from_utf8(out.to_vec()).unwrap();
+            assert_eq!(text.matches("stream_options").count(), 1, "{text}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["stream_options"]["include_usage"], true);
+        }
+    }
 }

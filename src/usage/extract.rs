@@ -79,13 +79,32 @@ fn event_data(event: &[u8]) -> Vec<u8> {
     data
 }
 
-/// Looks at one event; only events that mention `"usage"` are parsed.
+/// Whether the bytes hold a `"usage": {` object. With `include_usage` every
+/// chunk carries `"usage":null`; only the last one, with an object, is
+/// worth parsing. A cheap scan, no JSON parsing.
+pub fn has_usage_object(bytes: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"usage\"";
+    let mut rest = bytes;
+    while let Some(at) = find(rest, KEY) {
+        rest = &rest[at + KEY.len()..];
+        let value = rest
+            .iter()
+            .position(|b| !(b.is_ascii_whitespace() || *b == b':'))
+            .map(|i| rest[i]);
+        if value == Some(b'{') {
+            return true;
+        }
+    }
+    false
+}
+
+/// Looks at one event; only events with a usage object are parsed.
 pub fn inspect_event(event: &[u8]) -> Event {
     let none = Event {
         tokens: None,
         usage_only: false,
     };
-    if !contains(event, b"\"usage\"") {
+    if !has_usage_object(event) {
         return none;
     }
     let data = event_data(event);
@@ -99,8 +118,8 @@ pub fn inspect_event(event: &[u8]) -> Event {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Splits a byte stream into complete server-sent events (ending in a blank
@@ -114,10 +133,11 @@ impl SseSplitter {
     /// Calls `each` with every event completed by `chunk`, in order, each
     /// with its terminating blank line.
     pub fn feed(&mut self, chunk: &[u8], mut each: impl FnMut(&[u8])) {
+        // The tail held no event end; only its last 3 bytes can begin one.
+        let mut i = self.tail.len().saturating_sub(3);
         self.tail.extend_from_slice(chunk);
         let mut start = 0;
         let buf = &self.tail[..];
-        let mut i = 0;
         while i + 1 < buf.len() {
             let end = if buf[i] == b'\n' && buf[i + 1] == b'\n' {
                 Some(i + 2)
@@ -284,10 +304,26 @@ mod tests {
     }
 
     #[test]
+    fn only_usage_objects_count() {
+        assert!(has_usage_object(br#"{"usage": {"prompt_tokens":1}}"#));
+        assert!(!has_usage_object(br#"{"usage":null,"x":1}"#));
+        assert!(!has_usage_object(br#"{"content":"usage"}"#));
+        assert!(has_usage_object(
+            br#"{"usage":null,"response":{"usage":{}}}"#
+        ));
+    }
+
+    #[test]
     fn splitter_handles_events_across_chunks() {
         let mut s = SseSplitter::default();
         let mut seen: Vec<String> = Vec::new();
-        for part in ["data: a\n", "\ndata: b\n\ndata:", " c\r\n\r\n", "data: d"] {
+        for part in [
+            "data: a\n",
+            "\ndata: b\n\ndata:",
+            " c\r\n\r",
+            "\n",
+            "data: d",
+        ] {
             s.feed(part.as_bytes(), |e| {
                 seen.push(String::from_utf8(e.to_vec()).unwrap())
             });

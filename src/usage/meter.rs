@@ -73,8 +73,11 @@ pub struct Metered<S> {
     pending: Option<Pending>,
     watch: Watch,
     splitter: SseSplitter,
+    /// The reply's chunks (by reference), for counting at the end.
     kept: Vec<Bytes>,
     kept_len: usize,
+    /// The reply outgrew `MAX_KEPT`: it is not counted from its text.
+    overflowed: bool,
     reported: Option<Tokens>,
 }
 
@@ -87,47 +90,83 @@ impl<S> Metered<S> {
             splitter: SseSplitter::default(),
             kept: Vec::new(),
             kept_len: 0,
+            overflowed: false,
             reported: None,
         }
     }
 
     fn keep(&mut self, chunk: &Bytes) {
-        if self.kept_len <= MAX_KEPT {
-            self.kept_len += chunk.len();
+        if self.overflowed {
+            return;
+        }
+        self.kept_len += chunk.len();
+        if self.kept_len > MAX_KEPT {
+            self.overflowed = true;
+            self.kept = Vec::new();
+        } else {
             self.kept.push(chunk.clone());
         }
     }
 
     /// Looks at a chunk; returns what to send on (`None`: nothing yet).
     fn observe(&mut self, chunk: Bytes) -> Option<Bytes> {
-        match self.watch {
-            Watch::Nothing => Some(chunk),
+        let (strip_usage, estimate) = match self.watch {
+            Watch::Nothing => return Some(chunk),
             Watch::Json { .. } => {
                 self.keep(&chunk);
-                Some(chunk)
+                return Some(chunk);
             }
-            Watch::Events { strip_usage, .. } => {
-                self.keep(&chunk);
-                let mut reported = None;
-                if !strip_usage {
-                    self.splitter.feed(&chunk, |e| {
-                        reported = extract::inspect_event(e).tokens.or(reported);
-                    });
-                    self.reported = reported.or(self.reported);
-                    return Some(chunk);
-                }
-                let mut out = BytesMut::with_capacity(chunk.len());
-                self.splitter.feed(&chunk, |e| {
-                    let event = extract::inspect_event(e);
-                    reported = event.tokens.or(reported);
-                    if !event.usage_only {
-                        out.extend_from_slice(e);
-                    }
-                });
-                self.reported = reported.or(self.reported);
-                (!out.is_empty()).then(|| out.freeze())
-            }
+            Watch::Events {
+                strip_usage,
+                estimate,
+            } => (strip_usage, estimate),
+        };
+        if estimate {
+            self.keep(&chunk);
         }
+        // The common case: whole events and no usage object in them. The
+        // chunk goes on as it is, without copying or parsing.
+        if self.splitter.is_empty()
+            && chunk.ends_with(b"\n\n")
+            && !extract::has_usage_object(&chunk)
+        {
+            return Some(chunk);
+        }
+        let mut reported = None;
+        if !strip_usage {
+            // Only watching: the bytes go on unchanged.
+            self.splitter.feed(&chunk, |e| {
+                reported = extract::inspect_event(e).tokens.or(reported);
+            });
+            self.reported = reported.or(self.reported);
+            return Some(chunk);
+        }
+        // Removing the usage chunk: send on whole events only, so that one
+        // can be left out; a partial event waits for its end.
+        let mut out = BytesMut::with_capacity(chunk.len());
+        self.splitter.feed(&chunk, |e| {
+            let event = extract::inspect_event(e);
+            reported = event.tokens.or(reported);
+            if !event.usage_only {
+                out.extend_from_slice(e);
+            }
+        });
+        self.reported = reported.or(self.reported);
+        (!out.is_empty()).then(|| out.freeze())
+    }
+
+    /// At the end of the body: bytes still held back, if any. Only a
+    /// stripping meter holds bytes back; a watching one sent them already.
+    fn held_back(&mut self) -> Option<Bytes> {
+        let held = std::mem::take(&mut self.splitter).into_tail();
+        let stripping = matches!(
+            self.watch,
+            Watch::Events {
+                strip_usage: true,
+                ..
+            }
+        );
+        (stripping && !held.is_empty()).then_some(held)
     }
 
     fn finish(&mut self) {
@@ -143,7 +182,7 @@ impl<S> Metered<S> {
                 Watch::Events { estimate, .. } => (estimate, true),
             };
             let parse = matches!(self.watch, Watch::Json { .. });
-            if (parse || estimate) && self.kept_len <= MAX_KEPT {
+            if (parse || estimate) && !self.overflowed {
                 p.record.work = Some(Box::new(TokenWork {
                     reply: extract::concat(&self.kept),
                     request: if estimate { p.request.take() } else { None },
@@ -172,14 +211,10 @@ where
                     // Only part of an event so far: wait for the rest.
                 }
                 Poll::Ready(None) => {
-                    if !self.splitter.is_empty() {
-                        // A last event without its blank line: send it as it is.
-                        let rest = std::mem::take(&mut self.splitter).into_tail();
-                        self.finish();
-                        return Poll::Ready(Some(Ok(rest)));
-                    }
+                    // A last event without its blank line goes on as it is.
+                    let held = self.held_back();
                     self.finish();
-                    return Poll::Ready(None);
+                    return Poll::Ready(held.map(Ok));
                 }
                 other => return other,
             }
@@ -190,5 +225,102 @@ where
 impl<S> Drop for Metered<S> {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::writer::UsageSink;
+    use futures_util::StreamExt;
+
+    fn record() -> UsageRecord {
+        UsageRecord {
+            at: crate::db::now(),
+            user: "alice".into(),
+            method: "POST",
+            endpoint: "/chat/completions".into(),
+            model: Some("gpt-4o".into()),
+            upstream: Some("up".into()),
+            status: 200,
+            prompt_tokens: None,
+            completion_tokens: None,
+            total_tokens: None,
+            estimated: false,
+            stream: true,
+            latency_ms: 0,
+            work: None,
+        }
+    }
+
+    /// Runs `chunks` through a meter; returns what the client got and the record.
+    async fn run(chunks: &[&'static str], watch: Watch) -> (String, UsageRecord) {
+        let (sink, records) = UsageSink::channel();
+        let pending = Pending::new(record(), Instant::now(), sink);
+        let inner = futures_util::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok::<_, std::convert::Infallible>(Bytes::from_static(c.as_bytes()))),
+        );
+        let out: Vec<Bytes> = Metered::new(inner, pending, watch)
+            .map(|c| c.unwrap())
+            .collect()
+            .await;
+        let text = String::from_utf8(extract::concat(&out).to_vec()).unwrap();
+        (text, records.try_recv().expect("a record"))
+    }
+
+    const CONTENT: &str =
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n";
+    const USAGE: &str =
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":1}}\n\n";
+    const DONE: &str = "data: [DONE]\n\n";
+
+    #[actix_web::test]
+    async fn strips_the_usage_chunk_and_records_it() {
+        let watch = Watch::Events {
+            strip_usage: true,
+            estimate: true,
+        };
+        // Events split across chunks, the usage event among them.
+        let (text, r) = run(&[&CONTENT[..10], &CONTENT[10..], USAGE, DONE], watch).await;
+        assert_eq!(text, format!("{CONTENT}{DONE}"));
+        assert_eq!((r.prompt_tokens, r.completion_tokens), (Some(4), Some(1)));
+        assert!(r.work.is_none(), "reported usage needs no further work");
+    }
+
+    #[actix_web::test]
+    async fn watching_passes_every_byte_once() {
+        let watch = Watch::Events {
+            strip_usage: false,
+            estimate: true,
+        };
+        // The stream ends inside an event: nothing may be sent twice.
+        let (text, r) = run(&[CONTENT, USAGE, "data: [DO"], watch).await;
+        assert_eq!(text, format!("{CONTENT}{USAGE}data: [DO"));
+        assert_eq!(r.total_tokens, Some(5));
+    }
+
+    #[actix_web::test]
+    async fn unreported_streams_leave_work_for_the_writer() {
+        let watch = Watch::Events {
+            strip_usage: true,
+            estimate: true,
+        };
+        let (text, r) = run(&[CONTENT, DONE], watch).await;
+        assert_eq!(text, format!("{CONTENT}{DONE}"));
+        assert_eq!(r.total_tokens, None);
+        let work = r.work.expect("estimation work");
+        assert!(work.streamed);
+        assert_eq!(&work.reply[..], format!("{CONTENT}{DONE}").as_bytes());
+    }
+
+    #[actix_web::test]
+    async fn a_dropped_body_still_sends_its_record() {
+        let (sink, records) = UsageSink::channel();
+        let pending = Pending::new(record(), Instant::now(), sink);
+        let inner = futures_util::stream::pending::<Result<Bytes, std::convert::Infallible>>();
+        drop(Metered::new(inner, pending, Watch::Nothing));
+        assert_eq!(records.try_recv().unwrap().status, 200);
     }
 }

@@ -97,8 +97,8 @@ pub fn resolve(
     let mut range = period(period_name.unwrap_or("this-month"), now)?;
     if period_name.is_none() && (since.is_some() || until.is_some()) {
         range = Range {
-            since: NaiveDateTime::MIN,
-            until: NaiveDateTime::MAX,
+            since: crate::db::beginning_of_time(),
+            until: crate::db::end_of_time(),
         };
     }
     if let Some(s) = since {
@@ -175,22 +175,25 @@ impl Row {
         }
     }
 
-    fn add(&mut self, r: &Record, prices: &BTreeMap<String, Price>) {
+    /// One record as a row of its own, to merge into a group.
+    fn of(r: &Record, prices: &BTreeMap<String, Price>) -> Row {
         let (p, c) = (
             r.prompt_tokens.unwrap_or(0),
             r.completion_tokens.unwrap_or(0),
         );
-        self.requests += 1;
-        self.errors += i64::from(r.status >= 400);
-        self.prompt_tokens += p;
-        self.completion_tokens += c;
-        self.total_tokens += p + c;
-        self.estimated_requests += i64::from(r.estimated);
-        if let (Some(cost), Some(price)) = (
-            &mut self.cost_usd,
-            r.model.as_ref().and_then(|m| prices.get(m)),
-        ) {
-            *cost += (p as f64 * price.input + c as f64 * price.output) / 1_000_000.0;
+        let price = r.model.as_ref().and_then(|m| prices.get(m));
+        Row {
+            keys: Vec::new(),
+            requests: 1,
+            errors: i64::from(r.status >= 400),
+            prompt_tokens: p,
+            completion_tokens: c,
+            total_tokens: p + c,
+            estimated_requests: i64::from(r.estimated),
+            // Unpriced models add nothing to a priced report.
+            cost_usd: (!prices.is_empty()).then(|| {
+                price.map_or(0.0, |pr| (p as f64 * pr.input + c as f64 * pr.output) / 1e6)
+            }),
         }
     }
 
@@ -236,7 +239,7 @@ pub fn aggregate(records: &[Record], by: &[GroupBy], prices: &BTreeMap<String, P
         groups
             .entry(keys.clone())
             .or_insert_with(|| Row::empty(keys, priced))
-            .add(r, prices);
+            .merge(&Row::of(r, prices));
     }
     groups.into_values().collect()
 }

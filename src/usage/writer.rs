@@ -25,9 +25,29 @@ pub struct UsageSink {
 }
 
 impl UsageSink {
+    /// A sink and the records sent to it, for tests of what sends them.
+    #[cfg(test)]
+    pub fn channel() -> (UsageSink, TestRecords) {
+        let (tx, rx) = mpsc::channel();
+        (UsageSink { tx }, TestRecords(rx))
+    }
+
     pub fn record(&self, r: UsageRecord) {
         if self.tx.send(Msg::Record(Box::new(r))).is_err() {
             tracing::error!("usage writer has stopped; a usage record was dropped");
+        }
+    }
+}
+
+#[cfg(test)]
+pub struct TestRecords(mpsc::Receiver<Msg>);
+
+#[cfg(test)]
+impl TestRecords {
+    pub fn try_recv(&self) -> Option<UsageRecord> {
+        match self.0.try_recv() {
+            Ok(Msg::Record(r)) => Some(*r),
+            _ => None,
         }
     }
 }
