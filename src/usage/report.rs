@@ -276,26 +276,17 @@ mod tests {
     #[test]
     fn periods() {
         let now = at("2026-03-15 12:00:00");
-        let r = period("last-month", now).unwrap();
-        assert_eq!(
-            (r.since, r.until),
-            (at("2026-02-01 00:00:00"), at("2026-03-01 00:00:00"))
-        );
-        let r = period("this-month", now).unwrap();
-        assert_eq!(
-            (r.since, r.until),
-            (at("2026-03-01 00:00:00"), at("2026-03-16 00:00:00"))
-        );
-        let r = period("yesterday", now).unwrap();
-        assert_eq!(
-            (r.since, r.until),
-            (at("2026-03-14 00:00:00"), at("2026-03-15 00:00:00"))
-        );
-        let r = period("7d", now).unwrap();
-        assert_eq!(
-            (r.since, r.until),
-            (at("2026-03-09 00:00:00"), at("2026-03-16 00:00:00"))
-        );
+        for (name, since, until) in [
+            ("last-month", "2026-02-01", "2026-03-01"),
+            ("this-month", "2026-03-01", "2026-03-16"),
+            ("yesterday", "2026-03-14", "2026-03-15"),
+            ("today", "2026-03-15", "2026-03-16"),
+            ("7d", "2026-03-09", "2026-03-16"),
+        ] {
+            let r = period(name, now).unwrap();
+            let day = |d: &str| at(&format!("{d} 00:00:00"));
+            assert_eq!((r.since, r.until), (day(since), day(until)), "{name}");
+        }
         let jan = period("last-month", at("2026-01-10 00:00:00")).unwrap();
         assert_eq!(jan.since, at("2025-12-01 00:00:00"));
         assert!(period("0d", now).is_err());
