@@ -3,13 +3,14 @@
 //! The CLI (and later the admin API) call these same functions, so every
 //! rule about users lives here once.
 
-use crate::db::schema::{usage_records, users};
+use crate::db::schema::users;
 use crate::db::{self, DbConnection};
 use crate::keys::PlainKey;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
-use diesel::dsl::{count_star, sql};
+use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::BigInt;
 use serde::Serialize;
 use std::fmt;
 
@@ -329,20 +330,22 @@ fn view(conn: &mut DbConnection, row: UserRow, now: NaiveDateTime) -> QueryResul
     })
 }
 
-/// Requests and tokens in the user's current limit period. Requests the
-/// gateway refused itself never reached an upstream and do not count.
+/// Requests and tokens in the user's current limit period, from the daily
+/// totals (periods start at midnight). Requests the gateway refused itself
+/// never reached an upstream and do not count.
 fn used_this_period(
     conn: &mut DbConnection,
     row: &UserRow,
     now: NaiveDateTime,
 ) -> QueryResult<(i64, i64)> {
-    usage_records::table
-        .filter(usage_records::user_name.eq(&row.name))
-        .filter(usage_records::at.ge(row.period().start(now)))
-        .filter(usage_records::upstream.is_not_null())
+    use crate::db::schema::usage_daily::dsl::*;
+    usage_daily
+        .filter(user_name.eq(&row.name))
+        .filter(day.ge(row.period().start(now).date()))
+        .filter(upstream.ne(""))
         .select((
-            count_star(),
-            sql::<diesel::sql_types::BigInt>("CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT)"),
+            sql::<BigInt>("CAST(COALESCE(SUM(requests), 0) AS BIGINT)"),
+            sql::<BigInt>("CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT)"),
         ))
         .first(conn)
 }

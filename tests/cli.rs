@@ -510,4 +510,92 @@ fn usage_report_groups_filters_and_formats() {
     let err = cli.fails(&["usage", "report", "--since", "2026-02-30"], 1);
     assert!(err.contains("--since"), "{err}");
     cli.fails(&["usage", "report", "--by", "planet"], 2);
+
+    // Pruning keeps the daily totals: whole-day reports are unchanged, while
+    // a range not on day boundaries (read from the records) no longer sees them.
+    let err = cli.fails(&["usage", "prune", "--before", "2026-11-15"], 1);
+    assert!(err.contains("--yes"), "{err}");
+    let exact = [
+        "usage",
+        "report",
+        "--since",
+        "2026-10-01T00:00:01Z",
+        "--until",
+        "2026-12-31T00:00:00Z",
+        "--by",
+        "month",
+        "--format",
+        "json",
+    ];
+    let months = |v: Value| -> Vec<(String, i64)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["month"].as_str().unwrap().to_owned(),
+                    r["requests"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let m = |s: &str, n: i64| (s.to_owned(), n);
+    assert_eq!(
+        months(cli.json(&exact)),
+        [m("2026-10", 1), m("2026-11", 3), m("2026-12", 1)]
+    );
+    let whole_days = cli.json(&args(&nov, &["--format", "json"]));
+    let out = cli
+        .cmd(&["usage", "prune", "--before", "2026-11-15", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deleted 2 usage records"));
+    assert_eq!(cli.json(&args(&nov, &["--format", "json"])), whole_days);
+    assert_eq!(months(cli.json(&exact)), [m("2026-11", 2), m("2026-12", 1)]);
+}
+
+#[test]
+fn users_show_what_they_used_this_period() {
+    let cli = Cli::new();
+    cli.ok(&["-q", "user", "add", "alice", "--limit-period", "day"]);
+    let now = chrono::Utc::now()
+        .naive_utc()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let mut refused = record(&now, "alice", "o1", 403, 0, 0);
+    refused.upstream = None;
+    {
+        let pool = chatgate::db::open(&cli.db_url).unwrap();
+        let mut conn = pool.get().unwrap();
+        chatgate::usage::writer::write_batch(
+            &mut conn,
+            &[
+                record(&now, "alice", "gpt-4o", 200, 100, 50),
+                record(&now, "alice", "gpt-4o", 200, 10, 5),
+                record("2020-01-01 10:00:00", "alice", "gpt-4o", 200, 1000, 1000),
+                refused,
+            ],
+        )
+        .unwrap();
+    }
+    let alice = cli.json(&["user", "show", "alice", "--format", "json"]);
+    // Today only (the period is a day), and not the request the gateway refused.
+    assert_eq!(
+        (
+            alice["requests_used"].as_i64(),
+            alice["tokens_used"].as_i64()
+        ),
+        (Some(2), Some(165))
+    );
+    cli.ok(&["user", "edit", "alice", "--limit-period", "total"]);
+    let alice = cli.json(&["user", "show", "alice", "--format", "json"]);
+    assert_eq!(
+        (
+            alice["requests_used"].as_i64(),
+            alice["tokens_used"].as_i64()
+        ),
+        (Some(3), Some(2165))
+    );
+    assert!(alice["last_used_at"].is_string());
 }

@@ -1,39 +1,52 @@
 //! `chatgate usage report`: usage over a range, grouped, as a table, CSV or
 //! JSON; made for cron (no prompts, plain ASCII when not on a terminal).
 
+use super::user::say;
 use super::Context;
 use crate::output::{self, Format};
 use crate::usage::report::{self, GroupBy};
 use anyhow::Context as _;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Usage grouped by user, model, day, month or upstream (default: this month by user)
-    Report {
-        /// Start, inclusive: YYYY-MM-DD or RFC 3339
-        #[arg(long, value_name = "T")]
-        since: Option<String>,
-        /// End: a date includes that whole day; an RFC 3339 time is exclusive
-        #[arg(long, value_name = "T")]
-        until: Option<String>,
-        /// today, yesterday, this-month, last-month or Nd (the last N days)
-        #[arg(long, value_name = "PERIOD")]
-        period: Option<String>,
-        /// Only these users (repeatable)
-        #[arg(long = "user", value_name = "NAME")]
-        users: Vec<String>,
-        /// Grouping keys, comma-separated
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "user")]
-        by: Vec<GroupBy>,
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Write to this file instead of stdout
-        #[arg(long, value_name = "FILE")]
-        output: Option<PathBuf>,
+    Report(ReportArgs),
+    /// Delete per-request records older than DATE; daily totals stay for reports
+    Prune {
+        /// YYYY-MM-DD (records before that day) or RFC 3339
+        #[arg(long, value_name = "DATE")]
+        before: String,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Start, inclusive: YYYY-MM-DD or RFC 3339
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// End: a date includes that whole day; an RFC 3339 time is exclusive
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// today, yesterday, this-month, last-month or Nd (the last N days)
+    #[arg(long, value_name = "PERIOD")]
+    period: Option<String>,
+    /// Only these users (repeatable)
+    #[arg(long = "user", value_name = "NAME")]
+    users: Vec<String>,
+    /// Grouping keys, comma-separated
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "user")]
+    by: Vec<GroupBy>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write to this file instead of stdout
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 const METRICS: [&str; 7] = [
@@ -48,28 +61,49 @@ const METRICS: [&str; 7] = [
 
 impl Command {
     pub fn run(self, ctx: &Context) -> anyhow::Result<()> {
-        let Command::Report {
-            since,
-            until,
-            period,
-            users,
-            by,
-            format,
-            output: file,
-        } = self;
-        let now = chrono::Utc::now().naive_utc();
-        let range = report::resolve(since.as_deref(), until.as_deref(), period.as_deref(), now)
-            .map_err(anyhow::Error::msg)?;
-        let mut conn = ctx.connection()?;
-        let records = report::load(&mut conn, range, &users).context("cannot read usage")?;
-        let prices = &ctx.loaded.config.prices;
-        let rows = report::aggregate(&records, &by, prices);
-        let text = render(&rows, &by, format, !prices.is_empty())?;
-        match file {
-            Some(path) => std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display())),
-            None => Ok(std::io::stdout().lock().write_all(text.as_bytes())?),
+        match self {
+            Command::Report(args) => report(ctx, args),
+            Command::Prune { before, yes } => {
+                let before =
+                    report::bound(&before, false).map_err(|e| anyhow::anyhow!("--before: {e}"))?;
+                let mut conn = ctx.connection()?;
+                let n = crate::usage::count_before(&mut conn, before)?;
+                if n == 0 {
+                    say(ctx, "no usage records to delete");
+                    return Ok(());
+                }
+                let when = crate::users::rfc3339(before);
+                output::confirm(&format!("Delete {n} usage records before {when}?"), yes)?;
+                let n = crate::usage::prune(&mut conn, before)?;
+                say(
+                    ctx,
+                    &format!("deleted {n} usage records before {when}; daily totals are kept"),
+                );
+                Ok(())
+            }
         }
+    }
+}
+
+fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().naive_utc();
+    let range = report::resolve(
+        a.since.as_deref(),
+        a.until.as_deref(),
+        a.period.as_deref(),
+        now,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let mut conn = ctx.connection()?;
+    let parts = report::load(&mut conn, range, &a.users).context("cannot read usage")?;
+    let prices = &ctx.loaded.config.prices;
+    let rows = report::aggregate(&parts, &a.by, prices);
+    let text = render(&rows, &a.by, a.format, !prices.is_empty())?;
+    match a.output {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => Ok(std::io::stdout().lock().write_all(text.as_bytes())?),
     }
 }
 

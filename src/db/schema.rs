@@ -44,3 +44,17 @@ diesel::table! {
         revision -> BigInt,
     }
 }
+
+diesel::table! {
+    usage_daily (day, user_name, model, upstream) {
+        day -> Date,
+        user_name -> Text,
+        model -> Text,
+        upstream -> Text,
+        requests -> BigInt,
+        errors -> BigInt,
+        prompt_tokens -> BigInt,
+        completion_tokens -> BigInt,
+        estimated_requests -> BigInt,
+    }
+}

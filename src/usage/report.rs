@@ -2,8 +2,8 @@
 //! a time range. The range and grouping logic is pure and unit-tested; the
 //! one query reads the records in the range.
 
+use super::daily::Sums;
 use crate::config::Price;
-use crate::db::schema::usage_records;
 use crate::db::DbConnection;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -113,38 +113,118 @@ pub fn resolve(
     Ok(range)
 }
 
-/// The fields of a record that reports need.
-#[derive(Debug, Clone, Queryable)]
-pub struct Record {
+/// What a report adds up: one record, or one day's total, of one user,
+/// model and upstream (`""` where there is none).
+#[derive(Debug, Clone)]
+pub struct Part {
     pub at: NaiveDateTime,
     pub user: String,
-    pub model: Option<String>,
-    pub upstream: Option<String>,
-    pub status: i32,
-    pub prompt_tokens: Option<i64>,
-    pub completion_tokens: Option<i64>,
-    pub estimated: bool,
+    pub model: String,
+    pub upstream: String,
+    pub sums: Sums,
 }
 
-pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Record>> {
-    let mut q = usage_records::table
-        .filter(usage_records::at.ge(range.since))
-        .filter(usage_records::at.lt(range.until))
+fn is_midnight(t: NaiveDateTime) -> bool {
+    t.time() == chrono::NaiveTime::MIN
+}
+
+/// The usage in `range`: from the daily totals when the range is whole
+/// days (so pruned records still count and long ranges read few rows),
+/// from the records otherwise.
+pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
+    if is_midnight(range.since) && is_midnight(range.until) {
+        load_daily(conn, range, users)
+    } else {
+        load_records(conn, range, users)
+    }
+}
+
+fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
+    use crate::db::schema::usage_daily::dsl::*;
+    let mut q = usage_daily
+        .filter(day.ge(range.since.date()))
+        .filter(day.lt(range.until.date()))
         .select((
-            usage_records::at,
-            usage_records::user_name,
-            usage_records::model,
-            usage_records::upstream,
-            usage_records::status,
-            usage_records::prompt_tokens,
-            usage_records::completion_tokens,
-            usage_records::estimated,
+            day,
+            user_name,
+            model,
+            upstream,
+            requests,
+            errors,
+            prompt_tokens,
+            completion_tokens,
+            estimated_requests,
         ))
         .into_boxed();
     if !users.is_empty() {
-        q = q.filter(usage_records::user_name.eq_any(users));
+        q = q.filter(user_name.eq_any(users));
     }
-    q.load(conn)
+    type Row = (NaiveDate, String, String, String, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = q.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(d, u, m, up, r, e, p, c, est)| Part {
+            at: midnight(d),
+            user: u,
+            model: m,
+            upstream: up,
+            sums: Sums {
+                requests: r,
+                errors: e,
+                prompt_tokens: p,
+                completion_tokens: c,
+                estimated_requests: est,
+            },
+        })
+        .collect())
+}
+
+fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
+    use crate::db::schema::usage_records::dsl::*;
+    let mut q = usage_records
+        .filter(at.ge(range.since))
+        .filter(at.lt(range.until))
+        .select((
+            at,
+            user_name,
+            model,
+            upstream,
+            status,
+            prompt_tokens,
+            completion_tokens,
+            estimated,
+        ))
+        .into_boxed();
+    if !users.is_empty() {
+        q = q.filter(user_name.eq_any(users));
+    }
+    type Row = (
+        NaiveDateTime,
+        String,
+        Option<String>,
+        Option<String>,
+        i32,
+        Option<i64>,
+        Option<i64>,
+        bool,
+    );
+    let rows: Vec<Row> = q.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, u, m, up, st, p, c, est)| Part {
+            at: t,
+            user: u,
+            model: m.unwrap_or_default(),
+            upstream: up.unwrap_or_default(),
+            sums: Sums {
+                requests: 1,
+                errors: i64::from(st >= 400),
+                prompt_tokens: p.unwrap_or(0),
+                completion_tokens: c.unwrap_or(0),
+                estimated_requests: i64::from(est),
+            },
+        })
+        .collect())
 }
 
 /// One line of a report: the grouping keys, then the sums.
@@ -175,24 +255,23 @@ impl Row {
         }
     }
 
-    /// One record as a row of its own, to merge into a group.
-    fn of(r: &Record, prices: &BTreeMap<String, Price>) -> Row {
-        let (p, c) = (
-            r.prompt_tokens.unwrap_or(0),
-            r.completion_tokens.unwrap_or(0),
-        );
-        let price = r.model.as_ref().and_then(|m| prices.get(m));
+    /// One part as a row of its own, to merge into a group.
+    fn of(part: &Part, prices: &BTreeMap<String, Price>) -> Row {
+        let s = part.sums;
+        let (p, c) = (s.prompt_tokens, s.completion_tokens);
         Row {
             keys: Vec::new(),
-            requests: 1,
-            errors: i64::from(r.status >= 400),
+            requests: s.requests,
+            errors: s.errors,
             prompt_tokens: p,
             completion_tokens: c,
             total_tokens: p + c,
-            estimated_requests: i64::from(r.estimated),
+            estimated_requests: s.estimated_requests,
             // Unpriced models add nothing to a priced report.
             cost_usd: (!prices.is_empty()).then(|| {
-                price.map_or(0.0, |pr| (p as f64 * pr.input + c as f64 * pr.output) / 1e6)
+                prices
+                    .get(&part.model)
+                    .map_or(0.0, |pr| (p as f64 * pr.input + c as f64 * pr.output) / 1e6)
             }),
         }
     }
@@ -220,18 +299,18 @@ impl Row {
     }
 }
 
-fn key(r: &Record, g: GroupBy) -> String {
+fn key(p: &Part, g: GroupBy) -> String {
     match g {
-        GroupBy::User => r.user.clone(),
-        GroupBy::Model => r.model.clone().unwrap_or_default(),
-        GroupBy::Day => r.at.format("%Y-%m-%d").to_string(),
-        GroupBy::Month => r.at.format("%Y-%m").to_string(),
-        GroupBy::Upstream => r.upstream.clone().unwrap_or_default(),
+        GroupBy::User => p.user.clone(),
+        GroupBy::Model => p.model.clone(),
+        GroupBy::Day => p.at.format("%Y-%m-%d").to_string(),
+        GroupBy::Month => p.at.format("%Y-%m").to_string(),
+        GroupBy::Upstream => p.upstream.clone(),
     }
 }
 
 /// Groups records; rows come sorted by their keys.
-pub fn aggregate(records: &[Record], by: &[GroupBy], prices: &BTreeMap<String, Price>) -> Vec<Row> {
+pub fn aggregate(records: &[Part], by: &[GroupBy], prices: &BTreeMap<String, Price>) -> Vec<Row> {
     let priced = !prices.is_empty();
     let mut groups: BTreeMap<Vec<String>, Row> = BTreeMap::new();
     for r in records {
@@ -260,16 +339,19 @@ mod tests {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
     }
 
-    fn rec(when: &str, user: &str, model: &str, status: i32, p: i64, c: i64) -> Record {
-        Record {
+    fn rec(when: &str, user: &str, model: &str, status: i32, p: i64, c: i64) -> Part {
+        Part {
             at: at(when),
             user: user.into(),
-            model: Some(model.into()),
-            upstream: Some("openai".into()),
-            status,
-            prompt_tokens: Some(p),
-            completion_tokens: Some(c),
-            estimated: p == 1,
+            model: model.into(),
+            upstream: "openai".into(),
+            sums: Sums {
+                requests: 1,
+                errors: i64::from(status >= 400),
+                prompt_tokens: p,
+                completion_tokens: c,
+                estimated_requests: i64::from(p == 1),
+            },
         }
     }
 

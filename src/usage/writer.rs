@@ -159,6 +159,7 @@ pub fn write_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResul
             let t = last_used.entry(&r.user).or_insert(r.at);
             *t = (*t).max(r.at);
         }
+        super::daily::add_batch(conn, batch)?;
         for (name, at) in last_used {
             diesel::update(users::table.filter(users::name.eq(name)))
                 .set(users::last_used_at.eq(at))
