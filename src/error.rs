@@ -28,6 +28,8 @@ pub enum ApiError {
     Upstream(String),
     #[error("The upstream `{0}` did not answer in time.")]
     UpstreamTimeout(String),
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub const NO_KEY: &str = "You didn't provide an API key. Pass it as `Authorization: Bearer KEY`, `api-key: KEY` or `?token=KEY`.";
@@ -45,6 +47,7 @@ impl ApiError {
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::Upstream(_) => "upstream_error",
             ApiError::UpstreamTimeout(_) => "upstream_timeout",
+            ApiError::Unavailable(_) => "service_unavailable",
         }
     }
 
@@ -58,7 +61,9 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::TooLarge(_) | ApiError::ModelNotFound(_) => {
                 "invalid_request_error"
             }
-            ApiError::Upstream(_) | ApiError::UpstreamTimeout(_) => "api_error",
+            ApiError::Upstream(_) | ApiError::UpstreamTimeout(_) | ApiError::Unavailable(_) => {
+                "api_error"
+            }
         }
     }
 }
@@ -75,6 +80,7 @@ impl ResponseError for ApiError {
             ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -1,6 +1,7 @@
 //! chatgate: a self-hosted OpenAI-API gateway. The binary (`main.rs`) parses
 //! the command line; everything else lives here so tests can drive it.
 
+pub mod account;
 pub mod cli;
 pub mod commands;
 pub mod config;

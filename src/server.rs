@@ -1,6 +1,7 @@
 //! The HTTP server: shared state, routes, and the lifecycle around them
 //! (key refresher and usage writer threads started before, flushed after).
 
+use crate::account;
 use crate::config::Config;
 use crate::db::Pool;
 use crate::error::error_body;
@@ -78,7 +79,13 @@ impl Application {
                 .wrap(from_fn(cors::middleware))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
-                .service(web::scope("/v1").default_service(web::to(proxy::handle)))
+                .configure(account::configure)
+                .service(
+                    web::scope("/v1")
+                        .route("/me", web::get().to(account::me))
+                        .configure(account::configure)
+                        .default_service(web::to(proxy::handle)),
+                )
                 .default_service(web::to(not_found))
         })
         .tcp_nodelay(true)

@@ -24,6 +24,8 @@ pub enum UserError {
     KeyInUse,
     #[error("database error: {0}")]
     Db(#[from] DieselError),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A user name: 1–64 printable characters, no whitespace; kept literally.
@@ -311,7 +313,8 @@ pub fn rfc3339(t: NaiveDateTime) -> String {
 }
 
 fn view(conn: &mut DbConnection, row: UserRow, now: NaiveDateTime) -> QueryResult<UserView> {
-    let (requests_used, tokens_used) = used_this_period(conn, &row, now)?;
+    let since = row.period().start(now).date();
+    let (requests_used, tokens_used) = used_between(conn, &row.name, since, None)?;
     Ok(UserView {
         status: row.status(now),
         created_at: rfc3339(row.created_at),
@@ -330,18 +333,21 @@ fn view(conn: &mut DbConnection, row: UserRow, now: NaiveDateTime) -> QueryResul
     })
 }
 
-/// Requests and tokens in the user's current limit period, from the daily
-/// totals (periods start at midnight). Requests the gateway refused itself
-/// never reached an upstream and do not count.
-fn used_this_period(
+/// Requests and tokens a user used from day `since` until before day
+/// `until` (open-ended without), from the daily totals. Requests the gateway
+/// refused itself never reached an upstream and do not count.
+pub fn used_between(
     conn: &mut DbConnection,
-    row: &UserRow,
-    now: NaiveDateTime,
+    name: &str,
+    since: NaiveDate,
+    until: Option<NaiveDate>,
 ) -> QueryResult<(i64, i64)> {
     use crate::db::schema::usage_daily::dsl::*;
+    let until = until.unwrap_or_else(|| db::end_of_time().date());
     usage_daily
-        .filter(user_name.eq(&row.name))
-        .filter(day.ge(row.period().start(now).date()))
+        .filter(user_name.eq(name))
+        .filter(day.ge(since))
+        .filter(day.lt(until))
         .filter(upstream.ne(""))
         .select((
             sql::<BigInt>("CAST(COALESCE(SUM(requests), 0) AS BIGINT)"),

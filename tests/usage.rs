@@ -160,3 +160,67 @@ async fn embeddings_usage_is_recorded() {
         (Some(3), Some(0), Some(3))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_and_billing_endpoints_report_the_callers_own_usage() {
+    use chatgate::users::{parse_count, UserSettings};
+    let mock = start_mock();
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let app = spawn_app(config, dir);
+    let settings = UserSettings {
+        token_limit: Some(parse_count("500000").unwrap()),
+        ..Default::default()
+    };
+    let key = app.add_user_with("alice", settings).await;
+    let other = app.add_user("bob").await;
+    for _ in 0..3 {
+        send(&app, &key, &chat("gpt-4o", false, None), &mock).await;
+    }
+    let get = |path: &str, key: &str| {
+        let (url, key) = (app.url(path), key.to_owned());
+        async move {
+            let r = http().get(url).bearer_auth(key).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    // Usage is written in batches off the request path: wait for it.
+    let written = eventually(Duration::from_secs(10), || async {
+        get("/v1/me", &key).await.1["tokens_used"] == 27
+    })
+    .await;
+    assert!(written, "usage never reached /v1/me");
+    let seen_upstream = mock.seen().len();
+
+    let (status, me) = get("/v1/me", &key).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["name"], "alice");
+    assert_eq!(me["token_limit"], 500000);
+    // add_user's probes (GET /v1/models) are requests too.
+    assert!(me["requests_used"].as_i64().unwrap() >= 3, "{me}");
+    assert_eq!(get("/v1/me", &other).await.1["tokens_used"], 0, "bob sees his own");
+
+    for prefix in ["", "/v1"] {
+        let (_, sub) = get(&format!("{prefix}/dashboard/billing/subscription"), &key).await;
+        assert_eq!(sub["hard_limit_usd"], 500.0);
+        let (_, usage) = get(&format!("{prefix}/dashboard/billing/usage"), &key).await;
+        assert_eq!(usage["total_usage"], 2.7, "cents: 27 tokens = $0.027");
+        let (_, grants) = get(&format!("{prefix}/dashboard/billing/credit_grants"), &key).await;
+        assert_eq!(grants["total_available"], 500.0 - 0.027);
+    }
+    let today = chrono::Utc::now().date_naive();
+    let range = |a: chrono::NaiveDate, b: chrono::NaiveDate| {
+        format!("/v1/dashboard/billing/usage?start_date={a}&end_date={b}")
+    };
+    let tomorrow = today.succ_opt().unwrap();
+    let last_week = today - chrono::Duration::days(7);
+    assert_eq!(get(&range(today, tomorrow), &key).await.1["total_usage"], 2.7);
+    assert_eq!(get(&range(last_week, today), &key).await.1["total_usage"], 0.0);
+    let (status, _) = get("/v1/dashboard/billing/usage?start_date=soon", &key).await;
+    assert_eq!(status, 400);
+    let (unlimited_status, unlimited) = get("/dashboard/billing/subscription", &other).await;
+    assert_eq!((unlimited_status, unlimited["hard_limit_usd"].as_f64()), (200, Some(1e8)));
+
+    let (status, body) = get("/dashboard/billing/subscription", "sk-nobody").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_api_key")));
+    assert_eq!(mock.seen().len(), seen_upstream, "billing calls must not reach the upstream");
+}

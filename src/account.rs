@@ -1,0 +1,146 @@
+//! The caller's own account: `GET /v1/me`, and the legacy billing endpoints
+//! that chat clients call to show a balance (`/dashboard/billing/*`, also
+//! under `/v1/`). Answered here, never forwarded upstream.
+//!
+//! Those clients show dollars; chatgate's limits are tokens. The billing
+//! endpoints report tokens in thousands: 1.00 "USD" is 1,000 tokens, so a
+//! 500,000-token limit reads as $500.00 in NextChat. A user without a token
+//! limit shows a limit of 100,000,000 (what OpenAI-compatible gateways send
+//! for "unlimited").
+
+use crate::error::ApiError;
+use crate::proxy::auth;
+use crate::server::Gateway;
+use crate::users::{self, UserError, UserView};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Tokens per displayed dollar in the billing endpoints.
+pub const TOKENS_PER_USD: f64 = 1000.0;
+/// The limit shown for users without a token limit.
+const UNLIMITED_USD: f64 = 100_000_000.0;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/dashboard/billing/subscription",
+        web::get().to(subscription),
+    )
+    .route("/dashboard/billing/usage", web::get().to(usage))
+    .route(
+        "/dashboard/billing/credit_grants",
+        web::get().to(credit_grants),
+    );
+}
+
+/// The caller's user, read off the request path's key table first.
+async fn caller_view(
+    req: &HttpRequest,
+    gw: &web::Data<Gateway>,
+    range: Option<(NaiveDate, Option<NaiveDate>)>,
+) -> Result<(UserView, Option<i64>), ApiError> {
+    let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
+    let pool = gw.pool.clone();
+    let name = caller.name.clone();
+    let read = web::block(move || {
+        let mut conn = pool
+            .get()
+            .map_err(|e| UserError::Unavailable(e.to_string()))?;
+        let view = users::show(&mut conn, &name)?;
+        let tokens = match range {
+            Some((since, until)) => Some(users::used_between(&mut conn, &name, since, until)?.1),
+            None => None,
+        };
+        Ok::<_, UserError>((view, tokens))
+    })
+    .await
+    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    read.map_err(|e| match e {
+        // Removed since the key table was last refreshed.
+        UserError::NotFound(_) => ApiError::InvalidKey(crate::error::UNKNOWN_KEY),
+        e => {
+            tracing::warn!("cannot read the caller's account: {e}");
+            ApiError::Unavailable("The account database is not reachable.".into())
+        }
+    })
+}
+
+pub async fn me(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
+    let (view, _) = caller_view(&req, &gw, None).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+fn usd(tokens: i64) -> f64 {
+    tokens as f64 / TOKENS_PER_USD
+}
+
+fn limit_usd(view: &UserView) -> f64 {
+    view.token_limit.map_or(UNLIMITED_USD, usd)
+}
+
+async fn subscription(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
+    let (view, _) = caller_view(&req, &gw, None).await?;
+    let limit = limit_usd(&view);
+    let access_until = view
+        .expires_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| t.timestamp());
+    Ok(HttpResponse::Ok().json(json!({
+        "object": "billing_subscription",
+        "has_payment_method": true,
+        "soft_limit_usd": limit,
+        "hard_limit_usd": limit,
+        "system_hard_limit_usd": limit,
+        "access_until": access_until,
+        "plan": {"title": "chatgate", "id": "chatgate"},
+    })))
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    start_date: Option<String>,
+    end_date: Option<String>,
+}
+
+fn date(s: &Option<String>, name: &str) -> Result<Option<NaiveDate>, ApiError> {
+    s.as_deref()
+        .map(|d| {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                ApiError::BadRequest(format!("`{name}` must be a date like 2026-11-01."))
+            })
+        })
+        .transpose()
+}
+
+/// `total_usage` in cents, over `start_date`..`end_date` (exclusive) when
+/// given, else this limit period.
+async fn usage(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    q: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let start = date(&q.start_date, "start_date")?;
+    let end = date(&q.end_date, "end_date")?;
+    let range = start.map(|s| (s, end));
+    let (view, in_range) = caller_view(&req, &gw, range).await?;
+    let tokens = in_range.unwrap_or(view.tokens_used);
+    Ok(HttpResponse::Ok().json(json!({
+        "object": "list",
+        "total_usage": usd(tokens) * 100.0,
+    })))
+}
+
+async fn credit_grants(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
+    let (view, _) = caller_view(&req, &gw, None).await?;
+    let granted = limit_usd(&view);
+    let used = usd(view.tokens_used);
+    Ok(HttpResponse::Ok().json(json!({
+        "object": "credit_summary",
+        "total_granted": granted,
+        "total_used": used,
+        "total_available": (granted - used).max(0.0),
+        "grants": {"object": "list", "data": []},
+    })))
+}
