@@ -180,7 +180,10 @@ async fn me_and_billing_endpoints_report_the_callers_own_usage() {
         let (url, key) = (app.url(path), key.to_owned());
         async move {
             let r = http().get(url).bearer_auth(key).send().await.unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap_or_default())
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or_default(),
+            )
         }
     };
     // Usage is written in batches off the request path: wait for it.
@@ -197,7 +200,11 @@ async fn me_and_billing_endpoints_report_the_callers_own_usage() {
     assert_eq!(me["token_limit"], 500000);
     // add_user's probes (GET /v1/models) are requests too.
     assert!(me["requests_used"].as_i64().unwrap() >= 3, "{me}");
-    assert_eq!(get("/v1/me", &other).await.1["tokens_used"], 0, "bob sees his own");
+    assert_eq!(
+        get("/v1/me", &other).await.1["tokens_used"],
+        0,
+        "bob sees his own"
+    );
 
     for prefix in ["", "/v1"] {
         let (_, sub) = get(&format!("{prefix}/dashboard/billing/subscription"), &key).await;
@@ -213,14 +220,164 @@ async fn me_and_billing_endpoints_report_the_callers_own_usage() {
     };
     let tomorrow = today.succ_opt().unwrap();
     let last_week = today - chrono::Duration::days(7);
-    assert_eq!(get(&range(today, tomorrow), &key).await.1["total_usage"], 2.7);
-    assert_eq!(get(&range(last_week, today), &key).await.1["total_usage"], 0.0);
+    assert_eq!(
+        get(&range(today, tomorrow), &key).await.1["total_usage"],
+        2.7
+    );
+    assert_eq!(
+        get(&range(last_week, today), &key).await.1["total_usage"],
+        0.0
+    );
     let (status, _) = get("/v1/dashboard/billing/usage?start_date=soon", &key).await;
     assert_eq!(status, 400);
     let (unlimited_status, unlimited) = get("/dashboard/billing/subscription", &other).await;
-    assert_eq!((unlimited_status, unlimited["hard_limit_usd"].as_f64()), (200, Some(1e8)));
+    assert_eq!(
+        (unlimited_status, unlimited["hard_limit_usd"].as_f64()),
+        (200, Some(1e8))
+    );
 
     let (status, body) = get("/dashboard/billing/subscription", "sk-nobody").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_api_key")));
-    assert_eq!(mock.seen().len(), seen_upstream, "billing calls must not reach the upstream");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
+    assert_eq!(
+        mock.seen().len(),
+        seen_upstream,
+        "billing calls must not reach the upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_concurrent_requests_leave_two_thousand_records() {
+    let (_mock, app, key) = app_with_user().await;
+    let client = http();
+    let url = format!("{}/chat/completions", app.base);
+    let body = chat("gpt-4o", false, None);
+    let statuses: Vec<u16> = futures_util::stream::iter(0..2000)
+        .map(|_| {
+            let req = client.post(&url).bearer_auth(&key).json(&body);
+            async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        })
+        .buffer_unordered(500)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 200), "not all succeeded");
+    let pool = app.stop().await;
+    let rows = stored(&pool, "/chat/completions");
+    assert_eq!(rows.len(), 2000);
+    assert_eq!(rows.iter().map(|r| r.total.unwrap()).sum::<i64>(), 2000 * 9);
+    let report = chatgate::usage::report::load(
+        &mut pool.get().unwrap(),
+        // Today and yesterday, in case the test runs across midnight.
+        chatgate::usage::report::period("2d", chrono::Utc::now().naive_utc()).unwrap(),
+        &[],
+    )
+    .unwrap();
+    let gpt4o: i64 = report
+        .iter()
+        .filter(|p| p.model == "gpt-4o")
+        .map(|p| p.sums.requests)
+        .sum();
+    assert_eq!(gpt4o, 2000, "daily totals disagree with the records");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_streams_finish_and_flushes_their_records() {
+    let mock = start_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gate.db");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = dir.path().join("chatgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:{port}\nworkers: 1\ndatabase:\n  url: sqlite://{}\n\
+             upstreams:\n  - name: mock\n    kind: openai\n    base_url: {}\n    api_keys: [{UPSTREAM_KEY}]\n\
+             users:\n  - name: alice\n    token: sk-sigterm-test\n",
+            db.display(),
+            mock.url
+        ),
+    )
+    .unwrap();
+    let mut server = std::process::Command::new(assert_cmd::cargo::cargo_bin("chatgate"))
+        .args(["-c", config.to_str().unwrap(), "serve"])
+        .env_remove("OPENAI_API_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let up = eventually(Duration::from_secs(30), || async {
+        http().get(format!("{base}/healthz")).send().await.is_ok()
+    })
+    .await;
+    assert!(up, "the server did not start");
+
+    // Five streams, each held by the mock after its first chunk.
+    let streams: Vec<_> = (0..5)
+        .map(|_| {
+            let url = format!("{base}/v1/chat/completions");
+            tokio::spawn(async move {
+                let r = http()
+                    .post(url)
+                    .bearer_auth("sk-sigterm-test")
+                    .json(&chat("gpt-4o", true, None))
+                    .send()
+                    .await
+                    .unwrap();
+                r.text().await.unwrap()
+            })
+        })
+        .collect();
+    let in_flight = eventually(Duration::from_secs(10), || async {
+        mock.seen()
+            .iter()
+            .filter(|s| s.path == "/v1/chat/completions")
+            .count()
+            == 5
+    })
+    .await;
+    assert!(in_flight);
+
+    let pid = server.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // Whether the server stopped accepting is seen once healthz fails.
+    let stopped_accepting = eventually(Duration::from_secs(10), || async {
+        http().get(format!("{base}/healthz")).send().await.is_err()
+    })
+    .await;
+    assert!(stopped_accepting, "still accepting after SIGTERM");
+    mock.state.release.add_permits(5);
+    for s in streams {
+        let text = s.await.unwrap();
+        assert!(
+            text.ends_with("data: [DONE]\n\n"),
+            "a stream was cut: {text}"
+        );
+    }
+    let exited = eventually(Duration::from_secs(20), || {
+        let done = server.try_wait().unwrap();
+        async move { done.is_some() }
+    })
+    .await;
+    assert!(exited, "the server did not exit");
+    assert!(server.wait().unwrap().success(), "exit code was not 0");
+
+    let pool = chatgate::db::open(&format!("sqlite://{}", db.display())).unwrap();
+    let rows = stored(&pool, "/chat/completions");
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    let (p, c) = STREAM_USAGE;
+    assert!(
+        rows.iter()
+            .all(|r| r.total == Some(p + c) && r.status == 200),
+        "{rows:?}"
+    );
 }

@@ -311,6 +311,7 @@ where
 }
 
 pub fn http() -> reqwest::Client {
+    chatgate::server::install_crypto_provider();
     reqwest::Client::builder().build().unwrap()
 }
 
