@@ -102,6 +102,9 @@ pub struct LimitsConfig {
     pub upstream_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Tokens held back for a reply that names no `max_tokens`, while a
+    /// user with a token limit waits for it.
+    pub reserve_completion_tokens: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +160,7 @@ impl Default for LimitsConfig {
             upstream_connect_timeout: Duration::from_secs(10),
             upstream_timeout: Duration::from_secs(600),
             shutdown_timeout: Duration::from_secs(30),
+            reserve_completion_tokens: 1024,
         }
     }
 }
@@ -326,6 +330,9 @@ impl Config {
         crate::db::Backend::from_url(&self.database.url).context("database.url")?;
         if self.limits.max_body_bytes == 0 {
             bail!("limits.max_body_bytes must be greater than 0");
+        }
+        if self.limits.reserve_completion_tokens < 1 {
+            bail!("limits.reserve_completion_tokens must be at least 1");
         }
         let mut names = std::collections::HashSet::new();
         for (i, u) in self.upstreams.iter().enumerate() {

@@ -23,6 +23,10 @@ pub enum ApiError {
     #[error("The request body is larger than {0} bytes.")]
     TooLarge(usize),
     #[error("{0}")]
+    Quota(String),
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
+    #[error("{0}")]
     ModelNotFound(String),
     #[error("{0}")]
     Upstream(String),
@@ -44,6 +48,8 @@ impl ApiError {
             ApiError::ModelNotAllowed(_) => "model_not_allowed",
             ApiError::BadRequest(_) => "invalid_request_error",
             ApiError::TooLarge(_) => "request_too_large",
+            ApiError::Quota(_) => "insufficient_quota",
+            ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::Upstream(_) => "upstream_error",
             ApiError::UpstreamTimeout(_) => "upstream_timeout",
@@ -58,6 +64,8 @@ impl ApiError {
                 "invalid_request_error"
             }
             ApiError::ModelNotAllowed(_) => "permission_error",
+            // OpenAI's own type for both 429s.
+            ApiError::Quota(_) | ApiError::RateLimited { .. } => "insufficient_quota",
             ApiError::BadRequest(_) | ApiError::TooLarge(_) | ApiError::ModelNotFound(_) => {
                 "invalid_request_error"
             }
@@ -77,6 +85,7 @@ impl ResponseError for ApiError {
             ApiError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Quota(_) | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -85,12 +94,17 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        error_body(
+        let mut res = error_body(
             self.status_code(),
             &self.to_string(),
             self.kind(),
             self.code(),
-        )
+        );
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+        }
+        res
     }
 }
 
@@ -102,4 +116,19 @@ pub fn error_body(status: StatusCode, message: &str, kind: &str, code: &str) -> 
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .body(body.to_string())
+}
+
+impl From<crate::limits::Refusal> for ApiError {
+    fn from(r: crate::limits::Refusal) -> ApiError {
+        match r {
+            crate::limits::Refusal::Quota(m) => ApiError::Quota(m),
+            crate::limits::Refusal::Rate {
+                message,
+                retry_after,
+            } => ApiError::RateLimited {
+                message,
+                retry_after,
+            },
+        }
+    }
 }

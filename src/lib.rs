@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod logging;
 pub mod output;
 pub mod proxy;

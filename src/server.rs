@@ -54,8 +54,14 @@ impl Application {
             let mut conn = pool.get().context("cannot get a database connection")?;
             keys.load(&mut conn).context("cannot load users")?
         };
+        {
+            // Limits count from what was used before this start.
+            let mut conn = pool.get().context("cannot get a database connection")?;
+            crate::limits::refresh_used(&mut conn, &keys.limited(), crate::db::now())
+                .context("cannot read used totals")?;
+        }
         let refresher = Refresher::start(keys.clone(), pool.clone(), revision);
-        let writer = UsageWriter::start(pool.clone());
+        let writer = UsageWriter::start(pool.clone(), keys.clone());
         let port = listener.local_addr()?.port();
         let workers = config.workers;
         let shutdown = config.limits.shutdown_timeout;

@@ -22,6 +22,12 @@ pub enum UserError {
     Exists(String),
     #[error("that key is already in use; choose another")]
     KeyInUse,
+    #[error(
+        "`{name}` has no {what} limit to top up; set one with `user edit {name} --{what}-limit N`"
+    )]
+    NoLimit { name: String, what: &'static str },
+    #[error("give --tokens or --requests (or both), each a whole number above 0")]
+    NothingToRecharge,
     #[error("database error: {0}")]
     Db(#[from] DieselError),
     #[error("database unavailable: {0}")]
@@ -55,9 +61,10 @@ impl fmt::Display for UserName {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LimitPeriod {
+    #[default]
     Total,
     Day,
     Month,
@@ -72,7 +79,7 @@ impl LimitPeriod {
         }
     }
 
-    fn from_db(s: &str) -> LimitPeriod {
+    pub fn from_db(s: &str) -> LimitPeriod {
         match s {
             "day" => LimitPeriod::Day,
             "month" => LimitPeriod::Month,
@@ -334,26 +341,40 @@ fn view(conn: &mut DbConnection, row: UserRow, now: NaiveDateTime) -> QueryResul
 }
 
 /// Requests and tokens a user used from day `since` until before day
-/// `until` (open-ended without), from the daily totals. Requests the gateway
-/// refused itself never reached an upstream and do not count.
+/// `until` (open-ended without), from the daily totals.
 pub fn used_between(
     conn: &mut DbConnection,
     name: &str,
     since: NaiveDate,
     until: Option<NaiveDate>,
 ) -> QueryResult<(i64, i64)> {
+    let used = used_by_users(conn, &[name.to_owned()], since, until)?;
+    Ok(used.first().map_or((0, 0), |(_, r, t)| (*r, *t)))
+}
+
+/// (name, requests, tokens) of each of `names` that used anything from day
+/// `since` until before day `until`, from the daily totals. Requests the
+/// gateway refused itself never reached an upstream and do not count.
+pub fn used_by_users(
+    conn: &mut DbConnection,
+    names: &[String],
+    since: NaiveDate,
+    until: Option<NaiveDate>,
+) -> QueryResult<Vec<(String, i64, i64)>> {
     use crate::db::schema::usage_daily::dsl::*;
     let until = until.unwrap_or_else(|| db::end_of_time().date());
     usage_daily
-        .filter(user_name.eq(name))
+        .filter(user_name.eq_any(names))
         .filter(day.ge(since))
         .filter(day.lt(until))
         .filter(upstream.ne(""))
+        .group_by(user_name)
         .select((
-            sql::<BigInt>("CAST(COALESCE(SUM(requests), 0) AS BIGINT)"),
-            sql::<BigInt>("CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT)"),
+            user_name,
+            sql::<BigInt>("CAST(SUM(requests) AS BIGINT)"),
+            sql::<BigInt>("CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT)"),
         ))
-        .first(conn)
+        .load(conn)
 }
 
 fn find_row(conn: &mut DbConnection, name: &str) -> Result<UserRow, UserError> {
@@ -459,6 +480,42 @@ pub fn rotate(
         return Err(UserError::NotFound(name.to_owned()));
     }
     Ok(key)
+}
+
+/// Raises a user's token and/or request limit by the amounts given (a
+/// top-up); the user can go on at once (a running server sees it within
+/// a second).
+pub fn recharge(
+    conn: &mut DbConnection,
+    name: &str,
+    tokens: Option<i64>,
+    requests: Option<i64>,
+) -> Result<UserView, UserError> {
+    let positive = |v: Option<i64>| v.is_none_or(|n| n > 0);
+    if (tokens.is_none() && requests.is_none()) || !positive(tokens) || !positive(requests) {
+        return Err(UserError::NothingToRecharge);
+    }
+    conn.transaction(|conn| {
+        let row = find_row(conn, name)?;
+        let raise = |limit: Option<i64>, by: Option<i64>, what| match (limit, by) {
+            (_, None) => Ok(limit),
+            (Some(l), Some(n)) => Ok(Some(l.saturating_add(n))),
+            (None, Some(_)) => Err(UserError::NoLimit {
+                name: name.to_owned(),
+                what,
+            }),
+        };
+        let token_limit = raise(row.token_limit, tokens, "token")?;
+        let request_limit = raise(row.request_limit, requests, "request")?;
+        diesel::update(users::table.filter(users::id.eq(row.id)))
+            .set((
+                users::token_limit.eq(token_limit),
+                users::request_limit.eq(request_limit),
+            ))
+            .execute(conn)?;
+        Ok::<_, UserError>(())
+    })?;
+    show(conn, name)
 }
 
 pub fn show(conn: &mut DbConnection, name: &str) -> Result<UserView, UserError> {

@@ -419,6 +419,7 @@ fn record(
         stream: false,
         latency_ms: 5,
         work: None,
+        reservation: None,
     }
 }
 

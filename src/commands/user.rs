@@ -32,6 +32,18 @@ pub enum Command {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Raise a user's limits by N (a top-up)
+    Recharge {
+        name: String,
+        /// Tokens to add to the token limit
+        #[arg(long, value_name = "N")]
+        tokens: Option<i64>,
+        /// Requests to add to the request limit
+        #[arg(long, value_name = "N")]
+        requests: Option<i64>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Block a user's key at once
     Disable { name: String },
     /// Unblock a user's key
@@ -136,18 +148,21 @@ impl Command {
                 let list = users::list(conn, all)?;
                 print_users(&list, format)
             }
-            Command::Show { name, format } => {
-                let user = users::show(conn, &name)?;
-                match format {
-                    Format::Json => output::print_json(&user),
-                    Format::Csv => output::print_csv(std::slice::from_ref(&user), USER_FIELDS),
-                    Format::Table => print_detail(&user),
-                }
-            }
+            Command::Show { name, format } => print_user(&users::show(conn, &name)?, format),
             Command::Edit { name, settings } => {
                 users::edit(conn, &name, settings.into())?;
                 say(ctx, &format!("user {name} updated"));
                 Ok(())
+            }
+            Command::Recharge {
+                name,
+                tokens,
+                requests,
+                format,
+            } => {
+                let user = users::recharge(conn, &name, tokens, requests)?;
+                say(ctx, &format!("user {name} recharged"));
+                print_user(&user, format)
             }
             Command::Disable { name } => {
                 users::set_disabled(conn, &name, true)?;
@@ -201,9 +216,10 @@ pub fn print_key(
     Ok(())
 }
 
+/// `used / limit (left)`, or just `used` without a limit.
 fn limit(used: i64, limit: Option<i64>) -> String {
     match limit {
-        Some(l) => format!("{used} / {l}"),
+        Some(l) => format!("{used} / {l} ({} left)", (l - used).max(0)),
         None => used.to_string(),
     }
 }
@@ -244,6 +260,14 @@ fn print_users(list: &[UserView], format: Format) -> anyhow::Result<()> {
             println!("{t}");
             Ok(())
         }
+    }
+}
+
+fn print_user(user: &UserView, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => output::print_json(user),
+        Format::Csv => output::print_csv(std::slice::from_ref(user), USER_FIELDS),
+        Format::Table => print_detail(user),
     }
 }
 

@@ -10,13 +10,14 @@
 use crate::db::schema::revisions;
 use crate::db::{DbConnection, Pool};
 use crate::keys::{self, KeyDigest};
+use crate::limits::{Ledger, Limits};
 use crate::users::{self, UserRow};
 use arc_swap::ArcSwap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use std::collections::HashMap;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -28,6 +29,9 @@ pub struct Caller {
     pub expires_at: Option<NaiveDateTime>,
     /// Allowed model patterns; `None` allows every model.
     pub models: Option<Vec<glob::Pattern>>,
+    pub limits: Limits,
+    /// The user's usage and reservations; kept across reloads.
+    pub ledger: Arc<Ledger>,
 }
 
 impl Caller {
@@ -38,7 +42,7 @@ impl Caller {
         }
     }
 
-    fn from_row(row: &UserRow) -> Caller {
+    fn from_row(row: &UserRow, ledger: Arc<Ledger>) -> Caller {
         Caller {
             name: Arc::from(row.name.as_str()),
             disabled: row.disabled,
@@ -48,6 +52,13 @@ impl Caller {
                     .filter_map(|m| glob::Pattern::new(m).ok())
                     .collect()
             }),
+            limits: Limits {
+                tokens: row.token_limit,
+                requests: row.request_limit,
+                period: row.period(),
+                rpm: row.rpm,
+            },
+            ledger,
         }
     }
 }
@@ -57,6 +68,9 @@ type Table = HashMap<KeyDigest, Arc<Caller>>;
 #[derive(Default)]
 pub struct KeyTable {
     table: ArcSwap<Table>,
+    /// Ledgers by user name, so that a reload (a rotated key, a changed
+    /// limit) keeps what a user used and reserved.
+    ledgers: Mutex<HashMap<String, Arc<Ledger>>>,
 }
 
 impl KeyTable {
@@ -65,14 +79,27 @@ impl KeyTable {
     }
 
     fn replace(&self, rows: &[UserRow]) {
+        let mut ledgers = self.ledgers.lock().unwrap_or_else(|e| e.into_inner());
+        ledgers.retain(|name, _| rows.iter().any(|r| &r.name == name));
         let table: Table = rows
             .iter()
             .filter_map(|r| {
                 let digest = keys::HashedKey(r.key_hash.clone()).digest()?;
-                Some((digest, Arc::new(Caller::from_row(r))))
+                let ledger = ledgers.entry(r.name.clone()).or_default().clone();
+                Some((digest, Arc::new(Caller::from_row(r, ledger))))
             })
             .collect();
         self.table.store(Arc::new(table));
+    }
+
+    /// The users whose usage counts against a limit.
+    pub fn limited(&self) -> Vec<Arc<Caller>> {
+        self.table
+            .load()
+            .values()
+            .filter(|c| c.limits.counts_usage())
+            .cloned()
+            .collect()
     }
 
     /// Loads every user now; used at start, before the server accepts requests.

@@ -7,6 +7,7 @@ pub mod forward;
 pub mod keytable;
 
 use crate::error::ApiError;
+use crate::limits;
 use crate::server::Gateway;
 use crate::upstream::{echo, Target, Upstream};
 use crate::usage::meter::{Metered, Pending, Watch};
@@ -30,6 +31,14 @@ struct Probe<'a> {
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    /// The most the reply may use: `max_tokens` (chat, completions), its
+    /// newer name `max_completion_tokens`, or `max_output_tokens` (responses).
+    #[serde(default)]
+    max_tokens: Option<i64>,
+    #[serde(default)]
+    max_completion_tokens: Option<i64>,
+    #[serde(default)]
+    max_output_tokens: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -144,6 +153,7 @@ pub async fn handle(
             stream: false,
             latency_ms: 0,
             work: None,
+            reservation: None,
         },
         started,
         gw.usage.clone(),
@@ -257,6 +267,7 @@ async fn route_and_send(
     let mut accounting = Accounting::for_endpoint(endpoint);
     // For a streamed chat: whether the client asked for usage itself.
     let mut wants_usage = None;
+    let mut max_reply = None;
     let model = match &body {
         RequestBody::Buffered(bytes) if is_json(req) => {
             let probe: Probe = serde_json::from_slice(bytes).map_err(|e| {
@@ -273,6 +284,10 @@ async fn route_and_send(
             if accounting.estimable {
                 pending.request = Some(bytes.clone());
             }
+            max_reply = probe
+                .max_tokens
+                .or(probe.max_completion_tokens)
+                .or(probe.max_output_tokens);
             probe.model.map(Cow::into_owned)
         }
         _ => None,
@@ -290,19 +305,29 @@ async fn route_and_send(
             model.as_deref().unwrap_or("")
         ))
     })?;
+    if caller.limits.rpm.is_some() || caller.limits.counts_usage() {
+        let want = if accounting.counted {
+            let prompt = match &body {
+                RequestBody::Buffered(b) => limits::prompt_guess(b.len()),
+                _ => 0,
+            };
+            prompt + max_reply.unwrap_or(gw.config.limits.reserve_completion_tokens)
+        } else {
+            0
+        };
+        record.reservation = caller
+            .ledger
+            .admit(&caller.limits, want, record.at, Instant::now())
+            .map_err(ApiError::from)?;
+    }
     record.upstream = Some(upstream.name.clone());
-    match &upstream.target {
+    let reply = match &upstream.target {
         Target::Echo(e) => {
             let bytes = match &body {
                 RequestBody::Buffered(b) => Some(&b[..]),
                 _ => None,
             };
-            Ok(Reply::Local(e.respond(
-                req.method(),
-                endpoint,
-                bytes,
-                &upstream.listed_models(),
-            )))
+            Reply::Local(e.respond(req.method(), endpoint, bytes, &upstream.listed_models()))
         }
         Target::OpenAi(o) => {
             if let (Some(false), RequestBody::Buffered(bytes)) = (wants_usage, &body) {
@@ -320,10 +345,46 @@ async fn route_and_send(
                     upstream.name
                 )));
             }
-            Ok(Reply::Upstream(res, accounting))
+            Reply::Upstream(res, accounting)
         }
+    };
+    let lists_models = endpoint == "/models" && req.method() == Method::GET;
+    if lists_models && caller.models.is_some() {
+        return only_allowed_models(reply, caller).await;
     }
+    Ok(reply)
 }
+
+/// A model list cut down to the models the caller may use.
+async fn only_allowed_models(reply: Reply, caller: &keytable::Caller) -> Result<Reply, ApiError> {
+    let (status, body) = match reply {
+        Reply::Upstream(mut res, _) if res.status().is_success() => {
+            let body = res.body().limit(MAX_MODEL_LIST).await.map_err(|e| {
+                ApiError::Upstream(format!("Cannot read the upstream's model list: {e}."))
+            })?;
+            (res.status(), body)
+        }
+        Reply::Local(echo::LocalReply {
+            status,
+            body: echo::Body::Full(body),
+            ..
+        }) if status.is_success() => (status, body),
+        other => return Ok(other),
+    };
+    let mut list: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::Upstream("The upstream's model list is not JSON.".into()))?;
+    if let Some(data) = list.get_mut("data").and_then(|d| d.as_array_mut()) {
+        data.retain(|m| m["id"].as_str().is_some_and(|id| caller.may_use(id)));
+    }
+    Ok(Reply::Local(echo::LocalReply {
+        status,
+        body: echo::Body::Full(Bytes::from(list.to_string())),
+        tokens: None,
+    }))
+}
+
+/// The largest upstream model list read for filtering.
+const MAX_MODEL_LIST: usize = 8 * 1024 * 1024;
 
 fn content_length(req: &HttpRequest) -> Option<usize> {
     req.headers()

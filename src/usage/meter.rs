@@ -250,6 +250,7 @@ mod tests {
             stream: true,
             latency_ms: 0,
             work: None,
+            reservation: None,
         }
     }
 

@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use std::sync::Arc;
 
 /// What one request used. Token counts stay `None` where nothing reported them.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UsageRecord {
     pub at: NaiveDateTime,
     pub user: Arc<str>,
@@ -29,6 +29,9 @@ pub struct UsageRecord {
     pub latency_ms: i64,
     /// Counting left to the writer thread, off the request path.
     pub work: Option<Box<TokenWork>>,
+    /// What the request holds of its user's limits; given back once its
+    /// usage is committed and re-read.
+    pub reservation: Option<crate::limits::Reservation>,
 }
 
 /// A reply whose tokens are still to be read (JSON `usage`) or estimated.

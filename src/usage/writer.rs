@@ -5,11 +5,14 @@
 use super::UsageRecord;
 use crate::db::schema::{usage_records, users};
 use crate::db::{DbConnection, Pool};
+use crate::limits;
+use crate::proxy::keytable::{KeyTable, REFRESH_EVERY};
 use diesel::prelude::*;
 use std::collections::HashMap;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MAX_BATCH: usize = 1000;
 
@@ -58,11 +61,13 @@ pub struct UsageWriter {
 }
 
 impl UsageWriter {
-    pub fn start(pool: Pool) -> UsageWriter {
+    /// Starts the writer; it also keeps the limited users' ledgers in `keys`
+    /// in step with the database.
+    pub fn start(pool: Pool, keys: Arc<KeyTable>) -> UsageWriter {
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("chatgate-usage".into())
-            .spawn(move || run(pool, rx))
+            .spawn(move || run(pool, keys, rx))
             .expect("spawn usage writer thread");
         UsageWriter {
             sink: UsageSink { tx },
@@ -89,14 +94,17 @@ impl Drop for UsageWriter {
     }
 }
 
-fn run(pool: Pool, rx: mpsc::Receiver<Msg>) {
+fn run(pool: Pool, keys: Arc<KeyTable>, rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<UsageRecord> = Vec::new();
     let mut stopping = false;
+    let mut refreshed = Instant::now();
     while !stopping {
-        // Block for the first message, then take whatever else is queued.
-        match rx.recv() {
+        // Wait for the first message (or the next refresh), then take
+        // whatever else is queued.
+        match rx.recv_timeout(REFRESH_EVERY) {
             Ok(Msg::Record(r)) => batch.push(*r),
-            Ok(Msg::Stop) | Err(_) => stopping = true,
+            Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => stopping = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -108,12 +116,34 @@ fn run(pool: Pool, rx: mpsc::Receiver<Msg>) {
         for r in &mut batch {
             r.settle();
         }
-        write_with_retry(&pool, &mut batch, stopping);
+        write_with_retry(&pool, &batch, stopping);
+        // Re-read what limited users used (this batch and other instances')
+        // before their reservations are given back with the records, so
+        // that used + reserved never under-counts.
+        let reserved = batch.iter().any(|r| r.reservation.is_some());
+        if reserved || refreshed.elapsed() >= REFRESH_EVERY {
+            refresh_ledgers(&pool, &keys);
+            refreshed = Instant::now();
+        }
+        batch.clear();
+    }
+}
+
+fn refresh_ledgers(pool: &Pool, keys: &KeyTable) {
+    let limited = keys.limited();
+    if limited.is_empty() {
+        return;
+    }
+    let result = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
+        limits::refresh_used(&mut c, &limited, crate::db::now()).map_err(|e| e.to_string())
+    });
+    if let Err(e) = result {
+        tracing::warn!("cannot re-read used totals; limits count from the last reading: {e}");
     }
 }
 
 /// Retries a failed batch (database locked or away) instead of dropping it.
-fn write_with_retry(pool: &Pool, batch: &mut Vec<UsageRecord>, stopping: bool) {
+fn write_with_retry(pool: &Pool, batch: &[UsageRecord], stopping: bool) {
     let mut attempt = 0u32;
     while !batch.is_empty() {
         let result = pool
@@ -121,13 +151,13 @@ fn write_with_retry(pool: &Pool, batch: &mut Vec<UsageRecord>, stopping: bool) {
             .map_err(|e| e.to_string())
             .and_then(|mut c| write_batch(&mut c, batch).map_err(|e| e.to_string()));
         match result {
-            Ok(()) => batch.clear(),
+            Ok(()) => return,
             Err(e) => {
                 attempt += 1;
                 tracing::warn!(records = batch.len(), attempt, "cannot write usage: {e}");
                 if stopping && attempt >= 5 {
                     tracing::error!(records = batch.len(), "giving up on usage records at stop");
-                    batch.clear();
+                    return;
                 }
                 std::thread::sleep(Duration::from_millis(200 * u64::from(attempt.min(10))));
             }

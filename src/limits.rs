@@ -1,0 +1,379 @@
+//! Access rules that count: token and request limits per period, and
+//! requests per minute. All checked from memory on the request path.
+//!
+//! Each user has a `Ledger` that outlives key-table reloads: what the user
+//! used this period (re-read from the database's daily totals by the usage
+//! writer after each batch and at least every second, so other instances'
+//! usage is seen too), what in-flight requests have reserved, and the
+//! times of their requests in the last minute.
+//!
+//! Admission takes a reservation atomically (compare-and-swap), so
+//! concurrent requests cannot all pass a check made before any of them is
+//! charged. A reservation is the request's estimated prompt plus its
+//! `max_tokens` (or `limits.reserve_completion_tokens`), capped at what is
+//! left; it is released only after the request's real usage is committed
+//! and re-read, so `used + reserved` never under-counts. A request whose
+//! real usage exceeds its reservation can overshoot the limit by that
+//! excess; at most every in-flight request's excess, and a request is only
+//! admitted while something is left.
+
+use crate::proxy::keytable::Caller;
+use crate::users::LimitPeriod;
+use chrono::{Datelike, Duration as Days, NaiveDateTime};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A user's limits, as the key table holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    pub tokens: Option<i64>,
+    pub requests: Option<i64>,
+    pub period: LimitPeriod,
+    pub rpm: Option<i64>,
+}
+
+impl Limits {
+    pub fn counts_usage(&self) -> bool {
+        self.tokens.is_some() || self.requests.is_some()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Ledger {
+    used_tokens: AtomicI64,
+    used_requests: AtomicI64,
+    reserved_tokens: AtomicI64,
+    reserved_requests: AtomicI64,
+    /// Start times of the requests admitted in the last minute (rpm).
+    recent: Mutex<VecDeque<Instant>>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A token or request limit is used up.
+    Quota(String),
+    /// Too many requests this minute; retry after this many seconds.
+    Rate { message: String, retry_after: u64 },
+}
+
+/// What an admitted request holds; given back when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    ledger: Arc<Ledger>,
+    tokens: i64,
+    requests: i64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.ledger
+            .reserved_tokens
+            .fetch_sub(self.tokens, Ordering::AcqRel);
+        self.ledger
+            .reserved_requests
+            .fetch_sub(self.requests, Ordering::AcqRel);
+    }
+}
+
+/// Takes up to `want` from what is left of `limit`, atomically; `None`
+/// when nothing is left.
+fn reserve(used: &AtomicI64, reserved: &AtomicI64, limit: i64, want: i64) -> Option<i64> {
+    let mut current = reserved.load(Ordering::Acquire);
+    loop {
+        let left = limit - used.load(Ordering::Acquire) - current;
+        if left <= 0 {
+            return None;
+        }
+        let take = want.clamp(1, left);
+        match reserved.compare_exchange_weak(
+            current,
+            current + take,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return Some(take),
+            Err(now) => current = now,
+        }
+    }
+}
+
+/// When the period that contains `now` ends; `None` for `total`.
+pub fn next_reset(period: LimitPeriod, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    let today = now.date();
+    let next = match period {
+        LimitPeriod::Total => return None,
+        LimitPeriod::Day => today + Days::days(1),
+        LimitPeriod::Month => {
+            let first = today.with_day(1)?;
+            first.checked_add_months(chrono::Months::new(1))?
+        }
+    };
+    next.and_hms_opt(0, 0, 0)
+}
+
+fn quota_message(what: &str, limit: i64, period: LimitPeriod, now: NaiveDateTime) -> String {
+    match next_reset(period, now) {
+        Some(reset) => format!(
+            "You have used your {what} limit of {limit} for this {}; it resets at {}.",
+            period.as_str(),
+            crate::users::rfc3339(reset)
+        ),
+        None => format!(
+            "You have used your {what} limit of {limit}; ask the gateway's admin for a top-up."
+        ),
+    }
+}
+
+impl Ledger {
+    /// Admits a request that may use `want_tokens` (0: one that uses no
+    /// tokens, like a model list), or says why not.
+    pub fn admit(
+        self: &Arc<Self>,
+        limits: &Limits,
+        want_tokens: i64,
+        now: NaiveDateTime,
+        at: Instant,
+    ) -> Result<Option<Reservation>, Refusal> {
+        if let Some(rpm) = limits.rpm {
+            self.take_rate_slot(rpm, at)?;
+        }
+        if !limits.counts_usage() {
+            return Ok(None);
+        }
+        let period = limits.period;
+        let mut held = Reservation {
+            ledger: self.clone(),
+            tokens: 0,
+            requests: 0,
+        };
+        if let Some(limit) = limits.requests {
+            held.requests = reserve(&self.used_requests, &self.reserved_requests, limit, 1)
+                .ok_or_else(|| Refusal::Quota(quota_message("request", limit, period, now)))?;
+        }
+        if let (Some(limit), true) = (limits.tokens, want_tokens > 0) {
+            // Dropping `held` on refusal gives back the request slot.
+            held.tokens = reserve(&self.used_tokens, &self.reserved_tokens, limit, want_tokens)
+                .ok_or_else(|| Refusal::Quota(quota_message("token", limit, period, now)))?;
+        }
+        Ok(Some(held))
+    }
+
+    /// A sliding one-minute window: the (N+1)th request within any 60 s is
+    /// refused, with the seconds until the oldest one leaves the window.
+    fn take_rate_slot(&self, rpm: i64, at: Instant) -> Result<(), Refusal> {
+        const MINUTE: Duration = Duration::from_secs(60);
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        while recent
+            .front()
+            .is_some_and(|t| at.saturating_duration_since(*t) >= MINUTE)
+        {
+            recent.pop_front();
+        }
+        if recent.len() as i64 >= rpm.max(0) {
+            let wait = recent
+                .front()
+                .map_or(MINUTE, |t| MINUTE - at.saturating_duration_since(*t));
+            let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(Refusal::Rate {
+                message: format!(
+                    "Rate limit reached: {rpm} requests per minute. Try again in {retry_after} s."
+                ),
+                retry_after,
+            });
+        }
+        recent.push_back(at);
+        Ok(())
+    }
+
+    /// Sets what the database says was used this period.
+    pub fn set_used(&self, requests: i64, tokens: i64) {
+        self.used_requests.store(requests, Ordering::Release);
+        self.used_tokens.store(tokens, Ordering::Release);
+    }
+
+    /// (used, reserved) tokens and requests, for tests and `/metrics`.
+    pub fn snapshot(&self) -> [i64; 4] {
+        [
+            self.used_tokens.load(Ordering::Acquire),
+            self.reserved_tokens.load(Ordering::Acquire),
+            self.used_requests.load(Ordering::Acquire),
+            self.reserved_requests.load(Ordering::Acquire),
+        ]
+    }
+}
+
+/// Sets each limited caller's ledger to what the daily totals say it used
+/// in its current period: one grouped query per kind of period.
+pub fn refresh_used(
+    conn: &mut crate::db::DbConnection,
+    callers: &[Arc<Caller>],
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    for period in [LimitPeriod::Total, LimitPeriod::Month, LimitPeriod::Day] {
+        let these: Vec<&Arc<Caller>> = callers
+            .iter()
+            .filter(|c| c.limits.counts_usage() && c.limits.period == period)
+            .collect();
+        if these.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = these.iter().map(|c| c.name.to_string()).collect();
+        let used = crate::users::used_by_users(conn, &names, period.start(now).date(), None)?;
+        for c in these {
+            let (requests, tokens) = used
+                .iter()
+                .find(|(n, _, _)| *n == *c.name)
+                .map_or((0, 0), |(_, r, t)| (*r, *t));
+            c.ledger.set_used(requests, tokens);
+        }
+    }
+    Ok(())
+}
+
+/// A cheap, conservative guess of a request's prompt tokens (no tokenizer
+/// on the request path): JSON bodies run at about four bytes a token, and
+/// their keys and punctuation make this an over-estimate.
+pub fn prompt_guess(body_len: usize) -> i64 {
+    i64::try_from(body_len / 4).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    const NOW: &str = "2026-11-22 10:00:00";
+
+    fn tokens(limit: i64) -> Limits {
+        Limits {
+            tokens: Some(limit),
+            period: LimitPeriod::Day,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reservations_never_exceed_what_is_left_under_contention() {
+        let ledger = Arc::new(Ledger::default());
+        ledger.set_used(0, 950);
+        let limits = tokens(1000);
+        let admitted: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..50)
+                .map(|_| s.spawn(|| ledger.admit(&limits, 10, at(NOW), Instant::now())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let held: Vec<_> = admitted.into_iter().filter_map(Result::ok).collect();
+        assert_eq!(held.len(), 5, "50 left, 10 each");
+        assert_eq!(ledger.snapshot()[1], 50);
+        drop(held);
+        assert_eq!(ledger.snapshot()[1], 0, "reservations are given back");
+    }
+
+    #[test]
+    fn the_last_reservation_is_capped_at_what_is_left() {
+        let ledger = Arc::new(Ledger::default());
+        ledger.set_used(0, 990);
+        let r = ledger
+            .admit(&tokens(1000), 500, at(NOW), Instant::now())
+            .unwrap();
+        assert_eq!(r.unwrap().tokens, 10);
+        ledger.set_used(0, 1000);
+        let refused = ledger
+            .admit(&tokens(1000), 1, at(NOW), Instant::now())
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            Refusal::Quota(
+                "You have used your token limit of 1000 for this day; it resets at 2026-11-23T00:00:00Z."
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_refused_token_check_gives_back_the_request_slot() {
+        let ledger = Arc::new(Ledger::default());
+        ledger.set_used(0, 1000);
+        let limits = Limits {
+            requests: Some(10),
+            ..tokens(1000)
+        };
+        assert!(ledger.admit(&limits, 1, at(NOW), Instant::now()).is_err());
+        assert_eq!(ledger.snapshot()[3], 0);
+    }
+
+    #[test]
+    fn request_limits_and_total_period_messages() {
+        let ledger = Arc::new(Ledger::default());
+        let limits = Limits {
+            requests: Some(2),
+            ..Default::default()
+        };
+        let a = ledger.admit(&limits, 0, at(NOW), Instant::now()).unwrap();
+        let _b = ledger.admit(&limits, 0, at(NOW), Instant::now()).unwrap();
+        let Refusal::Quota(msg) = ledger
+            .admit(&limits, 0, at(NOW), Instant::now())
+            .unwrap_err()
+        else {
+            panic!("quota expected")
+        };
+        assert!(
+            msg.contains("request limit of 2;") && msg.contains("top-up"),
+            "{msg}"
+        );
+        drop(a);
+        assert!(ledger.admit(&limits, 0, at(NOW), Instant::now()).is_ok());
+    }
+
+    #[test]
+    fn rpm_is_a_sliding_minute_with_retry_after() {
+        let ledger = Arc::new(Ledger::default());
+        let limits = Limits {
+            rpm: Some(3),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        for s in [0, 10, 20] {
+            assert!(ledger
+                .admit(&limits, 0, at(NOW), t0 + Duration::from_secs(s))
+                .is_ok());
+        }
+        let refused = ledger
+            .admit(&limits, 0, at(NOW), t0 + Duration::from_millis(30_500))
+            .unwrap_err();
+        let Refusal::Rate { retry_after, .. } = refused else {
+            panic!("rate expected")
+        };
+        assert_eq!(
+            retry_after, 30,
+            "the first request leaves the window at 60 s"
+        );
+        // Refused requests take no slot; at 60 s the first one has left.
+        assert!(ledger
+            .admit(&limits, 0, at(NOW), t0 + Duration::from_secs(60))
+            .is_ok());
+        assert!(ledger
+            .admit(&limits, 0, at(NOW), t0 + Duration::from_secs(61))
+            .is_err());
+    }
+
+    #[test]
+    fn periods_reset_at_midnight_and_on_the_first() {
+        assert_eq!(
+            next_reset(LimitPeriod::Day, at(NOW)),
+            Some(at("2026-11-23 00:00:00"))
+        );
+        assert_eq!(
+            next_reset(LimitPeriod::Month, at("2026-12-31 23:59:59")),
+            Some(at("2027-01-01 00:00:00"))
+        );
+        assert_eq!(next_reset(LimitPeriod::Total, at(NOW)), None);
+    }
+}
