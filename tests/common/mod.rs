@@ -111,6 +111,10 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
         "/v1/audio/speech" => HttpResponse::Ok()
             .content_type("audio/mpeg")
             .body(Bytes::from_static(&[0xff, 0xfb, 0x90, 0x00, 0x01, 0x02])),
+        "/v1/models" => HttpResponse::Ok().json(serde_json::json!({
+            "object": "list",
+            "data": MOCK_MODELS.iter().map(|m| serde_json::json!({"id": m, "object": "model"})).collect::<Vec<_>>()
+        })),
         "/v1/bad-request" => HttpResponse::BadRequest().json(serde_json::json!({
             "error": {"message": "bad parameter", "type": "invalid_request_error", "param": "x", "code": null}
         })),
@@ -129,6 +133,9 @@ fn chunk(text: &str) -> serde_json::Value {
     serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
         "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
 }
+
+/// What the mock's `GET /v1/models` lists.
+pub const MOCK_MODELS: [&str; 3] = ["gpt-4o", "gpt-4o-mini", "o1"];
 
 /// The model name for which the mock reports no usage.
 pub const NO_USAGE_MODEL: &str = "no-usage";

@@ -1,0 +1,313 @@
+//! Access rules that count, against a running server: token and request
+//! limits with reservations, top-ups, rpm, model lists, restarts.
+
+mod common;
+
+use chatgate::users::{parse_count, LimitPeriod, Setting, UserSettings};
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn limited(tokens: Option<i64>, requests: Option<i64>, rpm: Option<i64>) -> UserSettings {
+    UserSettings {
+        token_limit: tokens.map(Setting::Set),
+        request_limit: requests.map(Setting::Set),
+        rpm: rpm.map(Setting::Set),
+        ..Default::default()
+    }
+}
+
+fn chat(stream: bool) -> Value {
+    json!({"model": "gpt-4o", "stream": stream, "max_tokens": 3,
+           "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// What the gateway reserves for `chat(stream)`: body bytes / 4 + max_tokens.
+fn reservation(stream: bool) -> i64 {
+    (serde_json::to_vec(&chat(stream)).unwrap().len() / 4) as i64 + 3
+}
+
+async fn post(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
+    http()
+        .post(format!("{}/chat/completions", app.base))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn code_of(r: reqwest::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or_default();
+    let s = |k: &str| v["error"][k].as_str().unwrap_or("").to_owned();
+    (status, s("code"), s("message"))
+}
+
+async fn app() -> (Mock, TestApp) {
+    let mock = start_mock();
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    (mock, spawn_app(config, dir))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_requests_only_get_what_the_reservations_allow() {
+    let (mock, app) = app().await;
+    let key = app
+        .add_user_with("alice", limited(Some(5 * reservation(true)), None, None))
+        .await;
+    // All 50 at once; the mock holds each admitted stream after its first
+    // chunk, so every admitted request is still in flight while the rest
+    // are decided.
+    let results: Vec<_> = futures_util::future::join_all((0..50).map(|_| async {
+        let r = post(&app, &key, &chat(true)).await;
+        let status = r.status().as_u16();
+        (status, r)
+    }))
+    .await;
+    let admitted = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(
+        admitted,
+        5,
+        "statuses: {:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    for (status, r) in results {
+        if status != 200 {
+            let (status, code, msg) = code_of(r).await;
+            assert_eq!((status, code.as_str()), (429, "insufficient_quota"));
+            assert!(msg.contains("token limit"), "{msg}");
+        } else {
+            mock.state.release.add_permits(1);
+            let text = r.text().await.unwrap();
+            assert!(text.ends_with("data: [DONE]\n\n"));
+        }
+    }
+    let pool = app.stop().await;
+    let used: i64 = stored(&pool, "/chat/completions")
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.total.unwrap())
+        .sum();
+    let (p, c) = STREAM_USAGE;
+    assert_eq!(used, 5 * (p + c), "five settled with their real usage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_reaches_the_limit_finishes_then_the_user_is_refused() {
+    let (mock, app) = app().await;
+    // Less than one stream's real usage (7 tokens).
+    let key = app.add_user_with("bob", limited(Some(5), None, None)).await;
+    mock.state.release.add_permits(1);
+    let r = post(&app, &key, &chat(true)).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text().await.unwrap().ends_with("data: [DONE]\n\n"),
+        "cut mid-stream"
+    );
+    let refused = eventually(Duration::from_secs(10), || async {
+        code_of(post(&app, &key, &chat(false)).await).await.1 == "insufficient_quota"
+    })
+    .await;
+    assert!(refused, "the next request was not refused");
+    let (status, code, msg) = code_of(post(&app, &key, &chat(false)).await).await;
+    assert_eq!((status, code.as_str()), (429, "insufficient_quota"));
+    assert_eq!(
+        msg,
+        "You have used your token limit of 5; ask the gateway's admin for a top-up."
+    );
+
+    // A top-up with the CLI lets the user go on.
+    let out = assert_cmd::Command::cargo_bin("chatgate")
+        .unwrap()
+        .args([
+            "--database",
+            &app.db_url,
+            "user",
+            "recharge",
+            "bob",
+            "--tokens",
+            "1000",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let lifted = eventually(Duration::from_secs(10), || async {
+        post(&app, &key, &chat(false)).await.status() == 200
+    })
+    .await;
+    assert!(lifted, "recharge did not lift the block");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_limits_name_the_limit_and_its_reset() {
+    let (_mock, app) = app().await;
+    let settings = UserSettings {
+        limit_period: Some(LimitPeriod::Day),
+        ..limited(None, Some(2), None)
+    };
+    let key = app.add_user_with("carol", settings).await;
+    // add_user's probe (GET /v1/models) was one request of the two.
+    assert_eq!(post(&app, &key, &chat(false)).await.status(), 200);
+    let refused = eventually(Duration::from_secs(10), || async {
+        code_of(post(&app, &key, &chat(false)).await).await.1 == "insufficient_quota"
+    })
+    .await;
+    assert!(refused);
+    let (_, _, msg) = code_of(post(&app, &key, &chat(false)).await).await;
+    let tomorrow = chrono::Utc::now().date_naive().succ_opt().unwrap();
+    assert_eq!(
+        msg,
+        format!("You have used your request limit of 2 for this day; it resets at {tomorrow}T00:00:00Z.")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpm_refuses_with_retry_after() {
+    let (_mock, app) = app().await;
+    let key = app
+        .add_user_with("dave", limited(None, None, Some(3)))
+        .await;
+    // The probe in add_user took one slot: two more pass, the fourth waits.
+    for _ in 0..2 {
+        assert_eq!(post(&app, &key, &chat(false)).await.status(), 200);
+    }
+    let r = post(&app, &key, &chat(false)).await;
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let (status, code, msg) = code_of(r).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limit_exceeded"));
+    assert!(msg.contains("3 requests per minute"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_lists_show_only_allowed_models() {
+    let (_mock, app) = app().await;
+    let all = app.add_user("erin").await;
+    let some = app
+        .add_user_with(
+            "frank",
+            UserSettings {
+                models: Some(chatgate::users::parse_models("gpt-4o*").unwrap()),
+                ..Default::default()
+            },
+        )
+        .await;
+    let ids = |key: String| {
+        let url = format!("{}/models", app.base);
+        async move {
+            let v: Value = http()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(all).await, MOCK_MODELS);
+    assert_eq!(ids(some).await, ["gpt-4o", "gpt-4o-mini"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn used_totals_survive_a_restart() {
+    let mock = start_mock();
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let first = spawn_app(config.clone(), dir);
+    // 9 tokens a request (the mock's usage): the limit allows one more.
+    let key = first
+        .add_user_with("gina", limited(Some(9 * 3 + 1), None, None))
+        .await;
+    for _ in 0..3 {
+        assert_eq!(post(&first, &key, &chat(false)).await.status(), 200);
+    }
+    let dir = first.dir;
+    first.handle.stop(true).await;
+    first.task.await.unwrap().unwrap();
+
+    let second = spawn_app(config, dir);
+    // Right away: the new server counts from what was used before it.
+    assert_eq!(post(&second, &key, &chat(false)).await.status(), 200);
+    let refused = eventually(Duration::from_secs(10), || async {
+        post(&second, &key, &chat(false)).await.status() == 429
+    })
+    .await;
+    assert!(refused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_periods_reset_with_the_clock() {
+    use chatgate::proxy::keytable::KeyTable;
+    let (config, _dir) = test_config(vec![]);
+    let pool = chatgate::db::open(&config.database.url).unwrap();
+    let mut conn = pool.get().unwrap();
+    for (name, period) in [("daily", LimitPeriod::Day), ("monthly", LimitPeriod::Month)] {
+        let settings = UserSettings {
+            token_limit: Some(parse_count("100").unwrap()),
+            limit_period: Some(period),
+            ..Default::default()
+        };
+        chatgate::users::add(
+            &mut conn,
+            &chatgate::users::UserName::parse(name).unwrap(),
+            None,
+            settings,
+        )
+        .unwrap();
+    }
+    let at = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+    let record = |user: &str| chatgate::usage::UsageRecord {
+        at: at("2026-03-30 23:00:00"),
+        user: user.into(),
+        method: "POST",
+        endpoint: "/chat/completions".into(),
+        model: Some("gpt-4o".into()),
+        upstream: Some("mock".into()),
+        status: 200,
+        prompt_tokens: Some(40),
+        completion_tokens: Some(2),
+        total_tokens: Some(42),
+        estimated: false,
+        stream: false,
+        latency_ms: 1,
+        work: None,
+        reservation: None,
+    };
+    chatgate::usage::writer::write_batch(&mut conn, &[record("daily"), record("monthly")]).unwrap();
+    let keys = KeyTable::default();
+    keys.load(&mut conn).unwrap();
+    let callers = keys.limited();
+    let used_at = |now: &str| {
+        chatgate::limits::refresh_used(&mut pool.get().unwrap(), &callers, at(now)).unwrap();
+        let mut used: Vec<(String, i64)> = callers
+            .iter()
+            .map(|c| (c.name.to_string(), c.ledger.snapshot()[0]))
+            .collect();
+        used.sort();
+        used
+    };
+    let u = |d: i64, m: i64| vec![("daily".to_string(), d), ("monthly".to_string(), m)];
+    assert_eq!(used_at("2026-03-30 23:59:59"), u(42, 42));
+    assert_eq!(
+        used_at("2026-03-31 00:00:00"),
+        u(0, 42),
+        "a day resets at midnight"
+    );
+    assert_eq!(
+        used_at("2026-04-01 00:00:00"),
+        u(0, 0),
+        "a month on the 1st"
+    );
+}
