@@ -72,13 +72,15 @@ async fn fifty_concurrent_requests_only_get_what_the_reservations_allow() {
         "statuses: {:?}",
         results.iter().map(|r| r.0).collect::<Vec<_>>()
     );
+    // Release every held stream at once: a permit goes to whichever stream
+    // waits first, not to the one being read.
+    mock.state.release.add_permits(admitted);
     for (status, r) in results {
         if status != 200 {
             let (status, code, msg) = code_of(r).await;
             assert_eq!((status, code.as_str()), (429, "insufficient_quota"));
             assert!(msg.contains("token limit"), "{msg}");
         } else {
-            mock.state.release.add_permits(1);
             let text = r.text().await.unwrap();
             assert!(text.ends_with("data: [DONE]\n\n"));
         }
