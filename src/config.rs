@@ -19,6 +19,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub admin: Option<AdminConfig>,
     pub upstreams: Vec<UpstreamConfig>,
+    /// Outbound proxy for upstreams that name none (http:// or socks5://).
+    pub proxy: Option<String>,
     pub users: Vec<UserSeed>,
     pub prices: BTreeMap<String, Price>,
     pub limits: LimitsConfig,
@@ -136,6 +138,7 @@ impl Default for Config {
             tls: None,
             admin: None,
             upstreams: Vec::new(),
+            proxy: None,
             users: Vec::new(),
             prices: BTreeMap::new(),
             limits: LimitsConfig::default(),
@@ -350,23 +353,28 @@ impl Config {
             match u.kind {
                 UpstreamKind::Openai => {
                     let url = u.base_url.as_deref().unwrap_or(DEFAULT_OPENAI_BASE_URL);
-                    let parsed = url::Url::parse(url)
-                        .with_context(|| format!("{field}.base_url: `{url}` is not a URL"))?;
-                    if !matches!(parsed.scheme(), "http" | "https") {
-                        bail!("{field}.base_url: `{url}` must start with http:// or https://");
-                    }
-                    if u.api_keys.iter().all(|k| k.is_empty()) {
-                        bail!("{field}.api_keys: an openai upstream needs at least one key");
-                    }
+                    http_url(url).with_context(|| format!("{field}.base_url"))?;
                 }
                 UpstreamKind::Azure => {
-                    bail!("{field}.kind: azure upstreams are not supported by this version yet")
+                    let endpoint = u.endpoint.as_deref().with_context(|| {
+                        format!("{field}.endpoint: an azure upstream needs its endpoint (https://RESOURCE.openai.azure.com)")
+                    })?;
+                    http_url(endpoint).with_context(|| format!("{field}.endpoint"))?;
+                    if u.api_version.as_deref().is_none_or(str::is_empty) {
+                        bail!("{field}.api_version: an azure upstream needs one (like 2024-10-21, or v1)");
+                    }
                 }
                 UpstreamKind::Echo => {}
             }
-            if u.proxy.is_some() {
-                bail!("{field}.proxy: outbound proxies are not supported by this version yet");
+            if u.kind != UpstreamKind::Echo && u.api_keys.iter().all(|k| k.is_empty()) {
+                bail!("{field}.api_keys: an upstream key pool needs at least one key");
             }
+            if let Some(p) = &u.proxy {
+                proxy_url(p).with_context(|| format!("{field}.proxy"))?;
+            }
+        }
+        if let Some(p) = &self.proxy {
+            proxy_url(p).context("proxy")?;
         }
         for (i, s) in self.users.iter().enumerate() {
             crate::users::UserName::parse(&s.name)
@@ -380,11 +388,14 @@ impl Config {
     }
 
     /// The effective settings with every secret replaced, for `config check`.
+    /// (Proxy URLs may carry a password too.)
     pub fn redacted(&self) -> Config {
         const HIDDEN: &str = "<redacted>";
         let mut c = self.clone();
         c.database.url = crate::db::redact_url(&c.database.url);
+        c.proxy = c.proxy.as_deref().map(crate::db::redact_url);
         for u in &mut c.upstreams {
+            u.proxy = u.proxy.as_deref().map(crate::db::redact_url);
             for k in &mut u.api_keys {
                 *k = HIDDEN.into();
             }
@@ -399,6 +410,30 @@ impl Config {
         }
         c
     }
+}
+
+/// An http(s) URL, or an error saying why not.
+fn http_url(url: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        bail!("`{url}` must be an http:// or https:// URL with a host");
+    }
+    Ok(())
+}
+
+/// An outbound proxy: `http://host:port` (CONNECT) or `socks5://host:port`,
+/// optionally with `user:password@`.
+pub fn proxy_url(url: &str) -> anyhow::Result<url::Url> {
+    let parsed = url::Url::parse(url)
+        .map_err(|_| anyhow::anyhow!("`{}` is not a URL", crate::db::redact_url(url)))?;
+    let shown = crate::db::redact_url(url);
+    if !matches!(parsed.scheme(), "http" | "socks5" | "socks5h") {
+        bail!("`{shown}` must start with http:// or socks5://");
+    }
+    if parsed.host_str().is_none() || parsed.port_or_known_default().is_none() {
+        bail!("`{shown}` needs a host and a port");
+    }
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -432,6 +467,28 @@ mod tests {
         c.upstreams[0].kind = UpstreamKind::Openai;
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("upstreams[0].api_keys"), "{err}");
+        c.upstreams[0].api_keys = vec!["k".into()];
+        c.upstreams[0].proxy = Some("ftp://proxy:21".into());
+        let err = format!("{:#}", c.validate().unwrap_err());
+        assert!(
+            err.contains("upstreams[0].proxy") && err.contains("socks5://"),
+            "{err}"
+        );
+        c.upstreams[0].proxy = Some("socks5://u:pw@127.0.0.1:1080".into());
+        c.validate().unwrap();
+        assert!(!serde_yaml::to_string(&c.redacted())
+            .unwrap()
+            .contains(":pw@"));
+        c.upstreams[0].kind = UpstreamKind::Azure;
+        let err = format!("{:#}", c.validate().unwrap_err());
+        assert!(err.contains("upstreams[0].endpoint"), "{err}");
+        c.upstreams[0].endpoint = Some("https://res.openai.azure.com".into());
+        let err = format!("{:#}", c.validate().unwrap_err());
+        assert!(err.contains("upstreams[0].api_version"), "{err}");
+        c.upstreams[0].api_version = Some("2024-10-21".into());
+        c.validate().unwrap();
+        c.upstreams[0].kind = UpstreamKind::Openai;
+        c.upstreams[0].proxy = None;
         c.upstreams[0].api_keys = vec!["k".into()];
         c.upstreams[0].base_url = Some("ftp://x".into());
         let err = c.validate().unwrap_err().to_string();

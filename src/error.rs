@@ -28,6 +28,9 @@ pub enum ApiError {
     RateLimited { message: String, retry_after: u64 },
     #[error("{0}")]
     ModelNotFound(String),
+    /// An endpoint the upstream does not have (Azure's classic API).
+    #[error("{0}")]
+    NotServed(String),
     #[error("{0}")]
     Upstream(String),
     #[error("The upstream `{0}` did not answer in time.")]
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::Quota(_) => "insufficient_quota",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::ModelNotFound(_) => "model_not_found",
+            ApiError::NotServed(_) => "unknown_url",
             ApiError::Upstream(_) => "upstream_error",
             ApiError::UpstreamTimeout(_) => "upstream_timeout",
             ApiError::Unavailable(_) => "service_unavailable",
@@ -66,9 +70,10 @@ impl ApiError {
             ApiError::ModelNotAllowed(_) => "permission_error",
             // OpenAI's own type for both 429s.
             ApiError::Quota(_) | ApiError::RateLimited { .. } => "insufficient_quota",
-            ApiError::BadRequest(_) | ApiError::TooLarge(_) | ApiError::ModelNotFound(_) => {
-                "invalid_request_error"
-            }
+            ApiError::BadRequest(_)
+            | ApiError::TooLarge(_)
+            | ApiError::ModelNotFound(_)
+            | ApiError::NotServed(_) => "invalid_request_error",
             ApiError::Upstream(_) | ApiError::UpstreamTimeout(_) | ApiError::Unavailable(_) => {
                 "api_error"
             }
@@ -86,7 +91,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Quota(_) | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::ModelNotFound(_) | ApiError::NotServed(_) => StatusCode::NOT_FOUND,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

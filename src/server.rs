@@ -8,6 +8,7 @@ use crate::error::error_body;
 use crate::proxy;
 use crate::proxy::cors::{self, Cors};
 use crate::proxy::keytable::{KeyTable, Refresher};
+use crate::upstream::client::Clients;
 use crate::upstream::Upstreams;
 use crate::usage::writer::{UsageSink, UsageWriter};
 use actix_web::http::StatusCode;
@@ -44,7 +45,7 @@ impl Application {
     /// The database must be open and migrated.
     pub fn build(config: Config, listener: TcpListener, pool: Pool) -> anyhow::Result<Application> {
         install_crypto_provider();
-        let upstreams = Upstreams::from_config(&config.upstreams)?;
+        let upstreams = Upstreams::from_config(&config.upstreams, config.proxy.as_deref())?;
         if upstreams.has_echo() {
             // Load the tokenizer now, not on the first request.
             std::thread::spawn(|| crate::usage::count_tokens("gpt-4o", "warm up"));
@@ -76,12 +77,13 @@ impl Application {
             pool,
         });
         let mut server = HttpServer::new(move || {
-            // awc clients are not thread-safe: one client and pool per worker.
-            let client = crate::upstream::client::build(connect_timeout, upstream_timeout);
+            // awc clients are not thread-safe: one set and pool per worker.
+            let proxies = gateway.upstreams.proxies();
+            let clients = Clients::new(&proxies, connect_timeout, upstream_timeout);
             App::new()
                 .app_data(gateway.clone())
                 .app_data(cors.clone())
-                .app_data(web::Data::new(client))
+                .app_data(web::Data::new(clients))
                 .wrap(from_fn(cors::middleware))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))

@@ -3,20 +3,28 @@
 //! stream in both directions.
 
 use crate::error::ApiError;
-use crate::upstream::OpenAi;
+use crate::upstream::client::Clients;
+use crate::upstream::pool::PoolKey;
+use crate::upstream::{Target, Upstream};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use awc::error::{ConnectError, SendRequestError};
 use awc::ClientResponse;
 use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// The request body as the handler read it.
 pub enum RequestBody {
     None,
-    /// Read whole to look at `model` (JSON).
+    /// Read whole to look at `model` (JSON); can be sent again.
     Buffered(Bytes),
-    /// Passed through as it arrives (multipart uploads and the like).
+    /// Passed through as it arrives (multipart uploads and the like); can
+    /// be sent once.
     Stream(web::Payload),
+    /// A stream already sent: no other attempt is possible.
+    Consumed,
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
@@ -67,25 +75,130 @@ pub fn strip_token(query: &str) -> String {
         .join("&")
 }
 
-/// Sends the client's request to `target`; `endpoint` is the path after `/v1`.
-pub async fn send(
-    client: &awc::Client,
-    upstream_name: &str,
-    target: &OpenAi,
+/// Sends the request to the first upstream and key that takes it. A key
+/// answering 429 or 5xx (or unreachable) cools down and the next key, then
+/// the next upstream, is tried; a key answering 401 is parked. All of that
+/// only while nothing was sent to the client and the body can be sent again.
+/// Returns the response and the upstream that gave it.
+pub async fn with_failover<'u>(
+    clients: &Clients,
+    candidates: &[&'u Upstream],
     req: &HttpRequest,
     endpoint: &str,
-    body: RequestBody,
-) -> Result<ClientResponse, ApiError> {
-    let (method, headers) = (req.method(), req.headers());
-    let query = strip_token(req.query_string());
-    let mut url = String::with_capacity(target.base_url.len() + endpoint.len() + query.len() + 1);
-    url.push_str(&target.base_url);
-    url.push_str(endpoint);
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(&query);
+    model: Option<&str>,
+    body: &mut RequestBody,
+    tried: &mut Option<Arc<str>>,
+) -> Result<(ClientResponse, &'u Upstream), ApiError> {
+    let mut last: Option<ApiError> = None;
+    let mut not_served: Option<String> = None;
+    for upstream in candidates {
+        let Some(pool) = upstream.keys() else {
+            continue;
+        };
+        let client = clients.for_upstream(upstream);
+        for i in pool.order(Instant::now()) {
+            let key = pool.key(i);
+            *tried = Some(upstream.name.clone());
+            let res = match send(client, upstream, key, req, endpoint, model, body).await {
+                Ok(res) => res,
+                Err(Failure::NotServed(why)) => {
+                    not_served = Some(why);
+                    break;
+                }
+                Err(Failure::Send(e)) => {
+                    pool.cool_down(i, Instant::now());
+                    last = Some(e);
+                    if matches!(body, RequestBody::Consumed) {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let status = res.status();
+            if status == StatusCode::UNAUTHORIZED {
+                // The upstream refused *our* key; its message may quote it.
+                pool.park(i);
+                tracing::error!(upstream = %upstream.name, key = %key.hint,
+                    "upstream rejected the key; parked until the configuration is reloaded");
+                last = Some(ApiError::Upstream(format!(
+                    "The upstream `{}` rejected the gateway's API key; tell the gateway's admin.",
+                    upstream.name
+                )));
+            } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                let wait = pool.cool_down(i, Instant::now());
+                tracing::warn!(upstream = %upstream.name, key = %key.hint, status = status.as_u16(),
+                    cooldown_s = wait.as_secs(), "upstream key failed; trying the next");
+                last = Some(ApiError::Upstream(format!(
+                    "Every upstream failed; the last, `{}`, answered {}.",
+                    upstream.name,
+                    status.as_u16()
+                )));
+            } else {
+                pool.succeeded(i);
+                return Ok((res, upstream));
+            }
+            if matches!(body, RequestBody::Consumed) {
+                break;
+            }
+        }
+        if matches!(body, RequestBody::Consumed) && last.is_some() {
+            break;
+        }
     }
-    let mut request = client.request(method.clone(), url.as_str()).no_decompress();
+    Err(match (last, not_served) {
+        (Some(e), _) => e,
+        (None, Some(why)) => ApiError::NotServed(why),
+        (None, None) => ApiError::Upstream(
+            "Every key of the upstreams for this model is disabled (rejected earlier); tell the gateway's admin.".into(),
+        ),
+    })
+}
+
+/// Why an attempt did not give a response.
+pub enum Failure {
+    /// The upstream does not have this endpoint (Azure's classic API).
+    NotServed(String),
+    /// Sending failed (connect, timeout, …); another key or upstream may do.
+    Send(ApiError),
+}
+
+/// One attempt: the client's request to `upstream` with its key `key`;
+/// `endpoint` is the path after `/v1`.
+pub async fn send(
+    client: &awc::Client,
+    upstream: &Upstream,
+    key: &PoolKey,
+    req: &HttpRequest,
+    endpoint: &str,
+    model: Option<&str>,
+    body: &mut RequestBody,
+) -> Result<ClientResponse, Failure> {
+    let query = strip_token(req.query_string());
+    let mut replace_model = None;
+    let url = match &upstream.target {
+        Target::OpenAi { base_url, .. } => {
+            let mut url = String::with_capacity(base_url.len() + endpoint.len() + query.len() + 1);
+            url.push_str(base_url);
+            url.push_str(endpoint);
+            if !query.is_empty() {
+                url.push('?');
+                url.push_str(&query);
+            }
+            url
+        }
+        Target::Azure { azure, .. } => {
+            let route = azure
+                .route(endpoint, &query, model)
+                .map_err(Failure::NotServed)?;
+            replace_model = route.model;
+            format!("{}{}", azure.endpoint, route.path_and_query)
+        }
+        // Answered locally by the handler; never sent.
+        Target::Echo(_) => return Err(Failure::NotServed("echo answers locally".into())),
+    };
+    let mut request = client
+        .request(req.method().clone(), url.as_str())
+        .no_decompress();
     // The client's own key never leaves; accept-encoding is left to us so
     // that the body can be read for accounting.
     let own = [
@@ -94,22 +207,46 @@ pub async fn send(
         header::ACCEPT_ENCODING,
     ];
     let out = request.headers_mut();
-    for (name, value) in end_to_end(headers, &own) {
+    for (name, value) in end_to_end(req.headers(), &own) {
         out.append(name.clone(), value.clone());
     }
-    request
-        .headers_mut()
-        .insert(header::AUTHORIZATION, target.key().clone());
-    let sent = match body {
-        RequestBody::None => request.send().await,
-        RequestBody::Buffered(bytes) => request.send_body(bytes).await,
+    out.insert(key.header.0.clone(), key.header.1.clone());
+    let sent = match std::mem::replace(body, RequestBody::Consumed) {
+        RequestBody::None => {
+            *body = RequestBody::None;
+            request.send().await
+        }
+        RequestBody::Buffered(bytes) => {
+            *body = RequestBody::Buffered(bytes.clone());
+            let bytes = match &replace_model {
+                Some(m) => with_model(&bytes, m).unwrap_or(bytes),
+                None => bytes,
+            };
+            request.send_body(bytes).await
+        }
         RequestBody::Stream(payload) => request.send_stream(payload).await,
+        RequestBody::Consumed => {
+            return Err(Failure::Send(ApiError::Upstream(
+                "The request body was already sent to another upstream.".into(),
+            )))
+        }
     };
-    sent.map_err(|e| upstream_error(upstream_name, e))
+    sent.map_err(|e| Failure::Send(upstream_error(&upstream.name, &key.hint, e)))
 }
 
-fn upstream_error(name: &str, e: SendRequestError) -> ApiError {
-    tracing::warn!(upstream = name, "upstream request failed: {e}");
+/// The JSON body with `model` set to `model` (Azure v1 deployments).
+fn with_model(body: &Bytes, model: &str) -> Option<Bytes> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    *v.get_mut("model")? = serde_json::Value::String(model.to_owned());
+    serde_json::to_vec(&v).ok().map(Bytes::from)
+}
+
+fn upstream_error(name: &str, key_hint: &str, e: SendRequestError) -> ApiError {
+    tracing::warn!(
+        upstream = name,
+        key = key_hint,
+        "upstream request failed: {e}"
+    );
     match e {
         SendRequestError::Timeout => ApiError::UpstreamTimeout(name.to_owned()),
         SendRequestError::Connect(ConnectError::Timeout) => ApiError::Upstream(format!(

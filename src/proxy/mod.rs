@@ -5,11 +5,13 @@ pub mod auth;
 pub mod cors;
 pub mod forward;
 pub mod keytable;
+pub mod models;
 
 use crate::error::ApiError;
 use crate::limits;
 use crate::server::Gateway;
-use crate::upstream::{echo, Target, Upstream};
+use crate::upstream::client::Clients;
+use crate::upstream::{echo, Target};
 use crate::usage::meter::{Metered, Pending, Watch};
 use crate::usage::UsageRecord;
 use actix_web::http::header;
@@ -132,7 +134,7 @@ pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     gw: web::Data<Gateway>,
-    client: web::Data<awc::Client>,
+    clients: web::Data<Clients>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
@@ -158,7 +160,17 @@ pub async fn handle(
         started,
         gw.usage.clone(),
     );
-    match route_and_send(&req, payload, &gw, &client, &caller, endpoint, &mut pending).await {
+    match route_and_send(
+        &req,
+        payload,
+        &gw,
+        &clients,
+        &caller,
+        endpoint,
+        &mut pending,
+    )
+    .await
+    {
         Ok(reply) => Ok(reply.into_response(pending)),
         Err(e) => {
             pending.record.status = e.status_code().as_u16();
@@ -257,7 +269,7 @@ async fn route_and_send(
     req: &HttpRequest,
     payload: web::Payload,
     gw: &Gateway,
-    client: &awc::Client,
+    clients: &Clients,
     caller: &keytable::Caller,
     endpoint: &str,
     pending: &mut Pending,
@@ -299,12 +311,14 @@ async fn route_and_send(
             return Err(ApiError::ModelNotAllowed(m.clone()));
         }
     }
-    let upstream: &Upstream = gw.upstreams.route(model.as_deref()).ok_or_else(|| {
-        ApiError::ModelNotFound(format!(
+    let lists_models = endpoint == "/models" && req.method() == Method::GET;
+    let candidates = gw.upstreams.candidates(model.as_deref());
+    if candidates.is_empty() {
+        return Err(ApiError::ModelNotFound(format!(
             "The model `{}` does not exist or no upstream serves it.",
             model.as_deref().unwrap_or("")
-        ))
-    })?;
+        )));
+    }
     if caller.limits.rpm.is_some() || caller.limits.counts_usage() {
         let want = if accounting.counted {
             let prompt = match &body {
@@ -320,71 +334,41 @@ async fn route_and_send(
             .admit(&caller.limits, want, record.at, Instant::now())
             .map_err(ApiError::from)?;
     }
-    record.upstream = Some(upstream.name.clone());
-    let reply = match &upstream.target {
-        Target::Echo(e) => {
-            let bytes = match &body {
-                RequestBody::Buffered(b) => Some(&b[..]),
-                _ => None,
-            };
-            Reply::Local(e.respond(req.method(), endpoint, bytes, &upstream.listed_models()))
-        }
-        Target::OpenAi(o) => {
-            if let (Some(false), RequestBody::Buffered(bytes)) = (wants_usage, &body) {
-                if let Some(changed) = with_include_usage(bytes) {
-                    body = RequestBody::Buffered(changed);
-                    accounting.strip_usage = true;
-                }
-            }
-            let res = forward::send(client, &upstream.name, o, req, endpoint, body).await?;
-            if res.status() == StatusCode::UNAUTHORIZED {
-                // The upstream refused *our* key; its message may quote it.
-                tracing::error!(upstream = %upstream.name, "upstream rejected the gateway's API key");
-                return Err(ApiError::Upstream(format!(
-                    "The upstream `{}` rejected the gateway's API key; tell the gateway's admin.",
-                    upstream.name
-                )));
-            }
-            Reply::Upstream(res, accounting)
-        }
-    };
-    let lists_models = endpoint == "/models" && req.method() == Method::GET;
-    if lists_models && caller.models.is_some() {
-        return only_allowed_models(reply, caller).await;
+    if lists_models {
+        let (list, asked) = models::list(&gw.upstreams, clients, req, caller).await?;
+        record.upstream = asked;
+        return Ok(Reply::Local(echo::LocalReply {
+            status: StatusCode::OK,
+            body: echo::Body::Full(Bytes::from(list.to_string())),
+            tokens: None,
+        }));
     }
-    Ok(reply)
-}
-
-/// A model list cut down to the models the caller may use.
-async fn only_allowed_models(reply: Reply, caller: &keytable::Caller) -> Result<Reply, ApiError> {
-    let (status, body) = match reply {
-        Reply::Upstream(mut res, _) if res.status().is_success() => {
-            let body = res.body().limit(MAX_MODEL_LIST).await.map_err(|e| {
-                ApiError::Upstream(format!("Cannot read the upstream's model list: {e}."))
-            })?;
-            (res.status(), body)
-        }
-        Reply::Local(echo::LocalReply {
-            status,
-            body: echo::Body::Full(body),
-            ..
-        }) if status.is_success() => (status, body),
-        other => return Ok(other),
-    };
-    let mut list: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::Upstream("The upstream's model list is not JSON.".into()))?;
-    if let Some(data) = list.get_mut("data").and_then(|d| d.as_array_mut()) {
-        data.retain(|m| m["id"].as_str().is_some_and(|id| caller.may_use(id)));
+    if let Target::Echo(e) = &candidates[0].target {
+        record.upstream = Some(candidates[0].name.clone());
+        let bytes = match &body {
+            RequestBody::Buffered(b) => Some(&b[..]),
+            _ => None,
+        };
+        return Ok(Reply::Local(e.respond(req.method(), endpoint, bytes)));
     }
-    Ok(Reply::Local(echo::LocalReply {
-        status,
-        body: echo::Body::Full(Bytes::from(list.to_string())),
-        tokens: None,
-    }))
+    if let (Some(false), RequestBody::Buffered(bytes)) = (wants_usage, &body) {
+        if let Some(changed) = with_include_usage(bytes) {
+            body = RequestBody::Buffered(changed);
+            accounting.strip_usage = true;
+        }
+    }
+    let (res, _) = forward::with_failover(
+        clients,
+        &candidates,
+        req,
+        endpoint,
+        model.as_deref(),
+        &mut body,
+        &mut record.upstream,
+    )
+    .await?;
+    Ok(Reply::Upstream(res, accounting))
 }
-
-/// The largest upstream model list read for filtering.
-const MAX_MODEL_LIST: usize = 8 * 1024 * 1024;
 
 fn content_length(req: &HttpRequest) -> Option<usize> {
     req.headers()

@@ -2,6 +2,7 @@
 //! text completions with the last user message (streamed word by word when
 //! asked), embeddings with small deterministic vectors, and reports usage
 //! counted with the tokenizer. For demos, client set-up checks and tests.
+//! (Its models appear in `/v1/models` through the merged list.)
 
 use crate::usage::{count_tokens, Tokens};
 use actix_web::http::{Method, StatusCode};
@@ -30,13 +31,7 @@ const REPLY_PRIMING: i64 = 3;
 const EMBEDDING_DIMENSIONS: usize = 16;
 
 impl Echo {
-    pub fn respond(
-        &self,
-        method: &Method,
-        endpoint: &str,
-        body: Option<&[u8]>,
-        listed_models: &[&str],
-    ) -> LocalReply {
+    pub fn respond(&self, method: &Method, endpoint: &str, body: Option<&[u8]>) -> LocalReply {
         let request: Value = body
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(Value::Null);
@@ -44,7 +39,6 @@ impl Echo {
             ("POST", "/chat/completions") => chat(&request),
             ("POST", "/completions") => completion(&request),
             ("POST", "/embeddings") => embeddings(&request),
-            ("GET", "/models") => models(listed_models),
             _ => not_found(method, endpoint),
         }
     }
@@ -205,23 +199,6 @@ fn embeddings(request: &Value) -> LocalReply {
     json_reply(StatusCode::OK, &body, Some(tokens))
 }
 
-fn models(listed: &[&str]) -> LocalReply {
-    let names: Vec<&str> = if listed.is_empty() {
-        vec!["echo"]
-    } else {
-        listed.to_vec()
-    };
-    let data: Vec<Value> = names
-        .iter()
-        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "chatgate-echo"}))
-        .collect();
-    json_reply(
-        StatusCode::OK,
-        &json!({"object": "list", "data": data}),
-        None,
-    )
-}
-
 fn not_found(method: &Method, endpoint: &str) -> LocalReply {
     let err = json!({"error": {
         "message": format!("The echo upstream does not implement {method} /v1{endpoint}."),
@@ -301,7 +278,7 @@ mod tests {
 
     fn call(endpoint: &str, body: Value) -> (StatusCode, Vec<String>, Option<Tokens>) {
         let bytes = body.to_string();
-        let reply = Echo.respond(&Method::POST, endpoint, Some(bytes.as_bytes()), &[]);
+        let reply = Echo.respond(&Method::POST, endpoint, Some(bytes.as_bytes()));
         let chunks = match reply.body {
             Body::Full(b) => vec![String::from_utf8(b.to_vec()).unwrap()],
             Body::Events(v) => v

@@ -1,41 +1,37 @@
-//! Upstreams: where a request goes, chosen by model, and with which key.
+//! Upstreams: which ones serve a model (tried in order), where a request
+//! goes on each, and with which key.
 
+pub mod azure;
 pub mod client;
 pub mod echo;
+pub mod pool;
 
 use crate::config::{UpstreamConfig, UpstreamKind, DEFAULT_OPENAI_BASE_URL};
-use actix_web::http::header::HeaderValue;
+use actix_web::http::header::{HeaderName, AUTHORIZATION};
 use anyhow::Context;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use pool::KeyPool;
 use std::sync::Arc;
 
 pub struct Upstream {
     pub name: Arc<str>,
     models: Vec<glob::Pattern>,
     pub target: Target,
+    /// The outbound proxy its connections go through, if any.
+    pub proxy: Option<String>,
 }
 
 pub enum Target {
-    OpenAi(OpenAi),
+    /// Any OpenAI-compatible server; `base_url` has no trailing slash and
+    /// request paths after `/v1` are appended to it.
+    OpenAi {
+        base_url: String,
+        keys: KeyPool,
+    },
+    Azure {
+        azure: azure::Azure,
+        keys: KeyPool,
+    },
     Echo(echo::Echo),
-}
-
-/// Any OpenAI-compatible server.
-pub struct OpenAi {
-    /// Without a trailing slash; request paths after `/v1` are appended.
-    pub base_url: String,
-    /// Ready-made `Bearer …` header values, marked sensitive so they are
-    /// never printed by header dumps.
-    keys: Vec<HeaderValue>,
-    next: AtomicUsize,
-}
-
-impl OpenAi {
-    /// The next key of the pool, round-robin.
-    pub fn key(&self) -> &HeaderValue {
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        &self.keys[i % self.keys.len()]
-    }
 }
 
 impl Upstream {
@@ -52,44 +48,59 @@ impl Upstream {
             .collect()
     }
 
-    fn from_config(c: &UpstreamConfig) -> anyhow::Result<Upstream> {
+    /// Whether `/v1/models` should ask the upstream itself: an OpenAI
+    /// upstream that serves model patterns rather than a fixed list.
+    pub fn lists_live(&self) -> bool {
+        matches!(self.target, Target::OpenAi { .. })
+            && self
+                .models
+                .iter()
+                .any(|p| p.as_str().contains(['*', '?', '[']))
+    }
+
+    pub fn keys(&self) -> Option<&KeyPool> {
+        match &self.target {
+            Target::OpenAi { keys, .. } | Target::Azure { keys, .. } => Some(keys),
+            Target::Echo(_) => None,
+        }
+    }
+
+    fn from_config(c: &UpstreamConfig, global_proxy: Option<&str>) -> anyhow::Result<Upstream> {
         let models = c
             .models
             .iter()
             .map(|m| glob::Pattern::new(m))
             .collect::<Result<_, _>>()
             .with_context(|| format!("upstream `{}`: bad model pattern", c.name))?;
+        let pool = |header: HeaderName, bearer: bool| {
+            KeyPool::new(header, &c.api_keys, bearer)
+                .map_err(|e| anyhow::anyhow!("upstream `{}`: {e}", c.name))
+        };
         let target = match c.kind {
-            UpstreamKind::Openai => {
-                let base = c.base_url.as_deref().unwrap_or(DEFAULT_OPENAI_BASE_URL);
-                let keys = c
-                    .api_keys
-                    .iter()
-                    .filter(|k| !k.is_empty())
-                    .map(|k| {
-                        let mut v = HeaderValue::from_str(&format!("Bearer {k}")).with_context(
-                            || format!("upstream `{}`: an API key has characters a header cannot carry", c.name),
-                        )?;
-                        v.set_sensitive(true);
-                        Ok(v)
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                anyhow::ensure!(!keys.is_empty(), "upstream `{}` has no API key", c.name);
-                Target::OpenAi(OpenAi {
-                    base_url: base.trim_end_matches('/').to_owned(),
-                    keys,
-                    next: AtomicUsize::new(0),
-                })
-            }
+            UpstreamKind::Openai => Target::OpenAi {
+                base_url: c
+                    .base_url
+                    .as_deref()
+                    .unwrap_or(DEFAULT_OPENAI_BASE_URL)
+                    .trim_end_matches('/')
+                    .to_owned(),
+                keys: pool(AUTHORIZATION, true)?,
+            },
+            UpstreamKind::Azure => Target::Azure {
+                azure: azure::Azure::new(
+                    c.endpoint.as_deref().unwrap_or_default(),
+                    c.api_version.as_deref().unwrap_or_default(),
+                    c.deployments.clone(),
+                ),
+                keys: pool(HeaderName::from_static("api-key"), false)?,
+            },
             UpstreamKind::Echo => Target::Echo(echo::Echo),
-            UpstreamKind::Azure => {
-                anyhow::bail!("upstream `{}`: azure is not supported yet", c.name)
-            }
         };
         Ok(Upstream {
             name: Arc::from(c.name.as_str()),
             models,
             target,
+            proxy: c.proxy.clone().or_else(|| global_proxy.map(str::to_owned)),
         })
     }
 }
@@ -100,10 +111,13 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    pub fn from_config(configs: &[UpstreamConfig]) -> anyhow::Result<Upstreams> {
+    pub fn from_config(
+        configs: &[UpstreamConfig],
+        global_proxy: Option<&str>,
+    ) -> anyhow::Result<Upstreams> {
         let list = configs
             .iter()
-            .map(Upstream::from_config)
+            .map(|c| Upstream::from_config(c, global_proxy))
             .collect::<anyhow::Result<Vec<_>>>()?;
         anyhow::ensure!(
             !list.is_empty(),
@@ -112,18 +126,34 @@ impl Upstreams {
         Ok(Upstreams { list })
     }
 
+    pub fn all(&self) -> &[Upstream] {
+        &self.list
+    }
+
     pub fn has_echo(&self) -> bool {
         self.list
             .iter()
             .any(|u| matches!(u.target, Target::Echo(_)))
     }
 
-    /// The first upstream serving `model`; without a model, the first one.
-    pub fn route(&self, model: Option<&str>) -> Option<&Upstream> {
+    /// The upstreams serving `model`, in order; without a model, the first.
+    pub fn candidates<'a>(&'a self, model: Option<&'a str>) -> Vec<&'a Upstream> {
         match model {
-            Some(m) => self.list.iter().find(|u| u.serves(m)),
-            None => self.list.first(),
+            Some(m) => self.list.iter().filter(|u| u.serves(m)).collect(),
+            None => self.list.first().into_iter().collect(),
         }
+    }
+
+    /// Every distinct outbound proxy, for building one client each.
+    pub fn proxies(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .list
+            .iter()
+            .filter_map(|u| u.proxy.as_deref())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 
@@ -139,45 +169,64 @@ mod tests {
             api_keys: vec!["k1".into(), "k2".into()],
             models: models.iter().map(|m| m.to_string()).collect(),
             proxy: None,
-            endpoint: None,
-            api_version: None,
+            endpoint: Some("https://res.openai.azure.com".into()),
+            api_version: Some("v1".into()),
             deployments: Default::default(),
         }
     }
 
-    #[test]
-    fn routes_by_glob_in_order() {
-        let ups = Upstreams::from_config(&[
-            upstream("a", UpstreamKind::Echo, &["gpt-4o", "o1-*"]),
-            upstream("b", UpstreamKind::Openai, &["*"]),
-        ])
-        .unwrap();
-        assert_eq!(&*ups.route(Some("o1-mini")).unwrap().name, "a");
-        assert_eq!(&*ups.route(Some("gpt-4o")).unwrap().name, "a");
-        assert_eq!(&*ups.route(Some("gpt-4o-mini")).unwrap().name, "b");
-        assert_eq!(&*ups.route(None).unwrap().name, "a");
-        assert_eq!(
-            ups.route(Some("x")).map(|u| u.listed_models()),
-            Some(vec![])
-        );
+    fn names(ups: &[&Upstream]) -> Vec<String> {
+        ups.iter().map(|u| u.name.to_string()).collect()
     }
 
     #[test]
-    fn keys_rotate_round_robin_and_are_sensitive() {
-        let ups = Upstreams::from_config(&[upstream("b", UpstreamKind::Openai, &["*"])]).unwrap();
-        let Target::OpenAi(o) = &ups.route(None).unwrap().target else {
+    fn candidates_by_glob_in_order() {
+        let ups = Upstreams::from_config(
+            &[
+                upstream("a", UpstreamKind::Echo, &["gpt-4o", "o1-*"]),
+                upstream("b", UpstreamKind::Azure, &["gpt-4o"]),
+                upstream("c", UpstreamKind::Openai, &["*"]),
+            ],
+            Some("socks5://127.0.0.1:1080"),
+        )
+        .unwrap();
+        assert_eq!(names(&ups.candidates(Some("gpt-4o"))), ["a", "b", "c"]);
+        assert_eq!(names(&ups.candidates(Some("o1-mini"))), ["a", "c"]);
+        assert_eq!(names(&ups.candidates(Some("claude"))), ["c"]);
+        assert_eq!(names(&ups.candidates(None)), ["a"]);
+        assert!(ups.all()[2].lists_live() && !ups.all()[1].lists_live());
+        assert_eq!(ups.all()[0].listed_models(), ["gpt-4o"]);
+        assert_eq!(ups.proxies(), ["socks5://127.0.0.1:1080"]);
+    }
+
+    #[test]
+    fn key_headers_by_kind() {
+        let ups = Upstreams::from_config(
+            &[
+                upstream("o", UpstreamKind::Openai, &["*"]),
+                upstream("z", UpstreamKind::Azure, &["*"]),
+            ],
+            None,
+        )
+        .unwrap();
+        let key = |i: usize| ups.all()[i].keys().unwrap().key(0).header.clone();
+        assert_eq!(
+            (key(0).0.as_str(), key(0).1.to_str().unwrap()),
+            ("authorization", "Bearer k1")
+        );
+        assert_eq!(
+            (key(1).0.as_str(), key(1).1.to_str().unwrap()),
+            ("api-key", "k1")
+        );
+        let Target::OpenAi { base_url, .. } = &ups.all()[0].target else {
             panic!("openai expected")
         };
-        assert_eq!(o.key(), "Bearer k1");
-        assert_eq!(o.key(), "Bearer k2");
-        assert_eq!(o.key(), "Bearer k1");
-        assert!(o.key().is_sensitive());
-        assert_eq!(o.base_url, "https://api.openai.com/v1");
+        assert_eq!(base_url, "https://api.openai.com/v1");
     }
 
     #[test]
     fn no_upstream_is_a_clear_error() {
-        let err = Upstreams::from_config(&[]).err().unwrap().to_string();
+        let err = Upstreams::from_config(&[], None).err().unwrap().to_string();
         assert!(err.contains("--demo"), "{err}");
     }
 }

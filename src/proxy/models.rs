@@ -1,0 +1,100 @@
+//! `GET /v1/models`: the union of what the upstreams serve, filtered by what
+//! the caller may use. Fixed lists come from the configuration; an OpenAI
+//! upstream that serves model patterns (`["*"]`) contributes its own live
+//! list.
+
+use super::forward::{self, RequestBody};
+use super::keytable::Caller;
+use crate::error::ApiError;
+use crate::upstream::client::Clients;
+use crate::upstream::{Target, Upstream, Upstreams};
+use actix_web::HttpRequest;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The largest upstream model list read.
+const MAX_MODEL_LIST: usize = 8 * 1024 * 1024;
+
+/// The merged list as an OpenAI `list` object, and the upstream asked last
+/// (for the usage record).
+pub async fn list(
+    upstreams: &Upstreams,
+    clients: &Clients,
+    req: &HttpRequest,
+    caller: &Caller,
+) -> Result<(Value, Option<Arc<str>>), ApiError> {
+    let mut seen = HashSet::new();
+    let mut data: Vec<Value> = Vec::new();
+    let mut asked = None;
+    let mut failure = None;
+    for u in upstreams.all() {
+        let entries = if u.lists_live() {
+            match live(u, clients, req, &mut asked).await {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::warn!(upstream = %u.name, "cannot list the upstream's models: {e}");
+                    failure = Some(e);
+                    continue;
+                }
+            }
+        } else {
+            configured(u)
+        };
+        for entry in entries {
+            let Some(id) = entry["id"].as_str() else {
+                continue;
+            };
+            if caller.may_use(id) && seen.insert(id.to_owned()) {
+                data.push(entry);
+            }
+        }
+    }
+    if asked.is_none() {
+        asked = upstreams.all().first().map(|u| u.name.clone());
+    }
+    match failure {
+        Some(e) if data.is_empty() => Err(e),
+        _ => Ok((json!({"object": "list", "data": data}), asked)),
+    }
+}
+
+fn configured(u: &Upstream) -> Vec<Value> {
+    let mut names = u.listed_models();
+    if names.is_empty() && matches!(u.target, Target::Echo(_)) {
+        // The echo upstream answers any model; show one to pick.
+        names.push("echo");
+    }
+    names
+        .into_iter()
+        .map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": &*u.name}))
+        .collect()
+}
+
+async fn live(
+    u: &Upstream,
+    clients: &Clients,
+    req: &HttpRequest,
+    asked: &mut Option<Arc<str>>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut body = RequestBody::None;
+    let (mut res, _) =
+        forward::with_failover(clients, &[u], req, "/models", None, &mut body, asked).await?;
+    let status = res.status();
+    let bytes = res.body().limit(MAX_MODEL_LIST).await.map_err(|e| {
+        ApiError::Upstream(format!("Cannot read the model list of `{}`: {e}.", u.name))
+    })?;
+    if !status.is_success() {
+        return Err(ApiError::Upstream(format!(
+            "The upstream `{}` answered {} to a model list request.",
+            u.name,
+            status.as_u16()
+        )));
+    }
+    let mut list: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| ApiError::Upstream(format!("The model list of `{}` is not JSON.", u.name)))?;
+    Ok(match list.get_mut("data").map(Value::take) {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    })
+}
