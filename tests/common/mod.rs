@@ -40,6 +40,8 @@ pub struct MockState {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     /// A streamed reply sends its first chunk, then waits for a permit here.
     pub release: Arc<Semaphore>,
+    /// `…/hang` waits here for ever.
+    pub hang: Arc<Semaphore>,
 }
 
 impl Default for MockState {
@@ -47,6 +49,7 @@ impl Default for MockState {
         MockState {
             seen: Arc::default(),
             release: Arc::new(Semaphore::new(0)),
+            hang: Arc::new(Semaphore::new(0)),
         }
     }
 }
@@ -82,7 +85,41 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     // Model `no-usage` behaves like compatible servers that report none.
     let reports_usage = json["model"] != NO_USAGE_MODEL;
-    match req.path() {
+    // Keys named like this make the mock answer like a bad or busy key.
+    let key = [
+        req.headers().get("authorization"),
+        req.headers().get("api-key"),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|v| v.to_str().unwrap_or("").to_owned())
+    .collect::<String>();
+    if key.contains("bad401") {
+        return HttpResponse::Unauthorized()
+            .json(serde_json::json!({"error": {"message": "Incorrect API key provided"}}));
+    }
+    if key.contains("busy429") {
+        return HttpResponse::TooManyRequests()
+            .json(serde_json::json!({"error": {"message": "Rate limit reached"}}));
+    }
+    if req.path().ends_with("/hang") {
+        // Never answers (until the test ends): for upstream timeouts.
+        let _ = state.hang.acquire().await;
+        return HttpResponse::Ok().finish();
+    }
+    // Azure's paths end like OpenAI's; the route is chosen by the suffix.
+    let path = [
+        "/chat/completions",
+        "/embeddings",
+        "/models",
+        "/audio/transcriptions",
+        "/audio/speech",
+    ]
+    .into_iter()
+    .find(|p| req.path().ends_with(p))
+    .map(|p| format!("/v1{p}"))
+    .unwrap_or_else(|| req.path().to_owned());
+    match path.as_str() {
         "/v1/chat/completions" if json["stream"] == true => {
             let usage = reports_usage && json["stream_options"]["include_usage"] == true;
             stream_reply(&state, usage)
@@ -121,7 +158,7 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
         "/v1/unauthorized" => HttpResponse::Unauthorized().json(serde_json::json!({
             "error": {"message": format!("Incorrect API key provided: {UPSTREAM_KEY}"), "type": "invalid_request_error", "code": "invalid_api_key"}
         })),
-        _ => HttpResponse::Ok().json(serde_json::json!({"path": req.path()})),
+        _ => HttpResponse::Ok().json(serde_json::json!({"path": path})),
     }
 }
 
@@ -217,6 +254,81 @@ pub struct TestApp {
     pub handle: actix_web::dev::ServerHandle,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub dir: tempfile::TempDir,
+}
+
+/// A tunnelling proxy on port 0 (SOCKS5, or HTTP CONNECT), recording the
+/// `host:port` of every tunnel it opened.
+pub struct TestProxy {
+    pub url: String,
+    pub tunnels: Arc<Mutex<Vec<String>>>,
+}
+
+pub async fn start_proxy(socks5: bool) -> TestProxy {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tunnels = Arc::new(Mutex::new(Vec::new()));
+    let seen = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let target = if socks5 {
+                    // Greeting: version, methods → no authentication.
+                    let mut head = [0u8; 2];
+                    client.read_exact(&mut head).await?;
+                    let mut methods = vec![0u8; head[1] as usize];
+                    client.read_exact(&mut methods).await?;
+                    client.write_all(&[5, 0]).await?;
+                    // Request: version, CONNECT, reserved, address type.
+                    let mut req = [0u8; 4];
+                    client.read_exact(&mut req).await?;
+                    let host = match req[3] {
+                        1 => {
+                            let mut ip = [0u8; 4];
+                            client.read_exact(&mut ip).await?;
+                            std::net::Ipv4Addr::from(ip).to_string()
+                        }
+                        3 => {
+                            let len = client.read_u8().await? as usize;
+                            let mut name = vec![0u8; len];
+                            client.read_exact(&mut name).await?;
+                            String::from_utf8_lossy(&name).into_owned()
+                        }
+                        _ => return Ok::<_, std::io::Error>(()),
+                    };
+                    let port = client.read_u16().await?;
+                    client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+                    format!("{host}:{port}")
+                } else {
+                    let mut reader = BufReader::new(&mut client);
+                    let mut line = String::new();
+                    reader.read_line(&mut line).await?;
+                    let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).await?;
+                        if header == "\r\n" || header.is_empty() {
+                            break;
+                        }
+                    }
+                    client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await?;
+                    target
+                };
+                seen.lock().unwrap().push(target.clone());
+                let mut upstream = tokio::net::TcpStream::connect(&target).await?;
+                tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+                Ok(())
+            });
+        }
+    });
+    let scheme = if socks5 { "socks5" } else { "http" };
+    TestProxy {
+        url: format!("{scheme}://127.0.0.1:{port}"),
+        tunnels,
+    }
 }
 
 pub fn openai_upstream(name: &str, base_url: &str, models: &[&str]) -> UpstreamConfig {
