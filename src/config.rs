@@ -48,11 +48,27 @@ pub struct AdminConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum UpstreamKind {
     Openai,
     Azure,
     Echo,
+}
+
+impl TryFrom<String> for UpstreamKind {
+    type Error = String;
+
+    /// A clear message for a wrong kind, not serde's enum jargon.
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "openai" => Ok(UpstreamKind::Openai),
+            "azure" => Ok(UpstreamKind::Azure),
+            "echo" => Ok(UpstreamKind::Echo),
+            other => Err(format!(
+                "unknown upstream kind `{other}` (openai, azure or echo)"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

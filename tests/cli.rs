@@ -285,6 +285,24 @@ fn config_check_redacts_secrets_and_names_bad_fields() {
     std::fs::write(&file, "upstreams:\n  - name: x\n    kind: openai\n").unwrap();
     let err = cli.fails(&["-c", file.to_str().unwrap(), "config", "check"], 1);
     assert!(err.contains("upstreams[0].api_keys"), "{err}");
+    for (yaml, field) in [
+        (
+            "upstreams:\n  - name: x\n    kind: bedrock\n    api_keys: [k]\n",
+            "unknown upstream kind `bedrock`",
+        ),
+        (
+            "upstreams:\n  - name: x\n    kind: azure\n    api_keys: [k]\n    api_version: v1\n",
+            "upstreams[0].endpoint",
+        ),
+        (
+            "upstreams:\n  - name: x\n    kind: openai\n    api_keys: [k]\n    proxy: ftp://p:1\n",
+            "upstreams[0].proxy",
+        ),
+    ] {
+        std::fs::write(&file, yaml).unwrap();
+        let err = cli.fails(&["-c", file.to_str().unwrap(), "config", "check"], 1);
+        assert!(err.contains(field), "{err}");
+    }
     let err = cli.fails(&["-c", "/nonexistent/chatgate.yaml", "config", "check"], 1);
     assert!(err.contains("/nonexistent/chatgate.yaml"), "{err}");
     let err = Cli::on("mysql://u:pw@h/db").fails(&["user", "list"], 1);
