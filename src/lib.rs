@@ -2,6 +2,7 @@
 //! the command line; everything else lives here so tests can drive it.
 
 pub mod account;
+pub mod admin;
 pub mod cli;
 pub mod commands;
 pub mod config;

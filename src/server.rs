@@ -2,6 +2,7 @@
 //! (key refresher and usage writer threads started before, flushed after).
 
 use crate::account;
+use crate::admin;
 use crate::config::Config;
 use crate::db::Pool;
 use crate::error::error_body;
@@ -69,6 +70,7 @@ impl Application {
         let connect_timeout = config.limits.upstream_connect_timeout;
         let upstream_timeout = config.limits.upstream_timeout;
         let cors = web::Data::new(Cors::new(&config.cors.origins));
+        let admin_on = config.admin.as_ref().is_some_and(|a| a.token.is_some());
         let gateway = web::Data::new(Gateway {
             config,
             keys,
@@ -88,6 +90,11 @@ impl Application {
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .configure(account::configure)
+                .configure(|cfg| {
+                    if admin_on {
+                        cfg.service(web::scope("/admin").configure(admin::configure));
+                    }
+                })
                 .service(
                     web::scope("/v1")
                         .route("/me", web::get().to(account::me))

@@ -1,0 +1,407 @@
+//! The admin HTTP API (`/admin/*`), on only when `admin.token` is set. Each
+//! operation calls the same function in `users` (or `usage::report`) that
+//! the CLI calls; only the parsing of input differs.
+
+use crate::error::error_body;
+use crate::keys::PlainKey;
+use crate::server::Gateway;
+use crate::usage::report::{self, GroupBy};
+use crate::users::{self, LimitPeriod, Setting, UserError, UserName, UserSettings};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use clap::ValueEnum;
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Unreadable bodies answer in the same shape as every other error.
+    let json = web::JsonConfig::default()
+        .error_handler(|e, _| bad(format!("The request body is not valid: {e}")).into());
+    let query = web::QueryConfig::default()
+        .error_handler(|e, _| bad(format!("The query is not valid: {e}")).into());
+    cfg.app_data(json)
+        .app_data(query)
+        .route("/users", web::get().to(list))
+        .route("/users", web::post().to(create))
+        .route("/users/{name}", web::get().to(show))
+        .route("/users/{name}", web::patch().to(edit))
+        .route("/users/{name}", web::delete().to(remove))
+        .route("/users/{name}/rotate", web::post().to(rotate))
+        .route("/users/{name}/recharge", web::post().to(recharge))
+        .route("/usage", web::get().to(usage));
+}
+
+/// Errors of the admin API, OpenAI-shaped like the rest.
+pub struct AdminError(StatusCode, String, &'static str);
+
+impl From<UserError> for AdminError {
+    fn from(e: UserError) -> AdminError {
+        let (status, code) = match &e {
+            UserError::NotFound(_) => (StatusCode::NOT_FOUND, "user_not_found"),
+            UserError::Exists(_) | UserError::KeyInUse => (StatusCode::CONFLICT, "conflict"),
+            UserError::NoLimit { .. } | UserError::NothingToRecharge => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error")
+            }
+            UserError::Db(_) | UserError::Unavailable(_) => {
+                tracing::error!("admin API: {e}");
+                return AdminError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is not reachable.".into(),
+                    "service_unavailable",
+                );
+            }
+        };
+        AdminError(status, e.to_string(), code)
+    }
+}
+
+fn bad(message: impl Into<String>) -> AdminError {
+    AdminError(
+        StatusCode::BAD_REQUEST,
+        message.into(),
+        "invalid_request_error",
+    )
+}
+
+impl actix_web::ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        self.0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_body(self.0, &self.1, "invalid_request_error", self.2)
+    }
+}
+
+impl std::fmt::Debug for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+/// Checks `Authorization: Bearer ADMIN_TOKEN` in constant time: both sides
+/// are hashed first, so neither content nor length shows in the timing.
+fn authorize(req: &HttpRequest, gw: &Gateway) -> Result<(), AdminError> {
+    let expected = gw
+        .config
+        .admin
+        .as_ref()
+        .and_then(|a| a.token.as_deref())
+        .unwrap_or_default();
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let (a, b) = (
+        Sha256::digest(expected.as_bytes()),
+        Sha256::digest(given.as_bytes()),
+    );
+    let differ = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    if expected.is_empty() || differ != 0 {
+        return Err(AdminError(
+            StatusCode::UNAUTHORIZED,
+            "A valid admin token is needed: Authorization: Bearer ADMIN_TOKEN.".into(),
+            "invalid_api_key",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs a database operation off the worker thread.
+async fn db<T: Send + 'static>(
+    gw: &Gateway,
+    op: impl FnOnce(&mut crate::db::DbConnection) -> Result<T, UserError> + Send + 'static,
+) -> Result<T, AdminError> {
+    let pool = gw.pool.clone();
+    web::block(move || {
+        let mut conn = pool
+            .get()
+            .map_err(|e| UserError::Unavailable(e.to_string()))?;
+        op(&mut conn)
+    })
+    .await
+    .map_err(|e| UserError::Unavailable(e.to_string()))?
+    .map_err(AdminError::from)
+}
+
+/// `null` (clear) told apart from an absent field (leave as it is).
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The settings `POST /admin/users` and `PATCH` take: absent leaves a
+/// setting as it is, `null` clears it (like `none`/`never` on the CLI).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    #[serde(default, deserialize_with = "some")]
+    token_limit: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "some")]
+    request_limit: Option<Option<i64>>,
+    #[serde(default)]
+    limit_period: Option<String>,
+    #[serde(default, deserialize_with = "some")]
+    expires: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
+    models: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "some")]
+    rpm: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "some")]
+    note: Option<Option<String>>,
+    /// PATCH only: block or unblock the user's key.
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+impl SettingsBody {
+    fn into_settings(self) -> Result<(UserSettings, Option<bool>), AdminError> {
+        let count = |v: Option<Option<i64>>, field: &str| -> Result<_, AdminError> {
+            match v {
+                None => Ok(None),
+                Some(None) => Ok(Some(Setting::Clear)),
+                Some(Some(n)) if n >= 0 => Ok(Some(Setting::Set(n))),
+                Some(Some(_)) => Err(bad(format!("`{field}` must be a whole number ≥ 0 or null"))),
+            }
+        };
+        let settings = UserSettings {
+            token_limit: count(self.token_limit, "token_limit")?,
+            request_limit: count(self.request_limit, "request_limit")?,
+            limit_period: self
+                .limit_period
+                .map(|p| {
+                    LimitPeriod::from_str(&p, false).map_err(|_| {
+                        bad(format!(
+                            "`limit_period` must be total, day or month, not `{p}`"
+                        ))
+                    })
+                })
+                .transpose()?,
+            expires: match self.expires {
+                None => None,
+                Some(None) => Some(Setting::Clear),
+                Some(Some(s)) => {
+                    Some(users::parse_expiry(&s).map_err(|e| bad(format!("`expires`: {e}")))?)
+                }
+            },
+            models: match self.models {
+                None => None,
+                Some(None) => Some(Setting::Clear),
+                Some(Some(list)) => Some(
+                    users::parse_models(&list.join(","))
+                        .map_err(|e| bad(format!("`models`: {e}")))?,
+                ),
+            },
+            rpm: count(self.rpm, "rpm")?,
+            note: self.note.map(|n| match n {
+                Some(text) if !text.is_empty() => Setting::Set(text),
+                _ => Setting::Clear,
+            }),
+        };
+        Ok((settings, self.disabled))
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default = "yes")]
+    all: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn list(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &gw)?;
+    let all = q.all;
+    let list = db(&gw, move |c| users::list(c, all)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn create(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &gw)?;
+    // `name` and `token`, then the settings, whose unknown fields are
+    // refused (serde's flatten would let them pass silently).
+    let mut body = body.into_inner();
+    let mut text = |field: &str| match body.remove(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(bad(format!("`{field}` must be a string"))),
+    };
+    let name = text("name")?.ok_or_else(|| bad("`name` is required"))?;
+    let token = text("token")?;
+    let name = UserName::parse(&name).map_err(|e| bad(format!("`name`: {e}")))?;
+    let key = token
+        .as_deref()
+        .map(PlainKey::parse)
+        .transpose()
+        .map_err(|e| bad(format!("`token`: {e}")))?;
+    let settings: SettingsBody = serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| bad(format!("The request body is not valid: {e}")))?;
+    let (settings, disabled) = settings.into_settings()?;
+    if disabled.is_some() {
+        return Err(bad("`disabled` is for PATCH"));
+    }
+    let shown = name.clone();
+    let key = db(&gw, move |c| users::add(c, &name, key, settings)).await?;
+    Ok(HttpResponse::Created().json(json!({"name": shown.as_str(), "key": key.expose()})))
+}
+
+async fn show(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &gw)?;
+    let name = name.into_inner();
+    Ok(HttpResponse::Ok().json(db(&gw, move |c| users::show(c, &name)).await?))
+}
+
+async fn edit(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    name: web::Path<String>,
+    body: web::Json<SettingsBody>,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &gw)?;
+    let name = name.into_inner();
+    let (settings, disabled) = body.into_inner().into_settings()?;
+    let user = db(&gw, move |c| {
+        users::edit(c, &name, settings)?;
+        if let Some(d) = disabled {
+            users::set_disabled(c, &name, d)?;
+        }
+        users::show(c, &name)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+async fn remove(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &gw)?;
+    let name = name.into_inner();
+    db(&gw, move |c| users::remove(c, &name)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    #[serde(default)]
+    token: Option<String>,
+}
+
+async fn rotate(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    name: web::Path<String>,
+    body: Option<web::Json<RotateBody>>,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &gw)?;
+    let name = name.into_inner();
+    let key = body
+        .and_then(|b| b.into_inner().token)
+        .as_deref()
+        .map(PlainKey::parse)
+        .transpose()
+        .map_err(|e| bad(format!("`token`: {e}")))?;
+    let shown = name.clone();
+    let key = db(&gw, move |c| users::rotate(c, &name, key)).await?;
+    Ok(HttpResponse::Ok().json(json!({"name": shown, "key": key.expose()})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RechargeBody {
+    #[serde(default)]
+    tokens: Option<i64>,
+    #[serde(default)]
+    requests: Option<i64>,
+}
+
+async fn recharge(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    name: web::Path<String>,
+    body: web::Json<RechargeBody>,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &gw)?;
+    let name = name.into_inner();
+    let RechargeBody { tokens, requests } = body.into_inner();
+    let user = db(&gw, move |c| users::recharge(c, &name, tokens, requests)).await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    since: Option<String>,
+    until: Option<String>,
+    period: Option<String>,
+    /// Comma-separated; like `--user`.
+    user: Option<String>,
+    /// Comma-separated grouping keys; default `user`.
+    by: Option<String>,
+}
+
+async fn usage(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    q: web::Query<UsageQuery>,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &gw)?;
+    let q = q.into_inner();
+    let now = chrono::Utc::now().naive_utc();
+    let range = report::resolve(
+        q.since.as_deref(),
+        q.until.as_deref(),
+        q.period.as_deref(),
+        now,
+    )
+    .map_err(bad)?;
+    let by: Vec<GroupBy> =
+        q.by.as_deref()
+            .unwrap_or("user")
+            .split(',')
+            .map(|g| {
+                GroupBy::from_str(g.trim(), false).map_err(|_| {
+                    bad(format!(
+                        "`by`: `{g}` is not one of user, model, day, month, upstream"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    let names: Vec<String> = q
+        .user
+        .map(|u| u.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let parts = db(&gw, move |c| Ok(report::load(c, range, &names)?)).await?;
+    let rows = report::aggregate(&parts, &by, &gw.config.prices);
+    let json: Vec<_> = rows.iter().map(|r| r.to_json(&by)).collect();
+    Ok(HttpResponse::Ok().json(json))
+}
