@@ -11,6 +11,7 @@ pub mod error;
 pub mod keys;
 pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod output;
 pub mod proxy;
 pub mod server;

@@ -6,6 +6,7 @@ use crate::admin;
 use crate::config::Config;
 use crate::db::Pool;
 use crate::error::error_body;
+use crate::metrics::Metrics;
 use crate::proxy;
 use crate::proxy::cors::{self, Cors};
 use crate::proxy::keytable::{KeyTable, Refresher};
@@ -27,6 +28,7 @@ pub struct Gateway {
     pub upstreams: Upstreams,
     pub usage: UsageSink,
     pub pool: Pool,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Application {
@@ -63,7 +65,8 @@ impl Application {
                 .context("cannot read used totals")?;
         }
         let refresher = Refresher::start(keys.clone(), pool.clone(), revision);
-        let writer = UsageWriter::start(pool.clone(), keys.clone());
+        let metrics = Arc::new(Metrics::new());
+        let writer = UsageWriter::start(pool.clone(), keys.clone(), metrics.clone());
         let port = listener.local_addr()?.port();
         let workers = config.workers;
         let shutdown = config.limits.shutdown_timeout;
@@ -77,11 +80,17 @@ impl Application {
             upstreams,
             usage: writer.sink(),
             pool,
+            metrics,
         });
         let mut server = HttpServer::new(move || {
             // awc clients are not thread-safe: one set and pool per worker.
             let proxies = gateway.upstreams.proxies();
-            let clients = Clients::new(&proxies, connect_timeout, upstream_timeout);
+            let clients = Clients::new(
+                &proxies,
+                connect_timeout,
+                upstream_timeout,
+                gateway.metrics.clone(),
+            );
             App::new()
                 .app_data(gateway.clone())
                 .app_data(cors.clone())
@@ -89,6 +98,7 @@ impl Application {
                 .wrap(from_fn(cors::middleware))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(metrics_text))
                 .configure(account::configure)
                 .configure(|cfg| {
                     if admin_on {
@@ -167,6 +177,12 @@ async fn readyz(gw: web::Data<Gateway>) -> HttpResponse {
     tracing::warn!("readiness check failed: {failure}");
     HttpResponse::ServiceUnavailable()
         .json(serde_json::json!({"status": "unavailable", "reason": "database unreachable"}))
+}
+
+async fn metrics_text(gw: web::Data<Gateway>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(gw.metrics.render())
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {

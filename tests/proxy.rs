@@ -527,3 +527,59 @@ async fn echo_upstream_serves_the_sdk() {
     }
     assert_eq!(text, "Hello there");
 }
+
+/// The value of a Prometheus sample whose line starts with `prefix`.
+async fn metric(app: &TestApp, series: &str) -> f64 {
+    let text = http()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_tokens_and_upstream_time() {
+    let (_mock, app) = mock_app().await;
+    let key = app.add_user("alice").await;
+    let requests = r#"chatgate_requests_total{model="gpt-4o-mini",status="200",upstream="mock"}"#;
+    let prompt = r#"chatgate_tokens_total{kind="prompt",model="gpt-4o-mini",upstream="mock"}"#;
+    assert_eq!(metric(&app, requests).await, 0.0);
+    for _ in 0..3 {
+        openai(&app, &key)
+            .chat()
+            .create(chat_request(false))
+            .await
+            .unwrap();
+    }
+    let counted = eventually(Duration::from_secs(10), || async {
+        metric(&app, requests).await == 3.0 && metric(&app, prompt).await == 21.0
+    })
+    .await;
+    assert!(counted, "requests or tokens were not counted");
+    assert!(
+        metric(
+            &app,
+            r#"chatgate_upstream_response_seconds_count{upstream="mock"}"#
+        )
+        .await
+            >= 3.0
+    );
+    let refused = r#"chatgate_requests_total{model="-",status="401",upstream="-"}"#;
+    let before = metric(&app, refused).await;
+    let _ = http()
+        .get(format!("{}/models", app.base))
+        .bearer_auth("sk-nope")
+        .send()
+        .await;
+    assert_eq!(metric(&app, "chatgate_requests_in_flight").await, 0.0);
+    // Unknown keys leave no usage record (no user) but are counted.
+    assert_eq!(metric(&app, refused).await, before + 1.0);
+}

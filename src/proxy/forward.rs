@@ -99,7 +99,10 @@ pub async fn with_failover<'u>(
         for i in pool.order(Instant::now()) {
             let key = pool.key(i);
             *tried = Some(upstream.name.clone());
-            let res = match send(client, upstream, key, req, endpoint, model, body).await {
+            let began = Instant::now();
+            let sent = send(client, upstream, key, req, endpoint, model, body).await;
+            clients.observe(upstream, began.elapsed());
+            let res = match sent {
                 Ok(res) => res,
                 Err(Failure::NotServed(why)) => {
                     not_served = Some(why);

@@ -137,7 +137,15 @@ pub async fn handle(
     clients: web::Data<Clients>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
+    let caller =
+        auth::authenticate(&gw.keys, req.headers(), req.query_string()).inspect_err(|e| {
+            // No user, so no usage record; still counted for operators.
+            let status = e.status_code();
+            gw.metrics
+                .requests
+                .with_label_values(&[status.as_str(), "-", "-"])
+                .inc();
+        })?;
     let endpoint = req.path().strip_prefix("/v1").unwrap_or(req.path());
     let mut pending = Pending::new(
         UsageRecord {

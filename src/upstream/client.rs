@@ -3,12 +3,14 @@
 //! outbound proxy (`http://` with CONNECT, or `socks5://`).
 
 use super::Upstream;
+use crate::metrics::Metrics;
 use actix_service::{Service, ServiceExt};
 use actix_tls::connect::{ConnectError, ConnectInfo, Connection, ConnectorService};
 use awc::http::Uri;
 use futures_util::future::LocalBoxFuture;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,11 +18,17 @@ use tokio::net::TcpStream;
 pub struct Clients {
     direct: awc::Client,
     via_proxy: HashMap<String, awc::Client>,
+    metrics: Arc<Metrics>,
 }
 
 impl Clients {
     /// `proxies`: every proxy URL an upstream uses (validated with the config).
-    pub fn new(proxies: &[&str], connect_timeout: Duration, timeout: Duration) -> Clients {
+    pub fn new(
+        proxies: &[&str],
+        connect_timeout: Duration,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Clients {
         let tcp = ConnectorService::default().map(|conn: Connection<Uri, TcpStream>| {
             nodelay(conn.io_ref());
             conn
@@ -35,7 +43,16 @@ impl Clients {
         Clients {
             direct: build(tcp, connect_timeout, timeout),
             via_proxy,
+            metrics,
         }
+    }
+
+    /// Records how long an attempt took until the response head (or failure).
+    pub fn observe(&self, upstream: &Upstream, took: Duration) {
+        self.metrics
+            .upstream_seconds
+            .with_label_values(&[&*upstream.name])
+            .observe(took.as_secs_f64());
     }
 
     pub fn for_upstream(&self, upstream: &Upstream) -> &awc::Client {

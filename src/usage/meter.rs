@@ -29,6 +29,7 @@ pub struct Pending {
 
 impl Pending {
     pub fn new(record: UsageRecord, started: Instant, sink: UsageSink) -> Pending {
+        sink.started();
         Pending {
             record,
             started,

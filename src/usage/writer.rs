@@ -6,6 +6,7 @@ use super::UsageRecord;
 use crate::db::schema::{usage_records, users};
 use crate::db::{DbConnection, Pool};
 use crate::limits;
+use crate::metrics::Metrics;
 use crate::proxy::keytable::{KeyTable, REFRESH_EVERY};
 use diesel::prelude::*;
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct UsageSink {
     tx: mpsc::Sender<Msg>,
+    metrics: Arc<Metrics>,
 }
 
 impl UsageSink {
@@ -32,10 +34,32 @@ impl UsageSink {
     #[cfg(test)]
     pub fn channel() -> (UsageSink, TestRecords) {
         let (tx, rx) = mpsc::channel();
-        (UsageSink { tx }, TestRecords(rx))
+        let metrics = Arc::default();
+        (UsageSink { tx, metrics }, TestRecords(rx))
+    }
+
+    /// A request begins: it is in flight until its record is sent.
+    pub fn started(&self) {
+        self.metrics.in_flight.inc();
     }
 
     pub fn record(&self, r: UsageRecord) {
+        let m = &self.metrics;
+        // Only routed requests name their model: a refused request's model
+        // is whatever the client wrote, which must not grow the label set.
+        let model = match (&r.upstream, &r.model) {
+            (Some(_), Some(model)) => model.as_str(),
+            _ => "-",
+        };
+        m.requests
+            .with_label_values(&[
+                itoa::Buffer::new().format(r.status),
+                model,
+                r.upstream.as_deref().unwrap_or("-"),
+            ])
+            .inc();
+        m.in_flight.dec();
+        m.usage_queue.inc();
         if self.tx.send(Msg::Record(Box::new(r))).is_err() {
             tracing::error!("usage writer has stopped; a usage record was dropped");
         }
@@ -63,14 +87,15 @@ pub struct UsageWriter {
 impl UsageWriter {
     /// Starts the writer; it also keeps the limited users' ledgers in `keys`
     /// in step with the database.
-    pub fn start(pool: Pool, keys: Arc<KeyTable>) -> UsageWriter {
+    pub fn start(pool: Pool, keys: Arc<KeyTable>, metrics: Arc<Metrics>) -> UsageWriter {
         let (tx, rx) = mpsc::channel();
+        let writer_metrics = metrics.clone();
         let handle = std::thread::Builder::new()
             .name("chatgate-usage".into())
-            .spawn(move || run(pool, keys, rx))
+            .spawn(move || run(pool, keys, writer_metrics, rx))
             .expect("spawn usage writer thread");
         UsageWriter {
-            sink: UsageSink { tx },
+            sink: UsageSink { tx, metrics },
             handle: Some(handle),
         }
     }
@@ -94,7 +119,7 @@ impl Drop for UsageWriter {
     }
 }
 
-fn run(pool: Pool, keys: Arc<KeyTable>, rx: mpsc::Receiver<Msg>) {
+fn run(pool: Pool, keys: Arc<KeyTable>, metrics: Arc<Metrics>, rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<UsageRecord> = Vec::new();
     let mut stopping = false;
     let mut refreshed = Instant::now();
@@ -115,8 +140,10 @@ fn run(pool: Pool, keys: Arc<KeyTable>, rx: mpsc::Receiver<Msg>) {
         }
         for r in &mut batch {
             r.settle();
+            count_tokens(&metrics, r);
         }
-        write_with_retry(&pool, &batch, stopping);
+        write_with_retry(&pool, &batch, stopping, &metrics);
+        metrics.usage_queue.sub(batch.len() as i64);
         // Re-read what limited users used (this batch and other instances')
         // before their reservations are given back with the records, so
         // that used + reserved never under-counts.
@@ -126,6 +153,20 @@ fn run(pool: Pool, keys: Arc<KeyTable>, rx: mpsc::Receiver<Msg>) {
             refreshed = Instant::now();
         }
         batch.clear();
+    }
+}
+
+fn count_tokens(metrics: &Metrics, r: &UsageRecord) {
+    let (Some(upstream), Some(p), Some(c)) = (&r.upstream, r.prompt_tokens, r.completion_tokens)
+    else {
+        return;
+    };
+    let model = r.model.as_deref().unwrap_or("-");
+    for (kind, n) in [("prompt", p), ("completion", c)] {
+        metrics
+            .tokens
+            .with_label_values(&[kind, model, upstream])
+            .inc_by(u64::try_from(n).unwrap_or(0));
     }
 }
 
@@ -143,7 +184,7 @@ fn refresh_ledgers(pool: &Pool, keys: &KeyTable) {
 }
 
 /// Retries a failed batch (database locked or away) instead of dropping it.
-fn write_with_retry(pool: &Pool, batch: &[UsageRecord], stopping: bool) {
+fn write_with_retry(pool: &Pool, batch: &[UsageRecord], stopping: bool, metrics: &Metrics) {
     let mut attempt = 0u32;
     while !batch.is_empty() {
         let result = pool
@@ -154,6 +195,7 @@ fn write_with_retry(pool: &Pool, batch: &[UsageRecord], stopping: bool) {
             Ok(()) => return,
             Err(e) => {
                 attempt += 1;
+                metrics.usage_write_failures.inc();
                 tracing::warn!(records = batch.len(), attempt, "cannot write usage: {e}");
                 if stopping && attempt >= 5 {
                     tracing::error!(records = batch.len(), "giving up on usage records at stop");

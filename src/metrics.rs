@@ -1,0 +1,96 @@
+//! Prometheus metrics (`GET /metrics`, text format), one registry per
+//! server: requests by status, model and upstream; tokens; upstream
+//! response time; requests in flight; the usage writer's queue.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub tokens: IntCounterVec,
+    pub upstream_seconds: HistogramVec,
+    pub in_flight: IntGauge,
+    pub usage_queue: IntGauge,
+    pub usage_write_failures: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "chatgate_requests_total",
+                "Requests by status, model and upstream",
+            ),
+            &["status", "model", "upstream"],
+        )
+        .expect("valid metric");
+        let tokens = IntCounterVec::new(
+            Opts::new(
+                "chatgate_tokens_total",
+                "Tokens by kind (prompt, completion), model and upstream",
+            ),
+            &["kind", "model", "upstream"],
+        )
+        .expect("valid metric");
+        let upstream_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "chatgate_upstream_response_seconds",
+                "Time until an upstream's response head, per attempt",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            &["upstream"],
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new("chatgate_requests_in_flight", "Requests being served")
+            .expect("valid metric");
+        let usage_queue = IntGauge::new(
+            "chatgate_usage_queue_depth",
+            "Usage records waiting for the writer",
+        )
+        .expect("valid metric");
+        let usage_write_failures = IntCounter::new(
+            "chatgate_usage_write_failures_total",
+            "Failed attempts to write a usage batch (retried)",
+        )
+        .expect("valid metric");
+        let registry = Registry::new();
+        for m in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(tokens.clone()),
+            Box::new(upstream_seconds.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(usage_queue.clone()),
+            Box::new(usage_write_failures.clone()),
+        ] {
+            registry.register(m).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            requests,
+            tokens,
+            upstream_seconds,
+            in_flight,
+            usage_queue,
+            usage_write_failures,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding does not fail");
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
