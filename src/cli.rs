@@ -1,6 +1,6 @@
 //! The command line: global options and the command tree (clap).
 
-use crate::commands::{config, db, serve, token, usage, user};
+use crate::commands::{assets, config, db, serve, token, usage, user};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -47,6 +47,9 @@ pub enum Command {
     /// Database maintenance
     #[command(subcommand)]
     Db(db::Command),
+    /// Write completions/ and man/ from this command line's definition
+    #[command(hide = true)]
+    GenerateAssets(assets::Args),
 }
 
 #[cfg(test)]

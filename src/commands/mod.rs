@@ -1,6 +1,7 @@
 //! One file per command group. Each parses its own arguments (clap) and
 //! calls the same operations the server uses; errors carry context (anyhow).
 
+pub mod assets;
 pub mod config;
 pub mod db;
 pub mod serve;
@@ -51,5 +52,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(c) => c.run(&ctx),
         Command::Db(c) => c.run(&ctx),
         Command::Usage(c) => c.run(&ctx),
+        Command::GenerateAssets(a) => a.run(),
     }
 }
