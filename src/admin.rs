@@ -89,7 +89,8 @@ impl std::fmt::Display for AdminError {
 /// Checks `Authorization: Bearer ADMIN_TOKEN` in constant time: both sides
 /// are hashed first, so neither content nor length shows in the timing.
 fn authorize(req: &HttpRequest, gw: &Gateway) -> Result<(), AdminError> {
-    let expected = gw
+    let live = gw.live();
+    let expected = live
         .config
         .admin
         .as_ref()
@@ -401,7 +402,7 @@ async fn usage(
         .map(|u| u.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
     let parts = db(&gw, move |c| Ok(report::load(c, range, &names)?)).await?;
-    let rows = report::aggregate(&parts, &by, &gw.config.prices);
+    let rows = report::aggregate(&parts, &by, &gw.live().config.prices);
     let json: Vec<_> = rows.iter().map(|r| r.to_json(&by)).collect();
     Ok(HttpResponse::Ok().json(json))
 }

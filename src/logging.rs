@@ -1,8 +1,14 @@
 //! Logs through `tracing` on stderr: `RUST_LOG` wins, then `-v`/`-q`, then
-//! `log.level`; `log.format: json` for log shippers.
+//! `log.level`; `log.format: json` for log shippers. The level can change
+//! at run time (SIGHUP reload).
 
 use crate::config::{LogConfig, LogFormat};
-use tracing_subscriber::EnvFilter;
+use std::sync::OnceLock;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+static LEVEL: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
 pub fn init(log: &LogConfig, verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
@@ -14,12 +20,30 @@ pub fn init(log: &LogConfig, verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (filter, handle) = reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = match log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let registry = tracing_subscriber::registry().with(filter);
+    let installed = match log.format {
+        LogFormat::Json => registry.with(fmt.json()).try_init(),
+        LogFormat::Text => registry.with(fmt).try_init(),
     };
+    if installed.is_ok() {
+        let _ = LEVEL.set(handle);
+    }
+}
+
+/// A new `log.level` (ignored while `RUST_LOG` is set, which wins).
+pub fn set_level(level: &str) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return;
+    }
+    match (LEVEL.get(), EnvFilter::try_new(level)) {
+        (Some(handle), Ok(filter)) => {
+            let _ = handle.reload(filter);
+        }
+        (_, Err(e)) => tracing::warn!("log.level `{level}` is not valid: {e}"),
+        (None, _) => {}
+    }
 }

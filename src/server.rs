@@ -17,25 +17,86 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// State shared by every worker.
 pub struct Gateway {
-    pub config: Config,
+    /// What SIGHUP reloads, swapped whole: a request works with the
+    /// settings it started with.
+    live: ArcSwap<Live>,
     pub keys: Arc<KeyTable>,
-    pub upstreams: Upstreams,
     pub usage: UsageSink,
     pub pool: Pool,
     pub metrics: Arc<Metrics>,
 }
+
+/// The configuration and the upstreams built from it.
+pub struct Live {
+    pub config: Config,
+    pub upstreams: Upstreams,
+}
+
+impl Live {
+    fn build(config: Config) -> anyhow::Result<Live> {
+        let upstreams = Upstreams::from_config(&config.upstreams, config.proxy.as_deref())?;
+        Ok(Live { config, upstreams })
+    }
+}
+
+impl Gateway {
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Applies a new configuration: upstreams (fresh key pools, so parked
+    /// keys are tried again), limits, prices, the admin token and the log
+    /// level; then re-reads users and keys. What only a restart changes
+    /// (listen, workers, database, tls, cors, turning the admin API on or
+    /// off) is kept, with a warning.
+    pub fn reload(&self, config: Config) -> anyhow::Result<()> {
+        let old = self.live();
+        let new = Live::build(config)?;
+        for (what, changed) in [
+            ("listen", old.config.listen != new.config.listen),
+            ("workers", old.config.workers != new.config.workers),
+            (
+                "database.url",
+                old.config.database.url != new.config.database.url,
+            ),
+            ("cors", old.config.cors.origins != new.config.cors.origins),
+            (
+                "admin",
+                old.config.admin.is_some() != new.config.admin.is_some(),
+            ),
+        ] {
+            if changed {
+                tracing::warn!("`{what}` changed; it takes effect at the next restart");
+            }
+        }
+        crate::logging::set_level(&new.config.log.level);
+        self.live.store(Arc::new(new));
+        let mut conn = self
+            .pool
+            .get()
+            .context("cannot get a database connection")?;
+        self.keys.load(&mut conn).context("cannot reload users")?;
+        Ok(())
+    }
+}
+
+/// Re-reads the configuration for a reload (SIGHUP).
+pub type ConfigSource = Box<dyn Fn() -> anyhow::Result<Config> + Send + Sync>;
 
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     refresher: Refresher,
     writer: UsageWriter,
+    gateway: web::Data<Gateway>,
+    config_source: Option<ConfigSource>,
 }
 
 /// rustls needs one process-wide crypto provider; ring is the one built in.
@@ -48,8 +109,8 @@ impl Application {
     /// The database must be open and migrated.
     pub fn build(config: Config, listener: TcpListener, pool: Pool) -> anyhow::Result<Application> {
         install_crypto_provider();
-        let upstreams = Upstreams::from_config(&config.upstreams, config.proxy.as_deref())?;
-        if upstreams.has_echo() {
+        let live = Live::build(config)?;
+        if live.upstreams.has_echo() {
             // Load the tokenizer now, not on the first request.
             std::thread::spawn(|| crate::usage::count_tokens("gpt-4o", "warm up"));
         }
@@ -68,6 +129,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let writer = UsageWriter::start(pool.clone(), keys.clone(), metrics.clone());
         let port = listener.local_addr()?.port();
+        let config = &live.config;
         let workers = config.workers;
         let shutdown = config.limits.shutdown_timeout;
         let connect_timeout = config.limits.upstream_connect_timeout;
@@ -75,22 +137,16 @@ impl Application {
         let cors = web::Data::new(Cors::new(&config.cors.origins));
         let admin_on = config.admin.as_ref().is_some_and(|a| a.token.is_some());
         let gateway = web::Data::new(Gateway {
-            config,
+            live: ArcSwap::from_pointee(live),
             keys,
-            upstreams,
             usage: writer.sink(),
             pool,
             metrics,
         });
+        let gateway_handle = gateway.clone();
         let mut server = HttpServer::new(move || {
             // awc clients are not thread-safe: one set and pool per worker.
-            let proxies = gateway.upstreams.proxies();
-            let clients = Clients::new(
-                &proxies,
-                connect_timeout,
-                upstream_timeout,
-                gateway.metrics.clone(),
-            );
+            let clients = Clients::new(connect_timeout, upstream_timeout, gateway.metrics.clone());
             App::new()
                 .app_data(gateway.clone())
                 .app_data(cors.clone())
@@ -124,7 +180,16 @@ impl Application {
             server,
             refresher,
             writer,
+            gateway: gateway_handle,
+            config_source: None,
         })
+    }
+
+    /// Where SIGHUP re-reads the configuration from; without one, SIGHUP
+    /// only re-reads users and keys.
+    pub fn reload_from(mut self, source: ConfigSource) -> Self {
+        self.config_source = Some(source);
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -142,15 +207,50 @@ impl Application {
             server,
             mut refresher,
             mut writer,
+            gateway,
+            config_source,
             ..
         } = self;
+        let reloads = tokio::spawn(reload_on_sighup(gateway, config_source.map(Arc::new)));
+        // systemd (Type=notify): ready once the listener is serving.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         let result = server.await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        reloads.abort();
         tokio::task::spawn_blocking(move || {
             refresher.stop();
             writer.flush_and_stop();
         })
         .await?;
         result.context("server failed")
+    }
+}
+
+/// SIGHUP: reload the configuration (if there is a source), users and keys,
+/// without dropping connections. A configuration that fails to load is
+/// reported and the running one kept.
+async fn reload_on_sighup(gateway: web::Data<Gateway>, source: Option<Arc<ConfigSource>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reloads need a restart");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+        let (gw, source) = (gateway.clone(), source.clone());
+        let done = tokio::task::spawn_blocking(move || match source {
+            Some(source) => source().and_then(|config| gw.reload(config)),
+            None => gw.reload(gw.live().config.clone()),
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => tracing::info!("configuration reloaded"),
+            Ok(Err(e)) => {
+                tracing::error!("reload failed, keeping the running configuration: {e:#}")
+            }
+            Err(e) => tracing::error!("reload failed: {e}"),
+        }
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     }
 }
 

@@ -285,37 +285,8 @@ async fn two_thousand_concurrent_requests_leave_two_thousand_records() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_streams_finish_and_flushes_their_records() {
     let mock = start_mock();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("gate.db");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let config = dir.path().join("chatgate.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: 127.0.0.1:{port}\nworkers: 1\ndatabase:\n  url: sqlite://{}\n\
-             upstreams:\n  - name: mock\n    kind: openai\n    base_url: {}\n    api_keys: [{UPSTREAM_KEY}]\n\
-             users:\n  - name: alice\n    token: sk-sigterm-test\n",
-            db.display(),
-            mock.url
-        ),
-    )
-    .unwrap();
-    let mut server = std::process::Command::new(assert_cmd::cargo::cargo_bin("chatgate"))
-        .args(["-c", config.to_str().unwrap(), "serve"])
-        .env_remove("OPENAI_API_KEY")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let up = eventually(Duration::from_secs(30), || async {
-        http().get(format!("{base}/healthz")).send().await.is_ok()
-    })
-    .await;
-    assert!(up, "the server did not start");
+    let server = serve_binary(&upstream_yaml(&mock.url, UPSTREAM_KEY), &[]).await;
+    let base = server.base.clone();
 
     // Five streams, each held by the mock after its first chunk.
     let streams: Vec<_> = (0..5)
@@ -324,7 +295,7 @@ async fn sigterm_lets_streams_finish_and_flushes_their_records() {
             tokio::spawn(async move {
                 let r = http()
                     .post(url)
-                    .bearer_auth("sk-sigterm-test")
+                    .bearer_auth("sk-alice-test-key")
                     .json(&chat("gpt-4o", true, None))
                     .send()
                     .await
@@ -343,12 +314,7 @@ async fn sigterm_lets_streams_finish_and_flushes_their_records() {
     .await;
     assert!(in_flight);
 
-    let pid = server.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    server.signal("TERM");
     // Whether the server stopped accepting is seen once healthz fails.
     let stopped_accepting = eventually(Duration::from_secs(10), || async {
         http().get(format!("{base}/healthz")).send().await.is_err()
@@ -363,15 +329,11 @@ async fn sigterm_lets_streams_finish_and_flushes_their_records() {
             "a stream was cut: {text}"
         );
     }
-    let exited = eventually(Duration::from_secs(20), || {
-        let done = server.try_wait().unwrap();
-        async move { done.is_some() }
-    })
-    .await;
-    assert!(exited, "the server did not exit");
-    assert!(server.wait().unwrap().success(), "exit code was not 0");
+    let mut server = server;
+    assert!(server.exit().await, "exit code was not 0");
+    let db_url = server.db_url.clone();
 
-    let pool = chatgate::db::open(&format!("sqlite://{}", db.display())).unwrap();
+    let pool = chatgate::db::open(&db_url).unwrap();
     let rows = stored(&pool, "/chat/completions");
     assert_eq!(rows.len(), 5, "{rows:?}");
     let (p, c) = STREAM_USAGE;

@@ -18,6 +18,8 @@ use anyhow::Context as _;
 pub struct Context {
     pub loaded: Loaded,
     pub quiet: bool,
+    /// `--database`, which wins over the file (also when it is re-read).
+    pub database: Option<String>,
 }
 
 impl Context {
@@ -36,14 +38,15 @@ impl Context {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut loaded = Loaded::load(cli.config.as_deref())?;
-    if let Some(url) = cli.database {
-        crate::db::Backend::from_url(&url).context("--database")?;
-        loaded.config.database.url = url;
+    if let Some(url) = &cli.database {
+        crate::db::Backend::from_url(url).context("--database")?;
+        loaded.config.database.url = url.clone();
     }
     crate::logging::init(&loaded.config.log, cli.verbose, cli.quiet);
     let ctx = Context {
         loaded,
         quiet: cli.quiet,
+        database: cli.database,
     };
     match cli.command {
         Command::Serve(a) => a.run(ctx),

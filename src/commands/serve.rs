@@ -22,13 +22,26 @@ const DEMO_USER: &str = "demo";
 
 impl Args {
     pub fn run(self, mut ctx: Context) -> anyhow::Result<()> {
-        let config = &mut ctx.loaded.config;
-        if let Some(listen) = self.listen {
-            config.listen = listen;
-        }
-        if self.demo {
-            config.use_demo_upstream();
-        }
+        let (file, database, listen, demo) = (
+            ctx.loaded.file.clone(),
+            ctx.database.clone(),
+            self.listen.clone(),
+            self.demo,
+        );
+        // The flags win over the file, at start and when SIGHUP re-reads it.
+        let apply_flags = move |config: &mut crate::config::Config| {
+            if let Some(url) = &database {
+                config.database.url = url.clone();
+            }
+            if let Some(l) = &listen {
+                config.listen = l.clone();
+            }
+            if demo {
+                config.use_demo_upstream();
+            }
+        };
+        apply_flags(&mut ctx.loaded.config);
+        let config = &ctx.loaded.config;
         let addr = config.listen_addr()?;
         let pool = ctx.pool()?;
         let mut conn = pool.get().context("cannot get a database connection")?;
@@ -51,7 +64,12 @@ impl Args {
             .build()
             .context("cannot start the async runtime")?;
         runtime.block_on(async move {
-            let app = Application::build(config, listener, pool)?;
+            let reread: crate::server::ConfigSource = Box::new(move || {
+                let mut loaded = crate::config::Loaded::load(file.as_deref())?;
+                apply_flags(&mut loaded.config);
+                Ok(loaded.config)
+            });
+            let app = Application::build(config, listener, pool)?.reload_from(reread);
             let port = app.port();
             if let Some(key) = demo_key {
                 let host = if addr.ip().is_unspecified() {

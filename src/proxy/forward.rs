@@ -95,7 +95,7 @@ pub async fn with_failover<'u>(
         let Some(pool) = upstream.keys() else {
             continue;
         };
-        let client = clients.for_upstream(upstream);
+        let client = &clients.for_upstream(upstream);
         for i in pool.order(Instant::now()) {
             let key = pool.key(i);
             *tried = Some(upstream.name.clone());

@@ -282,7 +282,8 @@ async fn route_and_send(
     endpoint: &str,
     pending: &mut Pending,
 ) -> Result<Reply, ApiError> {
-    let max = gw.config.limits.max_body_bytes;
+    let live = gw.live();
+    let max = live.config.limits.max_body_bytes;
     let mut body = read_body(req, payload, max).await?;
     let mut accounting = Accounting::for_endpoint(endpoint);
     // For a streamed chat: whether the client asked for usage itself.
@@ -320,7 +321,7 @@ async fn route_and_send(
         }
     }
     let lists_models = endpoint == "/models" && req.method() == Method::GET;
-    let candidates = gw.upstreams.candidates(model.as_deref());
+    let candidates = live.upstreams.candidates(model.as_deref());
     if candidates.is_empty() {
         return Err(ApiError::ModelNotFound(format!(
             "The model `{}` does not exist or no upstream serves it.",
@@ -333,7 +334,7 @@ async fn route_and_send(
                 RequestBody::Buffered(b) => limits::prompt_guess(b.len()),
                 _ => 0,
             };
-            prompt + max_reply.unwrap_or(gw.config.limits.reserve_completion_tokens)
+            prompt + max_reply.unwrap_or(live.config.limits.reserve_completion_tokens)
         } else {
             0
         };
@@ -343,7 +344,7 @@ async fn route_and_send(
             .map_err(ApiError::from)?;
     }
     if lists_models {
-        let (list, asked) = models::list(&gw.upstreams, clients, req, caller).await?;
+        let (list, asked) = models::list(&live.upstreams, clients, req, caller).await?;
         record.upstream = asked;
         return Ok(Reply::Local(echo::LocalReply {
             status: StatusCode::OK,

@@ -8,6 +8,7 @@ use actix_service::{Service, ServiceExt};
 use actix_tls::connect::{ConnectError, ConnectInfo, Connection, ConnectorService};
 use awc::http::Uri;
 use futures_util::future::LocalBoxFuture;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,34 +18,51 @@ use tokio::net::TcpStream;
 
 pub struct Clients {
     direct: awc::Client,
-    via_proxy: HashMap<String, awc::Client>,
+    /// Made on first use, so a reload can bring new proxies.
+    via_proxy: RefCell<HashMap<String, awc::Client>>,
+    timeouts: (Duration, Duration),
     metrics: Arc<Metrics>,
 }
 
 impl Clients {
-    /// `proxies`: every proxy URL an upstream uses (validated with the config).
-    pub fn new(
-        proxies: &[&str],
-        connect_timeout: Duration,
-        timeout: Duration,
-        metrics: Arc<Metrics>,
-    ) -> Clients {
+    pub fn new(connect_timeout: Duration, timeout: Duration, metrics: Arc<Metrics>) -> Clients {
         let tcp = ConnectorService::default().map(|conn: Connection<Uri, TcpStream>| {
             nodelay(conn.io_ref());
             conn
         });
-        let via_proxy = proxies
-            .iter()
-            .filter_map(|p| {
-                let proxy = Proxy::parse(p)?;
-                Some((p.to_string(), build(proxy, connect_timeout, timeout)))
-            })
-            .collect();
         Clients {
             direct: build(tcp, connect_timeout, timeout),
-            via_proxy,
+            via_proxy: RefCell::default(),
+            timeouts: (connect_timeout, timeout),
             metrics,
         }
+    }
+
+    /// The client for an upstream: through its proxy, or direct. (awc
+    /// clients are cheap handles onto a shared pool.)
+    pub fn for_upstream(&self, upstream: &Upstream) -> awc::Client {
+        let Some(url) = upstream.proxy.as_deref() else {
+            return self.direct.clone();
+        };
+        let mut clients = self.via_proxy.borrow_mut();
+        if let Some(c) = clients.get(url) {
+            return c.clone();
+        }
+        let (connect, total) = self.timeouts;
+        let client = match Proxy::parse(url) {
+            Some(proxy) => build(proxy, connect, total),
+            // Validated with the configuration, so not expected; if it
+            // happens, fail closed rather than bypass the proxy.
+            None => build(
+                actix_service::fn_service(|_: ConnectInfo<Uri>| async {
+                    Err::<Connection<Uri, TcpStream>, _>(ConnectError::Unresolved)
+                }),
+                connect,
+                total,
+            ),
+        };
+        clients.insert(url.to_owned(), client.clone());
+        client
     }
 
     /// Records how long an attempt took until the response head (or failure).
@@ -53,14 +71,6 @@ impl Clients {
             .upstream_seconds
             .with_label_values(&[&*upstream.name])
             .observe(took.as_secs_f64());
-    }
-
-    pub fn for_upstream(&self, upstream: &Upstream) -> &awc::Client {
-        upstream
-            .proxy
-            .as_deref()
-            .and_then(|p| self.via_proxy.get(p))
-            .unwrap_or(&self.direct)
     }
 }
 
