@@ -397,9 +397,6 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("users[{i}].name: {e}"))?;
             crate::keys::PlainKey::parse(&s.token).with_context(|| format!("users[{i}].token"))?;
         }
-        if self.tls.is_some() {
-            bail!("tls: serving HTTPS directly is not supported by this version yet; put nginx in front (see README)");
-        }
         Ok(())
     }
 

@@ -99,6 +99,38 @@ pub struct Application {
     config_source: Option<ConfigSource>,
 }
 
+/// The HTTPS settings from `tls.cert` and `tls.key` (PEM files); HTTP/2 and
+/// HTTP/1.1 are offered by ALPN.
+fn tls_config(tls: &crate::config::TlsConfig) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "tls.cert: cannot read certificates from {}: {e}",
+                tls.cert.display()
+            )
+        })?;
+    if certs.is_empty() {
+        anyhow::bail!("tls.cert: {} holds no PEM certificate", tls.cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| {
+        anyhow::anyhow!(
+            "tls.key: cannot read a private key from {}: {e}",
+            tls.key.display()
+        )
+    })?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            anyhow::anyhow!("tls: the certificate and key do not make a TLS setup: {e}")
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// rustls needs one process-wide crypto provider; ring is the one built in.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -134,6 +166,7 @@ impl Application {
         let shutdown = config.limits.shutdown_timeout;
         let connect_timeout = config.limits.upstream_connect_timeout;
         let upstream_timeout = config.limits.upstream_timeout;
+        let tls = config.tls.as_ref().map(tls_config).transpose()?;
         let cors = web::Data::new(Cors::new(&config.cors.origins));
         let admin_on = config.admin.as_ref().is_some_and(|a| a.token.is_some());
         let gateway = web::Data::new(Gateway {
@@ -174,7 +207,11 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        let server = server.listen(listener)?.run();
+        let server = match &tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls.clone())?,
+            None => server.listen(listener)?,
+        }
+        .run();
         Ok(Application {
             port,
             server,

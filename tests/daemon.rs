@@ -95,3 +95,78 @@ async fn sighup_swaps_the_upstream_key_while_a_stream_completes() {
     server.signal("TERM");
     assert!(server.exit().await, "exit code was not 0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_http2_from_a_self_signed_certificate() {
+    let mock = start_mock();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    config.tls = Some(chatgate::config::TlsConfig {
+        cert: cert_path,
+        key: key_path,
+    });
+    let app = spawn_app(config, dir);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://localhost:{}/healthz", app.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.version(),
+        reqwest::Version::HTTP_2,
+        "ALPN did not offer h2"
+    );
+    let mut conn = app.pool.get().unwrap();
+    let key = chatgate::users::add(
+        &mut conn,
+        &chatgate::users::UserName::parse("alice").unwrap(),
+        None,
+        Default::default(),
+    )
+    .unwrap();
+    let url = format!("https://localhost:{}/v1/chat/completions", app.port);
+    let ok = eventually(Duration::from_secs(10), || async {
+        client
+            .post(&url)
+            .bearer_auth(key.expose())
+            .json(&chat(false))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(ok, "a proxied request over HTTPS failed");
+}
+
+#[test]
+fn a_bad_certificate_path_is_a_clear_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("chatgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\ndatabase:\n  url: sqlite://{}/gate.db\ntls:\n  cert: /nonexistent/cert.pem\n  key: /nonexistent/key.pem\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("chatgate")
+        .unwrap()
+        .args(["-c", config.to_str().unwrap(), "serve", "--demo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tls.cert") && err.contains("/nonexistent/cert.pem"),
+        "{err}"
+    );
+}
