@@ -115,6 +115,9 @@ _chatgate() {
             chatgate__subcmd__help__subcmd__user,enable)
                 cmd="chatgate__subcmd__help__subcmd__user__subcmd__enable"
                 ;;
+            chatgate__subcmd__help__subcmd__user,import)
+                cmd="chatgate__subcmd__help__subcmd__user__subcmd__import"
+                ;;
             chatgate__subcmd__help__subcmd__user,list)
                 cmd="chatgate__subcmd__help__subcmd__user__subcmd__list"
                 ;;
@@ -172,6 +175,9 @@ _chatgate() {
             chatgate__subcmd__user,help)
                 cmd="chatgate__subcmd__user__subcmd__help"
                 ;;
+            chatgate__subcmd__user,import)
+                cmd="chatgate__subcmd__user__subcmd__import"
+                ;;
             chatgate__subcmd__user,list)
                 cmd="chatgate__subcmd__user__subcmd__list"
                 ;;
@@ -198,6 +204,9 @@ _chatgate() {
                 ;;
             chatgate__subcmd__user__subcmd__help,help)
                 cmd="chatgate__subcmd__user__subcmd__help__subcmd__help"
+                ;;
+            chatgate__subcmd__user__subcmd__help,import)
+                cmd="chatgate__subcmd__user__subcmd__help__subcmd__import"
                 ;;
             chatgate__subcmd__user__subcmd__help,list)
                 cmd="chatgate__subcmd__user__subcmd__help__subcmd__list"
@@ -640,7 +649,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__help__subcmd__user)
-            opts="add list show edit recharge disable enable remove"
+            opts="add list show edit recharge import disable enable remove"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -696,6 +705,20 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__help__subcmd__user__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__help__subcmd__user__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1064,7 +1087,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__user)
-            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version add list show edit recharge disable enable remove help"
+            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version add list show edit recharge import disable enable remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1258,7 +1281,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__user__subcmd__help)
-            opts="add list show edit recharge disable enable remove help"
+            opts="add list show edit recharge import disable enable remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1341,6 +1364,20 @@ _chatgate() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        chatgate__subcmd__user__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         chatgate__subcmd__user__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1390,6 +1427,36 @@ _chatgate() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__user__subcmd__import)
+            opts="-c -v -q -h -V --format --config --database --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "sqlite csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

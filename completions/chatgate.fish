@@ -46,21 +46,22 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -s v -l verbose
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -s q -l quiet -d 'Only errors and what was asked for'
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -s q -l quiet -d 'Only errors and what was asked for'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -s h -l help -d 'Print help'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -s V -l version -d 'Print version'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -f -a "add" -d 'Create a user and print their key (shown once)'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -f -a "list" -d 'List users (active ones unless --all)'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -f -a "show" -d 'Show one user in detail'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -f -a "edit" -d 'Change a user\'s limits, expiry, models, rpm or note'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -f -a "recharge" -d 'Raise a user\'s limits by N (a top-up)'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -f -a "disable" -d 'Block a user\'s key at once'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -f -a "enable" -d 'Unblock a user\'s key'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -f -a "remove" -d 'Delete a user (their usage history stays for reports)'
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge disable enable remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "add" -d 'Create a user and print their key (shown once)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "list" -d 'List users (active ones unless --all)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "show" -d 'Show one user in detail'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "edit" -d 'Change a user\'s limits, expiry, models, rpm or note'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "recharge" -d 'Raise a user\'s limits by N (a top-up)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "import" -d 'Import users and their keys from an older gateway (SQLite `users` table or CSV `name,token`)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "disable" -d 'Block a user\'s key at once'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "enable" -d 'Unblock a user\'s key'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "remove" -d 'Delete a user (their usage history stays for reports)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_seen_subcommand_from add list show edit recharge import disable enable remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l token -d 'Use this key instead of generating one' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l token-limit -d 'Token limit per period (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l request-limit -d 'Request limit per period (none = unlimited)' -r
@@ -125,6 +126,14 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from recharge" -s q -l quiet -d 'Only errors and what was asked for'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from recharge" -s h -l help -d 'Print help'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from recharge" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from import" -l format -d 'The file\'s kind; by default guessed from its first bytes' -r -f -a "sqlite\t'An SQLite database with a `users` table: `username` and `token` (or `password`)'
+csv\t'`name,token` lines, with or without that header'"
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from import" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from import" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from import" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from disable" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from disable" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from disable" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
@@ -149,6 +158,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one user in detail'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "edit" -d 'Change a user\'s limits, expiry, models, rpm or note'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "recharge" -d 'Raise a user\'s limits by N (a top-up)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "import" -d 'Import users and their keys from an older gateway (SQLite `users` table or CSV `name,token`)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Block a user\'s key at once'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Unblock a user\'s key'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete a user (their usage history stays for reports)'
@@ -263,6 +273,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one user in detail'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "edit" -d 'Change a user\'s limits, expiry, models, rpm or note'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "recharge" -d 'Raise a user\'s limits by N (a top-up)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "import" -d 'Import users and their keys from an older gateway (SQLite `users` table or CSV `name,token`)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "disable" -d 'Block a user\'s key at once'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "enable" -d 'Unblock a user\'s key'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "remove" -d 'Delete a user (their usage history stays for reports)'

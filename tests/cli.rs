@@ -618,3 +618,85 @@ fn users_show_what_they_used_this_period() {
     );
     assert!(alice["last_used_at"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_from_an_old_gateway_then_the_keys_work() {
+    use diesel::connection::{Connection, SimpleConnection};
+    let mock = start_mock();
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let old_db = dir.path().join("old.db");
+    let csv_plain = dir.path().join("plain.csv");
+    let csv_header = dir.path().join("header.csv");
+    let app = spawn_app(config, dir);
+    let cli = Cli::on(&app.db_url);
+    cli.ok(&["-q", "user", "add", "taken"]);
+    {
+        let mut old = diesel::SqliteConnection::establish(old_db.to_str().unwrap()).unwrap();
+        old.batch_execute(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT, token TEXT, created TEXT);
+             INSERT INTO users (username, token) VALUES
+               ('ann', 'old-key-ann-0001'), ('taken', 'old-key-taken-01'), ('bad name', 'x'),
+               ('ben', 'nk-123456');",
+        )
+        .unwrap();
+    }
+    let out = cli.ok(&["user", "import", old_db.to_str().unwrap()]);
+    assert!(out.contains("imported ann"), "{out}");
+    assert!(out.contains("skipped taken: exists"), "{out}");
+    assert!(out.contains("skipped bad name: bad name"), "{out}");
+    assert!(out.contains("skipped ben: bad key"), "{out}");
+    assert!(!out.contains("old-key"), "a key was printed: {out}");
+
+    std::fs::write(&csv_plain, "cid,old-key-cid-0001\ndee,old-key-dee-0001\n").unwrap();
+    std::fs::write(
+        &csv_header,
+        "name,token\neve,old-key-eve-0001\nann,another-key-001\n",
+    )
+    .unwrap();
+    let out = cli.ok(&["user", "import", csv_plain.to_str().unwrap()]);
+    assert!(
+        out.contains("imported cid") && out.contains("imported dee"),
+        "{out}"
+    );
+    let out = cli.ok(&[
+        "user",
+        "import",
+        csv_header.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        out.contains("imported eve") && out.contains("skipped ann: exists"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("imported name"),
+        "the header row was imported: {out}"
+    );
+    let err = cli.fails(
+        &[
+            "user",
+            "import",
+            csv_plain.to_str().unwrap(),
+            "--format",
+            "sqlite",
+        ],
+        1,
+    );
+    assert!(err.contains("users"), "{err}");
+
+    // The imported keys work against the running server.
+    for key in ["old-key-ann-0001", "old-key-dee-0001", "old-key-eve-0001"] {
+        let works = eventually(Duration::from_secs(10), || async {
+            let r = http()
+                .get(format!("{}/models", app.base))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            r.status() == 200
+        })
+        .await;
+        assert!(works, "{key} does not work");
+    }
+}

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod config;
 pub mod db;
+pub mod import;
 pub mod serve;
 pub mod token;
 pub mod usage;

@@ -44,6 +44,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Import users and their keys from an older gateway (SQLite `users` table or CSV `name,token`)
+    Import(super::import::Args),
     /// Block a user's key at once
     Disable { name: String },
     /// Unblock a user's key
@@ -164,6 +166,7 @@ impl Command {
                 say(ctx, &format!("user {name} recharged"));
                 print_user(&user, format)
             }
+            Command::Import(args) => args.run(ctx, conn),
             Command::Disable { name } => {
                 users::set_disabled(conn, &name, true)?;
                 say(

@@ -1,0 +1,132 @@
+//! `chatgate user import FILE`: users and their plain keys from an older
+//! gateway, stored hashed like any other. Names that exist, and rows that
+//! are not valid, are skipped and reported; the rest are imported.
+
+use super::user::say;
+use super::Context;
+use crate::keys::PlainKey;
+use crate::users::{self, UserError, UserName, UserSettings};
+use anyhow::{bail, Context as _};
+use diesel::connection::{Connection, SimpleConnection};
+use diesel::sql_types::Text;
+use diesel::{sql_query, QueryableByName, RunQueryDsl, SqliteConnection};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// An SQLite database with a `users` table: `username` and `token` (or `password`)
+    Sqlite,
+    /// `name,token` lines, with or without that header
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    file: PathBuf,
+    /// The file's kind; by default guessed from its first bytes
+    #[arg(long, value_enum)]
+    format: Option<Source>,
+}
+
+#[derive(QueryableByName)]
+struct OldUser {
+    #[diesel(sql_type = Text)]
+    username: String,
+    #[diesel(sql_type = Text)]
+    secret: String,
+}
+
+impl Args {
+    pub fn run(self, ctx: &Context, conn: &mut crate::db::DbConnection) -> anyhow::Result<()> {
+        let source = match self.format {
+            Some(s) => s,
+            None => guess(&self.file)?,
+        };
+        let rows = match source {
+            Source::Sqlite => read_sqlite(&self.file)?,
+            Source::Csv => read_csv(&self.file)?,
+        };
+        let (mut imported, mut skipped) = (0, 0);
+        for (line, (name, token)) in rows.into_iter().enumerate() {
+            let result = UserName::parse(&name)
+                .map_err(|e| format!("bad name: {e}"))
+                .and_then(|n| {
+                    let key = PlainKey::parse(&token).map_err(|e| format!("bad key: {e}"))?;
+                    users::add(conn, &n, Some(key), UserSettings::default()).map_err(|e| match e {
+                        UserError::Exists(_) => "exists".to_string(),
+                        e => e.to_string(),
+                    })
+                });
+            match result {
+                Ok(_) => {
+                    imported += 1;
+                    println!("imported {name}");
+                }
+                Err(why) => {
+                    skipped += 1;
+                    let shown = if name.is_empty() {
+                        format!("row {}", line + 1)
+                    } else {
+                        name
+                    };
+                    println!("skipped {shown}: {why}");
+                }
+            }
+        }
+        say(ctx, &format!("{imported} imported, {skipped} skipped"));
+        Ok(())
+    }
+}
+
+fn guess(file: &Path) -> anyhow::Result<Source> {
+    let head = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(if head.starts_with(b"SQLite format 3\0") {
+        Source::Sqlite
+    } else {
+        Source::Csv
+    })
+}
+
+fn read_sqlite(file: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    if !file.is_file() {
+        bail!("{} does not exist", file.display());
+    }
+    // Opened read-only: an import never changes the old gateway's file.
+    let url = format!("file:{}?mode=ro", file.display());
+    let mut conn = SqliteConnection::establish(&url)
+        .with_context(|| format!("cannot open {} as SQLite", file.display()))?;
+    conn.batch_execute("PRAGMA query_only = ON")?;
+    for column in ["token", "password"] {
+        let rows = sql_query(format!(
+            "SELECT CAST(username AS TEXT) AS username, CAST({column} AS TEXT) AS secret FROM users"
+        ))
+        .load::<OldUser>(&mut conn);
+        if let Ok(rows) = rows {
+            return Ok(rows.into_iter().map(|u| (u.username, u.secret)).collect());
+        }
+    }
+    bail!(
+        "{} has no table `users` with columns `username` and `token` (or `password`)",
+        file.display()
+    )
+}
+
+fn read_csv(file: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_path(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: line {}", file.display(), i + 1))?;
+        let (name, token) = (record.get(0).unwrap_or(""), record.get(1).unwrap_or(""));
+        let header =
+            i == 0 && name.eq_ignore_ascii_case("name") && token.eq_ignore_ascii_case("token");
+        if !header && !(name.is_empty() && token.is_empty()) {
+            rows.push((name.to_owned(), token.to_owned()));
+        }
+    }
+    Ok(rows)
+}
