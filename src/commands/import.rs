@@ -124,7 +124,8 @@ fn read_csv(file: &Path) -> anyhow::Result<Vec<(String, String)>> {
         let (name, token) = (record.get(0).unwrap_or(""), record.get(1).unwrap_or(""));
         let header =
             i == 0 && name.eq_ignore_ascii_case("name") && token.eq_ignore_ascii_case("token");
-        if !header && !(name.is_empty() && token.is_empty()) {
+        let blank = name.is_empty() && token.is_empty();
+        if !(header || blank) {
             rows.push((name.to_owned(), token.to_owned()));
         }
     }
