@@ -700,3 +700,13 @@ async fn import_from_an_old_gateway_then_the_keys_work() {
         assert!(works, "{key} does not work");
     }
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/chatgate.yaml");
+    let out = Cli::new().ok(&["-c", example.to_str().unwrap(), "config", "check"]);
+    assert!(
+        out.contains("upstreams:") && !out.contains("sk-live-1"),
+        "{out}"
+    );
+}
