@@ -17,9 +17,13 @@ pub fn init(log: &LogConfig, verbose: u8, quiet: bool) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    // An empty RUST_LOG counts as unset (EnvFilter would read it as "error").
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .or_else(|| EnvFilter::try_new(level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -36,7 +40,7 @@ pub fn init(log: &LogConfig, verbose: u8, quiet: bool) {
 
 /// A new `log.level` (ignored while `RUST_LOG` is set, which wins).
 pub fn set_level(level: &str) {
-    if std::env::var_os("RUST_LOG").is_some() {
+    if std::env::var("RUST_LOG").is_ok_and(|v| !v.trim().is_empty()) {
         return;
     }
     match (LEVEL.get(), EnvFilter::try_new(level)) {

@@ -170,3 +170,30 @@ fn a_bad_certificate_path_is_a_clear_error_at_start() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_have_one_line_per_request_without_secrets() {
+    let mock = start_mock();
+    let yaml = format!(
+        "{}log:\n  format: json\n",
+        upstream_yaml(&mock.url, "sk-upstream-log-0001")
+    );
+    let mut server = serve_binary(&yaml, &[("RUST_LOG", "")]).await;
+    assert_eq!(post(&server.base, &chat(false)).await.status(), 200);
+    let logged = eventually(Duration::from_secs(10), || async {
+        server.log().lines().any(|l| l.contains("\"request\""))
+    })
+    .await;
+    assert!(logged, "{}", server.log());
+    let log = server.log();
+    let line = log.lines().find(|l| l.contains("\"request\"")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(v["fields"]["user"], "alice");
+    assert_eq!(v["fields"]["status"], 200);
+    assert_eq!(v["fields"]["model"], "gpt-4o");
+    for secret in ["sk-alice-test-key", "sk-upstream-log-0001", "\"hi\""] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+    server.signal("TERM");
+    assert!(server.exit().await);
+}
