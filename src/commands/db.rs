@@ -2,7 +2,6 @@
 
 use super::user::say;
 use super::Context;
-use anyhow::Context as _;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -17,9 +16,8 @@ impl Command {
             Command::Migrate => {
                 let url = &ctx.loaded.config.database.url;
                 let backend = crate::db::Backend::from_url(url)?;
-                // `open` migrates too; do it by hand to report what was applied.
-                let pool = crate::db::open_unmigrated(url)?;
-                let mut conn = pool.get().context("cannot get a database connection")?;
+                // Not `connect_migrated`: this reports what it applies.
+                let mut conn = crate::db::connect(url)?;
                 let applied = crate::db::migrate(&mut conn)?;
                 if applied.is_empty() {
                     say(

@@ -12,7 +12,7 @@ pub mod user;
 
 use crate::cli::{Cli, Command};
 use crate::config::Loaded;
-use crate::db::{Pool, PooledConn};
+use crate::db::{DbConnection, Pool};
 use anyhow::Context as _;
 
 /// What every command gets: the loaded configuration and the global flags.
@@ -30,10 +30,8 @@ impl Context {
     }
 
     /// One connection, for commands that do a few queries and exit.
-    pub fn connection(&self) -> anyhow::Result<PooledConn> {
-        self.pool()?
-            .get()
-            .context("cannot get a database connection")
+    pub fn connection(&self) -> anyhow::Result<DbConnection> {
+        crate::db::connect_migrated(&self.loaded.config.database.url)
     }
 }
 

@@ -133,7 +133,7 @@ const USER_FIELDS: &[&str] = &[
 impl Command {
     pub fn run(self, ctx: &Context) -> anyhow::Result<()> {
         let mut conn = ctx.connection()?;
-        let conn = &mut *conn;
+        let conn = &mut conn;
         match self {
             Command::Add(a) => {
                 let name = UserName::parse(&a.name).map_err(anyhow::Error::msg)?;

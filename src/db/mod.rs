@@ -1,35 +1,49 @@
-//! The database: backend chosen from the URL scheme, a connection pool,
-//! embedded migrations, the schema and its row types.
+//! The database: backend chosen from the URL scheme (no fallback), a
+//! connection pool, embedded migrations per backend, the schema.
 //!
 //! Queries are written once against `DbConnection`, a Diesel
-//! `MultiConnection`, so a PostgreSQL variant can be added beside SQLite
-//! without touching them (each backend keeps its own migrations folder).
+//! `MultiConnection` over SQLite and PostgreSQL; each backend keeps its own
+//! migrations folder for what its SQL dialect says differently.
 
 pub mod schema;
 
 use anyhow::{bail, Context};
 use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
+use diesel::result::{ConnectionError, ConnectionResult};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::path::PathBuf;
 use std::time::Duration;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
+    Postgres(PgConnection),
     Sqlite(SqliteConnection),
 }
 
 pub type Pool = r2d2::Pool<Manager>;
-pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 /// Which database a URL names. No silent fallback: an unknown scheme is an error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Backend {
     Sqlite(PathBuf),
+    /// The whole URL, which may carry a password.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
+            Backend::Postgres(url) => write!(f, "Postgres({})", redact_url(url)),
+        }
+    }
 }
 
 impl Backend {
@@ -41,10 +55,10 @@ impl Backend {
             return Ok(Backend::Sqlite(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            bail!("PostgreSQL is not supported by this version yet; use sqlite://PATH");
+            return Ok(Backend::Postgres(url.to_owned()));
         }
         bail!(
-            "`{}` is not a database URL this version understands (sqlite://PATH)",
+            "`{}` is not a database URL chatgate understands (sqlite://PATH or postgres://…)",
             redact_url(url)
         )
     }
@@ -52,6 +66,7 @@ impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
         }
     }
 }
@@ -67,7 +82,39 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Opens connections for the pool and sets per-connection settings.
+impl Backend {
+    /// One connection with the per-connection settings.
+    fn establish(&self) -> ConnectionResult<DbConnection> {
+        match self {
+            Backend::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // WAL lets the CLI write while a server reads and writes; the
+                // busy timeout makes a writer wait for the lock, not fail.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
+        }
+    }
+
+    fn checked(url: &str) -> anyhow::Result<Backend> {
+        let backend = Backend::from_url(url).context("database.url")?;
+        if let Backend::Sqlite(path) = &backend {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.is_dir() {
+                    bail!("database directory {} does not exist", dir.display());
+                }
+            }
+        }
+        Ok(backend)
+    }
+}
+
+/// Opens connections for the pool.
 #[derive(Debug)]
 pub struct Manager {
     backend: Backend,
@@ -78,21 +125,9 @@ impl ManageConnection for Manager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        match &self.backend {
-            Backend::Sqlite(path) => {
-                let path = path.to_string_lossy();
-                let mut conn =
-                    SqliteConnection::establish(&path).map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets the CLI write while a server reads and writes; the busy
-                // timeout makes a writer wait for the lock instead of failing.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )
-                .map_err(r2d2::Error::QueryError)?;
-                Ok(DbConnection::Sqlite(conn))
-            }
-        }
+        self.backend
+            .establish()
+            .map_err(r2d2::Error::ConnectionError)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
@@ -105,33 +140,33 @@ impl ManageConnection for Manager {
     }
 }
 
-/// Connects, creating the SQLite file if needed, and applies pending migrations.
+/// A pool for the server, on a migrated database (created if needed).
 pub fn open(url: &str) -> anyhow::Result<Pool> {
-    let pool = open_unmigrated(url)?;
-    let mut conn = pool.get().context("cannot get a database connection")?;
-    migrate(&mut conn)?;
-    Ok(pool)
-}
-
-/// Connects without migrating (`db migrate` reports what it applies).
-pub fn open_unmigrated(url: &str) -> anyhow::Result<Pool> {
-    let backend = Backend::from_url(url).context("database.url")?;
-    match &backend {
-        Backend::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                if !dir.is_dir() {
-                    bail!("database directory {} does not exist", dir.display());
-                }
-            }
-        }
-    }
+    let backend = Backend::checked(url)?;
     let pool = r2d2::Pool::builder()
         .max_size(8)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
         .build(Manager { backend })
         .with_context(|| format!("cannot open database {}", redact_url(url)))?;
+    migrate(&mut *pool.get().context("cannot get a database connection")?)?;
     Ok(pool)
+}
+
+/// One connection, for a command that does its work and exits: no pool and
+/// no background threads (libpq and OpenSSL must not be busy in another
+/// thread while the process exits). Not migrated (see `connect_migrated`).
+pub fn connect(url: &str) -> anyhow::Result<DbConnection> {
+    Backend::checked(url)?
+        .establish()
+        .with_context(|| format!("cannot open database {}", redact_url(url)))
+}
+
+/// `connect`, then the pending migrations applied.
+pub fn connect_migrated(url: &str) -> anyhow::Result<DbConnection> {
+    let mut conn = connect(url)?;
+    migrate(&mut conn)?;
+    Ok(conn)
 }
 
 /// Applies pending migrations; returns the names of those applied now.
@@ -139,6 +174,9 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
     let applied = match conn {
         DbConnection::Sqlite(c) => c
             .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect()),
+        DbConnection::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
             .map(|v| v.iter().map(|m| m.to_string()).collect()),
     };
     applied.map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
@@ -177,6 +215,9 @@ mod tests {
             Backend::Sqlite("/var/x.db".into())
         );
         assert!(Backend::from_url("sqlite://").is_err());
+        let pg = Backend::from_url("postgres://u:hunter2@db/x").unwrap();
+        assert_eq!(pg.name(), "postgres");
+        assert!(!format!("{pg:?}").contains("hunter2"));
         let err = Backend::from_url("mysql://u:secret@h/db")
             .unwrap_err()
             .to_string();

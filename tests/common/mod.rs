@@ -345,10 +345,45 @@ pub fn openai_upstream(name: &str, base_url: &str, models: &[&str]) -> UpstreamC
     }
 }
 
+/// The backend the suite runs on: SQLite unless `TEST_DATABASE`
+/// is `postgres` (test.sh runs the suite once on each).
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+/// A new, empty database for one test: an SQLite file in `dir`, or a new
+/// PostgreSQL database on the server `TEST_POSTGRES_URL` names
+/// (default: the project machines' 127.0.0.1:5432, trust auth, `test`), so
+/// tests run in parallel without seeing each other.
+pub fn fresh_database_url(dir: &std::path::Path) -> String {
+    if !on_postgres() {
+        return format!("sqlite://{}", dir.join("chatgate.db").display());
+    }
+    use diesel::connection::{Connection, SimpleConnection};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let server = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!(
+        "chatgate_test_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let mut admin = diesel::PgConnection::establish(&server)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {server} is not reachable: {e}"));
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
 pub fn test_config(upstreams: Vec<UpstreamConfig>) -> (Config, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
-    config.database.url = format!("sqlite://{}", dir.path().join("chatgate.db").display());
+    config.database.url = fresh_database_url(dir.path());
     config.workers = 1;
     config.limits.shutdown_timeout = Duration::from_secs(5);
     config.upstreams = upstreams;
@@ -488,7 +523,7 @@ pub async fn serve_binary(yaml: &str, env: &[(&str, &str)]) -> Served {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let db_url = format!("sqlite://{}", dir.path().join("gate.db").display());
+    let db_url = fresh_database_url(dir.path());
     let config = dir.path().join("chatgate.yaml");
     std::fs::write(
         &config,
