@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite: once on SQLite, then again on PostgreSQL (each test
+# on its own fresh database). PostgreSQL is the server this project's
+# machines run (127.0.0.1:5432, trust auth, database `test`; another one
+# with TEST_POSTGRES_URL). Without a reachable server the PostgreSQL run is
+# skipped with a message, except under CI=true, where that is a failure.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+cargo test
+
+url=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+reachable() { psql "$url" -qtAc 'SELECT 1' >/dev/null 2>&1; }
+if ! reachable && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+  echo "test.sh: starting PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do reachable && break; sleep 1; done
+fi
+if ! reachable; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "test.sh: PostgreSQL is not reachable at $url; under CI the PostgreSQL tests must run" >&2
+    exit 1
+  fi
+  echo "test.sh: SKIPPED the PostgreSQL run: no server reachable at $url (set TEST_POSTGRES_URL)" >&2
+  exit 0
+fi
+echo "test.sh: the suite again, on PostgreSQL ($url)" >&2
+# Leftover databases of earlier runs (each test makes its own).
+psql "$url" -qtAc "SELECT 'DROP DATABASE ' || datname || ';' FROM pg_database WHERE datname LIKE 'chatgate_test_%'" \
+  | psql "$url" -q >/dev/null 2>&1 || true
+TEST_DATABASE=postgres TEST_POSTGRES_URL="$url" cargo test --tests
