@@ -13,7 +13,14 @@ fn main() -> ExitCode {
             if verbose {
                 eprintln!("error: {e:?}");
             } else {
-                eprintln!("error: {e:#}");
+                // One line, even when a cause (libpq's, say) spans several.
+                let text = format!("{e:#}");
+                let line: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                eprintln!("error: {}", line.join("; "));
             }
             ExitCode::FAILURE
         }

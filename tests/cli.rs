@@ -335,6 +335,13 @@ fn db_migrate_on_a_fresh_database() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
     let out = cli.cmd(&["db", "migrate"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"));
+    let out = cli.cmd(&["config", "check"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let backend = if on_postgres() { "postgres" } else { "sqlite" };
+    assert!(
+        err.contains(&format!("database: {backend}")) && err.contains("migrations up to date"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

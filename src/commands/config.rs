@@ -21,9 +21,31 @@ impl Command {
                     None => "no config file found; defaults and environment are valid".into(),
                 };
                 say(ctx, &source);
+                say(ctx, &database_state(&ctx.loaded.config.database.url));
                 print!("{}", serde_yaml::to_string(&ctx.loaded.config.redacted())?);
                 Ok(())
             }
         }
+    }
+}
+
+/// The backend and its migration state, or why it cannot be read. A
+/// database that is not reachable does not make the config invalid.
+fn database_state(url: &str) -> String {
+    let shown = crate::db::redact_url(url);
+    let backend = crate::db::Backend::from_url(url);
+    if let Ok(crate::db::Backend::Sqlite(path)) = &backend {
+        if !path.exists() {
+            return format!("database: sqlite {shown}, not created yet (any command creates it)");
+        }
+    }
+    let backend = backend.map(|b| b.name()).unwrap_or("?");
+    match crate::db::connect(url).and_then(|mut c| crate::db::pending(&mut c)) {
+        Ok(p) if p.is_empty() => format!("database: {backend} {shown}, migrations up to date"),
+        Ok(p) => format!(
+            "database: {backend} {shown}, {} migration(s) pending (applied by any command, or `chatgate db migrate`)",
+            p.len()
+        ),
+        Err(e) => format!("database: {backend} {shown}, not reachable: {e:#}"),
     }
 }

@@ -75,7 +75,7 @@ impl Backend {
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("<redacted>"));
+            let _ = u.set_password(Some("***"));
             u.to_string()
         }
         _ => url.to_string(),
@@ -167,6 +167,19 @@ pub fn connect_migrated(url: &str) -> anyhow::Result<DbConnection> {
     let mut conn = connect(url)?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// The names of migrations not applied yet.
+pub fn pending(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
+    let pending = match conn {
+        DbConnection::Sqlite(c) => c
+            .pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
+        DbConnection::Postgres(c) => c
+            .pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
+    };
+    pending.map_err(|e| anyhow::anyhow!("cannot read the migration state: {e}"))
 }
 
 /// Applies pending migrations; returns the names of those applied now.
