@@ -1,0 +1,166 @@
+//! Two gateway instances on one database (as behind a load balancer): what
+//! the CLI or one instance changes reaches the other; usage from both lands
+//! in one report; a token limit holds across both. Runs on SQLite and, in
+//! test.sh's second pass, on PostgreSQL.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn two_instances() -> (Mock, TestApp, TestApp) {
+    let mock = start_mock();
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let a = spawn_app(config.clone(), dir);
+    let b = spawn_app(config, tempfile::tempdir().unwrap());
+    (mock, a, b)
+}
+
+fn cli(app: &TestApp, args: &[&str]) -> String {
+    let out = assert_cmd::Command::cargo_bin("chatgate")
+        .unwrap()
+        .arg("--database")
+        .arg(&app.db_url)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn code(app: &TestApp, key: &str) -> (u16, String) {
+    let r = http()
+        .get(format!("{}/models", app.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or_default();
+    (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
+}
+
+async fn both_become(apps: [&TestApp; 2], key: &str, want: (u16, &str)) -> bool {
+    for app in apps {
+        let seen = eventually(Duration::from_secs(10), || async {
+            let (s, c) = code(app, key).await;
+            s == want.0 && c == want.1
+        })
+        .await;
+        if !seen {
+            return false;
+        }
+    }
+    true
+}
+
+async fn chat(app: &TestApp, key: &str) -> u16 {
+    http()
+        .post(format!("{}/chat/completions", app.base))
+        .bearer_auth(key)
+        .json(&json!({"model": "gpt-4o", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_changes_reach_both_instances() {
+    let (_mock, a, b) = two_instances().await;
+    let key = cli(&a, &["-q", "user", "add", "alice"]).trim().to_owned();
+    assert!(
+        both_become([&a, &b], &key, (200, "")).await,
+        "the new user never worked on both"
+    );
+    cli(&a, &["user", "disable", "alice"]);
+    assert!(both_become([&a, &b], &key, (401, "user_disabled")).await);
+    cli(&a, &["user", "enable", "alice"]);
+    let new_key = cli(&a, &["-q", "token", "rotate", "alice"])
+        .trim()
+        .to_owned();
+    assert!(
+        both_become([&a, &b], &key, (401, "invalid_api_key")).await,
+        "the old key still works"
+    );
+    assert!(both_become([&a, &b], &new_key, (200, "")).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_from_both_lands_in_one_report() {
+    let (_mock, a, b) = two_instances().await;
+    let key = a.add_user("alice").await;
+    assert!(both_become([&a, &b], &key, (200, "")).await);
+    for _ in 0..3 {
+        assert_eq!(chat(&a, &key).await, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(chat(&b, &key).await, 200);
+    }
+    let pool = a.stop().await;
+    b.stop().await;
+    let rows = stored(&pool, "/chat/completions");
+    assert_eq!(rows.len(), 5);
+    let now = chrono::Utc::now().naive_utc();
+    let range = chatgate::usage::report::period("2d", now).unwrap();
+    let parts =
+        chatgate::usage::report::load(&mut pool.get().unwrap(), range, &["alice".into()]).unwrap();
+    let chats: Vec<_> = parts.iter().filter(|p| p.model == "gpt-4o").collect();
+    let requests: i64 = chats.iter().map(|p| p.sums.requests).sum();
+    let tokens: i64 = chats
+        .iter()
+        .map(|p| p.sums.prompt_tokens + p.sums.completion_tokens)
+        .sum();
+    assert_eq!(
+        (requests, tokens),
+        (5, 5 * 9),
+        "the daily totals of both instances"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_limit_holds_across_instances() {
+    let (_mock, a, b) = two_instances().await;
+    // The mock reports 9 tokens a request: four fit.
+    let settings = chatgate::users::UserSettings {
+        token_limit: Some(chatgate::users::parse_count("36").unwrap()),
+        ..Default::default()
+    };
+    let key = a.add_user_with("alice", settings).await;
+    assert!(both_become([&a, &b], &key, (200, "")).await);
+    let mut served = 0;
+    for _ in 0..10 {
+        if chat(&a, &key).await == 200 {
+            served += 1;
+        } else {
+            break;
+        }
+    }
+    // `a` refuses once its own usage is committed and re-read.
+    let refused_on_a = eventually(Duration::from_secs(10), || async {
+        chat(&a, &key).await == 429
+    })
+    .await;
+    assert!(refused_on_a);
+    // `b` sees the other instance's usage within its re-read interval.
+    let refused_on_b = eventually(Duration::from_secs(10), || async {
+        chat(&b, &key).await == 429
+    })
+    .await;
+    assert!(refused_on_b, "the limit did not reach the second instance");
+    let pool = a.stop().await;
+    b.stop().await;
+    let used: i64 = stored(&pool, "/chat/completions")
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.total.unwrap())
+        .sum();
+    // Sequential requests: at most the one in flight when the limit was
+    // reached goes over, by its own size.
+    assert!(
+        served <= 5 && used <= 36 + 9,
+        "served {served}, used {used}"
+    );
+}
