@@ -15,6 +15,7 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     pub usage_queue: IntGauge,
     pub usage_write_failures: IntCounter,
+    pub usage_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -58,6 +59,11 @@ impl Metrics {
             "Failed attempts to write a usage batch (retried)",
         )
         .expect("valid metric");
+        let usage_dropped = IntCounter::new(
+            "chatgate_usage_dropped_total",
+            "Usage records dropped because too many waited for the database",
+        )
+        .expect("valid metric");
         let registry = Registry::new();
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -66,6 +72,7 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(usage_queue.clone()),
             Box::new(usage_write_failures.clone()),
+            Box::new(usage_dropped.clone()),
         ] {
             registry.register(m).expect("metric names are unique");
         }
@@ -77,6 +84,7 @@ impl Metrics {
             in_flight,
             usage_queue,
             usage_write_failures,
+            usage_dropped,
         }
     }
 

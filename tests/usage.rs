@@ -343,3 +343,32 @@ async fn sigterm_lets_streams_finish_and_flushes_their_records() {
         "{rows:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_flow_while_the_database_is_locked_and_no_usage_is_lost() {
+    use diesel::connection::SimpleConnection;
+    let (mock, app, key) = app_with_user().await;
+    // Another session holds the usage table: the writer cannot write.
+    let mut blocker = chatgate::db::connect(&app.db_url).unwrap();
+    if on_postgres() {
+        blocker
+            .batch_execute("BEGIN; LOCK TABLE usage_records IN ACCESS EXCLUSIVE MODE;")
+            .unwrap();
+    } else {
+        blocker.batch_execute("BEGIN EXCLUSIVE;").unwrap();
+    }
+    // Keys are checked from memory and records queue up: every request is
+    // answered while the lock is held (were one to wait for the database,
+    // this test would hang rather than pass).
+    for _ in 0..20 {
+        send(&app, &key, &chat("gpt-4o", false, None), &mock).await; // asserts 200
+    }
+    blocker.batch_execute("COMMIT;").unwrap();
+    drop(blocker);
+    let pool = app.stop().await;
+    assert_eq!(
+        stored(&pool, "/chat/completions").len(),
+        20,
+        "records were lost"
+    );
+}

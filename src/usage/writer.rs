@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 const MAX_BATCH: usize = 1000;
 
+/// Records that may wait for the database (while it is away, say) before
+/// new ones are dropped, counted and logged: a bound on memory.
+pub const MAX_QUEUED: i64 = 50_000;
+
 enum Msg {
     Record(Box<UsageRecord>),
     Stop,
@@ -59,6 +63,17 @@ impl UsageSink {
             ])
             .inc();
         m.in_flight.dec();
+        if m.usage_queue.get() >= MAX_QUEUED {
+            m.usage_dropped.inc();
+            let dropped = m.usage_dropped.get();
+            if dropped == 1 || dropped % 1000 == 0 {
+                tracing::error!(
+                    dropped,
+                    "usage queue full ({MAX_QUEUED} records waiting for the database); dropping usage records"
+                );
+            }
+            return;
+        }
         m.usage_queue.inc();
         if self.tx.send(Msg::Record(Box::new(r))).is_err() {
             tracing::error!("usage writer has stopped; a usage record was dropped");
