@@ -359,6 +359,11 @@ pub fn fresh_database_url(dir: &std::path::Path) -> String {
     if !on_postgres() {
         return format!("sqlite://{}", dir.join("chatgate.db").display());
     }
+    fresh_postgres_url()
+}
+
+/// A new, empty PostgreSQL database (see `fresh_database_url`).
+pub fn fresh_postgres_url() -> String {
     use diesel::connection::{Connection, SimpleConnection};
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
