@@ -30,18 +30,6 @@ async fn call(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn key_status(app: &TestApp, key: &str) -> (u16, String) {
-    let r = http()
-        .get(format!("{}/models", app.base))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let v: Value = r.json().await.unwrap_or_default();
-    (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
-}
-
 async fn becomes(app: &TestApp, key: &str, want: (u16, &str)) -> bool {
     eventually(Duration::from_secs(10), || async {
         let (s, c) = key_status(app, key).await;

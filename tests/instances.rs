@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 async fn two_instances() -> (Mock, TestApp, TestApp) {
@@ -29,22 +29,10 @@ fn cli(app: &TestApp, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-async fn code(app: &TestApp, key: &str) -> (u16, String) {
-    let r = http()
-        .get(format!("{}/models", app.base))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let v: Value = r.json().await.unwrap_or_default();
-    (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
-}
-
 async fn both_become(apps: [&TestApp; 2], key: &str, want: (u16, &str)) -> bool {
     for app in apps {
         let seen = eventually(Duration::from_secs(10), || async {
-            let (s, c) = code(app, key).await;
+            let (s, c) = key_status(app, key).await;
             s == want.0 && c == want.1
         })
         .await;

@@ -37,13 +37,6 @@ async fn post(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
-async fn code_of(r: reqwest::Response) -> (u16, String, String) {
-    let status = r.status().as_u16();
-    let v: Value = r.json().await.unwrap_or_default();
-    let s = |k: &str| v["error"][k].as_str().unwrap_or("").to_owned();
-    (status, s("code"), s("message"))
-}
-
 async fn app() -> (Mock, TestApp) {
     let mock = start_mock();
     let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
@@ -77,7 +70,7 @@ async fn fifty_concurrent_requests_only_get_what_the_reservations_allow() {
     mock.state.release.add_permits(admitted);
     for (status, r) in results {
         if status != 200 {
-            let (status, code, msg) = code_of(r).await;
+            let (status, code, msg) = error_parts(r).await;
             assert_eq!((status, code.as_str()), (429, "insufficient_quota"));
             assert!(msg.contains("token limit"), "{msg}");
         } else {
@@ -108,11 +101,11 @@ async fn a_stream_that_reaches_the_limit_finishes_then_the_user_is_refused() {
         "cut mid-stream"
     );
     let refused = eventually(Duration::from_secs(10), || async {
-        code_of(post(&app, &key, &chat(false)).await).await.1 == "insufficient_quota"
+        error_parts(post(&app, &key, &chat(false)).await).await.1 == "insufficient_quota"
     })
     .await;
     assert!(refused, "the next request was not refused");
-    let (status, code, msg) = code_of(post(&app, &key, &chat(false)).await).await;
+    let (status, code, msg) = error_parts(post(&app, &key, &chat(false)).await).await;
     assert_eq!((status, code.as_str()), (429, "insufficient_quota"));
     assert_eq!(
         msg,
@@ -152,11 +145,11 @@ async fn request_limits_name_the_limit_and_its_reset() {
     // add_user's probe (GET /v1/models) was one request of the two.
     assert_eq!(post(&app, &key, &chat(false)).await.status(), 200);
     let refused = eventually(Duration::from_secs(10), || async {
-        code_of(post(&app, &key, &chat(false)).await).await.1 == "insufficient_quota"
+        error_parts(post(&app, &key, &chat(false)).await).await.1 == "insufficient_quota"
     })
     .await;
     assert!(refused);
-    let (_, _, msg) = code_of(post(&app, &key, &chat(false)).await).await;
+    let (_, _, msg) = error_parts(post(&app, &key, &chat(false)).await).await;
     let tomorrow = chrono::Utc::now().date_naive().succ_opt().unwrap();
     assert_eq!(
         msg,
@@ -181,7 +174,7 @@ async fn rpm_refuses_with_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    let (status, code, msg) = code_of(r).await;
+    let (status, code, msg) = error_parts(r).await;
     assert_eq!((status, code.as_str()), (429, "rate_limit_exceeded"));
     assert!(msg.contains("3 requests per minute"), "{msg}");
 }
@@ -199,28 +192,8 @@ async fn model_lists_show_only_allowed_models() {
             },
         )
         .await;
-    let ids = |key: String| {
-        let url = format!("{}/models", app.base);
-        async move {
-            let v: Value = http()
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["id"].as_str().unwrap().to_owned())
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(ids(all).await, MOCK_MODELS);
-    assert_eq!(ids(some).await, ["gpt-4o", "gpt-4o-mini"]);
+    assert_eq!(model_ids(&app, &all).await, MOCK_MODELS);
+    assert_eq!(model_ids(&app, &some).await, ["gpt-4o", "gpt-4o-mini"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

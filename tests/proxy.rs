@@ -208,24 +208,14 @@ async fn all_three_key_forms_work_and_token_is_stripped() {
     );
 }
 
-async fn error_of(r: reqwest::Response) -> (u16, String, String) {
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap();
-    (
-        status,
-        body["error"]["code"].as_str().unwrap_or("").to_owned(),
-        body["error"]["message"].as_str().unwrap_or("").to_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_keys_get_openai_shaped_401s() {
     let (mock, app) = mock_app().await;
     let key = app.add_user("alice").await;
     let url = format!("{}/models", app.base);
-    let (status, code, _) = error_of(http().get(&url).send().await.unwrap()).await;
+    let (status, code, _) = error_parts(http().get(&url).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (401, "invalid_api_key"));
-    let (status, code, msg) = error_of(
+    let (status, code, msg) = error_parts(
         http()
             .get(&url)
             .bearer_auth("sk-wrong")
@@ -257,12 +247,13 @@ async fn bad_keys_get_openai_shaped_401s() {
     }
     let disabled = eventually(Duration::from_secs(10), || async {
         let r = http().get(&url).bearer_auth(&key).send().await.unwrap();
-        error_of(r).await.1 == "user_disabled"
+        error_parts(r).await.1 == "user_disabled"
     })
     .await;
     assert!(disabled, "disabling was never seen");
     let seen_before = mock.seen().len();
-    let (status, _, _) = error_of(http().get(&url).bearer_auth(&key).send().await.unwrap()).await;
+    let (status, _, _) =
+        error_parts(http().get(&url).bearer_auth(&key).send().await.unwrap()).await;
     assert_eq!(status, 401);
     assert_eq!(
         mock.seen().len(),
@@ -294,7 +285,7 @@ async fn expired_keys_and_disallowed_models_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let (status, code, msg) = error_of(
+    let (status, code, msg) = error_parts(
         http()
             .post(&url)
             .bearer_auth(&key)
@@ -323,7 +314,7 @@ async fn expired_keys_and_disallowed_models_are_refused() {
             .send()
             .await
             .unwrap();
-        error_of(r).await.1 == "key_expired"
+        error_parts(r).await.1 == "key_expired"
     })
     .await;
     assert!(expired, "expiry was never enforced");
@@ -345,11 +336,11 @@ async fn bad_bodies_are_refused_clearly() {
         .send()
         .await
         .unwrap();
-    let (status, code, _) = error_of(r).await;
+    let (status, code, _) = error_parts(r).await;
     assert_eq!((status, code.as_str()), (400, "invalid_request_error"));
 
     let big = json!({"model": "gpt-4o", "input": "x".repeat(2000)});
-    let (status, code, _) = error_of(
+    let (status, code, _) = error_parts(
         http()
             .post(&url)
             .bearer_auth(&key)
@@ -374,7 +365,7 @@ async fn bad_bodies_are_refused_clearly() {
         .unwrap();
     assert_eq!(r.status(), 413);
 
-    let (status, code, _) = error_of(
+    let (status, code, _) = error_parts(
         http()
             .post(&url)
             .bearer_auth(&key)
@@ -406,7 +397,7 @@ async fn unreachable_upstream_is_502() {
         .send()
         .await
         .unwrap();
-    let (status, code, msg) = error_of(r).await;
+    let (status, code, msg) = error_parts(r).await;
     assert_eq!((status, code.as_str()), (502, "upstream_error"));
     assert!(msg.contains("gone"), "{msg}");
     assert!(!msg.contains(UPSTREAM_KEY));

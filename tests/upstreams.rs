@@ -40,13 +40,6 @@ async fn chat(app: &TestApp, key: &str, model: &str, stream: bool) -> reqwest::R
         .unwrap()
 }
 
-async fn error_code(r: reqwest::Response) -> (u16, String, String) {
-    let status = r.status().as_u16();
-    let v: Value = r.json().await.unwrap_or_default();
-    let s = |k: &str| v["error"][k].as_str().unwrap_or("").to_owned();
-    (status, s("code"), s("message"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_classic_paths_deployments_and_api_key() {
     let mock = start_mock();
@@ -101,26 +94,12 @@ async fn azure_classic_paths_deployments_and_api_key() {
         .send()
         .await
         .unwrap();
-    let (status, code, msg) = error_code(r).await;
+    let (status, code, msg) = error_parts(r).await;
     assert_eq!((status, code.as_str()), (404, "unknown_url"));
     assert!(msg.contains("api_version: v1"), "{msg}");
 
     // /v1/models lists the configured models.
-    let v: Value = http()
-        .get(format!("{}/models", app.base))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = model_ids(&app, &key).await;
     assert_eq!(ids, ["gpt-4o", "text-embedding-3-small"]);
     let pool = app.stop().await;
     let rows = stored(&pool, "/chat/completions");
@@ -210,7 +189,7 @@ async fn all_keys_failing_is_502_and_a_hanging_upstream_is_504() {
     config.limits.upstream_timeout = Duration::from_millis(500);
     let app = spawn_app(config, dir);
     let key = app.add_user("alice").await;
-    let (status, code, msg) = error_code(chat(&app, &key, "gpt-4o", false).await).await;
+    let (status, code, msg) = error_parts(chat(&app, &key, "gpt-4o", false).await).await;
     assert_eq!((status, code.as_str()), (502, "upstream_error"));
     assert!(
         msg.contains("busy") && msg.contains("429") && !msg.contains("sk-"),
@@ -224,7 +203,7 @@ async fn all_keys_failing_is_502_and_a_hanging_upstream_is_504() {
         .send()
         .await
         .unwrap();
-    let (status, code, _) = error_code(r).await;
+    let (status, code, _) = error_parts(r).await;
     assert_eq!((status, code.as_str()), (504, "upstream_timeout"));
 }
 
@@ -254,26 +233,12 @@ async fn models_route_by_glob_fail_over_between_upstreams_and_merge() {
     // `shared` is on both: `first` fails (or is cooling down), `second` serves.
     assert_eq!(chat(&app, &key, "shared", false).await.status(), 200);
     assert_eq!(chats(&b), 2);
-    let (status, code, _) = error_code(chat(&app, &key, "llama", false).await).await;
+    let (status, code, _) = error_parts(chat(&app, &key, "llama", false).await).await;
     assert_eq!((status, code.as_str()), (404, "model_not_found"));
 
     // The merged list: `first` serves a pattern but its only key is busy,
     // so only `second`'s configured models show; nothing leaks or fails.
-    let v: Value = http()
-        .get(format!("{}/models", app.base))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = model_ids(&app, &key).await;
     assert_eq!(ids, ["claude-3", "claude-3.5", "shared"]);
 }
 
@@ -285,21 +250,7 @@ async fn merged_models_include_live_lists() {
     let (config, dir) = test_config(vec![live, fixed]);
     let app = spawn_app(config, dir);
     let key = app.add_user("alice").await;
-    let v: Value = http()
-        .get(format!("{}/models", app.base))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = model_ids(&app, &key).await;
     assert_eq!(
         ids,
         ["gpt-4o", "gpt-4o-mini", "o1", "claude-3"],

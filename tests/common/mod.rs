@@ -592,3 +592,42 @@ pub fn upstream_yaml(url: &str, key: &str) -> String {
          users:\n  - name: alice\n    token: sk-alice-test-key\n"
     )
 }
+
+/// (status, error code, error message) of an OpenAI-shaped error reply.
+pub async fn error_parts(r: reqwest::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let v: serde_json::Value = r.json().await.unwrap_or_default();
+    let s = |k: &str| v["error"][k].as_str().unwrap_or("").to_owned();
+    (status, s("code"), s("message"))
+}
+
+/// (status, error code) of `GET /v1/models` with `key`: whether a key works.
+pub async fn key_status(app: &TestApp, key: &str) -> (u16, String) {
+    let r = http()
+        .get(format!("{}/models", app.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_parts(r).await;
+    (status, code)
+}
+
+/// The model ids `GET /v1/models` lists for `key`.
+pub async fn model_ids(app: &TestApp, key: &str) -> Vec<String> {
+    let v: serde_json::Value = http()
+        .get(format!("{}/models", app.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
