@@ -713,13 +713,7 @@ async fn import_from_an_old_gateway_then_the_keys_work() {
     // The imported keys work against the running server.
     for key in ["old-key-ann-0001", "old-key-dee-0001", "old-key-eve-0001"] {
         let works = eventually(Duration::from_secs(10), || async {
-            let r = http()
-                .get(format!("{}/models", app.base))
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap();
-            r.status() == 200
+            key_status(&app, key).await.0 == 200
         })
         .await;
         assert!(works, "{key} does not work");
