@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# One-hop proxy benchmark: the mock upstream direct, through nginx (a plain
+# reverse proxy: the floor for one hop), and through chatgate (auth, limits
+# check, usage accounting on). Each proxy is pinned to CPU 0 with one worker;
+# the mock and wrk share CPU 1. Writes BENCHMARKS.md.
+#   bench/run.sh            (DURATION=10 seconds per run by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+
+for tool in wrk nginx taskset; do
+  command -v "$tool" >/dev/null || { echo "bench: installing wrk and nginx" >&2; apt-get install -y wrk nginx-light >/dev/null; break; }
+done
+cargo build --release --bins --examples >&2
+BIN=$PWD/target/release/chatgate
+MOCK=$PWD/target/release/examples/bench_upstream
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+KEY=sk-bench0000000000000000000000000000000000000000000000
+
+# Upstreams: fast (JSON, or 20 SSE chunks at once), and slow streams for the
+# 1,000-open-streams memory run (500 chunks, 20 ms apart: 10 s each).
+taskset -c 1 "$MOCK" 127.0.0.1:9101 & PIDS+=($!)
+CHUNKS=500 CHUNK_DELAY_MS=20 taskset -c 1 "$MOCK" 127.0.0.1:9104 & PIDS+=($!)
+
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream mock { server 127.0.0.1:9101; keepalive 256; }
+  server {
+    listen 127.0.0.1:9102;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+taskset -c 0 nginx -c "$WORK/nginx.conf" -p "$WORK" & PIDS+=($!)
+NGINX_PID=$!
+
+cat > "$WORK/chatgate.yaml" <<YAML
+listen: 127.0.0.1:9103
+workers: 1
+database: { url: "sqlite://$WORK/bench.db" }
+upstreams:
+  - { name: slow, kind: openai, base_url: "http://127.0.0.1:9104/v1", api_keys: [sk-up], models: [slow-stream] }
+  - { name: mock, kind: openai, base_url: "http://127.0.0.1:9101/v1", api_keys: [sk-up], models: ["*"] }
+users: [ { name: bench, token: $KEY } ]
+log: { level: info }
+YAML
+taskset -c 0 "$BIN" -c "$WORK/chatgate.yaml" serve 2>"$WORK/chatgate.log" & PIDS+=($!)
+GATE_PID=$!
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:9103/healthz >/dev/null && break; sleep 0.1; done
+sleep 1
+
+script() { # $1: stream true|false, $2: model
+  cat > "$WORK/$2-$1.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"model":"$2","stream":$1,"messages":[{"role":"user","content":"Hello there"}]}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
+LUA
+  echo "$WORK/$2-$1.lua"
+}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+HZ=$(getconf CLK_TCK)
+
+# run NAME URL CONNECTIONS SCRIPT PID(or -): prints "rps p50_ms p99_ms cpu_us_per_req"
+run() {
+  local out before after requests
+  before=$([ "$5" = - ] && echo 0 || ticks "$5")
+  out=$(taskset -c 1 wrk -t1 -c"$3" -d"${DURATION}s" --latency -s "$4" "$2")
+  after=$([ "$5" = - ] && echo 0 || ticks "$5")
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  echo "$out" | awk -v req="$requests" -v cpu=$((after - before)) -v hz="$HZ" -v pid="$5" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    END { printf "%.0f %.3f %.3f %s\n", rps, p50, p99, (pid == "-" ? "-" : sprintf("%.1f", cpu * 1e6 / hz / req)) }'
+}
+
+JSON=$(script false gpt-4o-mini)
+SSE=$(script true gpt-4o-mini)
+SLOW=$(script true slow-stream)
+RSS_IDLE=$(rss_mib "$GATE_PID")
+
+declare -A R
+for target in direct nginx chatgate; do
+  case $target in
+    direct) url=http://127.0.0.1:9101/v1/chat/completions; pid=- ;;
+    nginx) url=http://127.0.0.1:9102/v1/chat/completions; pid=$NGINX_PID ;;
+    chatgate) url=http://127.0.0.1:9103/v1/chat/completions; pid=$GATE_PID ;;
+  esac
+  R[$target,c1]=$(run "$target" "$url" 1 "$JSON" "$pid")
+  R[$target,c64]=$(run "$target" "$url" 64 "$JSON" "$pid")
+  [ "$target" = chatgate ] && RSS_C64=$(rss_mib "$GATE_PID")
+  R[$target,s32]=$(run "$target" "$url" 32 "$SSE" "$pid")
+done
+
+# 1,000 open streams through chatgate, RSS read in the middle.
+( DURATION=8; taskset -c 1 wrk -t1 -c1000 -d8s --timeout 30s -s "$SLOW" http://127.0.0.1:9103/v1/chat/completions >/dev/null 2>&1 ) &
+sleep 5
+RSS_1000=$(rss_mib "$GATE_PID")
+wait $! || true
+
+f() { echo "${R[$1]}" | awk -v i="$2" '{print $i}'; }
+added() { awk -v a="$(f "$1" "$3")" -v b="$(f "$2" "$3")" 'BEGIN {printf "%+.3f", a - b}'; }
+ratio() { awk -v a="$(f "$1" 1)" -v b="$(f "$2" 1)" 'BEGIN {printf "%.2f", a / b}'; }
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Produced by \`bench/run.sh\` (DURATION=${DURATION}s per run) on $(date -u +%Y-%m-%d):"
+  echo "$(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')), $(uname -r);"
+  echo "$(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), chatgate $($BIN --version | awk '{print $2}') (release)."
+  echo "Each proxy is pinned to CPU 0 with one worker; the mock upstream and wrk share CPU 1."
+  echo "CPU µs/req is the proxy process's user+sys time over the requests it served."
+  echo
+  echo "| run | direct | nginx | chatgate | chatgate vs nginx |"
+  echo "|---|---|---|---|---|"
+  echo "| JSON, 1 connection: p50 ms | $(f direct,c1 2) | $(f nginx,c1 2) | $(f chatgate,c1 2) | $(added chatgate,c1 nginx,c1 2) ms |"
+  echo "| JSON, 1 connection: p99 ms | $(f direct,c1 3) | $(f nginx,c1 3) | $(f chatgate,c1 3) | $(added chatgate,c1 nginx,c1 3) ms |"
+  echo "| JSON, 64 connections: requests/s | $(f direct,c64 1) | $(f nginx,c64 1) | $(f chatgate,c64 1) | ×$(ratio chatgate,c64 nginx,c64) |"
+  echo "| JSON, 64 connections: CPU µs/req | - | $(f nginx,c64 4) | $(f chatgate,c64 4) | |"
+  echo "| SSE (20 chunks), 32 connections: streams/s | $(f direct,s32 1) | $(f nginx,s32 1) | $(f chatgate,s32 1) | ×$(ratio chatgate,s32 nginx,s32) |"
+  echo "| SSE, 32 connections: CPU µs/stream | - | $(f nginx,s32 4) | $(f chatgate,s32 4) | |"
+  echo "| SSE, 32 connections: p99 ms (whole stream) | $(f direct,s32 3) | $(f nginx,s32 3) | $(f chatgate,s32 3) | $(added chatgate,s32 nginx,s32 3) ms |"
+  echo
+  echo "chatgate RSS: idle ${RSS_IDLE} MiB, after 64 connections ${RSS_C64} MiB, with 1,000 open streams ${RSS_1000} MiB."
+  echo
+  echo "Exact commands: see \`bench/run.sh\` (wrk -t1 -cN -d${DURATION}s --latency with a Lua script per body)."
+} > BENCHMARKS.md.new
+mv BENCHMARKS.md.new BENCHMARKS.md
+cat BENCHMARKS.md
