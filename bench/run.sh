@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-hop proxy benchmark: the mock upstream direct, through nginx (a plain
 # reverse proxy: the floor for one hop), and through chatgate (auth, limits
-# check, usage accounting on). Each proxy is pinned to CPU 0 with one worker;
-# the mock and wrk share CPU 1. Writes BENCHMARKS.md.
+# check, usage accounting on; and once more with accounting off). Each proxy
+# is pinned to CPU 0 with one worker; the mock, wrk and the streaming client
+# share CPU 1. Writes BENCHMARKS.md.
 #   bench/run.sh            (DURATION=10 seconds per run by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,16 +15,20 @@ done
 cargo build --release --bins --examples >&2
 BIN=$PWD/target/release/chatgate
 MOCK=$PWD/target/release/examples/bench_upstream
+STREAM=$PWD/target/release/examples/bench_stream
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 KEY=sk-bench0000000000000000000000000000000000000000000000
 
-# Upstreams: fast (JSON, or 20 SSE chunks at once), and slow streams for the
-# 1,000-open-streams memory run (500 chunks, 20 ms apart: 10 s each).
+# Upstreams: fast (JSON, or 20 SSE chunks at once); slow streams for the
+# 1,000-open-streams memory run (500 chunks, 20 ms apart: 10 s each); and
+# timed streams for latency (20 chunks 10 ms apart, each stamped with the
+# time it was sent).
 taskset -c 1 "$MOCK" 127.0.0.1:9101 & PIDS+=($!)
 CHUNKS=500 CHUNK_DELAY_MS=20 taskset -c 1 "$MOCK" 127.0.0.1:9104 & PIDS+=($!)
+CHUNKS=20 CHUNK_DELAY_MS=10 taskset -c 1 "$MOCK" 127.0.0.1:9105 & PIDS+=($!)
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;
@@ -34,10 +39,20 @@ events { worker_connections 4096; }
 http {
   access_log off;
   upstream mock { server 127.0.0.1:9101; keepalive 256; }
+  upstream timed { server 127.0.0.1:9105; keepalive 256; }
   server {
     listen 127.0.0.1:9102;
     location / {
       proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+  server {
+    listen 127.0.0.1:9106;
+    location / {
+      proxy_pass http://timed;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering off;
@@ -55,13 +70,20 @@ workers: 1
 database: { url: "sqlite://$WORK/bench.db" }
 upstreams:
   - { name: slow, kind: openai, base_url: "http://127.0.0.1:9104/v1", api_keys: [sk-up], models: [slow-stream] }
+  - { name: timed, kind: openai, base_url: "http://127.0.0.1:9105/v1", api_keys: [sk-up], models: [timed-stream] }
   - { name: mock, kind: openai, base_url: "http://127.0.0.1:9101/v1", api_keys: [sk-up], models: ["*"] }
 users: [ { name: bench, token: $KEY } ]
 log: { level: ${LOG_LEVEL:-info} }
 YAML
 taskset -c 0 "$BIN" -c "$WORK/chatgate.yaml" serve 2>"$WORK/chatgate.log" & PIDS+=($!)
 GATE_PID=$!
-for _ in $(seq 1 100); do curl -sf http://127.0.0.1:9103/healthz >/dev/null && break; sleep 0.1; done
+# The same with accounting off (a hidden flag, for this comparison only).
+taskset -c 0 "$BIN" -c "$WORK/chatgate.yaml" --database "sqlite://$WORK/off.db" serve \
+  --listen 127.0.0.1:9107 --no-accounting 2>"$WORK/chatgate-off.log" & PIDS+=($!)
+OFF_PID=$!
+for port in 9103 9107; do
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+done
 sleep 1
 
 script() { # $1: stream true|false, $2: model
@@ -101,17 +123,25 @@ SSE=$(script true gpt-4o-mini)
 SLOW=$(script true slow-stream)
 RSS_IDLE=$(rss_mib "$GATE_PID")
 
+# stream_latency URL MODEL: "streams first_p50 first_p99 chunk_p50 chunk_p99"
+stream_latency() {
+  taskset -c 1 "$STREAM" "$1" "$KEY" "$2" 32 "$DURATION"
+}
+
 declare -A R
-for target in direct nginx chatgate; do
+for target in direct nginx chatgate off; do
   case $target in
-    direct) url=http://127.0.0.1:9101/v1/chat/completions; pid=- ;;
-    nginx) url=http://127.0.0.1:9102/v1/chat/completions; pid=$NGINX_PID ;;
-    chatgate) url=http://127.0.0.1:9103/v1/chat/completions; pid=$GATE_PID ;;
+    direct) base=http://127.0.0.1:9101; timed=http://127.0.0.1:9105; model=gpt-4o-mini; pid=- ;;
+    nginx) base=http://127.0.0.1:9102; timed=http://127.0.0.1:9106; model=gpt-4o-mini; pid=$NGINX_PID ;;
+    chatgate) base=http://127.0.0.1:9103; timed=$base; model=timed-stream; pid=$GATE_PID ;;
+    off) base=http://127.0.0.1:9107; timed=$base; model=timed-stream; pid=$OFF_PID ;;
   esac
+  url=$base/v1/chat/completions
   R[$target,c1]=$(run "$target" "$url" 1 "$JSON" "$pid")
   R[$target,c64]=$(run "$target" "$url" 64 "$JSON" "$pid")
   [ "$target" = chatgate ] && RSS_C64=$(rss_mib "$GATE_PID")
   R[$target,s32]=$(run "$target" "$url" 32 "$SSE" "$pid")
+  R[$target,lat]=$(stream_latency "$timed/v1/chat/completions" "$model")
 done
 
 # 1,000 open streams through chatgate, RSS read in the middle.
@@ -125,27 +155,41 @@ added() { awk -v a="$(f "$1" "$3")" -v b="$(f "$2" "$3")" 'BEGIN {printf "%+.3f"
 ratio() { awk -v a="$(f "$1" 1)" -v b="$(f "$2" 1)" 'BEGIN {printf "%.2f", a / b}'; }
 
 {
-  echo "# Benchmarks"
-  echo
+  echo "<!-- results: written by bench/run.sh -->"
   echo "Produced by \`bench/run.sh\` (DURATION=${DURATION}s per run) on $(date -u +%Y-%m-%d):"
   echo "$(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')), $(uname -r);"
   echo "$(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), chatgate $($BIN --version | awk '{print $2}') (release)."
-  echo "Each proxy is pinned to CPU 0 with one worker; the mock upstream and wrk share CPU 1."
-  echo "CPU µs/req is the proxy process's user+sys time over the requests it served."
+  echo "Each proxy is pinned to CPU 0 with one worker; the mock upstreams, wrk and the streaming client share CPU 1."
+  echo "CPU µs/req is the proxy process's user+sys time (all its threads) over the requests it served."
+  echo "\"accounting off\" is the same chatgate with \`serve --no-accounting\` (hidden, for this comparison): no usage records, replies not watched."
   echo
-  echo "| run | direct | nginx | chatgate | chatgate vs nginx |"
-  echo "|---|---|---|---|---|"
-  echo "| JSON, 1 connection: p50 ms | $(f direct,c1 2) | $(f nginx,c1 2) | $(f chatgate,c1 2) | $(added chatgate,c1 nginx,c1 2) ms |"
-  echo "| JSON, 1 connection: p99 ms | $(f direct,c1 3) | $(f nginx,c1 3) | $(f chatgate,c1 3) | $(added chatgate,c1 nginx,c1 3) ms |"
-  echo "| JSON, 64 connections: requests/s | $(f direct,c64 1) | $(f nginx,c64 1) | $(f chatgate,c64 1) | ×$(ratio chatgate,c64 nginx,c64) |"
-  echo "| JSON, 64 connections: CPU µs/req | - | $(f nginx,c64 4) | $(f chatgate,c64 4) | |"
-  echo "| SSE (20 chunks), 32 connections: streams/s | $(f direct,s32 1) | $(f nginx,s32 1) | $(f chatgate,s32 1) | ×$(ratio chatgate,s32 nginx,s32) |"
-  echo "| SSE, 32 connections: CPU µs/stream | - | $(f nginx,s32 4) | $(f chatgate,s32 4) | |"
-  echo "| SSE, 32 connections: p99 ms (whole stream) | $(f direct,s32 3) | $(f nginx,s32 3) | $(f chatgate,s32 3) | $(added chatgate,s32 nginx,s32 3) ms |"
+  echo "| run | direct | nginx | chatgate | chatgate, accounting off | chatgate vs nginx |"
+  echo "|---|---|---|---|---|---|"
+  echo "| JSON, 1 connection: p50 ms | $(f direct,c1 2) | $(f nginx,c1 2) | $(f chatgate,c1 2) | $(f off,c1 2) | $(added chatgate,c1 nginx,c1 2) ms |"
+  echo "| JSON, 1 connection: p99 ms | $(f direct,c1 3) | $(f nginx,c1 3) | $(f chatgate,c1 3) | $(f off,c1 3) | $(added chatgate,c1 nginx,c1 3) ms |"
+  echo "| JSON, 64 connections: requests/s | $(f direct,c64 1) | $(f nginx,c64 1) | $(f chatgate,c64 1) | $(f off,c64 1) | ×$(ratio chatgate,c64 nginx,c64) |"
+  echo "| JSON, 64 connections: CPU µs/req | - | $(f nginx,c64 4) | $(f chatgate,c64 4) | $(f off,c64 4) | |"
+  echo "| SSE (20 chunks at once), 32 connections: streams/s | $(f direct,s32 1) | $(f nginx,s32 1) | $(f chatgate,s32 1) | $(f off,s32 1) | ×$(ratio chatgate,s32 nginx,s32) |"
+  echo "| SSE, 32 connections: CPU µs/stream | - | $(f nginx,s32 4) | $(f chatgate,s32 4) | $(f off,s32 4) | |"
+  echo "| SSE (20 chunks 10 ms apart), 32 connections: first chunk p50 ms | $(f direct,lat 2) | $(f nginx,lat 2) | $(f chatgate,lat 2) | $(f off,lat 2) | $(added chatgate,lat nginx,lat 2) ms |"
+  echo "| same: first chunk p99 ms | $(f direct,lat 3) | $(f nginx,lat 3) | $(f chatgate,lat 3) | $(f off,lat 3) | $(added chatgate,lat nginx,lat 3) ms |"
+  echo "| same: chunk sent → received p50 ms | $(f direct,lat 4) | $(f nginx,lat 4) | $(f chatgate,lat 4) | $(f off,lat 4) | $(added chatgate,lat nginx,lat 4) ms |"
+  echo "| same: chunk sent → received p99 ms | $(f direct,lat 5) | $(f nginx,lat 5) | $(f chatgate,lat 5) | $(f off,lat 5) | $(added chatgate,lat nginx,lat 5) ms |"
   echo
   echo "chatgate RSS: idle ${RSS_IDLE} MiB, after 64 connections ${RSS_C64} MiB, with 1,000 open streams ${RSS_1000} MiB."
   echo
-  echo "Exact commands: see \`bench/run.sh\` (wrk -t1 -cN -d${DURATION}s --latency with a Lua script per body)."
-} > BENCHMARKS.md.new
-mv BENCHMARKS.md.new BENCHMARKS.md
+  echo "Exact commands: see \`bench/run.sh\`: wrk -t1 -cN -d${DURATION}s --latency with a Lua script per body;"
+  echo "\`bench_stream URL KEY MODEL 32 ${DURATION}\` (examples/bench_stream.rs) for the chunk timings."
+  echo "<!-- /results -->"
+} > "$WORK/results.md"
+# The results replace the marked block; what is written around it stays.
+if grep -q '^<!-- results' BENCHMARKS.md 2>/dev/null; then
+  awk -v new="$WORK/results.md" '
+    /^<!-- results/ { while ((getline line < new) > 0) print line; skip = 1; next }
+    /^<!-- \/results -->/ { skip = 0; next }
+    !skip' BENCHMARKS.md > "$WORK/BENCHMARKS.md"
+else
+  { echo "# Benchmarks"; echo; cat "$WORK/results.md"; } > "$WORK/BENCHMARKS.md"
+fi
+mv "$WORK/BENCHMARKS.md" BENCHMARKS.md
 cat BENCHMARKS.md

@@ -789,7 +789,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__serve)
-            opts="-c -v -q -h -V --listen --demo --config --database --verbose --quiet --help --version"
+            opts="-c -v -q -h -V --listen --demo --no-accounting --config --database --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

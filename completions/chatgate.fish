@@ -42,6 +42,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -l listen -d 'A
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -l demo -d 'Use the built-in echo upstream (no upstream key needed) and print a demo key'
+complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -l no-accounting -d 'Benchmark only: proxy without usage records (bench/run.sh measures what accounting costs with it)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -s q -l quiet -d 'Only errors and what was asked for'
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -s h -l help -d 'Print help'

@@ -1,10 +1,14 @@
 //! A fast OpenAI-shaped mock upstream for `bench/run.sh`: chat completions
 //! as JSON, or as SSE with `stream: true` (CHUNKS chunks, CHUNK_DELAY_MS
 //! apart). Usage: bench_upstream ADDR (e.g. 127.0.0.1:9001).
+//!
+//! With a delay, each chunk's `created` is the wall-clock time it was sent,
+//! in microseconds, so that `bench_stream` can tell how long the chunk took
+//! to reach it.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use bytes::Bytes;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const REPLY: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}}"#;
 const CHUNK: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"},\"finish_reason\":null}]}\n\n";
@@ -34,6 +38,11 @@ async fn chat(body: Bytes) -> HttpResponse {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         let item = match i {
+            i if i < chunks && delay > 0 => Bytes::from(CHUNK.replacen(
+                "\"created\":1",
+                &format!("\"created\":{}", now_us()),
+                1,
+            )),
             i if i < chunks => Bytes::from_static(CHUNK.as_bytes()),
             i if i == chunks && with_usage => Bytes::from_static(USAGE.as_bytes()),
             i if i == chunks => Bytes::new(),
@@ -44,6 +53,13 @@ async fn chat(body: Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .streaming(stream)
+}
+
+fn now_us() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros()
 }
 
 #[actix_web::main]

@@ -26,6 +26,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub log: LogConfig,
     pub cors: CorsConfig,
+    /// For the benchmark only (`serve --no-accounting`, a hidden flag): no
+    /// usage records, so that what accounting costs can be measured.
+    #[serde(skip)]
+    pub no_accounting: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +164,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             cors: CorsConfig::default(),
+            no_accounting: false,
         }
     }
 }

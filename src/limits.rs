@@ -67,6 +67,21 @@ pub struct Reservation {
     requests: i64,
 }
 
+impl Reservation {
+    /// The request's tokens are known: hold exactly those until they are
+    /// committed and re-read, so that a batch gathering for a while neither
+    /// refuses others for a guess nor lets them use what was spent.
+    pub fn hold(&mut self, tokens: i64) {
+        if self.tokens == 0 {
+            return; // not counted against a token limit
+        }
+        self.ledger
+            .reserved_tokens
+            .fetch_add(tokens - self.tokens, Ordering::AcqRel);
+        self.tokens = tokens;
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.ledger
@@ -295,6 +310,25 @@ mod tests {
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn a_finished_request_holds_what_it_used_until_committed() {
+        let ledger = Arc::new(Ledger::default());
+        let limits = tokens(1000);
+        let mut r = ledger
+            .admit(&limits, 500, at(NOW), Instant::now())
+            .unwrap()
+            .unwrap();
+        // It used less than its guess: others may have the rest at once.
+        r.hold(100);
+        assert_eq!(ledger.snapshot()[1], 100);
+        assert!(ledger.admit(&limits, 900, at(NOW), Instant::now()).is_ok());
+        // More than its guess: that counts too, before the commit.
+        r.hold(1200);
+        assert!(ledger.admit(&limits, 1, at(NOW), Instant::now()).is_err());
+        drop(r);
+        assert_eq!(ledger.snapshot()[1], 0);
     }
 
     #[test]

@@ -1,16 +1,23 @@
 //! Logs through `tracing` on stderr: `RUST_LOG` wins, then `-v`/`-q`, then
 //! `log.level`; `log.format: json` for log shippers. The level can change
 //! at run time (SIGHUP reload).
+//!
+//! Lines are formatted on the thread that logs and written by a logging
+//! thread (tracing-appender), buffered: under load many lines go out in one
+//! write instead of one write(2) per request on a worker.
 
 use crate::config::{LogConfig, LogFormat};
+use std::io::IsTerminal;
 use std::sync::OnceLock;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
 static LEVEL: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
-pub fn init(log: &LogConfig, verbose: u8, quiet: bool) {
+/// Installs the logger; lines are written until the returned guard drops.
+pub fn init(log: &LogConfig, verbose: u8, quiet: bool) -> WorkerGuard {
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => log.level.as_str(),
@@ -25,8 +32,15 @@ pub fn init(log: &LogConfig, verbose: u8, quiet: bool) {
         .or_else(|| EnvFilter::try_new(level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
+    // Not lossy: a full queue slows the loggers down rather than lose lines.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("chatgate-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
+        // Colours only for a person at a terminal, not for journald or files.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let registry = tracing_subscriber::registry().with(filter);
     let installed = match log.format {
@@ -36,6 +50,7 @@ pub fn init(log: &LogConfig, verbose: u8, quiet: bool) {
     if installed.is_ok() {
         let _ = LEVEL.set(handle);
     }
+    guard
 }
 
 /// A new `log.level` (ignored while `RUST_LOG` is set, which wins).

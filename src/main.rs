@@ -4,6 +4,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// glibc's malloc was a tenth of the proxy's CPU under load (the profile
+/// in BENCHMARKS.md); mimalloc's thread-local free lists cost a fraction.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = chatgate::cli::Cli::parse();
     let verbose = cli.verbose > 0;

@@ -160,6 +160,11 @@ impl Application {
         let refresher = Refresher::start(keys.clone(), pool.clone(), revision);
         let metrics = Arc::new(Metrics::new());
         let writer = UsageWriter::start(pool.clone(), keys.clone(), metrics.clone());
+        let usage = if live.config.no_accounting {
+            writer.sink().off()
+        } else {
+            writer.sink()
+        };
         let port = listener.local_addr()?.port();
         let config = &live.config;
         let workers = config.workers;
@@ -172,7 +177,7 @@ impl Application {
         let gateway = web::Data::new(Gateway {
             live: ArcSwap::from_pointee(live),
             keys,
-            usage: writer.sink(),
+            usage,
             pool,
             metrics,
         });

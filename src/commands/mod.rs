@@ -41,7 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         crate::db::Backend::from_url(url).context("--database")?;
         loaded.config.database.url = url.clone();
     }
-    crate::logging::init(&loaded.config.log, cli.verbose, cli.quiet);
+    let _log = crate::logging::init(&loaded.config.log, cli.verbose, cli.quiet);
     let ctx = Context {
         loaded,
         quiet: cli.quiet,

@@ -15,6 +15,10 @@ pub struct Args {
     /// Use the built-in echo upstream (no upstream key needed) and print a demo key
     #[arg(long)]
     demo: bool,
+    /// Benchmark only: proxy without usage records (bench/run.sh measures
+    /// what accounting costs with it)
+    #[arg(long, hide = true)]
+    no_accounting: bool,
 }
 
 /// The user whose key `--demo` prints.
@@ -22,11 +26,12 @@ const DEMO_USER: &str = "demo";
 
 impl Args {
     pub fn run(self, mut ctx: Context) -> anyhow::Result<()> {
-        let (file, database, listen, demo) = (
+        let (file, database, listen, demo, no_accounting) = (
             ctx.loaded.file.clone(),
             ctx.database.clone(),
             self.listen.clone(),
             self.demo,
+            self.no_accounting,
         );
         // The flags win over the file, at start and when SIGHUP re-reads it.
         let apply_flags = move |config: &mut crate::config::Config| {
@@ -39,6 +44,7 @@ impl Args {
             if demo {
                 config.use_demo_upstream();
             }
+            config.no_accounting = no_accounting;
         };
         apply_flags(&mut ctx.loaded.config);
         let config = &ctx.loaded.config;

@@ -199,7 +199,11 @@ impl Reply {
         match self {
             Reply::Upstream(res, accounting) => {
                 let status = res.status();
-                let watch = accounting.watch(status, res.headers());
+                let watch = if pending.counts() {
+                    accounting.watch(status, res.headers())
+                } else {
+                    Watch::Nothing
+                };
                 pending.record.status = status.as_u16();
                 let mut out = HttpResponse::build(status);
                 for (name, value) in forward::end_to_end(res.headers(), &[]) {

@@ -38,6 +38,11 @@ impl Pending {
         }
     }
 
+    /// Whether the reply is to be watched for its usage.
+    pub fn counts(&self) -> bool {
+        self.sink.counts()
+    }
+
     pub fn finish(mut self) {
         let r = &mut self.record;
         r.latency_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -184,11 +189,22 @@ impl<S> Metered<S> {
             };
             let parse = matches!(self.watch, Watch::Json { .. });
             if (parse || estimate) && !self.overflowed {
-                p.record.work = Some(Box::new(TokenWork {
-                    reply: extract::concat(&self.kept),
-                    request: if estimate { p.request.take() } else { None },
-                    streamed,
-                }));
+                let reply = extract::concat(&self.kept);
+                // A limited user's reply is read now, so that the request
+                // holds its real tokens, not its guess, until the commit.
+                let now = (parse && p.record.reservation.is_some())
+                    .then(|| extract::from_json(&reply))
+                    .flatten();
+                match now {
+                    Some(t) => p.record.set_tokens(t),
+                    None => {
+                        p.record.work = Some(Box::new(TokenWork {
+                            reply,
+                            request: if estimate { p.request.take() } else { None },
+                            streamed,
+                        }))
+                    }
+                }
             }
         }
         self.kept = Vec::new();

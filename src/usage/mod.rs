@@ -70,6 +70,9 @@ impl UsageRecord {
         self.prompt_tokens = Some(t.prompt);
         self.completion_tokens = Some(t.completion);
         self.total_tokens = Some(t.prompt + t.completion);
+        if let Some(r) = &mut self.reservation {
+            r.hold(t.prompt + t.completion);
+        }
     }
 }
 
