@@ -21,15 +21,19 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+fn contains(body: &[u8], what: &[u8]) -> bool {
+    body.windows(what.len()).any(|w| w == what)
+}
+
 async fn chat(body: Bytes) -> HttpResponse {
-    let streamed = body.windows(14).any(|w| w == b"\"stream\":true");
+    let streamed = contains(&body, b"\"stream\":true");
     if !streamed {
         return HttpResponse::Ok()
             .content_type("application/json")
             .body(REPLY);
     }
     let (chunks, delay) = (env("CHUNKS", 20), env("CHUNK_DELAY_MS", 0));
-    let with_usage = body.windows(15).any(|w| w == b"\"include_usage\"");
+    let with_usage = contains(&body, b"\"include_usage\"");
     let stream = futures_util::stream::unfold(0u64, move |i| async move {
         if i > chunks + 1 {
             return None;

@@ -21,7 +21,7 @@ const MAX_BATCH: usize = 5000;
 
 /// How long a batch gathers records before it is committed. Limits stay
 /// exact meanwhile: the records' reservations are held until the commit.
-const GATHER: Duration = Duration::from_millis(100);
+const GATHER: Duration = Duration::from_millis(20);
 
 /// Records that may wait for the database (while it is away, say) before
 /// new ones are dropped, counted and logged: a bound on memory.
