@@ -150,6 +150,13 @@ sleep 5
 RSS_1000=$(rss_mib "$GATE_PID")
 wait $! || true
 
+# Accounting must have kept up: a dropped usage record fails the run.
+DROPPED=$(curl -sf http://127.0.0.1:9103/metrics | awk '/^chatgate_usage_dropped_total/ {print $2}')
+if [ "${DROPPED:-missing}" != 0 ]; then
+  echo "bench: chatgate dropped usage records: ${DROPPED:-no metric}" >&2
+  exit 1
+fi
+
 f() { echo "${R[$1]}" | awk -v i="$2" '{print $i}'; }
 added() { awk -v a="$(f "$1" "$3")" -v b="$(f "$2" "$3")" 'BEGIN {printf "%+.3f", a - b}'; }
 ratio() { awk -v a="$(f "$1" 1)" -v b="$(f "$2" 1)" 'BEGIN {printf "%.2f", a / b}'; }
@@ -177,6 +184,7 @@ ratio() { awk -v a="$(f "$1" 1)" -v b="$(f "$2" 1)" 'BEGIN {printf "%.2f", a / b
   echo "| same: chunk sent → received p99 ms | $(f direct,lat 5) | $(f nginx,lat 5) | $(f chatgate,lat 5) | $(f off,lat 5) | $(added chatgate,lat nginx,lat 5) ms |"
   echo
   echo "chatgate RSS: idle ${RSS_IDLE} MiB, after 64 connections ${RSS_C64} MiB, with 1,000 open streams ${RSS_1000} MiB."
+  echo "Usage records dropped by chatgate over all runs: ${DROPPED} (the run fails otherwise)."
   echo
   echo "Exact commands: see \`bench/run.sh\`: wrk -t1 -cN -d${DURATION}s --latency with a Lua script per body;"
   echo "\`bench_stream URL KEY MODEL 32 ${DURATION}\` (examples/bench_stream.rs) for the chunk timings."
