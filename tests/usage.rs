@@ -42,6 +42,26 @@ async fn send(app: &TestApp, key: &str, body: &Value, release: &Mock) -> String 
     r.text().await.unwrap()
 }
 
+/// The benchmark's comparison switch (`serve --no-accounting`): the reply
+/// is proxied unchanged and nothing is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_accounting_nothing_is_recorded() {
+    let mock = start_mock();
+    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    config.no_accounting = true;
+    let app = spawn_app(config, dir);
+    let key = app.add_user("alice").await;
+    let text = send(&app, &key, &chat("gpt-4o", true, None), &mock).await;
+    assert!(text.contains("[DONE]"), "{text}");
+    // Not asked for usage upstream either, so there is nothing to hide.
+    assert!(!text.contains("prompt_tokens"), "{text}");
+    let sent: Value = serde_json::from_slice(&mock.last().body).unwrap();
+    assert_eq!(sent.get("stream_options"), None);
+    send(&app, &key, &chat("gpt-4o", false, None), &mock).await;
+    let pool = app.stop().await;
+    assert!(stored(&pool, "/chat/completions").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_reply_tokens_are_recorded() {
     let (mock, app, key) = app_with_user().await;

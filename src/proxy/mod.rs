@@ -364,7 +364,8 @@ async fn route_and_send(
         };
         return Ok(Reply::Local(e.respond(req.method(), endpoint, bytes)));
     }
-    if let (Some(false), RequestBody::Buffered(bytes)) = (wants_usage, &body) {
+    let counts = gw.usage.counts();
+    if let (Some(false), RequestBody::Buffered(bytes), true) = (wants_usage, &body, counts) {
         if let Some(changed) = with_include_usage(bytes) {
             body = RequestBody::Buffered(changed);
             accounting.strip_usage = true;
