@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 
 const MAX_BATCH: usize = 5000;
 
-/// How long a batch gathers records before it is committed. Limits stay
-/// exact meanwhile: the records' reservations are held until the commit.
-const GATHER: Duration = Duration::from_millis(20);
+/// How long a batch gathers records before it is committed: long enough
+/// for batches of hundreds under load, short enough that a commit is a
+/// brief burst (it shares cores with the workers). Limits stay exact
+/// meanwhile: the records' reservations are held until the commit.
+const GATHER: Duration = Duration::from_millis(5);
 
 /// Records that may wait for the database (while it is away, say) before
 /// new ones are dropped, counted and logged: a bound on memory.
