@@ -197,3 +197,20 @@ async fn json_logs_have_one_line_per_request_without_secrets() {
     server.signal("TERM");
     assert!(server.exit().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_line_can_be_turned_off_alone() {
+    let mock = start_mock();
+    let yaml = format!(
+        "{}log:\n  level: \"info,chatgate::request=off\"\n",
+        upstream_yaml(&mock.url, "sk-upstream-log-0002")
+    );
+    let mut server = serve_binary(&yaml, &[("RUST_LOG", "")]).await;
+    assert_eq!(post(&server.base, &chat(false)).await.status(), 200);
+    server.signal("TERM");
+    assert!(server.exit().await);
+    // Stopped, so every line is written: the others are there, it is not.
+    let log = server.log();
+    assert!(log.contains("usage flushed"), "{log}");
+    assert!(!log.contains(" request "), "{log}");
+}

@@ -299,7 +299,8 @@ async fn route_and_send(
                 ApiError::BadRequest(format!("The request body is not valid JSON: {e}"))
             })?;
             pending.record.stream = probe.stream.unwrap_or(false);
-            if pending.record.stream && endpoint == "/chat/completions" {
+            // Without accounting nothing would hide an added usage chunk.
+            if pending.record.stream && endpoint == "/chat/completions" && pending.counts() {
                 wants_usage = Some(
                     probe
                         .stream_options
@@ -364,8 +365,7 @@ async fn route_and_send(
         };
         return Ok(Reply::Local(e.respond(req.method(), endpoint, bytes)));
     }
-    let counts = gw.usage.counts();
-    if let (Some(false), RequestBody::Buffered(bytes), true) = (wants_usage, &body, counts) {
+    if let (Some(false), RequestBody::Buffered(bytes)) = (wants_usage, &body) {
         if let Some(changed) = with_include_usage(bytes) {
             body = RequestBody::Buffered(changed);
             accounting.strip_usage = true;

@@ -46,8 +46,11 @@ impl Pending {
     pub fn finish(mut self) {
         let r = &mut self.record;
         r.latency_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        // The one log line per request: never a key, never a body.
+        // The one log line per request: never a key, never a body. Its own
+        // target, so that `log.level: info,chatgate::request=off` turns it
+        // off (nginx's `access_log off`) and keeps the rest.
         tracing::info!(
+            target: "chatgate::request",
             user = &*r.user,
             method = r.method,
             endpoint = %r.endpoint,
