@@ -213,4 +213,6 @@ async fn the_request_line_can_be_turned_off_alone() {
     let log = server.log();
     assert!(log.contains("usage flushed"), "{log}");
     assert!(!log.contains(" request "), "{log}");
+    // Not a terminal: no colour codes in files or the journal.
+    assert!(!log.contains('\x1b'), "{log:?}");
 }

@@ -4,7 +4,9 @@
 //! Chunks pass through as they arrive. On the way the meter reads the usage
 //! chunk of a chat stream (dropping it again when only the gateway asked for
 //! it) and keeps references to the chunks of a reply; parsing JSON replies
-//! and estimating tokens happen later, on the usage writer thread.
+//! and estimating tokens happen later, on the usage writer thread (except
+//! the JSON usage of a request that holds a limit reservation: read at the
+//! end, so the reservation becomes the real count at once).
 
 use super::extract::{self, SseSplitter};
 use super::writer::UsageSink;
