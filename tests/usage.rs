@@ -392,3 +392,42 @@ async fn requests_flow_while_the_database_is_locked_and_no_usage_is_lost() {
         "records were lost"
     );
 }
+
+/// The writer inserts in statements of a few fixed sizes (256, 32, 4, 1
+/// rows); a batch of 293 uses each once and must arrive whole and in order.
+#[test]
+fn a_batch_of_any_size_is_stored_whole() {
+    let (config, _dir) = test_config(vec![]);
+    let pool = chatgate::db::open(&config.database.url).unwrap();
+    let records: Vec<_> = (0..293i64)
+        .map(|i| chatgate::usage::UsageRecord {
+            at: chatgate::db::now(),
+            user: "alice".into(),
+            method: "POST",
+            endpoint: format!("/batch/{i}"),
+            model: (i % 2 == 0).then(|| format!("model-{i}")),
+            upstream: None,
+            status: 200,
+            prompt_tokens: Some(i),
+            completion_tokens: (i % 3 == 0).then_some(1),
+            total_tokens: None,
+            estimated: i % 5 == 0,
+            stream: false,
+            latency_ms: i,
+            work: None,
+            reservation: None,
+        })
+        .collect();
+    chatgate::usage::writer::write_batch(&mut pool.get().unwrap(), &records).unwrap();
+    let stored: Vec<Stored> = (0..293)
+        .flat_map(|i| stored(&pool, &format!("/batch/{i}")))
+        .collect();
+    assert_eq!(stored.len(), 293);
+    for (i, s) in (0i64..).zip(&stored) {
+        assert_eq!(s.endpoint, format!("/batch/{i}"));
+        assert_eq!(s.model, (i % 2 == 0).then(|| format!("model-{i}")));
+        assert_eq!(s.prompt, Some(i));
+        assert_eq!(s.completion, (i % 3 == 0).then_some(1));
+        assert_eq!((s.total, s.estimated), (None, i % 5 == 0));
+    }
+}
