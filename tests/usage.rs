@@ -394,7 +394,7 @@ async fn requests_flow_while_the_database_is_locked_and_no_usage_is_lost() {
 }
 
 /// The writer inserts in statements of a few fixed sizes (256, 32, 4, 1
-/// rows); a batch of 293 uses each once and must arrive whole and in order.
+/// rows); a batch of 293 uses each once and must arrive whole.
 #[test]
 fn a_batch_of_any_size_is_stored_whole() {
     let (config, _dir) = test_config(vec![]);
