@@ -644,6 +644,21 @@ fn users_show_what_they_used_this_period() {
     assert!(alice["last_used_at"].is_string());
 }
 
+/// Another instance (or a late batch) with an older use leaves the later
+/// one in place.
+#[test]
+fn last_used_at_never_moves_back() {
+    let cli = Cli::new();
+    cli.ok(&["-q", "user", "add", "alice"]);
+    let pool = chatgate::db::open(&cli.db_url).unwrap();
+    for at in ["2026-11-29 10:00:00", "2026-11-28 09:00:00"] {
+        let batch = [record(at, "alice", "gpt-4o", 200, 1, 1)];
+        chatgate::usage::writer::write_batch(&mut pool.get().unwrap(), &batch).unwrap();
+    }
+    let alice = cli.json(&["user", "show", "alice", "--format", "json"]);
+    assert_eq!(alice["last_used_at"], "2026-11-29T10:00:00Z");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_from_an_old_gateway_then_the_keys_work() {
     use diesel::connection::{Connection, SimpleConnection};

@@ -265,14 +265,8 @@ mod tests {
             model: Some("gpt-4o".into()),
             upstream: Some("up".into()),
             status: 200,
-            prompt_tokens: None,
-            completion_tokens: None,
-            total_tokens: None,
-            estimated: false,
             stream: true,
-            latency_ms: 0,
-            work: None,
-            reservation: None,
+            ..UsageRecord::default()
         }
     }
 

@@ -11,7 +11,7 @@ use chrono::NaiveDateTime;
 use std::sync::Arc;
 
 /// What one request used. Token counts stay `None` where nothing reported them.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct UsageRecord {
     pub at: NaiveDateTime,
     pub user: Arc<str>,

@@ -10,6 +10,7 @@ use crate::db::{DbConnection, Pool};
 use crate::limits;
 use crate::metrics::Metrics;
 use crate::proxy::keytable::{KeyTable, REFRESH_EVERY};
+use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -174,6 +175,7 @@ fn run(pool: Pool, keys: Arc<KeyTable>, metrics: Arc<Metrics>, rx: mpsc::Receive
     let mut stopping = false;
     let mut refreshed = Instant::now();
     let mut behind = false;
+    let mut last_used = LastUsed::default();
     while !stopping {
         // Wait for the first message (or the next refresh), let more
         // gather (asleep: a waiting receiver would be woken by every send),
@@ -198,7 +200,10 @@ fn run(pool: Pool, keys: Arc<KeyTable>, metrics: Arc<Metrics>, rx: mpsc::Receive
             r.settle();
             count_tokens(&metrics, r);
         }
-        write_with_retry(&pool, &batch, stopping, &metrics);
+        last_used.saw(&batch);
+        let due = last_used.due(stopping);
+        write_with_retry(&pool, &batch, &due, stopping, &metrics);
+        last_used.wrote(due);
         metrics.usage_queue.sub(batch.len() as i64);
         // Re-read what limited users used (this batch and other instances')
         // before their reservations are given back with the records, so
@@ -240,13 +245,19 @@ fn refresh_ledgers(pool: &Pool, keys: &KeyTable) {
 }
 
 /// Retries a failed batch (database locked or away) instead of dropping it.
-fn write_with_retry(pool: &Pool, batch: &[UsageRecord], stopping: bool, metrics: &Metrics) {
+fn write_with_retry(
+    pool: &Pool,
+    batch: &[UsageRecord],
+    last_used: &[(Arc<str>, NaiveDateTime)],
+    stopping: bool,
+    metrics: &Metrics,
+) {
     let mut attempt = 0u32;
-    while !batch.is_empty() {
+    while !batch.is_empty() || !last_used.is_empty() {
         let result = pool
             .get()
             .map_err(|e| e.to_string())
-            .and_then(|mut c| write_batch(&mut c, batch).map_err(|e| e.to_string()));
+            .and_then(|mut c| commit(&mut c, batch, last_used).map_err(|e| e.to_string()));
         match result {
             Ok(()) => return,
             Err(e) => {
@@ -263,22 +274,89 @@ fn write_with_retry(pool: &Pool, batch: &[UsageRecord], stopping: bool, metrics:
     }
 }
 
+/// Stores a batch with each of its users' last use.
 pub fn write_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
+    let mut last_used = LastUsed::default();
+    last_used.saw(batch);
+    commit(conn, batch, &last_used.due(true))
+}
+
+/// Stores a batch and the given users' last use in one transaction.
+fn commit(
+    conn: &mut DbConnection,
+    batch: &[UsageRecord],
+    last_used: &[(Arc<str>, NaiveDateTime)],
+) -> QueryResult<()> {
     conn.transaction(|conn| {
-        let mut last_used: HashMap<&str, chrono::NaiveDateTime> = HashMap::new();
         insert_records(conn, batch)?;
-        for r in batch {
-            let t = last_used.entry(&r.user).or_insert(r.at);
-            *t = (*t).max(r.at);
-        }
         super::daily::add_batch(conn, batch)?;
         for (name, at) in last_used {
-            diesel::update(users::table.filter(users::name.eq(name)))
-                .set(users::last_used_at.eq(at))
-                .execute(conn)?;
+            // Never backwards: another instance may have written a later use.
+            diesel::update(
+                users::table
+                    .filter(users::name.eq(&**name))
+                    .filter(users::last_used_at.is_null().or(users::last_used_at.lt(at))),
+            )
+            .set(users::last_used_at.eq(at))
+            .execute(conn)?;
         }
         Ok(())
     })
+}
+
+/// How far a user's `last_used_at` may lag behind while the server runs.
+/// Written with every batch, it put the users page into every commit: one
+/// of about eight pages a small commit writes to the WAL.
+const LAST_USED_LAG: TimeDelta = TimeDelta::seconds(60);
+
+/// Each user's last use as seen in the records and as last written.
+#[derive(Default)]
+struct LastUsed(HashMap<Arc<str>, Use>);
+
+struct Use {
+    seen: NaiveDateTime,
+    written: Option<NaiveDateTime>,
+}
+
+impl LastUsed {
+    fn saw(&mut self, batch: &[UsageRecord]) {
+        for r in batch {
+            match self.0.get_mut(&r.user) {
+                Some(u) => u.seen = u.seen.max(r.at),
+                None => {
+                    let first = Use {
+                        seen: r.at,
+                        written: None,
+                    };
+                    self.0.insert(r.user.clone(), first);
+                }
+            }
+        }
+    }
+
+    /// The uses to write now: a user's first, one that moved by
+    /// `LAST_USED_LAG` since it was written, and all that moved at all
+    /// when `all` (at stop).
+    fn due(&self, all: bool) -> Vec<(Arc<str>, NaiveDateTime)> {
+        let lag = if all {
+            TimeDelta::zero()
+        } else {
+            LAST_USED_LAG
+        };
+        self.0
+            .iter()
+            .filter(|(_, u)| u.written.is_none_or(|w| u.seen > w && u.seen - w >= lag))
+            .map(|(name, u)| (name.clone(), u.seen))
+            .collect()
+    }
+
+    fn wrote(&mut self, uses: Vec<(Arc<str>, NaiveDateTime)>) {
+        for (name, at) in uses {
+            if let Some(u) = self.0.get_mut(&name) {
+                u.written = Some(at);
+            }
+        }
+    }
 }
 
 /// A usage row as inserted. It owns its text: diesel reuses a prepared
@@ -288,7 +366,7 @@ pub fn write_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResul
 #[derive(Insertable)]
 #[diesel(table_name = usage_records, treat_none_as_default_value = false)]
 struct NewRecord {
-    at: chrono::NaiveDateTime,
+    at: NaiveDateTime,
     user_name: String,
     method: &'static str,
     endpoint: String,
@@ -354,4 +432,57 @@ fn insert_fixed<'r, const N: usize>(
         };
     }
     Ok(chunks.remainder())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: u32, second: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 29)
+            .unwrap()
+            .and_hms_opt(10, minute, second)
+            .unwrap()
+    }
+
+    fn used(user: &str, at: NaiveDateTime) -> UsageRecord {
+        UsageRecord {
+            at,
+            user: user.into(),
+            ..UsageRecord::default()
+        }
+    }
+
+    fn due(last_used: &LastUsed, all: bool) -> Vec<(String, NaiveDateTime)> {
+        let mut due: Vec<_> = last_used
+            .due(all)
+            .into_iter()
+            .map(|(name, at)| (name.to_string(), at))
+            .collect();
+        due.sort();
+        due
+    }
+
+    #[test]
+    fn last_use_is_written_first_then_a_minute_on_then_at_stop() {
+        let mut last_used = LastUsed::default();
+        last_used.saw(&[used("bob", at(0, 5)), used("bob", at(0, 1))]);
+        assert_eq!(due(&last_used, false), [("bob".into(), at(0, 5))]);
+        last_used.wrote(last_used.due(false));
+        assert_eq!(due(&last_used, false), []);
+
+        last_used.saw(&[used("bob", at(1, 4)), used("eve", at(0, 30))]);
+        assert_eq!(due(&last_used, false), [("eve".into(), at(0, 30))]);
+        last_used.wrote(last_used.due(false));
+
+        last_used.saw(&[used("bob", at(1, 5))]);
+        assert_eq!(due(&last_used, false), [("bob".into(), at(1, 5))]);
+        last_used.wrote(last_used.due(false));
+
+        last_used.saw(&[used("eve", at(0, 31))]);
+        assert_eq!(due(&last_used, false), []);
+        assert_eq!(due(&last_used, true), [("eve".into(), at(0, 31))]);
+        last_used.wrote(last_used.due(true));
+        assert_eq!(due(&last_used, true), []);
+    }
 }
