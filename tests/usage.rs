@@ -431,3 +431,47 @@ fn a_batch_of_any_size_is_stored_whole() {
         assert_eq!((s.total, s.estimated), (None, i % 5 == 0));
     }
 }
+
+/// The first batch of a day, user, model and upstream inserts its daily
+/// row; later ones add to it, each sum in its own column.
+#[test]
+fn batches_add_up_in_the_daily_totals() {
+    use chatgate::db::schema::usage_daily::dsl::*;
+    use diesel::prelude::*;
+    let (config, _dir) = test_config(vec![]);
+    let pool = chatgate::db::open(&config.database.url).unwrap();
+    let used = |status, prompt, completion, guessed| chatgate::usage::UsageRecord {
+        at: chatgate::db::now(),
+        user: "alice".into(),
+        model: Some("gpt-4o".into()),
+        upstream: Some("mock".into()),
+        status,
+        prompt_tokens: Some(prompt),
+        completion_tokens: Some(completion),
+        estimated: guessed,
+        ..Default::default()
+    };
+    for batch in [
+        vec![used(200, 1, 2, true)],
+        vec![
+            used(500, 10, 20, false),
+            used(200, 100, 200, true),
+            used(200, 10_000, 20_000, true),
+        ],
+        vec![used(429, 1000, 2000, true)],
+    ] {
+        chatgate::usage::writer::write_batch(&mut pool.get().unwrap(), &batch).unwrap();
+    }
+    let sums: (i64, i64, i64, i64, i64) = usage_daily
+        .filter(user_name.eq("alice"))
+        .select((
+            requests,
+            errors,
+            prompt_tokens,
+            completion_tokens,
+            estimated_requests,
+        ))
+        .get_result(&mut pool.get().unwrap())
+        .unwrap();
+    assert_eq!(sums, (5, 2, 11_111, 22_222, 4));
+}

@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::result::{ConnectionError, ConnectionResult};
 use diesel::sqlite::SqliteConnection;
@@ -28,6 +29,20 @@ pub enum DbConnection {
 }
 
 pub type Pool = r2d2::Pool<Manager>;
+
+/// Runs a statement on the connection's own backend: diesel's multi-row
+/// INSERT exists only there, and a prepared statement is reused without the
+/// `MultiConnection` writing out its SQL text again on every run. For the
+/// statements the usage writer runs with every batch.
+pub fn execute_prepared<Q>(conn: &mut DbConnection, query: Q) -> QueryResult<usize>
+where
+    Q: ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => ExecuteDsl::execute(query, c),
+        DbConnection::Postgres(c) => ExecuteDsl::execute(query, c),
+    }
+}
 
 /// Which database a URL names. No silent fallback: an unknown scheme is an error.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 
 use super::UsageRecord;
 use crate::db::schema::{usage_records, users};
-use crate::db::{DbConnection, Pool};
+use crate::db::{execute_prepared, DbConnection, Pool};
 use crate::limits;
 use crate::metrics::Metrics;
 use crate::proxy::keytable::{KeyTable, REFRESH_EVERY};
@@ -292,13 +292,12 @@ fn commit(
         super::daily::add_batch(conn, batch)?;
         for (name, at) in last_used {
             // Never backwards: another instance may have written a later use.
-            diesel::update(
-                users::table
-                    .filter(users::name.eq(&**name))
-                    .filter(users::last_used_at.is_null().or(users::last_used_at.lt(at))),
-            )
-            .set(users::last_used_at.eq(at))
-            .execute(conn)?;
+            let user = users::table
+                .filter(users::name.eq(&**name))
+                .filter(users::last_used_at.is_null().or(users::last_used_at.lt(at)));
+            diesel::update(user)
+                .set(users::last_used_at.eq(at))
+                .execute(conn)?;
         }
         Ok(())
     })
@@ -424,12 +423,10 @@ fn insert_fixed<'r, const N: usize>(
     let mut chunks = rows.chunks_exact(N);
     for chunk in &mut chunks {
         let chunk: &[NewRecord; N] = chunk.try_into().expect("chunks_exact gives N rows");
-        // Batch inserts are per backend in diesel, not on MultiConnection.
-        let insert = diesel::insert_into(usage_records::table).values(chunk);
-        match conn {
-            DbConnection::Sqlite(c) => insert.execute(c)?,
-            DbConnection::Postgres(c) => insert.execute(c)?,
-        };
+        execute_prepared(
+            conn,
+            diesel::insert_into(usage_records::table).values(chunk),
+        )?;
     }
     Ok(chunks.remainder())
 }
