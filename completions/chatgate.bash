@@ -22,9 +22,6 @@ _chatgate() {
             chatgate,db)
                 cmd="chatgate__subcmd__db"
                 ;;
-            chatgate,generate-assets)
-                cmd="chatgate__subcmd__generate__subcmd__assets"
-                ;;
             chatgate,help)
                 cmd="chatgate__subcmd__help"
                 ;;
@@ -69,9 +66,6 @@ _chatgate() {
                 ;;
             chatgate__subcmd__help,db)
                 cmd="chatgate__subcmd__help__subcmd__db"
-                ;;
-            chatgate__subcmd__help,generate-assets)
-                cmd="chatgate__subcmd__help__subcmd__generate__subcmd__assets"
                 ;;
             chatgate__subcmd__help,help)
                 cmd="chatgate__subcmd__help__subcmd__help"
@@ -227,7 +221,7 @@ _chatgate() {
 
     case "${cmd}" in
         chatgate)
-            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version serve user token config usage db generate-assets help"
+            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version serve user token config usage db help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -440,34 +434,8 @@ _chatgate() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        chatgate__subcmd__generate__subcmd__assets)
-            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --database)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         chatgate__subcmd__help)
-            opts="serve user token config usage db generate-assets help"
+            opts="serve user token config usage db help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -525,20 +493,6 @@ _chatgate() {
         chatgate__subcmd__help__subcmd__db__subcmd__migrate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        chatgate__subcmd__help__subcmd__generate__subcmd__assets)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -789,7 +743,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__serve)
-            opts="-c -v -q -h -V --listen --demo --no-accounting --config --database --verbose --quiet --help --version"
+            opts="-c -v -q -h -V --listen --demo --config --database --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -30,3 +30,27 @@ fn completions_and_man_pages_are_up_to_date() {
         }
     }
 }
+
+/// Hidden flags and commands stay out of the completions as they stay out
+/// of `--help` and the man pages; the rest is offered.
+#[test]
+fn completions_leave_out_what_is_hidden() {
+    let files = chatgate::commands::assets::render().unwrap();
+    let completions: Vec<_> = files
+        .iter()
+        .filter(|(path, _)| path.starts_with("completions"))
+        .collect();
+    assert_eq!(completions.len(), 3);
+    for (path, bytes) in completions {
+        let text = String::from_utf8_lossy(bytes);
+        for hidden in ["no-accounting", "generate-assets"] {
+            assert!(!text.contains(hidden), "{} offers {hidden}", path.display());
+        }
+        for offered in ["listen", "demo", "recharge", "prune", "database"] {
+            assert!(text.contains(offered), "{} lacks {offered}", path.display());
+        }
+    }
+    let man = files.iter().find(|(p, _)| p.ends_with("chatgate-serve.1"));
+    let man = String::from_utf8_lossy(&man.expect("a serve page").1).into_owned();
+    assert!(!man.contains("no\\-accounting") && !man.contains("no-accounting"));
+}

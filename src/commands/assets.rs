@@ -39,7 +39,7 @@ pub fn render() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
         (Shell::Zsh, "_chatgate"),
         (Shell::Fish, "chatgate.fish"),
     ] {
-        let mut cmd = Cli::command();
+        let mut cmd = offered(&Cli::command());
         let mut bytes = Vec::new();
         clap_complete::generate(shell, &mut cmd, "chatgate", &mut bytes);
         out.push((Path::new("completions").join(file), bytes));
@@ -47,6 +47,32 @@ pub fn render() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
     let cmd = Cli::command();
     man_pages(&cmd, "chatgate", "chatgate", &mut out)?;
     Ok(out)
+}
+
+/// The command line as the completions offer it: a copy without the hidden
+/// subcommands and flags, which clap_complete would list too (clap issue
+/// #1335). clap_mangen leaves them out by itself.
+fn offered(cmd: &clap::Command) -> clap::Command {
+    let mut out = clap::Command::new(cmd.get_name().to_owned())
+        .visible_aliases(cmd.get_visible_aliases().map(str::to_owned))
+        .propagate_version(cmd.is_propagate_version_set())
+        .subcommand_required(cmd.is_subcommand_required_set())
+        .args(cmd.get_arguments().filter(|a| !a.is_hide_set()).cloned())
+        .subcommands(
+            cmd.get_subcommands()
+                .filter(|s| !s.is_hide_set())
+                .map(offered),
+        );
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    if let Some(about) = cmd.get_long_about() {
+        out = out.long_about(about.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        out = out.version(version.to_owned());
+    }
+    out
 }
 
 /// chatgate.1, then one page per subcommand (chatgate-user-add.1, …);
