@@ -7,9 +7,12 @@
 # is pinned to CPU 0 with one worker; the mock, wrk and the streaming client
 # share CPU 1. Writes BENCHMARKS.md.
 #   bench/run.sh            (DURATION=10 seconds per run by default)
+#   ROUNDS=3 bench/run.sh   (every figure the median of 3 rounds, each round
+#                            all targets in turn: steadier, 3x as long)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-1}
 
 for tool in wrk nginx taskset; do
   command -v "$tool" >/dev/null || { echo "bench: installing wrk and nginx" >&2; apt-get install -y wrk nginx-light >/dev/null; break; }
@@ -136,7 +139,25 @@ stream_latency() {
   taskset -c 1 "$STREAM" "$1" "$KEY" "$2" 32 "$DURATION"
 }
 
+# median ROW...: each field's median over the rows given (one per round).
+median() {
+  printf '%s\n' "$@" | awk '
+    { for (i = 1; i <= NF; i++) v[i, NR] = $i; n = NF }
+    END {
+      for (i = 1; i <= n; i++) {
+        m = 0
+        for (r = 1; r <= NR; r++) if (v[i, r] != "-") a[++m] = v[i, r] + 0
+        if (m == 0) { printf "%s-", (i > 1 ? " " : ""); continue }
+        for (x = 2; x <= m; x++) for (y = x; y > 1 && a[y - 1] > a[y]; y--) { t = a[y]; a[y] = a[y - 1]; a[y - 1] = t }
+        med = (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+        printf "%s%s", (i > 1 ? " " : ""), med
+      }
+      print ""
+    }'
+}
+
 declare -A R
+for round in $(seq 1 "$ROUNDS"); do
 for target in direct nginx floor chatgate off; do
   case $target in
     direct) base=http://127.0.0.1:9101; timed=http://127.0.0.1:9105; model=gpt-4o-mini; pid=- ;;
@@ -146,11 +167,19 @@ for target in direct nginx floor chatgate off; do
     off) base=http://127.0.0.1:9107; timed=$base; model=timed-stream; pid=$OFF_PID ;;
   esac
   url=$base/v1/chat/completions
-  R[$target,c1]=$(run "$target" "$url" 1 "$JSON" "$pid")
-  R[$target,c64]=$(run "$target" "$url" 64 "$JSON" "$pid")
+  R[$target,c1,$round]=$(run "$target" "$url" 1 "$JSON" "$pid")
+  R[$target,c64,$round]=$(run "$target" "$url" 64 "$JSON" "$pid")
   [ "$target" = chatgate ] && RSS_C64=$(rss_mib "$GATE_PID")
-  R[$target,s32]=$(run "$target" "$url" 32 "$SSE" "$pid")
-  R[$target,lat]=$(stream_latency "$timed/v1/chat/completions" "$model")
+  R[$target,s32,$round]=$(run "$target" "$url" 32 "$SSE" "$pid")
+  R[$target,lat,$round]=$(stream_latency "$timed/v1/chat/completions" "$model")
+done
+done
+for target in direct nginx floor chatgate off; do
+  for kind in c1 c64 s32 lat; do
+    rows=()
+    for round in $(seq 1 "$ROUNDS"); do rows+=("${R[$target,$kind,$round]}"); done
+    R[$target,$kind]=$(median "${rows[@]}")
+  done
 done
 
 # 1,000 open streams through chatgate, RSS read in the middle.
@@ -172,7 +201,7 @@ ratio() { awk -v a="$(f "$1" 1)" -v b="$(f "$2" 1)" 'BEGIN {printf "%.2f", a / b
 
 {
   echo "<!-- results: written by bench/run.sh -->"
-  echo "Produced by \`bench/run.sh\` (DURATION=${DURATION}s per run) on $(date -u +%Y-%m-%d):"
+  echo "Produced by \`bench/run.sh\` (DURATION=${DURATION}s per run, ROUNDS=${ROUNDS}: each figure the median of ${ROUNDS} round(s), the targets taking turns) on $(date -u +%Y-%m-%d):"
   echo "$(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')), $(uname -r);"
   echo "$(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), chatgate $($BIN --version | awk '{print $2}') (release)."
   echo "Each proxy is pinned to CPU 0 with one worker; the mock upstreams, wrk and the streaming client share CPU 1."
