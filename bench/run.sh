@@ -139,18 +139,18 @@ stream_latency() {
   taskset -c 1 "$STREAM" "$1" "$KEY" "$2" 32 "$DURATION"
 }
 
-# median ROW...: each field's median over the rows given (one per round).
+# median ROW...: each field's median over the rows given (one per round),
+# printed as measured (for an even count, the lower of the middle two).
 median() {
   printf '%s\n' "$@" | awk '
     { for (i = 1; i <= NF; i++) v[i, NR] = $i; n = NF }
     END {
       for (i = 1; i <= n; i++) {
         m = 0
-        for (r = 1; r <= NR; r++) if (v[i, r] != "-") a[++m] = v[i, r] + 0
+        for (r = 1; r <= NR; r++) if (v[i, r] != "-") a[++m] = v[i, r]
         if (m == 0) { printf "%s-", (i > 1 ? " " : ""); continue }
-        for (x = 2; x <= m; x++) for (y = x; y > 1 && a[y - 1] > a[y]; y--) { t = a[y]; a[y] = a[y - 1]; a[y - 1] = t }
-        med = (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-        printf "%s%s", (i > 1 ? " " : ""), med
+        for (x = 2; x <= m; x++) for (y = x; y > 1 && a[y - 1] + 0 > a[y] + 0; y--) { t = a[y]; a[y] = a[y - 1]; a[y - 1] = t }
+        printf "%s%s", (i > 1 ? " " : ""), a[int((m + 1) / 2)]
       }
       print ""
     }'

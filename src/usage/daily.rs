@@ -58,8 +58,9 @@ pub fn add_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<
         groups.entry(key).or_default().add(Sums::of(r));
     }
     for ((d, u, m, up), s) in groups {
-        // No ON CONFLICT: it is not portable through MultiConnection.
         // Update first; a missing row is inserted (within the transaction).
+        // The update is prepared once; diesel's ON CONFLICT DO UPDATE would
+        // be prepared anew every time, like its UPDATE.
         let update = AddToDay {
             key: (d, u, m, up),
             sums: s,
