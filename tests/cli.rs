@@ -458,11 +458,8 @@ fn record(
         prompt_tokens: Some(p),
         completion_tokens: Some(c),
         total_tokens: Some(p + c),
-        estimated: false,
-        stream: false,
         latency_ms: 5,
-        work: None,
-        reservation: None,
+        ..Default::default()
     }
 }
 

@@ -254,11 +254,8 @@ async fn limit_periods_reset_with_the_clock() {
         prompt_tokens: Some(40),
         completion_tokens: Some(2),
         total_tokens: Some(42),
-        estimated: false,
-        stream: false,
         latency_ms: 1,
-        work: None,
-        reservation: None,
+        ..Default::default()
     };
     chatgate::usage::writer::write_batch(&mut conn, &[record("daily"), record("monthly")]).unwrap();
     let keys = KeyTable::default();

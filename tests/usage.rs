@@ -406,16 +406,12 @@ fn a_batch_of_any_size_is_stored_whole() {
             method: "POST",
             endpoint: format!("/batch/{i}"),
             model: (i % 2 == 0).then(|| format!("model-{i}")),
-            upstream: None,
             status: 200,
             prompt_tokens: Some(i),
             completion_tokens: (i % 3 == 0).then_some(1),
-            total_tokens: None,
             estimated: i % 5 == 0,
-            stream: false,
             latency_ms: i,
-            work: None,
-            reservation: None,
+            ..Default::default()
         })
         .collect();
     chatgate::usage::writer::write_batch(&mut pool.get().unwrap(), &records).unwrap();
