@@ -1,1 +1,1 @@
-CREATE INDEX usage_records_user_at ON usage_records (user_name, at);
+CREATE INDEX IF NOT EXISTS usage_records_user_at ON usage_records (user_name, at);
