@@ -436,8 +436,13 @@ fn batches_add_up_in_the_daily_totals() {
     use diesel::prelude::*;
     let (config, _dir) = test_config(vec![]);
     let pool = chatgate::db::open(&config.database.url).unwrap();
+    // One fixed day: a clock passing midnight would split the rows.
+    let noon = chrono::NaiveDate::from_ymd_opt(2026, 11, 29)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap();
     let used = |status, prompt, completion, guessed| chatgate::usage::UsageRecord {
-        at: chatgate::db::now(),
+        at: noon,
         user: "alice".into(),
         model: Some("gpt-4o".into()),
         upstream: Some("mock".into()),
@@ -470,4 +475,42 @@ fn batches_add_up_in_the_daily_totals() {
         .get_result(&mut pool.get().unwrap())
         .unwrap();
     assert_eq!(sums, (5, 2, 11_111, 22_222, 4));
+}
+
+/// The server writes a user's first use at once; a later one within the
+/// minute waits, and is written exactly when the server stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_use_is_written_at_once_then_exactly_at_stop() {
+    use chatgate::db::schema::{usage_records, users};
+    use diesel::dsl::max;
+    use diesel::prelude::*;
+    let (mock, app, key) = app_with_user().await;
+    let pool = app.pool.clone();
+    let last_used = || -> Option<chrono::NaiveDateTime> {
+        users::table
+            .filter(users::name.eq("alice"))
+            .select(users::last_used_at)
+            .first(&mut pool.get().unwrap())
+            .unwrap()
+    };
+    send(&app, &key, &chat("gpt-4o", false, None), &mock).await;
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let written = last_used().is_some();
+            async move { written }
+        })
+        .await,
+        "the first use was not written"
+    );
+    let written = last_used();
+    // Its record is committed; the next request goes in a later batch.
+    send(&app, &key, &chat("gpt-4o", false, None), &mock).await;
+    let pool = app.stop().await;
+    let latest: Option<chrono::NaiveDateTime> = usage_records::table
+        .select(max(usage_records::at))
+        .first(&mut pool.get().unwrap())
+        .unwrap();
+    assert_eq!(stored(&pool, "/chat/completions").len(), 2);
+    assert!(latest > written, "both requests share one timestamp");
+    assert_eq!(last_used(), latest);
 }

@@ -11,6 +11,7 @@ use chrono::NaiveDateTime;
 use std::sync::Arc;
 
 /// What one request used. Token counts stay `None` where nothing reported them.
+/// `Default` is for tests; the request path spells every field out.
 #[derive(Debug, Default)]
 pub struct UsageRecord {
     pub at: NaiveDateTime,
