@@ -68,8 +68,11 @@ impl ApiError {
                 "invalid_request_error"
             }
             ApiError::ModelNotAllowed(_) => "permission_error",
-            // OpenAI's own type for both 429s.
-            ApiError::Quota(_) | ApiError::RateLimited { .. } => "insufficient_quota",
+            // OpenAI's own types. Clients read them to tell a spent quota
+            // (permanent: async-openai's retry layer gives up on it) from a
+            // requests-per-minute limit (retried after `Retry-After`).
+            ApiError::Quota(_) => "insufficient_quota",
+            ApiError::RateLimited { .. } => "requests",
             ApiError::BadRequest(_)
             | ApiError::TooLarge(_)
             | ApiError::ModelNotFound(_)
@@ -105,9 +108,20 @@ impl ResponseError for ApiError {
             self.kind(),
             self.code(),
         );
-        if let ApiError::RateLimited { retry_after, .. } = self {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+        match self {
+            ApiError::RateLimited { retry_after, .. } => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+            }
+            // The official SDKs retry every 429 twice unless told not to; a
+            // spent quota stays spent, so retries would only add refusals.
+            ApiError::Quota(_) => {
+                res.headers_mut().insert(
+                    header::HeaderName::from_static("x-should-retry"),
+                    header::HeaderValue::from_static("false"),
+                );
+            }
+            _ => {}
         }
         res
     }

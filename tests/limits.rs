@@ -105,10 +105,15 @@ async fn a_stream_that_reaches_the_limit_finishes_then_the_user_is_refused() {
     })
     .await;
     assert!(refused, "the next request was not refused");
-    let (status, code, msg) = error_parts(post(&app, &key, &chat(false)).await).await;
-    assert_eq!((status, code.as_str()), (429, "insufficient_quota"));
+    let r = post(&app, &key, &chat(false)).await;
+    // The SDKs would retry a 429 twice; a spent quota tells them not to.
+    assert_eq!(r.headers()["x-should-retry"], "false");
+    assert!(r.headers().get("retry-after").is_none());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "insufficient_quota");
+    assert_eq!(body["error"]["code"], "insufficient_quota");
     assert_eq!(
-        msg,
+        body["error"]["message"],
         "You have used your token limit of 5; ask the gateway's admin for a top-up."
     );
 
@@ -174,8 +179,13 @@ async fn rpm_refuses_with_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    let (status, code, msg) = error_parts(r).await;
-    assert_eq!((status, code.as_str()), (429, "rate_limit_exceeded"));
+    // Retryable, unlike a spent quota: OpenAI's type for an rpm limit.
+    assert!(r.headers().get("x-should-retry").is_none());
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "requests");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    let msg = body["error"]["message"].as_str().unwrap();
     assert!(msg.contains("3 requests per minute"), "{msg}");
 }
 
