@@ -10,6 +10,7 @@ use async_openai::types::chat::{
     ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequestArgs,
 };
 use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
+use async_openai::types::responses::{CreateResponseArgs, ResponseStreamEvent};
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -517,6 +518,60 @@ async fn echo_upstream_serves_the_sdk() {
         }
     }
     assert_eq!(text, "Hello there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_upstream_serves_the_responses_api() {
+    let (mut config, dir) = test_config(vec![]);
+    config.use_demo_upstream();
+    let app = spawn_app(config, dir);
+    let key = app.add_user("demo").await;
+    let client = openai(&app, &key);
+    let request = |stream: bool| {
+        CreateResponseArgs::default()
+            .model("gpt-4o-mini")
+            .instructions("Repeat after me.")
+            .input("Hello there")
+            .stream(stream)
+            .build()
+            .unwrap()
+    };
+    let reply = client.responses().create(request(false)).await.unwrap();
+    assert_eq!(reply.output_text().as_deref(), Some("Hello there"));
+    let usage = reply.usage.unwrap();
+    assert_eq!(usage.output_tokens, 2);
+
+    let mut stream = client
+        .responses()
+        .create_stream(request(true))
+        .await
+        .unwrap();
+    let (mut deltas, mut completed) = (String::new(), None);
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            ResponseStreamEvent::ResponseOutputTextDelta(d) => deltas.push_str(&d.delta),
+            ResponseStreamEvent::ResponseCompleted(c) => completed = Some(c.response),
+            _ => {}
+        }
+    }
+    assert_eq!(deltas, "Hello there");
+    let completed = completed.expect("no response.completed event");
+    assert_eq!(completed.output_text().as_deref(), Some("Hello there"));
+
+    let pool = app.stop().await;
+    let rows = stored(&pool, "/responses");
+    let counted: Vec<_> = rows
+        .iter()
+        .map(|r| (r.stream, r.prompt, r.completion, r.estimated))
+        .collect();
+    let expected = (Some(i64::from(usage.input_tokens)), Some(2), false);
+    assert_eq!(
+        counted,
+        [
+            (false, expected.0, expected.1, expected.2),
+            (true, expected.0, expected.1, expected.2)
+        ]
+    );
 }
 
 /// The value of a Prometheus sample whose line starts with `prefix`.

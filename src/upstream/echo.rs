@@ -1,7 +1,8 @@
 //! The built-in `echo` upstream: no network, no key. It answers chat and
-//! text completions with the last user message (streamed word by word when
-//! asked), embeddings with small deterministic vectors, and reports usage
-//! counted with the tokenizer. For demos, client set-up checks and tests.
+//! text completions and the Responses API with the last user message
+//! (streamed word by word when asked), embeddings with small deterministic
+//! vectors, and reports usage counted with the tokenizer. For demos, client
+//! set-up checks and tests.
 //! (Its models appear in `/v1/models` through the merged list.)
 
 use crate::usage::{count_tokens, Tokens};
@@ -39,6 +40,7 @@ impl Echo {
             ("POST", "/chat/completions") => chat(&request),
             ("POST", "/completions") => completion(&request),
             ("POST", "/embeddings") => embeddings(&request),
+            ("POST", "/responses") => response(&request),
             _ => not_found(method, endpoint),
         }
     }
@@ -73,13 +75,8 @@ fn chat(request: &Value) -> LocalReply {
         .find(|m| m["role"] == "user")
         .map(|m| content_text(&m["content"]))
         .unwrap_or_default();
-    let prompt = messages
-        .iter()
-        .map(|m| TOKENS_PER_MESSAGE + count_tokens(model, &content_text(&m["content"])))
-        .sum::<i64>()
-        + REPLY_PRIMING;
     let tokens = Tokens {
-        prompt,
+        prompt: prompt_tokens(model, messages.iter().map(|m| &m["content"])),
         completion: count_tokens(model, &reply),
     };
     let id = format!("chatcmpl-echo{}", short_hash(&reply));
@@ -121,6 +118,115 @@ fn chat(request: &Value) -> LocalReply {
         "usage": usage_json(tokens)
     });
     json_reply(StatusCode::OK, &body, Some(tokens))
+}
+
+/// Prompt tokens of a conversation, by the chat format's per-message count.
+fn prompt_tokens<'a>(model: &str, contents: impl Iterator<Item = &'a Value>) -> i64 {
+    contents
+        .map(|c| TOKENS_PER_MESSAGE + count_tokens(model, &content_text(c)))
+        .sum::<i64>()
+        + REPLY_PRIMING
+}
+
+/// The Responses API (`POST /v1/responses`): `input` is a string or a list
+/// of items; the reply is the last user message, as one output message.
+/// Streamed, it sends the typed events the SDKs' stream helpers assemble.
+fn response(request: &Value) -> LocalReply {
+    let model = model_of(request);
+    let items: Vec<&Value> = match &request["input"] {
+        text @ Value::String(_) => vec![text],
+        Value::Array(items) => items
+            .iter()
+            .filter(|i| i["role"].is_string())
+            .map(|i| &i["content"])
+            .collect(),
+        _ => Vec::new(),
+    };
+    let last_user = match &request["input"] {
+        Value::Array(items) => items.iter().rev().find(|i| i["role"] == "user"),
+        text => Some(text),
+    };
+    let reply = last_user
+        .map(|i| content_text(i.get("content").unwrap_or(i)))
+        .unwrap_or_default();
+    let instructions = request.get("instructions").filter(|v| v.is_string());
+    let tokens = Tokens {
+        prompt: prompt_tokens(model, instructions.into_iter().chain(items)),
+        completion: count_tokens(model, &reply),
+    };
+    let hash = short_hash(&reply);
+    let (id, item_id) = (format!("resp_echo{hash}"), format!("msg_echo{hash}"));
+    let created = chrono::Utc::now().timestamp();
+    let part = |text: &str| json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
+    let message = |status: &str, content: Vec<Value>| {
+        json!({"id": item_id, "type": "message", "status": status, "role": "assistant",
+               "content": content})
+    };
+    let object = |status: &str, output: Vec<Value>, usage: Value| {
+        json!({
+            "id": id, "object": "response", "created_at": created,
+            "completed_at": if status == "completed" { json!(created) } else { Value::Null },
+            "status": status, "error": null, "incomplete_details": null,
+            "instructions": request["instructions"], "max_output_tokens": request["max_output_tokens"],
+            "model": model, "output": output, "parallel_tool_calls": true,
+            "previous_response_id": request["previous_response_id"],
+            "store": false, "temperature": 1.0, "top_p": 1.0, "tools": [], "tool_choice": "auto",
+            "text": {"format": {"type": "text"}}, "truncation": "disabled",
+            "metadata": request.get("metadata").cloned().unwrap_or_else(|| json!({})),
+            "usage": usage
+        })
+    };
+    let usage = json!({
+        "input_tokens": tokens.prompt, "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": tokens.completion, "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": tokens.prompt + tokens.completion
+    });
+    let done = object(
+        "completed",
+        vec![message("completed", vec![part(&reply)])],
+        usage,
+    );
+    if request["stream"] != true {
+        return json_reply(StatusCode::OK, &done, Some(tokens));
+    }
+    let at = |index: u32| json!({"item_id": item_id, "output_index": 0, "content_index": index});
+    let with = |mut event: Value, fields: Value| {
+        if let (Some(e), Value::Object(f)) = (event.as_object_mut(), fields) {
+            e.extend(f);
+        }
+        event
+    };
+    let started = object("in_progress", vec![], Value::Null);
+    let mut events = vec![
+        json!({"type": "response.created", "response": started}),
+        json!({"type": "response.in_progress", "response": started}),
+        json!({"type": "response.output_item.added", "output_index": 0,
+               "item": message("in_progress", vec![])}),
+        with(
+            json!({"type": "response.content_part.added", "part": part("")}),
+            at(0),
+        ),
+    ];
+    events.extend(words(&reply).into_iter().map(|w| {
+        with(
+            json!({"type": "response.output_text.delta", "delta": w, "logprobs": []}),
+            at(0),
+        )
+    }));
+    events.extend([
+        with(
+            json!({"type": "response.output_text.done", "text": reply, "logprobs": []}),
+            at(0),
+        ),
+        with(
+            json!({"type": "response.content_part.done", "part": part(&reply)}),
+            at(0),
+        ),
+        json!({"type": "response.output_item.done", "output_index": 0,
+               "item": done["output"][0]}),
+        json!({"type": "response.completed", "response": done}),
+    ]);
+    typed_sse(events, tokens)
 }
 
 fn completion(request: &Value) -> LocalReply {
@@ -259,12 +365,34 @@ fn json_reply(status: StatusCode, body: &Value, tokens: Option<Tokens>) -> Local
     }
 }
 
+/// Chat and text completions' events: `data:` lines, then `[DONE]`.
 fn sse(events: Vec<Value>, tokens: Tokens) -> LocalReply {
     let mut chunks: Vec<Bytes> = events
         .iter()
         .map(|e| Bytes::from(format!("data: {e}\n\n")))
         .collect();
     chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    events_reply(chunks, tokens)
+}
+
+/// The Responses API's events: each named by its `type` and numbered, with
+/// no `[DONE]` (as OpenAI sends them).
+fn typed_sse(events: Vec<Value>, tokens: Tokens) -> LocalReply {
+    let chunks = events
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut e)| {
+            e["sequence_number"] = json!(n);
+            Bytes::from(format!(
+                "event: {}\ndata: {e}\n\n",
+                e["type"].as_str().unwrap_or("")
+            ))
+        })
+        .collect();
+    events_reply(chunks, tokens)
+}
+
+fn events_reply(chunks: Vec<Bytes>, tokens: Tokens) -> LocalReply {
     LocalReply {
         status: StatusCode::OK,
         body: Body::Events(chunks),
@@ -327,6 +455,70 @@ mod tests {
         with_usage["stream_options"] = json!({"include_usage": true});
         let (_, chunks, _) = call("/chat/completions", with_usage);
         assert!(chunks[chunks.len() - 2].contains("\"usage\""));
+    }
+
+    #[test]
+    fn responses_echo_the_last_user_input_with_usage() {
+        let (status, body, tokens) = call(
+            "/responses",
+            json!({"model": "gpt-4o", "instructions": "be brief", "input": [
+                {"role": "user", "content": "first"},
+                {"type": "message", "role": "user",
+                 "content": [{"type": "input_text", "text": "hello world"}]}
+            ]}),
+        );
+        assert_eq!(status, StatusCode::OK);
+        let v: Value = serde_json::from_str(&body[0]).unwrap();
+        assert_eq!(v["object"], "response");
+        assert_eq!(v["status"], "completed");
+        assert_eq!(v["output"][0]["content"][0]["text"], "hello world");
+        let t = tokens.unwrap();
+        assert_eq!(t.completion, 2);
+        // Instructions and two messages, each with the chat format's overhead.
+        assert_eq!(t.prompt, 3 * 3 + 3 + 2 + 1 + 2);
+        assert_eq!(v["usage"]["input_tokens"], t.prompt);
+        assert_eq!(v["usage"]["total_tokens"], t.prompt + t.completion);
+        let (_, body, _) = call("/responses", json!({"model": "m", "input": "just text"}));
+        let v: Value = serde_json::from_str(&body[0]).unwrap();
+        assert_eq!(v["output"][0]["content"][0]["text"], "just text");
+    }
+
+    #[test]
+    fn responses_stream_typed_numbered_events_ending_in_completed() {
+        let (_, chunks, tokens) = call(
+            "/responses",
+            json!({"model": "m", "stream": true, "input": "a b c"}),
+        );
+        let events: Vec<(String, Value)> = chunks
+            .iter()
+            .map(|c| {
+                let (name, data) = c
+                    .strip_prefix("event: ")
+                    .and_then(|c| c.strip_suffix("\n\n"))
+                    .and_then(|c| c.split_once("\ndata: "))
+                    .unwrap_or_else(|| panic!("not one typed event: {c:?}"));
+                (name.to_owned(), serde_json::from_str(data).unwrap())
+            })
+            .collect();
+        for (n, (name, data)) in events.iter().enumerate() {
+            assert_eq!(data["type"], name.as_str());
+            assert_eq!(data["sequence_number"], n);
+        }
+        let deltas: String = events
+            .iter()
+            .filter(|(name, _)| name == "response.output_text.delta")
+            .map(|(_, d)| d["delta"].as_str().unwrap())
+            .collect();
+        assert_eq!(deltas, "a b c");
+        let (last, done) = events.last().unwrap();
+        assert_eq!(last, "response.completed");
+        assert_eq!(done["response"]["output"][0]["content"][0]["text"], "a b c");
+        assert_eq!(
+            done["response"]["usage"]["output_tokens"],
+            tokens.unwrap().completion
+        );
+        assert_eq!(events[0].0, "response.created");
+        assert!(events[0].1["response"]["usage"].is_null());
     }
 
     #[test]
