@@ -199,6 +199,8 @@ pub fn estimate(model: &str, request: &[u8], reply: &[u8], streamed: bool) -> To
             push_text(&mut reply_text, &c["message"]["content"]);
             push_text(&mut reply_text, &c["text"]);
         }
+        // The Responses API: output items, each with content parts.
+        push_text(&mut reply_text, &v["output"]);
     }
     Tokens {
         prompt: count_tokens(model, &prompt_text),
@@ -206,6 +208,8 @@ pub fn estimate(model: &str, request: &[u8], reply: &[u8], streamed: bool) -> To
     }
 }
 
+/// The text of a string, or of a list of strings, parts (`text`) and items
+/// (`content`: Responses API input and output messages).
 fn push_text(out: &mut String, v: &Value) {
     match v {
         Value::String(s) => out.push_str(s),
@@ -213,7 +217,10 @@ fn push_text(out: &mut String, v: &Value) {
             for item in items {
                 match item {
                     Value::String(s) => out.push_str(s),
-                    other => push_text(out, &other["text"]),
+                    other => {
+                        push_text(out, &other["text"]);
+                        push_text(out, &other["content"]);
+                    }
                 }
             }
         }
@@ -346,5 +353,20 @@ mod tests {
         );
         let json = br#"{"choices":[{"message":{"content":"Hello there"}}]}"#;
         assert_eq!(estimate("gpt-4o", request, json, false), t);
+
+        // The Responses API: input items and output messages.
+        let request = br#"{"model":"gpt-4o","instructions":"be","input":[
+            {"role":"user","content":"hello"},
+            {"role":"user","content":[{"type":"input_text","text":" world"}]}]}"#;
+        let reply = br#"{"output":[{"type":"message","content":[
+            {"type":"output_text","text":"Hello there"}]}]}"#;
+        let t = estimate("gpt-4o", request, reply, false);
+        assert_eq!(
+            t,
+            Tokens {
+                prompt: 3,
+                completion: 2
+            }
+        );
     }
 }
