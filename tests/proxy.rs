@@ -520,30 +520,30 @@ async fn echo_upstream_serves_the_sdk() {
     assert_eq!(text, "Hello there");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn echo_upstream_serves_the_responses_api() {
-    let (mut config, dir) = test_config(vec![]);
-    config.use_demo_upstream();
-    let app = spawn_app(config, dir);
-    let key = app.add_user("demo").await;
-    let client = openai(&app, &key);
-    let request = |stream: bool| {
-        CreateResponseArgs::default()
-            .model("gpt-4o-mini")
-            .instructions("Repeat after me.")
-            .input("Hello there")
-            .stream(stream)
-            .build()
-            .unwrap()
-    };
-    let reply = client.responses().create(request(false)).await.unwrap();
+fn response_request(stream: bool) -> async_openai::types::responses::CreateResponse {
+    CreateResponseArgs::default()
+        .model("gpt-4o-mini")
+        .instructions("Repeat after me.")
+        .input("Hello there")
+        .stream(stream)
+        .build()
+        .unwrap()
+}
+
+/// One plain and one streamed Responses API call, checking the text both
+/// ways; the usage the plain reply reported.
+async fn call_responses_api(client: &async_openai::Client<OpenAIConfig>) -> (i64, i64) {
+    let reply = client
+        .responses()
+        .create(response_request(false))
+        .await
+        .unwrap();
     assert_eq!(reply.output_text().as_deref(), Some("Hello there"));
     let usage = reply.usage.unwrap();
-    assert_eq!(usage.output_tokens, 2);
 
     let mut stream = client
         .responses()
-        .create_stream(request(true))
+        .create_stream(response_request(true))
         .await
         .unwrap();
     let (mut deltas, mut completed) = (String::new(), None);
@@ -557,21 +557,55 @@ async fn echo_upstream_serves_the_responses_api() {
     assert_eq!(deltas, "Hello there");
     let completed = completed.expect("no response.completed event");
     assert_eq!(completed.output_text().as_deref(), Some("Hello there"));
+    assert_eq!(completed.usage.as_ref(), Some(&usage));
+    (usage.input_tokens.into(), usage.output_tokens.into())
+}
 
-    let pool = app.stop().await;
-    let rows = stored(&pool, "/responses");
-    let counted: Vec<_> = rows
+/// The two calls of `call_responses_api` as stored: plain, then streamed,
+/// each with the upstream's reported usage.
+fn assert_responses_counted(pool: &chatgate::db::Pool, (prompt, completion): (i64, i64)) {
+    let counted: Vec<_> = stored(pool, "/responses")
         .iter()
         .map(|r| (r.stream, r.prompt, r.completion, r.estimated))
         .collect();
-    let expected = (Some(i64::from(usage.input_tokens)), Some(2), false);
+    let reported = (Some(prompt), Some(completion), false);
     assert_eq!(
         counted,
         [
-            (false, expected.0, expected.1, expected.2),
-            (true, expected.0, expected.1, expected.2)
+            (false, reported.0, reported.1, reported.2),
+            (true, reported.0, reported.1, reported.2)
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_upstream_serves_the_responses_api() {
+    let (mut config, dir) = test_config(vec![]);
+    config.use_demo_upstream();
+    let app = spawn_app(config, dir);
+    let key = app.add_user("demo").await;
+    let usage = call_responses_api(&openai(&app, &key)).await;
+    assert_eq!(usage.1, 2, "Hello there");
+    assert_responses_counted(&app.stop().await, usage);
+}
+
+/// A gateway in front of another gateway's echo upstream: the front one
+/// reads the usage of a streamed Responses API call from its typed
+/// `response.completed` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_api_usage_is_read_through_an_openai_upstream() {
+    let (mut config, dir) = test_config(vec![]);
+    config.use_demo_upstream();
+    let back = spawn_app(config, dir);
+    let back_key = back.add_user("front-gateway").await;
+    let mut upstream = openai_upstream("back", &back.base, &["*"]);
+    upstream.api_keys = vec![back_key];
+    let (config, dir) = test_config(vec![upstream]);
+    let front = spawn_app(config, dir);
+    let key = front.add_user("alice").await;
+    let usage = call_responses_api(&openai(&front, &key)).await;
+    assert_responses_counted(&front.stop().await, usage);
+    assert_responses_counted(&back.stop().await, usage);
 }
 
 /// The value of a Prometheus sample whose line starts with `prefix`.
