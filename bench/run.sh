@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-hop proxy benchmark: the mock upstream direct, through nginx (a plain
 # reverse proxy: the floor for one hop), through a bare actix-web + awc
-# pass-through (the floor for chatgate's framework), and through chatgate
+# pass-through (the floor for chatgate's framework), through a bare tokio +
+# hyper pass-through (the same floor on the other Rust stack), and through chatgate
 # (auth, limits check, usage accounting on; and once more with accounting
 # off). Each proxy
 # is pinned to CPU 0 with one worker; the mock, wrk and the streaming client
@@ -22,6 +23,7 @@ BIN=$PWD/target/release/chatgate
 MOCK=$PWD/target/release/examples/bench_upstream
 STREAM=$PWD/target/release/examples/bench_stream
 FLOOR=$PWD/target/release/examples/bench_floor
+HYPER=$PWD/target/release/examples/bench_floor_hyper
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -74,6 +76,10 @@ for _ in $(seq 1 50); do NGINX_PID=$(pgrep -P $! nginx | head -n1 || true); [ -n
 taskset -c 0 "$FLOOR" 127.0.0.1:9108 http://127.0.0.1:9101 & PIDS+=($!)
 FLOOR_PID=$!
 taskset -c 0 "$FLOOR" 127.0.0.1:9109 http://127.0.0.1:9105 & PIDS+=($!)
+# The same on tokio + hyper: would leaving actix-web and awc lower it?
+taskset -c 0 "$HYPER" 127.0.0.1:9110 http://127.0.0.1:9101 & PIDS+=($!)
+HYPER_PID=$!
+taskset -c 0 "$HYPER" 127.0.0.1:9111 http://127.0.0.1:9105 & PIDS+=($!)
 
 cat > "$WORK/chatgate.yaml" <<YAML
 listen: 127.0.0.1:9103
@@ -92,7 +98,7 @@ GATE_PID=$!
 taskset -c 0 "$BIN" -c "$WORK/chatgate.yaml" --database "sqlite://$WORK/off.db" serve \
   --listen 127.0.0.1:9107 --no-accounting 2>"$WORK/chatgate-off.log" & PIDS+=($!)
 OFF_PID=$!
-for port in 9103 9107 9108 9109; do
+for port in 9103 9107 9108 9109 9110 9111; do
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
 done
 sleep 1
@@ -158,11 +164,12 @@ median() {
 
 declare -A R
 for round in $(seq 1 "$ROUNDS"); do
-for target in direct nginx floor chatgate off; do
+for target in direct nginx floor hyper chatgate off; do
   case $target in
     direct) base=http://127.0.0.1:9101; timed=http://127.0.0.1:9105; model=gpt-4o-mini; pid=- ;;
     nginx) base=http://127.0.0.1:9102; timed=http://127.0.0.1:9106; model=gpt-4o-mini; pid=$NGINX_PID ;;
     floor) base=http://127.0.0.1:9108; timed=http://127.0.0.1:9109; model=gpt-4o-mini; pid=$FLOOR_PID ;;
+    hyper) base=http://127.0.0.1:9110; timed=http://127.0.0.1:9111; model=gpt-4o-mini; pid=$HYPER_PID ;;
     chatgate) base=http://127.0.0.1:9103; timed=$base; model=timed-stream; pid=$GATE_PID ;;
     off) base=http://127.0.0.1:9107; timed=$base; model=timed-stream; pid=$OFF_PID ;;
   esac
@@ -174,7 +181,7 @@ for target in direct nginx floor chatgate off; do
   R[$target,lat,$round]=$(stream_latency "$timed/v1/chat/completions" "$model")
 done
 done
-for target in direct nginx floor chatgate off; do
+for target in direct nginx floor hyper chatgate off; do
   for kind in c1 c64 s32 lat; do
     rows=()
     for round in $(seq 1 "$ROUNDS"); do rows+=("${R[$target,$kind,$round]}"); done
@@ -207,20 +214,21 @@ ratio() { awk -v a="$(f "$1" 1)" -v b="$(f "$2" 1)" 'BEGIN {printf "%.2f", a / b
   echo "Each proxy is pinned to CPU 0 with one worker; the mock upstreams, wrk and the streaming client share CPU 1."
   echo "CPU µs/req is the proxy process's user+sys time (all its threads) over the requests it served."
   echo "\"actix-web + awc alone\" is examples/bench_floor.rs: the two crates chatgate is built on, passing every request on, with nothing else (no auth, routing, accounting or log)."
+  echo "\"tokio + hyper alone\" is examples/bench_floor_hyper.rs: the same pass-through on one current-thread tokio runtime with hyper's server and pooled client (not used by chatgate; it shows what leaving actix-web and awc would change)."
   echo "\"accounting off\" is the same chatgate with \`serve --no-accounting\` (hidden, for this comparison): no usage records, replies not watched."
   echo
-  echo "| run | direct | nginx | actix-web + awc alone | chatgate | chatgate, accounting off | chatgate vs nginx | chatgate vs actix-web + awc |"
-  echo "|---|---|---|---|---|---|---|---|"
-  echo "| JSON, 1 connection: p50 ms | $(f direct,c1 2) | $(f nginx,c1 2) | $(f floor,c1 2) | $(f chatgate,c1 2) | $(f off,c1 2) | $(added chatgate,c1 nginx,c1 2) ms | $(added chatgate,c1 floor,c1 2) ms |"
-  echo "| JSON, 1 connection: p99 ms | $(f direct,c1 3) | $(f nginx,c1 3) | $(f floor,c1 3) | $(f chatgate,c1 3) | $(f off,c1 3) | $(added chatgate,c1 nginx,c1 3) ms | $(added chatgate,c1 floor,c1 3) ms |"
-  echo "| JSON, 64 connections: requests/s | $(f direct,c64 1) | $(f nginx,c64 1) | $(f floor,c64 1) | $(f chatgate,c64 1) | $(f off,c64 1) | ×$(ratio chatgate,c64 nginx,c64) | ×$(ratio chatgate,c64 floor,c64) |"
-  echo "| JSON, 64 connections: CPU µs/req | - | $(f nginx,c64 4) | $(f floor,c64 4) | $(f chatgate,c64 4) | $(f off,c64 4) | $(added chatgate,c64 nginx,c64 4) µs | $(added chatgate,c64 floor,c64 4) µs |"
-  echo "| SSE (20 chunks at once), 32 connections: streams/s | $(f direct,s32 1) | $(f nginx,s32 1) | $(f floor,s32 1) | $(f chatgate,s32 1) | $(f off,s32 1) | ×$(ratio chatgate,s32 nginx,s32) | ×$(ratio chatgate,s32 floor,s32) |"
-  echo "| SSE, 32 connections: CPU µs/stream | - | $(f nginx,s32 4) | $(f floor,s32 4) | $(f chatgate,s32 4) | $(f off,s32 4) | $(added chatgate,s32 nginx,s32 4) µs | $(added chatgate,s32 floor,s32 4) µs |"
-  echo "| SSE (20 chunks 10 ms apart), 32 connections: first chunk p50 ms | $(f direct,lat 2) | $(f nginx,lat 2) | $(f floor,lat 2) | $(f chatgate,lat 2) | $(f off,lat 2) | $(added chatgate,lat nginx,lat 2) ms | $(added chatgate,lat floor,lat 2) ms |"
-  echo "| same: first chunk p99 ms | $(f direct,lat 3) | $(f nginx,lat 3) | $(f floor,lat 3) | $(f chatgate,lat 3) | $(f off,lat 3) | $(added chatgate,lat nginx,lat 3) ms | $(added chatgate,lat floor,lat 3) ms |"
-  echo "| same: chunk sent → received p50 ms | $(f direct,lat 4) | $(f nginx,lat 4) | $(f floor,lat 4) | $(f chatgate,lat 4) | $(f off,lat 4) | $(added chatgate,lat nginx,lat 4) ms | $(added chatgate,lat floor,lat 4) ms |"
-  echo "| same: chunk sent → received p99 ms | $(f direct,lat 5) | $(f nginx,lat 5) | $(f floor,lat 5) | $(f chatgate,lat 5) | $(f off,lat 5) | $(added chatgate,lat nginx,lat 5) ms | $(added chatgate,lat floor,lat 5) ms |"
+  echo "| run | direct | nginx | actix-web + awc alone | tokio + hyper alone | chatgate | chatgate, accounting off | chatgate vs nginx | chatgate vs actix-web + awc |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| JSON, 1 connection: p50 ms | $(f direct,c1 2) | $(f nginx,c1 2) | $(f floor,c1 2) | $(f hyper,c1 2) | $(f chatgate,c1 2) | $(f off,c1 2) | $(added chatgate,c1 nginx,c1 2) ms | $(added chatgate,c1 floor,c1 2) ms |"
+  echo "| JSON, 1 connection: p99 ms | $(f direct,c1 3) | $(f nginx,c1 3) | $(f floor,c1 3) | $(f hyper,c1 3) | $(f chatgate,c1 3) | $(f off,c1 3) | $(added chatgate,c1 nginx,c1 3) ms | $(added chatgate,c1 floor,c1 3) ms |"
+  echo "| JSON, 64 connections: requests/s | $(f direct,c64 1) | $(f nginx,c64 1) | $(f floor,c64 1) | $(f hyper,c64 1) | $(f chatgate,c64 1) | $(f off,c64 1) | ×$(ratio chatgate,c64 nginx,c64) | ×$(ratio chatgate,c64 floor,c64) |"
+  echo "| JSON, 64 connections: CPU µs/req | - | $(f nginx,c64 4) | $(f floor,c64 4) | $(f hyper,c64 4) | $(f chatgate,c64 4) | $(f off,c64 4) | $(added chatgate,c64 nginx,c64 4) µs | $(added chatgate,c64 floor,c64 4) µs |"
+  echo "| SSE (20 chunks at once), 32 connections: streams/s | $(f direct,s32 1) | $(f nginx,s32 1) | $(f floor,s32 1) | $(f hyper,s32 1) | $(f chatgate,s32 1) | $(f off,s32 1) | ×$(ratio chatgate,s32 nginx,s32) | ×$(ratio chatgate,s32 floor,s32) |"
+  echo "| SSE, 32 connections: CPU µs/stream | - | $(f nginx,s32 4) | $(f floor,s32 4) | $(f hyper,s32 4) | $(f chatgate,s32 4) | $(f off,s32 4) | $(added chatgate,s32 nginx,s32 4) µs | $(added chatgate,s32 floor,s32 4) µs |"
+  echo "| SSE (20 chunks 10 ms apart), 32 connections: first chunk p50 ms | $(f direct,lat 2) | $(f nginx,lat 2) | $(f floor,lat 2) | $(f hyper,lat 2) | $(f chatgate,lat 2) | $(f off,lat 2) | $(added chatgate,lat nginx,lat 2) ms | $(added chatgate,lat floor,lat 2) ms |"
+  echo "| same: first chunk p99 ms | $(f direct,lat 3) | $(f nginx,lat 3) | $(f floor,lat 3) | $(f hyper,lat 3) | $(f chatgate,lat 3) | $(f off,lat 3) | $(added chatgate,lat nginx,lat 3) ms | $(added chatgate,lat floor,lat 3) ms |"
+  echo "| same: chunk sent → received p50 ms | $(f direct,lat 4) | $(f nginx,lat 4) | $(f floor,lat 4) | $(f hyper,lat 4) | $(f chatgate,lat 4) | $(f off,lat 4) | $(added chatgate,lat nginx,lat 4) ms | $(added chatgate,lat floor,lat 4) ms |"
+  echo "| same: chunk sent → received p99 ms | $(f direct,lat 5) | $(f nginx,lat 5) | $(f floor,lat 5) | $(f hyper,lat 5) | $(f chatgate,lat 5) | $(f off,lat 5) | $(added chatgate,lat nginx,lat 5) ms | $(added chatgate,lat floor,lat 5) ms |"
   echo
   echo "chatgate RSS: idle ${RSS_IDLE} MiB, after 64 connections ${RSS_C64} MiB, with 1,000 open streams ${RSS_1000} MiB."
   echo "Usage records dropped by chatgate over all runs: ${DROPPED} (the run fails otherwise)."

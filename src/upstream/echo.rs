@@ -189,8 +189,10 @@ fn response(request: &Value) -> LocalReply {
     if request["stream"] != true {
         return json_reply(StatusCode::OK, &done, Some(tokens));
     }
-    let at = |index: u32| json!({"item_id": item_id, "output_index": 0, "content_index": index});
-    let with = |mut event: Value, fields: Value| {
+    // Events about the one text part of the one output message.
+    let part_event = |kind: &str, fields: Value| {
+        let mut event =
+            json!({"type": kind, "item_id": item_id, "output_index": 0, "content_index": 0});
         if let (Some(e), Value::Object(f)) = (event.as_object_mut(), fields) {
             e.extend(f);
         }
@@ -202,26 +204,20 @@ fn response(request: &Value) -> LocalReply {
         json!({"type": "response.in_progress", "response": started}),
         json!({"type": "response.output_item.added", "output_index": 0,
                "item": message("in_progress", vec![])}),
-        with(
-            json!({"type": "response.content_part.added", "part": part("")}),
-            at(0),
-        ),
+        part_event("response.content_part.added", json!({"part": part("")})),
     ];
     events.extend(words(&reply).into_iter().map(|w| {
-        with(
-            json!({"type": "response.output_text.delta", "delta": w, "logprobs": []}),
-            at(0),
+        part_event(
+            "response.output_text.delta",
+            json!({"delta": w, "logprobs": []}),
         )
     }));
     events.extend([
-        with(
-            json!({"type": "response.output_text.done", "text": reply, "logprobs": []}),
-            at(0),
+        part_event(
+            "response.output_text.done",
+            json!({"text": reply, "logprobs": []}),
         ),
-        with(
-            json!({"type": "response.content_part.done", "part": part(&reply)}),
-            at(0),
-        ),
+        part_event("response.content_part.done", json!({"part": part(&reply)})),
         json!({"type": "response.output_item.done", "output_index": 0,
                "item": done["output"][0]}),
         json!({"type": "response.completed", "response": done}),
