@@ -43,8 +43,9 @@ for _ in range(n):
         sys.exit(f"bench: status {reply.status} on port {port}")
 PY
 
-# count NAME PORT COMMAND...: instructions per request, counted only while
-# the N measured requests run (after a warm-up).
+# count NAME PORT COMMAND...: sets COUNTED to the instructions per request,
+# counted only while the N measured requests run (after a warm-up). Not
+# run in a subshell, so that cleanup still knows the process on failure.
 count() {
   local name=$1 port=$2 pid total
   shift 2
@@ -60,12 +61,15 @@ count() {
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   total=$(awk '/^totals:/ {s += $2} END {print s + 0}' "$WORK/$name".out*)
-  echo $((total / N))
+  COUNTED=$((total / N))
 }
 
-FLOOR=$(count floor 9108 "$EXAMPLES/bench_floor" 127.0.0.1:9108 http://127.0.0.1:9101)
-HYPER=$(count hyper 9110 "$EXAMPLES/bench_floor_hyper" 127.0.0.1:9110 http://127.0.0.1:9101)
-GATE=$(count chatgate 9103 "$BIN" -c "$WORK/chatgate.yaml" serve)
+count floor 9108 "$EXAMPLES/bench_floor" 127.0.0.1:9108 http://127.0.0.1:9101
+FLOOR=$COUNTED
+count hyper 9110 "$EXAMPLES/bench_floor_hyper" 127.0.0.1:9110 http://127.0.0.1:9101
+HYPER=$COUNTED
+count chatgate 9103 "$BIN" -c "$WORK/chatgate.yaml" serve
+GATE=$COUNTED
 echo "Instructions per request (callgrind, $N JSON requests on one connection, $(date -u +%Y-%m-%d)):"
 echo
 echo "| actix-web + awc alone | tokio + hyper alone | chatgate | chatgate over actix-web + awc |"

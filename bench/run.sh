@@ -2,11 +2,10 @@
 # One-hop proxy benchmark: the mock upstream direct, through nginx (a plain
 # reverse proxy: the floor for one hop), through a bare actix-web + awc
 # pass-through (the floor for chatgate's framework), through a bare tokio +
-# hyper pass-through (the same floor on the other Rust stack), and through chatgate
-# (auth, limits check, usage accounting on; and once more with accounting
-# off). Each proxy
-# is pinned to CPU 0 with one worker; the mock, wrk and the streaming client
-# share CPU 1. Writes BENCHMARKS.md.
+# hyper pass-through (the same floor on the other Rust stack), and through
+# chatgate (auth, limits check, usage accounting on; and once more with
+# accounting off). Each proxy is pinned to CPU 0 with one worker; the mock,
+# wrk and the streaming client share CPU 1. Writes BENCHMARKS.md.
 #   bench/run.sh            (DURATION=10 seconds per run by default)
 #   ROUNDS=3 bench/run.sh   (every figure the median of 3 rounds, each round
 #                            all targets in turn: steadier, 3x as long)

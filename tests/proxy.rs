@@ -488,11 +488,16 @@ async fn every_request_leaves_a_usage_record() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn echo_upstream_serves_the_sdk() {
+/// A gateway whose only upstream is the built-in echo, as `serve --demo`.
+fn echo_app() -> TestApp {
     let (mut config, dir) = test_config(vec![]);
     config.use_demo_upstream();
-    let app = spawn_app(config, dir);
+    spawn_app(config, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_upstream_serves_the_sdk() {
+    let app = echo_app();
     let key = app.add_user("demo").await;
     let client = openai(&app, &key);
     let reply = client.chat().create(chat_request(false)).await.unwrap();
@@ -580,9 +585,7 @@ fn assert_responses_counted(pool: &chatgate::db::Pool, (prompt, completion): (i6
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_upstream_serves_the_responses_api() {
-    let (mut config, dir) = test_config(vec![]);
-    config.use_demo_upstream();
-    let app = spawn_app(config, dir);
+    let app = echo_app();
     let key = app.add_user("demo").await;
     let usage = call_responses_api(&openai(&app, &key)).await;
     assert_eq!(usage.1, 2, "Hello there");
@@ -594,9 +597,7 @@ async fn echo_upstream_serves_the_responses_api() {
 /// `response.completed` event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_api_usage_is_read_through_an_openai_upstream() {
-    let (mut config, dir) = test_config(vec![]);
-    config.use_demo_upstream();
-    let back = spawn_app(config, dir);
+    let back = echo_app();
     let back_key = back.add_user("front-gateway").await;
     let mut upstream = openai_upstream("back", &back.base, &["*"]);
     upstream.api_keys = vec![back_key];
