@@ -191,6 +191,8 @@ async fn json_logs_have_one_line_per_request_without_secrets() {
     assert_eq!(v["fields"]["user"], "alice");
     assert_eq!(v["fields"]["status"], 200);
     assert_eq!(v["fields"]["model"], "gpt-4o");
+    // The mock's JSON usage (7 + 2), read before the line is written.
+    assert_eq!(v["fields"]["tokens"], 9);
     for secret in ["sk-alice-test-key", "sk-upstream-log-0001", "\"hi\""] {
         assert!(!log.contains(secret), "{secret} in the log");
     }

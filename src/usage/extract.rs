@@ -51,9 +51,37 @@ impl WithUsage {
     }
 }
 
-/// The usage of a whole JSON reply.
+/// The usage of a whole JSON reply. Only the `usage` object is parsed: the
+/// reply's own comes after its `choices`, `data` or `output` (in the order
+/// OpenAI writes and in sorted order alike), so it is the last `"usage"`
+/// key holding an object. A key inside a string cannot match (its quotes
+/// are escaped there). When that object has no token counts, the whole
+/// reply is parsed as before.
 pub fn from_json(body: &[u8]) -> Option<Tokens> {
-    serde_json::from_slice::<WithUsage>(body).ok()?.tokens()
+    last_usage_object(body)
+        .and_then(|at| {
+            let mut object = serde_json::Deserializer::from_slice(&body[at..]);
+            UsageField::deserialize(&mut object).ok()?.tokens()
+        })
+        .or_else(|| serde_json::from_slice::<WithUsage>(body).ok()?.tokens())
+}
+
+const USAGE_KEY: &[u8] = b"\"usage\"";
+
+/// Where the value of the last `"usage"` key starts, if it is an object.
+fn last_usage_object(body: &[u8]) -> Option<usize> {
+    let key = memchr::memmem::rfind(body, USAGE_KEY)?;
+    let after = key + USAGE_KEY.len();
+    let value = after + object_start(&body[after..])?;
+    Some(value)
+}
+
+/// The offset of the `{` that follows a key's `:` (with any whitespace),
+/// if the value is an object.
+fn object_start(rest: &[u8]) -> Option<usize> {
+    rest.iter()
+        .position(|b| !(b.is_ascii_whitespace() || *b == b':'))
+        .filter(|&i| rest[i] == b'{')
 }
 
 /// What one server-sent event carried.
@@ -83,19 +111,8 @@ fn event_data(event: &[u8]) -> Vec<u8> {
 /// chunk carries `"usage":null`; only the last one, with an object, is
 /// worth parsing. A cheap scan, no JSON parsing.
 pub fn has_usage_object(bytes: &[u8]) -> bool {
-    const KEY: &[u8] = b"\"usage\"";
-    let mut rest = bytes;
-    while let Some(at) = find(rest, KEY) {
-        rest = &rest[at + KEY.len()..];
-        let value = rest
-            .iter()
-            .position(|b| !(b.is_ascii_whitespace() || *b == b':'))
-            .map(|i| rest[i]);
-        if value == Some(b'{') {
-            return true;
-        }
-    }
-    false
+    memchr::memmem::find_iter(bytes, USAGE_KEY)
+        .any(|at| object_start(&bytes[at + USAGE_KEY.len()..]).is_some())
 }
 
 /// Looks at one event; only events with a usage object are parsed.
@@ -116,10 +133,6 @@ pub fn inspect_event(event: &[u8]) -> Event {
         usage_only: tokens.is_some() && parsed.choices.as_ref().is_some_and(Vec::is_empty),
         tokens,
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Splits a byte stream into complete server-sent events (ending in a blank
@@ -274,6 +287,31 @@ mod tests {
         );
         assert_eq!(from_json(br#"{"usage":null}"#), None);
         assert_eq!(from_json(b"not json"), None);
+    }
+
+    #[test]
+    fn only_the_replys_own_usage_object_counts() {
+        let t = |prompt, completion| Some(Tokens { prompt, completion });
+        // A "usage" inside a string has escaped quotes: no match.
+        let quoted = br#"{"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\": 99}"}}],"usage":{"prompt_tokens":7,"completion_tokens":2}}"#;
+        assert_eq!(from_json(quoted), t(7, 2));
+        // An item's own usage comes before the reply's.
+        let nested = br#"{"output":[{"type":"compaction","usage":{"input_tokens":50,"output_tokens":5}}],"usage":{"input_tokens":8,"output_tokens":3}}"#;
+        assert_eq!(from_json(nested), t(8, 3));
+        // The Responses API's stream events nest it in `response`.
+        let wrapped = br#"{"type":"response.completed","response":{"output":[],"usage": {"input_tokens":2,"output_tokens":1}}}"#;
+        assert_eq!(from_json(wrapped), t(2, 1));
+        // A last "usage" object without token counts: the whole reply is read.
+        let later = br#"{"usage":{"prompt_tokens":3,"completion_tokens":1},"meta":{"usage":{"seconds":1}}}"#;
+        assert_eq!(from_json(later), t(3, 1));
+        // Audio's duration usage has no tokens.
+        assert_eq!(
+            from_json(br#"{"text":"x","usage":{"type":"duration","seconds":1}}"#),
+            None
+        );
+        // Truncated after the key: nothing, and no panic.
+        assert_eq!(from_json(br#"{"usage":"#), None);
+        assert_eq!(from_json(br#"{"usage": {"prompt_tokens":"#), None);
     }
 
     #[test]

@@ -195,20 +195,21 @@ impl<S> Metered<S> {
             let parse = matches!(self.watch, Watch::Json { .. });
             if (parse || estimate) && !self.overflowed {
                 let reply = extract::concat(&self.kept);
-                // A limited user's reply is read now, so that the request
-                // holds its real tokens, not its guess, until the commit.
-                let now = (parse && p.record.reservation.is_some())
-                    .then(|| extract::from_json(&reply))
-                    .flatten();
-                match now {
-                    Some(t) => p.record.set_tokens(t),
-                    None => {
+                // A JSON reply's usage is read now (it costs little: only
+                // its `usage` object is parsed), so that the log line shows
+                // the tokens and a limited user's request holds its real
+                // tokens, not its guess, until the commit.
+                let reported = parse.then(|| extract::from_json(&reply)).flatten();
+                match (reported, p.request.take()) {
+                    (Some(t), _) => p.record.set_tokens(t),
+                    (None, Some(request)) if estimate => {
                         p.record.work = Some(Box::new(TokenWork {
                             reply,
-                            request: if estimate { p.request.take() } else { None },
+                            request,
                             streamed,
                         }))
                     }
+                    (None, _) => {}
                 }
             }
         }
@@ -273,7 +274,8 @@ mod tests {
     /// Runs `chunks` through a meter; returns what the client got and the record.
     async fn run(chunks: &[&'static str], watch: Watch) -> (String, UsageRecord) {
         let (sink, records) = UsageSink::channel();
-        let pending = Pending::new(record(), Instant::now(), sink);
+        let mut pending = Pending::new(record(), Instant::now(), sink);
+        pending.request = Some(Bytes::from_static(REQUEST.as_bytes()));
         let inner = futures_util::stream::iter(
             chunks
                 .iter()
@@ -287,6 +289,7 @@ mod tests {
         (text, records.try_recv().expect("a record"))
     }
 
+    const REQUEST: &str = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}]}"#;
     const CONTENT: &str =
         "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n";
     const USAGE: &str =
@@ -330,6 +333,23 @@ mod tests {
         let work = r.work.expect("estimation work");
         assert!(work.streamed);
         assert_eq!(&work.reply[..], format!("{CONTENT}{DONE}").as_bytes());
+        assert_eq!(&work.request[..], REQUEST.as_bytes());
+    }
+
+    #[actix_web::test]
+    async fn a_json_reply_is_counted_at_once() {
+        let reply = r#"{"choices":[{"message":{"content":"Hi"}}],"usage":{"prompt_tokens":4,"completion_tokens":1}}"#;
+        let (_, r) = run(
+            &[&reply[..20], &reply[20..]],
+            Watch::Json { estimate: true },
+        )
+        .await;
+        // Known before the record leaves: the log line shows it.
+        assert_eq!(r.total_tokens, Some(5));
+        assert!(r.work.is_none(), "reported usage needs no further work");
+        let (_, r) = run(&[r#"{"choices":[]}"#], Watch::Json { estimate: true }).await;
+        assert_eq!(r.total_tokens, None);
+        assert!(!r.work.expect("estimation work").streamed);
     }
 
     #[actix_web::test]

@@ -28,42 +28,32 @@ pub struct UsageRecord {
     pub estimated: bool,
     pub stream: bool,
     pub latency_ms: i64,
-    /// Counting left to the writer thread, off the request path.
+    /// An estimate left to the writer thread, off the request path.
     pub work: Option<Box<TokenWork>>,
     /// What the request holds of its user's limits; given back once its
     /// usage is committed and re-read.
     pub reservation: Option<crate::limits::Reservation>,
 }
 
-/// A reply whose tokens are still to be read (JSON `usage`) or estimated.
+/// A reply that reported no usage, to be estimated with the tokenizer.
 #[derive(Debug, Clone)]
 pub struct TokenWork {
     pub reply: bytes::Bytes,
-    /// The JSON request; present when tokens may be estimated.
-    pub request: Option<bytes::Bytes>,
+    /// The JSON request.
+    pub request: bytes::Bytes,
     pub streamed: bool,
 }
 
 impl UsageRecord {
-    /// Reads or estimates the tokens of a finished reply.
+    /// Estimates the tokens of a reply that reported none (on the writer:
+    /// the tokenizer is too slow for the request path).
     pub fn settle(&mut self) {
         let Some(work) = self.work.take() else {
             return;
         };
-        let reported = if work.streamed {
-            None
-        } else {
-            extract::from_json(&work.reply)
-        };
-        let tokens = match (reported, &work.request) {
-            (Some(t), _) => t,
-            (None, Some(request)) => {
-                self.estimated = true;
-                let model = self.model.as_deref().unwrap_or("gpt-4o");
-                extract::estimate(model, request, &work.reply, work.streamed)
-            }
-            (None, None) => return,
-        };
+        self.estimated = true;
+        let model = self.model.as_deref().unwrap_or("gpt-4o");
+        let tokens = extract::estimate(model, &work.request, &work.reply, work.streamed);
         self.set_tokens(tokens);
     }
 
