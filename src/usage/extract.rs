@@ -55,14 +55,15 @@ impl WithUsage {
 /// reply's own comes after its `choices`, `data` or `output` (in the order
 /// OpenAI writes and in sorted order alike), so it is the last `"usage"`
 /// key holding an object. A key inside a string cannot match (its quotes
-/// are escaped there). When that object has no token counts, the whole
-/// reply is parsed as before.
+/// are escaped there). Only when that object has no token counts is the
+/// whole reply parsed; a reply with no usage object at all is not parsed
+/// (it is read on the request path, and may be megabytes of embeddings).
 pub fn from_json(body: &[u8]) -> Option<Tokens> {
-    last_usage_object(body)
-        .and_then(|at| {
-            let mut object = serde_json::Deserializer::from_slice(&body[at..]);
-            UsageField::deserialize(&mut object).ok()?.tokens()
-        })
+    let at = last_usage_object(body)?;
+    let mut object = serde_json::Deserializer::from_slice(&body[at..]);
+    UsageField::deserialize(&mut object)
+        .ok()
+        .and_then(|usage| usage.tokens())
         .or_else(|| serde_json::from_slice::<WithUsage>(body).ok()?.tokens())
 }
 
@@ -298,7 +299,7 @@ mod tests {
         // An item's own usage comes before the reply's.
         let nested = br#"{"output":[{"type":"compaction","usage":{"input_tokens":50,"output_tokens":5}}],"usage":{"input_tokens":8,"output_tokens":3}}"#;
         assert_eq!(from_json(nested), t(8, 3));
-        // The Responses API's stream events nest it in `response`.
+        // Nested in `response`, as the Responses API's events carry it.
         let wrapped = br#"{"type":"response.completed","response":{"output":[],"usage": {"input_tokens":2,"output_tokens":1}}}"#;
         assert_eq!(from_json(wrapped), t(2, 1));
         // A last "usage" object without token counts: the whole reply is read.
