@@ -133,25 +133,25 @@ fn prompt_tokens<'a>(model: &str, contents: impl Iterator<Item = &'a Value>) -> 
 /// Streamed, it sends the typed events the SDKs' stream helpers assemble.
 fn response(request: &Value) -> LocalReply {
     let model = model_of(request);
-    let items: Vec<&Value> = match &request["input"] {
-        text @ Value::String(_) => vec![text],
+    // The conversation as (role, content); a string input is one user message.
+    let messages: Vec<(&str, &Value)> = match &request["input"] {
+        text @ Value::String(_) => vec![("user", text)],
         Value::Array(items) => items
             .iter()
-            .filter(|i| i["role"].is_string())
-            .map(|i| &i["content"])
+            .filter_map(|i| Some((i["role"].as_str()?, &i["content"])))
             .collect(),
         _ => Vec::new(),
     };
-    let last_user = match &request["input"] {
-        Value::Array(items) => items.iter().rev().find(|i| i["role"] == "user"),
-        text => Some(text),
-    };
-    let reply = last_user
-        .map(|i| content_text(i.get("content").unwrap_or(i)))
+    let reply = messages
+        .iter()
+        .rev()
+        .find(|(role, _)| *role == "user")
+        .map(|(_, content)| content_text(content))
         .unwrap_or_default();
     let instructions = request.get("instructions").filter(|v| v.is_string());
+    let contents = messages.iter().map(|(_, content)| *content);
     let tokens = Tokens {
-        prompt: prompt_tokens(model, instructions.into_iter().chain(items)),
+        prompt: prompt_tokens(model, instructions.into_iter().chain(contents)),
         completion: count_tokens(model, &reply),
     };
     let hash = short_hash(&reply);

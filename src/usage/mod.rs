@@ -47,7 +47,7 @@ pub struct TokenWork {
 impl UsageRecord {
     /// Estimates the tokens of a reply that reported none (on the writer:
     /// the tokenizer is too slow for the request path).
-    pub fn settle(&mut self) {
+    pub fn estimate_tokens(&mut self) {
         let Some(work) = self.work.take() else {
             return;
         };

@@ -197,7 +197,7 @@ fn run(pool: Pool, keys: Arc<KeyTable>, metrics: Arc<Metrics>, rx: mpsc::Receive
         }
         behind = batch.len() == MAX_BATCH;
         for r in &mut batch {
-            r.settle();
+            r.estimate_tokens();
             count_tokens(&metrics, r);
         }
         last_used.saw(&batch);
