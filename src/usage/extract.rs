@@ -4,8 +4,10 @@
 
 use super::{count_tokens, Tokens};
 use bytes::{Bytes, BytesMut};
+use memchr::memmem::{Finder, FinderRev};
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::LazyLock;
 
 #[derive(Deserialize)]
 struct UsageField {
@@ -69,9 +71,14 @@ pub fn from_json(body: &[u8]) -> Option<Tokens> {
 
 const USAGE_KEY: &[u8] = b"\"usage\"";
 
+// Built once: `memmem::find` would build its searcher again for every
+// chunk of every stream.
+static USAGE_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(USAGE_KEY));
+static USAGE_FINDER_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(USAGE_KEY));
+
 /// Where the value of the last `"usage"` key starts, if it is an object.
 fn last_usage_object(body: &[u8]) -> Option<usize> {
-    let key = memchr::memmem::rfind(body, USAGE_KEY)?;
+    let key = USAGE_FINDER_REV.rfind(body)?;
     let after = key + USAGE_KEY.len();
     let value = after + object_start(&body[after..])?;
     Some(value)
@@ -112,7 +119,8 @@ fn event_data(event: &[u8]) -> Vec<u8> {
 /// chunk carries `"usage":null`; only the last one, with an object, is
 /// worth parsing. A cheap scan, no JSON parsing.
 pub fn has_usage_object(bytes: &[u8]) -> bool {
-    memchr::memmem::find_iter(bytes, USAGE_KEY)
+    USAGE_FINDER
+        .find_iter(bytes)
         .any(|at| object_start(&bytes[at + USAGE_KEY.len()..]).is_some())
 }
 
