@@ -1067,7 +1067,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__user__subcmd__add)
-            opts="-c -v -q -h -V --token --token-limit --request-limit --limit-period --expires --models --rpm --note --format --config --database --verbose --quiet --help --version"
+            opts="-c -v -q -h -V --token --token-limit --request-limit --limit-period --expires --models --rpm --max-parallel --note --format --config --database --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1098,6 +1098,10 @@ _chatgate() {
                     return 0
                     ;;
                 --rpm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1155,7 +1159,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__user__subcmd__edit)
-            opts="-c -v -q -h -V --token-limit --request-limit --limit-period --expires --models --rpm --note --config --database --verbose --quiet --help --version"
+            opts="-c -v -q -h -V --token-limit --request-limit --limit-period --expires --models --rpm --max-parallel --note --config --database --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1182,6 +1186,10 @@ _chatgate() {
                     return 0
                     ;;
                 --rpm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -70,6 +70,7 @@ month\t''"
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l expires -d 'Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l models -d 'Allowed models: comma-separated glob patterns (none = all)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l rpm -d 'Requests per minute (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l max-parallel -d 'Requests running at once (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l note -d 'A free-text note ("" clears it)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l format -d '`json` prints {"name", "key"}' -r -f -a "table\t''
 json\t''
@@ -107,6 +108,7 @@ month\t''"
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l expires -d 'Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l models -d 'Allowed models: comma-separated glob patterns (none = all)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l rpm -d 'Requests per minute (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l max-parallel -d 'Requests running at once (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l note -d 'A free-text note ("" clears it)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r

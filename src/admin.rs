@@ -162,6 +162,8 @@ pub struct SettingsBody {
     #[serde(default, deserialize_with = "some")]
     rpm: Option<Option<i64>>,
     #[serde(default, deserialize_with = "some")]
+    max_parallel: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "some")]
     note: Option<Option<String>>,
     /// PATCH only: block or unblock the user's key.
     #[serde(default)]
@@ -207,6 +209,7 @@ impl SettingsBody {
                 ),
             },
             rpm: count(self.rpm, "rpm")?,
+            max_parallel: count(self.max_parallel, "max_parallel")?,
             note: self.note.map(|n| match n {
                 Some(text) if !text.is_empty() => Setting::Set(text),
                 _ => Setting::Clear,

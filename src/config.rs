@@ -23,6 +23,7 @@ pub struct Config {
     pub proxy: Option<String>,
     pub users: Vec<UserSeed>,
     pub prices: BTreeMap<String, Price>,
+    pub endpoints: EndpointsConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
     pub cors: CorsConfig,
@@ -94,6 +95,12 @@ pub struct UpstreamConfig {
     pub api_version: Option<String>,
     #[serde(default)]
     pub deployments: BTreeMap<String, String>,
+    /// Sent as `OpenAI-Organization` (a client's own is never forwarded).
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Sent as `OpenAI-Project`.
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 fn all_models() -> Vec<String> {
@@ -114,14 +121,28 @@ pub struct Price {
     pub output: f64,
 }
 
+/// Which `/v1` paths beyond the metered and account endpoints are
+/// forwarded.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointsConfig {
+    /// Path prefixes after `/v1` (`/batches`) forwarded as they are, any
+    /// method, counted as requests only.
+    pub allow: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     pub max_body_bytes: usize,
     #[serde(with = "humantime_serde")]
     pub upstream_connect_timeout: Duration,
+    /// The whole reply: head, body and stream.
     #[serde(with = "humantime_serde")]
     pub upstream_timeout: Duration,
+    /// A request body must have arrived within this (else 408).
+    #[serde(with = "humantime_serde")]
+    pub client_body_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     /// Tokens held back for a reply that names no `max_tokens`, while a
@@ -161,6 +182,7 @@ impl Default for Config {
             proxy: None,
             users: Vec::new(),
             prices: BTreeMap::new(),
+            endpoints: EndpointsConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             cors: CorsConfig::default(),
@@ -183,6 +205,7 @@ impl Default for LimitsConfig {
             max_body_bytes: 26_214_400,
             upstream_connect_timeout: Duration::from_secs(10),
             upstream_timeout: Duration::from_secs(600),
+            client_body_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             reserve_completion_tokens: 1024,
         }
@@ -321,6 +344,8 @@ impl Config {
             endpoint: None,
             api_version: None,
             deployments: BTreeMap::new(),
+            organization: None,
+            project: None,
         });
     }
 
@@ -336,6 +361,8 @@ impl Config {
             endpoint: None,
             api_version: None,
             deployments: BTreeMap::new(),
+            organization: None,
+            project: None,
         }];
     }
 
@@ -357,6 +384,18 @@ impl Config {
         }
         if self.limits.reserve_completion_tokens < 1 {
             bail!("limits.reserve_completion_tokens must be at least 1");
+        }
+        for (what, d) in [
+            ("upstream_timeout", self.limits.upstream_timeout),
+            ("client_body_timeout", self.limits.client_body_timeout),
+        ] {
+            if d.is_zero() || d > Duration::from_secs(10 * 365 * 86_400) {
+                bail!("limits.{what} must be more than 0 and at most 10 years");
+            }
+        }
+        for (i, prefix) in self.endpoints.allow.iter().enumerate() {
+            crate::proxy::door::check_prefix(prefix)
+                .map_err(|e| anyhow::anyhow!("endpoints.allow[{i}]: {e}"))?;
         }
         let mut names = std::collections::HashSet::new();
         for (i, u) in self.upstreams.iter().enumerate() {
@@ -406,7 +445,7 @@ impl Config {
     }
 
     /// The effective settings with every secret replaced, for `config check`.
-    /// (Proxy URLs may carry a password too.)
+    /// (URLs may carry a password too, in their user part or their query.)
     pub fn redacted(&self) -> Config {
         const HIDDEN: &str = "<redacted>";
         let mut c = self.clone();
@@ -414,6 +453,8 @@ impl Config {
         c.proxy = c.proxy.as_deref().map(crate::db::redact_url);
         for u in &mut c.upstreams {
             u.proxy = u.proxy.as_deref().map(crate::db::redact_url);
+            u.base_url = u.base_url.as_deref().map(crate::db::redact_url);
+            u.endpoint = u.endpoint.as_deref().map(crate::db::redact_url);
             for k in &mut u.api_keys {
                 *k = HIDDEN.into();
             }

@@ -23,6 +23,16 @@ pub enum ApiError {
     #[error("The request body is larger than {0} bytes.")]
     TooLarge(usize),
     #[error("{0}")]
+    UnsupportedMedia(String),
+    #[error("The request body did not arrive in time.")]
+    BodyTimeout,
+    #[error("{0}")]
+    UnknownEndpoint(String),
+    #[error("{0}")]
+    EndpointNotAllowed(String),
+    #[error("You have {0} requests running, your parallel limit; wait for one to finish.")]
+    Parallel(i64),
+    #[error("{0}")]
     Quota(String),
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
@@ -51,6 +61,11 @@ impl ApiError {
             ApiError::ModelNotAllowed(_) => "model_not_allowed",
             ApiError::BadRequest(_) => "invalid_request_error",
             ApiError::TooLarge(_) => "request_too_large",
+            ApiError::UnsupportedMedia(_) => "unsupported_media_type",
+            ApiError::BodyTimeout => "request_timeout",
+            ApiError::UnknownEndpoint(_) => "unknown_endpoint",
+            ApiError::EndpointNotAllowed(_) => "endpoint_not_allowed",
+            ApiError::Parallel(_) => "rate_limit_exceeded",
             ApiError::Quota(_) => "insufficient_quota",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::ModelNotFound(_) => "model_not_found",
@@ -72,9 +87,13 @@ impl ApiError {
             // (permanent: async-openai's retry layer gives up on it) from a
             // requests-per-minute limit (retried after `Retry-After`).
             ApiError::Quota(_) => "insufficient_quota",
-            ApiError::RateLimited { .. } => "requests",
+            ApiError::RateLimited { .. } | ApiError::Parallel(_) => "requests",
+            ApiError::EndpointNotAllowed(_) => "permission_error",
             ApiError::BadRequest(_)
             | ApiError::TooLarge(_)
+            | ApiError::UnsupportedMedia(_)
+            | ApiError::BodyTimeout
+            | ApiError::UnknownEndpoint(_)
             | ApiError::ModelNotFound(_)
             | ApiError::NotServed(_) => "invalid_request_error",
             ApiError::Upstream(_) | ApiError::UpstreamTimeout(_) | ApiError::Unavailable(_) => {
@@ -90,11 +109,17 @@ impl ResponseError for ApiError {
             ApiError::InvalidKey(_) | ApiError::KeyExpired(_) | ApiError::UserDisabled => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::ModelNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::ModelNotAllowed(_) | ApiError::EndpointNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Quota(_) | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ModelNotFound(_) | ApiError::NotServed(_) => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Quota(_) | ApiError::RateLimited { .. } | ApiError::Parallel(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::ModelNotFound(_) | ApiError::NotServed(_) | ApiError::UnknownEndpoint(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -112,6 +137,11 @@ impl ResponseError for ApiError {
             ApiError::RateLimited { retry_after, .. } => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+            }
+            // One of the user's own requests ends soon.
+            ApiError::Parallel(_) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             }
             // The official SDKs retry every 429 twice unless told not to; a
             // spent quota stays spent, so retries would only add refusals.

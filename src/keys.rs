@@ -93,6 +93,14 @@ impl HashedKey {
     }
 }
 
+/// The hint of any secret (an upstream key): as `PlainKey::hint`, or `…`
+/// for text that is not a key.
+pub fn hint(secret: &str) -> String {
+    PlainKey::parse(secret)
+        .map(|p| p.hint())
+        .unwrap_or_else(|_| "…".into())
+}
+
 /// SHA-256 of a presented key, computed on the request path.
 pub fn digest(key: &[u8]) -> KeyDigest {
     Sha256::digest(key).into()

@@ -32,6 +32,8 @@ pub struct Limits {
     pub requests: Option<i64>,
     pub period: LimitPeriod,
     pub rpm: Option<i64>,
+    /// Requests the user may have running at once.
+    pub parallel: Option<i64>,
 }
 
 impl Limits {
@@ -48,6 +50,19 @@ pub struct Ledger {
     reserved_requests: AtomicI64,
     /// Start times of the requests admitted in the last minute (rpm).
     recent: Mutex<VecDeque<Instant>>,
+    /// The user's requests running now (parallel limit).
+    running: AtomicI64,
+}
+
+/// One running request of a user with a parallel limit; the slot is free
+/// again when this is dropped, however the request ends.
+#[derive(Debug)]
+pub struct Running(Arc<Ledger>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Why a request was refused.
@@ -143,6 +158,14 @@ fn quota_message(what: &str, limit: i64, period: LimitPeriod, now: NaiveDateTime
 }
 
 impl Ledger {
+    /// Takes one of the user's `limit` parallel slots, or `None` when all
+    /// are taken.
+    pub fn start(self: &Arc<Self>, limit: i64) -> Option<Running> {
+        let before = self.running.fetch_add(1, Ordering::AcqRel);
+        let slot = Running(self.clone());
+        (before < limit).then_some(slot)
+    }
+
     /// Admits a request that may use `want_tokens` (0: one that uses no
     /// tokens, like a model list), or says why not.
     pub fn admit(

@@ -2,13 +2,22 @@
 //! server: requests by status, model and upstream; tokens; upstream
 //! response time; requests in flight; the usage writer's queue.
 
+use arc_swap::ArcSwap;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The most model names `/metrics` labels by; the rest are `other`.
+const MAX_MODEL_LABELS: usize = 1000;
 
 pub struct Metrics {
     registry: Registry,
+    /// Model names that label series: the upstreams' configured and listed
+    /// models only, so that no client can grow the label sets.
+    models: ArcSwap<HashSet<Box<str>>>,
     pub requests: IntCounterVec,
     pub tokens: IntCounterVec,
     pub upstream_seconds: HistogramVec,
@@ -78,6 +87,7 @@ impl Metrics {
         }
         Metrics {
             registry,
+            models: ArcSwap::default(),
             requests,
             tokens,
             upstream_seconds,
@@ -86,6 +96,39 @@ impl Metrics {
             usage_write_failures,
             usage_dropped,
         }
+    }
+
+    /// The label for `model`: itself if an upstream names or lists it,
+    /// else `other`.
+    pub fn model_label<'a>(&self, model: &'a str) -> &'a str {
+        if model == "-" || self.models.load().contains(model) {
+            model
+        } else {
+            "other"
+        }
+    }
+
+    /// Makes these model names labels (configured lists at start and
+    /// reload, live lists when an upstream is asked), up to a bound.
+    pub fn know_models<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let current = self.models.load();
+        let new: Vec<&str> = names
+            .into_iter()
+            .filter(|n| !current.contains(*n))
+            .collect();
+        if new.is_empty() || current.len() >= MAX_MODEL_LABELS {
+            return;
+        }
+        self.models.rcu(|known| {
+            let mut next: HashSet<Box<str>> = (**known).clone();
+            for n in &new {
+                if next.len() >= MAX_MODEL_LABELS {
+                    break;
+                }
+                next.insert(Box::from(*n));
+            }
+            Arc::new(next)
+        });
     }
 
     pub fn render(&self) -> String {

@@ -8,7 +8,7 @@ use crate::db::Pool;
 use crate::error::error_body;
 use crate::metrics::Metrics;
 use crate::proxy;
-use crate::proxy::cors::{self, Cors};
+use crate::proxy::edge::{self, Cors};
 use crate::proxy::keytable::{KeyTable, Refresher};
 use crate::upstream::client::Clients;
 use crate::upstream::Upstreams;
@@ -77,6 +77,7 @@ impl Gateway {
             }
         }
         crate::logging::set_level(&new.config.log.level);
+        self.metrics.know_models(new.upstreams.named_models());
         self.live.store(Arc::new(new));
         let mut conn = self
             .pool
@@ -159,6 +160,7 @@ impl Application {
         }
         let refresher = Refresher::start(keys.clone(), pool.clone(), revision);
         let metrics = Arc::new(Metrics::new());
+        metrics.know_models(live.upstreams.named_models());
         let writer = UsageWriter::start(pool.clone(), keys.clone(), metrics.clone());
         let usage = if live.config.no_accounting {
             writer.sink().off()
@@ -189,7 +191,7 @@ impl Application {
                 .app_data(gateway.clone())
                 .app_data(cors.clone())
                 .app_data(web::Data::new(clients))
-                .wrap(from_fn(cors::middleware))
+                .wrap(from_fn(edge::middleware))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_text))
@@ -328,10 +330,17 @@ async fn metrics_text(gw: web::Data<Gateway>) -> HttpResponse {
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    let message = match proxy::door::check_path(req.path()) {
+        Err(why) => why,
+        Ok(()) => format!(
+            "Unknown path {}; the OpenAI API is under /v1.",
+            req.path().chars().take(200).collect::<String>()
+        ),
+    };
     error_body(
         StatusCode::NOT_FOUND,
-        &format!("Unknown path {}; the OpenAI API is under /v1.", req.path()),
+        &message,
         "invalid_request_error",
-        "unknown_url",
+        "unknown_endpoint",
     )
 }

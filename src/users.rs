@@ -192,6 +192,7 @@ pub struct UserSettings {
     pub expires: Option<Setting<NaiveDateTime>>,
     pub models: Option<Setting<Vec<String>>>,
     pub rpm: Option<Setting<i64>>,
+    pub max_parallel: Option<Setting<i64>>,
     pub note: Option<Setting<String>>,
 }
 
@@ -204,6 +205,7 @@ struct UserChanges {
     expires_at: Option<Option<NaiveDateTime>>,
     models: Option<Option<String>>,
     rpm: Option<Option<i64>>,
+    max_parallel: Option<Option<i64>>,
     note: Option<Option<String>>,
 }
 
@@ -218,6 +220,7 @@ impl UserSettings {
                 .models
                 .map(|m| m.into_option().map(|l| encode_models(&l))),
             rpm: self.rpm.map(Setting::into_option),
+            max_parallel: self.max_parallel.map(Setting::into_option),
             note: self.note.map(Setting::into_option),
         }
     }
@@ -229,6 +232,7 @@ impl UserSettings {
             && self.expires.is_none()
             && self.models.is_none()
             && self.rpm.is_none()
+            && self.max_parallel.is_none()
             && self.note.is_none()
     }
 }
@@ -259,6 +263,7 @@ pub struct UserRow {
     pub models: Option<String>,
     pub rpm: Option<i64>,
     pub note: Option<String>,
+    pub max_parallel: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -313,6 +318,7 @@ pub struct UserView {
     pub models: Option<Vec<String>>,
     pub rpm: Option<i64>,
     pub note: Option<String>,
+    pub max_parallel: Option<i64>,
 }
 
 pub fn rfc3339(t: NaiveDateTime) -> String {
@@ -337,6 +343,7 @@ fn view(conn: &mut DbConnection, row: UserRow, now: NaiveDateTime) -> QueryResul
         request_limit: row.request_limit,
         rpm: row.rpm,
         note: row.note,
+        max_parallel: row.max_parallel,
     })
 }
 

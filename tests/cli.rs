@@ -539,11 +539,15 @@ fn usage_report_groups_filters_and_formats() {
     let json = cli.json(&priced);
     assert_eq!(json[1]["cost_usd"], (10.0 * 2.5 + 20.0 * 10.0) / 1e6);
 
+    // A range without records (not `--period yesterday`: on 2026-12-01
+    // that is the day of one of the records above).
     let empty = cli.json(&[
         "usage",
         "report",
-        "--period",
-        "yesterday",
+        "--since",
+        "2025-01-01",
+        "--until",
+        "2025-01-31",
         "--format",
         "json",
     ]);

@@ -158,23 +158,31 @@ async fn binary_responses_and_upstream_errors_pass_through() {
         &[0xff, 0xfb, 0x90, 0x00, 0x01, 0x02]
     );
 
+    // The client's own error passes through, without the upstream key
+    // that the upstream quoted in it.
     let r = http()
-        .post(format!("{}/bad-request", app.base))
+        .post(format!("{}/chat/completions", app.base))
         .bearer_auth(&key)
-        .json(&json!({"model": "gpt-4o"}))
+        .json(&json!({"model": models::BAD_REQUEST}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["message"], "bad parameter");
+    assert_eq!(body["error"]["param"], "x");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("bad parameter") && !message.contains(UPSTREAM_KEY),
+        "{message}"
+    );
+    assert!(message.contains("sk-up…0001"), "{message}");
 
     // The upstream refusing *our* key must not show it, nor look like the
     // client's fault.
     let r = http()
-        .post(format!("{}/unauthorized", app.base))
+        .post(format!("{}/chat/completions", app.base))
         .bearer_auth(&key)
-        .json(&json!({"model": "gpt-4o"}))
+        .json(&json!({"model": models::KEY_REJECTED}))
         .send()
         .await
         .unwrap();

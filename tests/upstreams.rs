@@ -21,6 +21,8 @@ fn azure_upstream(name: &str, mock: &Mock, api_version: &str, models: &[&str]) -
         endpoint: Some(mock.url.trim_end_matches("/v1").to_owned()),
         api_version: Some(api_version.into()),
         deployments: BTreeMap::from([("gpt-4o".into(), "prod-gpt4o".into())]),
+        organization: None,
+        project: None,
     }
 }
 
@@ -184,7 +186,7 @@ async fn all_keys_failing_is_502_and_a_hanging_upstream_is_504() {
         openai_upstream("busy", &mock.url, &["gpt-*"]),
         &["sk-busy429-one", "sk-busy429-two"],
     );
-    let slow = openai_upstream("slow", &mock.url, &["slow-*"]);
+    let slow = openai_upstream("slow", &mock.url, &[models::HANG]);
     let (mut config, dir) = test_config(vec![busy, slow]);
     config.limits.upstream_timeout = Duration::from_millis(500);
     let app = spawn_app(config, dir);
@@ -197,9 +199,9 @@ async fn all_keys_failing_is_502_and_a_hanging_upstream_is_504() {
     );
 
     let r = http()
-        .post(format!("{}/hang", app.base))
+        .post(format!("{}/chat/completions", app.base))
         .bearer_auth(&key)
-        .json(&json!({"model": "slow-1"}))
+        .json(&json!({"model": models::HANG}))
         .send()
         .await
         .unwrap();

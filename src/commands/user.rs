@@ -33,6 +33,7 @@ pub enum Command {
         settings: SettingsArgs,
     },
     /// Raise a user's limits by N (a top-up)
+    #[command(group = clap::ArgGroup::new("amount").required(true).multiple(true).args(["tokens", "requests"]))]
     Recharge {
         name: String,
         /// Tokens to add to the token limit
@@ -93,6 +94,9 @@ pub struct SettingsArgs {
     /// Requests per minute (none = unlimited)
     #[arg(long, value_name = "N", value_parser = users::parse_count)]
     rpm: Option<Setting<i64>>,
+    /// Requests running at once (none = unlimited)
+    #[arg(long, value_name = "N", value_parser = users::parse_count)]
+    max_parallel: Option<Setting<i64>>,
     /// A free-text note ("" clears it)
     #[arg(long, value_name = "TEXT", value_parser = users::parse_note)]
     note: Option<Setting<String>>,
@@ -107,6 +111,7 @@ impl From<SettingsArgs> for UserSettings {
             expires: a.expires,
             models: a.models,
             rpm: a.rpm,
+            max_parallel: a.max_parallel,
             note: a.note,
         }
     }
@@ -128,6 +133,7 @@ const USER_FIELDS: &[&str] = &[
     "models",
     "rpm",
     "note",
+    "max_parallel",
 ];
 
 impl Command {
@@ -298,6 +304,7 @@ fn print_detail(u: &UserView) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "all".into()),
         ),
         ("rpm", num(u.rpm)),
+        ("max parallel", num(u.max_parallel)),
         ("note", or_dash(u.note.as_deref())),
     ];
     for (k, v) in rows {

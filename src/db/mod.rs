@@ -86,14 +86,61 @@ impl Backend {
     }
 }
 
-/// The URL with any password replaced, for messages and `config check`.
+/// Query parameters whose values are secrets.
+const SECRET_PARAMETERS: [&str; 10] = [
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_token",
+];
+
+/// The URL with any password replaced (its user part and password-like
+/// query parameters), for messages and `config check`.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+    let Ok(mut u) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    let mut changed = false;
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+        changed = true;
+    }
+    if !u.username().is_empty() && !url.starts_with("postgres") {
+        // A user part alone can be a token (`https://sk-…@host`); a
+        // database's user name is kept, it says which account is used.
+        let _ = u.set_username("***");
+        changed = true;
+    }
+    let secret = |name: &str| {
+        SECRET_PARAMETERS
+            .iter()
+            .any(|s| name.eq_ignore_ascii_case(s))
+    };
+    if u.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+        changed = true;
+    }
+    if changed {
+        u.to_string()
+    } else {
+        url.to_string()
     }
 }
 

@@ -16,6 +16,7 @@ diesel::table! {
         models -> Nullable<Text>,
         rpm -> Nullable<BigInt>,
         note -> Nullable<Text>,
+        max_parallel -> Nullable<BigInt>,
     }
 }
 
@@ -35,6 +36,7 @@ diesel::table! {
         estimated -> Bool,
         stream -> Bool,
         latency_ms -> BigInt,
+        request_id -> Nullable<Text>,
     }
 }
 

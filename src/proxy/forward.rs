@@ -1,133 +1,120 @@
 //! Forwarding to an OpenAI-compatible upstream with awc: the client's key is
-//! swapped for the upstream's, hop-by-hop headers are dropped, and bodies
-//! stream in both directions.
+//! swapped for the upstream's, headers cross by the table in `headers`,
+//! bodies stream in both directions, and failover moves on to the next key
+//! or upstream while nothing was sent to the client.
 
+use super::body::{RequestBody, Trip};
+use super::headers::{self, Direction};
 use crate::error::ApiError;
 use crate::upstream::client::Clients;
 use crate::upstream::pool::PoolKey;
 use crate::upstream::{Target, Upstream};
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::HttpRequest;
 use awc::error::{ConnectError, SendRequestError};
 use awc::ClientResponse;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The request body as the handler read it.
-pub enum RequestBody {
-    None,
-    /// Read whole to look at `model` (JSON); can be sent again.
-    Buffered(Bytes),
-    /// Passed through as it arrives (multipart uploads and the like); can
-    /// be sent once.
-    Stream(web::Payload),
-    /// A stream already sent: no other attempt is possible.
-    Consumed,
-}
+/// The largest error body read from an upstream (to check and scrub it).
+const MAX_ERROR_BODY: usize = 1024 * 1024;
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
-/// plus what the gateway sets itself.
-fn is_dropped(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-            | "content-length"
-    )
-}
+/// Query parameters that carry credentials on some upstreams: never
+/// forwarded, so that no client can make an upstream reject the
+/// operator's key (and park it).
+const CREDENTIAL_PARAMETERS: [&str; 7] = [
+    "token",
+    "key",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_token",
+    "subscription-key",
+];
 
-/// Headers named in `Connection:` are hop-by-hop too.
-fn connection_listed(headers: &HeaderMap, name: &HeaderName) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
-}
-
-/// The end-to-end headers of a message (requests and responses alike),
-/// without those in `extra` either.
-pub fn end_to_end<'a>(
-    from: &'a HeaderMap,
-    extra: &'a [HeaderName],
-) -> impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)> + 'a {
-    from.iter().filter(move |(name, _)| {
-        !(is_dropped(name) || extra.contains(name) || connection_listed(from, name))
-    })
-}
-
-/// The query string without the `token=` parameter.
-pub fn strip_token(query: &str) -> String {
+/// The query string without credential parameters (`token=` among them,
+/// the way a client passes its gateway key).
+pub fn strip_credentials(query: &str) -> String {
     query
         .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("token="))
+        .filter(|p| {
+            let name = p.split('=').next().unwrap_or_default();
+            !p.is_empty()
+                && !CREDENTIAL_PARAMETERS
+                    .iter()
+                    .any(|c| name.eq_ignore_ascii_case(c))
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
 
+/// What an upstream answered.
+pub enum Answer {
+    /// A success, its body still to come.
+    Live(ClientResponse),
+    /// An error reply, read whole and scrubbed of every upstream key.
+    Read {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+}
+
 /// Sends the request to the first upstream and key that takes it. A key
 /// answering 429 or 5xx (or unreachable) cools down and the next key, then
-/// the next upstream, is tried; a key answering 401 is parked. All of that
-/// only while nothing was sent to the client and the body can be sent again.
-/// Returns the response and the upstream that gave it.
+/// the next upstream, is tried; a key the upstream itself calls invalid is
+/// parked; any other 401 or 403 moves on without blaming the key (no
+/// client can switch a pool off). All of that only while nothing was sent
+/// to the client and the body can be sent again. Other answers (a client's
+/// 400) come back at once. Returns the answer and the upstream it came from.
 pub async fn with_failover<'u>(
     clients: &Clients,
     candidates: &[&'u Upstream],
+    scrub: &dyn Fn(&[u8]) -> Bytes,
     req: &HttpRequest,
     endpoint: &str,
     model: Option<&str>,
     body: &mut RequestBody,
-    tried: &mut Option<Arc<str>>,
-) -> Result<(ClientResponse, &'u Upstream), ApiError> {
+) -> Result<(Answer, &'u Upstream), (ApiError, Option<Arc<str>>)> {
     let mut last: Option<ApiError> = None;
+    let mut refused: Option<(Answer, &'u Upstream)> = None;
     let mut not_served: Option<String> = None;
-    for upstream in candidates {
+    let mut tried: Option<Arc<str>> = None;
+    'upstreams: for upstream in candidates {
         let Some(pool) = upstream.keys() else {
             continue;
         };
         let client = &clients.for_upstream(upstream);
         for i in pool.order(Instant::now()) {
             let key = pool.key(i);
-            *tried = Some(upstream.name.clone());
+            tried = Some(upstream.name.clone());
             let began = Instant::now();
             let sent = send(client, upstream, key, req, endpoint, model, body).await;
             clients.observe(upstream, began.elapsed());
-            let res = match sent {
+            let mut res = match sent {
                 Ok(res) => res,
                 Err(Failure::NotServed(why)) => {
                     not_served = Some(why);
                     break;
                 }
+                Err(Failure::Client(e)) => return Err((e, tried)),
                 Err(Failure::Send(e)) => {
                     pool.cool_down(i, Instant::now());
                     last = Some(e);
                     if matches!(body, RequestBody::Consumed) {
-                        break;
+                        break 'upstreams;
                     }
                     continue;
                 }
             };
             let status = res.status();
-            if status == StatusCode::UNAUTHORIZED {
-                // The upstream refused *our* key; its message may quote it.
-                pool.park(i);
-                tracing::error!(upstream = %upstream.name, key = %key.hint,
-                    "upstream rejected the key; parked until the configuration is reloaded");
-                last = Some(ApiError::Upstream(format!(
-                    "The upstream `{}` rejected the gateway's API key; tell the gateway's admin.",
-                    upstream.name
-                )));
-            } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            if status.is_success() || status.is_redirection() || status.is_informational() {
+                pool.succeeded(i);
+                return Ok((Answer::Live(res), upstream));
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                 let wait = pool.cool_down(i, Instant::now());
                 tracing::warn!(upstream = %upstream.name, key = %key.hint, status = status.as_u16(),
                     cooldown_s = wait.as_secs(), "upstream key failed; trying the next");
@@ -137,23 +124,59 @@ pub async fn with_failover<'u>(
                     status.as_u16()
                 )));
             } else {
-                pool.succeeded(i);
-                return Ok((res, upstream));
+                let text = read_error(&mut res, &upstream.name).await;
+                let text = match text {
+                    Ok(t) => t,
+                    Err(e) => return Err((e, tried)),
+                };
+                let answer = Answer::Read {
+                    status,
+                    headers: res.headers().clone(),
+                    body: scrub(&text),
+                };
+                if !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                    // The client's own error (a bad parameter): as it is.
+                    return Ok((answer, upstream));
+                }
+                if upstream.rejects_key(status, &text) {
+                    pool.park(i);
+                    tracing::error!(upstream = %upstream.name, key = %key.hint,
+                        "upstream rejected the key; parked until the configuration is reloaded");
+                    last = Some(ApiError::Upstream(format!(
+                        "The upstream `{}` rejected the gateway's API key; tell the gateway's admin.",
+                        upstream.name
+                    )));
+                } else {
+                    tracing::warn!(upstream = %upstream.name, key = %key.hint, status = status.as_u16(),
+                        "upstream refused the request; trying the next (the key stays in use)");
+                    refused = Some((answer, upstream));
+                    last = None;
+                }
             }
             if matches!(body, RequestBody::Consumed) {
-                break;
+                break 'upstreams;
             }
         }
-        if matches!(body, RequestBody::Consumed) && last.is_some() {
-            break;
-        }
     }
-    Err(match (last, not_served) {
+    if let (Some(answer), None) = (refused, &last) {
+        return Ok(answer);
+    }
+    let e = match (last, not_served) {
         (Some(e), _) => e,
         (None, Some(why)) => ApiError::NotServed(why),
         (None, None) => ApiError::Upstream(
             "Every key of the upstreams for this model is disabled (rejected earlier); tell the gateway's admin.".into(),
         ),
+    };
+    Err((e, tried))
+}
+
+/// An error body, read up to `MAX_ERROR_BODY` (error path only).
+async fn read_error(res: &mut ClientResponse, upstream: &str) -> Result<Bytes, ApiError> {
+    res.body().limit(MAX_ERROR_BODY).await.map_err(|e| {
+        ApiError::Upstream(format!(
+            "Cannot read the error reply of the upstream `{upstream}`: {e}."
+        ))
     })
 }
 
@@ -163,6 +186,8 @@ pub enum Failure {
     NotServed(String),
     /// Sending failed (connect, timeout, …); another key or upstream may do.
     Send(ApiError),
+    /// The client's body broke a limit while it was sent: no retry helps.
+    Client(ApiError),
 }
 
 /// One attempt: the client's request to `upstream` with its key `key`;
@@ -176,7 +201,7 @@ pub async fn send(
     model: Option<&str>,
     body: &mut RequestBody,
 ) -> Result<ClientResponse, Failure> {
-    let query = strip_token(req.query_string());
+    let query = strip_credentials(req.query_string());
     let mut replace_model = None;
     let url = match &upstream.target {
         Target::OpenAi { base_url, .. } => {
@@ -202,18 +227,15 @@ pub async fn send(
     let mut request = client
         .request(req.method().clone(), url.as_str())
         .no_decompress();
-    // The client's own key never leaves; accept-encoding is left to us so
-    // that the body can be read for accounting.
-    let own = [
-        header::AUTHORIZATION,
-        HeaderName::from_static("api-key"),
-        header::ACCEPT_ENCODING,
-    ];
     let out = request.headers_mut();
-    for (name, value) in end_to_end(req.headers(), &own) {
+    for (name, value) in headers::passed(req.headers(), Direction::Request) {
         out.append(name.clone(), value.clone());
     }
+    for (name, value) in &upstream.account_headers {
+        out.insert(name.clone(), value.clone());
+    }
     out.insert(key.header.0.clone(), key.header.1.clone());
+    let mut tripped = None;
     let sent = match std::mem::replace(body, RequestBody::Consumed) {
         RequestBody::None => {
             *body = RequestBody::None;
@@ -227,14 +249,23 @@ pub async fn send(
             };
             request.send_body(bytes).await
         }
-        RequestBody::Stream(payload) => request.send_stream(payload).await,
+        RequestBody::Stream(incoming) => {
+            tripped = Some(incoming.tripped());
+            request.send_stream(incoming).await
+        }
         RequestBody::Consumed => {
             return Err(Failure::Send(ApiError::Upstream(
                 "The request body was already sent to another upstream.".into(),
             )))
         }
     };
-    sent.map_err(|e| Failure::Send(upstream_error(&upstream.name, &key.hint, e)))
+    sent.map_err(|e| {
+        match tripped.and_then(|t| t.get()) {
+            // The client's body was too large or too slow: say so.
+            Some(t @ (Trip::TooLarge(_) | Trip::TooSlow)) => Failure::Client(t.error()),
+            None => Failure::Send(upstream_error(&upstream.name, &key.hint, e)),
+        }
+    })
 }
 
 /// The JSON body with `model` set to `model` (Azure v1 deployments).
@@ -267,29 +298,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_parameter_is_stripped() {
-        assert_eq!(strip_token("token=sk-x"), "");
-        assert_eq!(strip_token("a=1&token=sk-x&b=2"), "a=1&b=2");
-        assert_eq!(strip_token("tokens=5"), "tokens=5");
-    }
-
-    #[test]
-    fn hop_by_hop_and_listed_headers_are_dropped() {
-        let mut from = HeaderMap::new();
-        for (k, v) in [
-            ("connection", "keep-alive, x-secret-hop"),
-            ("x-secret-hop", "1"),
-            ("transfer-encoding", "chunked"),
-            ("authorization", "Bearer sk-client"),
-            ("content-type", "application/json"),
-            ("openai-organization", "org"),
-        ] {
-            from.append(HeaderName::from_static(k), HeaderValue::from_static(v));
-        }
-        let mut names: Vec<_> = end_to_end(&from, &[header::AUTHORIZATION])
-            .map(|(k, _)| k.as_str().to_owned())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["content-type", "openai-organization"]);
+    fn credential_parameters_are_stripped() {
+        assert_eq!(strip_credentials("token=sk-x"), "");
+        assert_eq!(strip_credentials("a=1&token=sk-x&b=2"), "a=1&b=2");
+        assert_eq!(strip_credentials("tokens=5"), "tokens=5");
+        assert_eq!(
+            strip_credentials("api-version=2024-10-21&Key=x&api_key=y&limit=5"),
+            "api-version=2024-10-21&limit=5"
+        );
     }
 }

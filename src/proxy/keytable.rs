@@ -57,6 +57,7 @@ impl Caller {
                 requests: row.request_limit,
                 period: row.period(),
                 rpm: row.rpm,
+                parallel: row.max_parallel,
             },
             ledger,
         }

@@ -1,11 +1,16 @@
-//! The hot path: authenticate → read what routing needs → check the rules
-//! → route → forward (or answer locally) → stream back, metered.
+//! The hot path: authenticate → the door (one parse of what the request
+//! is) → read what routing needs → check the rules → route → forward (or
+//! answer locally) → stream back, metered.
 
 pub mod auth;
-pub mod cors;
+pub mod body;
+pub mod door;
+pub mod edge;
 pub mod forward;
+pub mod headers;
 pub mod keytable;
 pub mod models;
+pub mod probe;
 
 use crate::error::ApiError;
 use crate::limits;
@@ -14,40 +19,16 @@ use crate::upstream::client::Clients;
 use crate::upstream::{echo, Target};
 use crate::usage::meter::{Metered, Pending, Watch};
 use crate::usage::UsageRecord;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use body::{Incoming, Media, RequestBody};
 use bytes::{Bytes, BytesMut};
-use forward::RequestBody;
-use futures_util::StreamExt;
-use serde::Deserialize;
-use std::borrow::Cow;
+use door::{Endpoint, Metered as Kind, Refused};
+use forward::Answer;
+use headers::Direction;
+use probe::Probe;
 use std::time::Instant;
-
-/// The few request fields the gateway needs; the rest is skipped unparsed.
-#[derive(Deserialize, Default)]
-struct Probe<'a> {
-    #[serde(borrow, default)]
-    model: Option<Cow<'a, str>>,
-    #[serde(default)]
-    stream: Option<bool>,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-    /// The most the reply may use: `max_tokens` (chat, completions), its
-    /// newer name `max_completion_tokens`, or `max_output_tokens` (responses).
-    #[serde(default)]
-    max_tokens: Option<i64>,
-    #[serde(default)]
-    max_completion_tokens: Option<i64>,
-    #[serde(default)]
-    max_output_tokens: Option<i64>,
-}
-
-#[derive(Deserialize, Default)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: Option<bool>,
-}
 
 /// How the reply of a request is to be counted.
 #[derive(Clone, Copy, Default)]
@@ -61,23 +42,18 @@ struct Accounting {
 }
 
 impl Accounting {
-    fn for_endpoint(endpoint: &str) -> Accounting {
-        let estimable = matches!(
-            endpoint,
-            "/chat/completions" | "/completions" | "/embeddings" | "/responses"
-        );
-        let counted = estimable
-            || endpoint == "/moderations"
-            || endpoint.starts_with("/images/")
-            || endpoint.starts_with("/audio/");
-        Accounting {
-            counted,
-            estimable,
-            strip_usage: false,
+    fn for_endpoint(endpoint: Endpoint) -> Accounting {
+        match endpoint {
+            Endpoint::Metered(m) => Accounting {
+                counted: m.counted(),
+                estimable: m.estimable(),
+                strip_usage: false,
+            },
+            _ => Accounting::default(),
         }
     }
 
-    fn watch(self, status: StatusCode, headers: &header::HeaderMap) -> Watch {
+    fn watch(self, status: StatusCode, headers: &HeaderMap) -> Watch {
         if !self.counted || !status.is_success() {
             return Watch::Nothing;
         }
@@ -135,21 +111,26 @@ pub async fn handle(
     payload: web::Payload,
     gw: web::Data<Gateway>,
     clients: web::Data<Clients>,
-) -> Result<HttpResponse, ApiError> {
+) -> HttpResponse {
     let started = Instant::now();
-    let caller =
-        auth::authenticate(&gw.keys, req.headers(), req.query_string()).inspect_err(|e| {
+    let id = edge::request_id();
+    let caller = match auth::authenticate(&gw.keys, req.headers(), req.query_string()) {
+        Ok(c) => c,
+        Err(e) => {
             // No user, so no usage record; still counted for operators.
-            let status = e.status_code();
             gw.metrics
                 .requests
-                .with_label_values(&[status.as_str(), "-", "-"])
+                .with_label_values(&[e.status_code().as_str(), "-", "-"])
                 .inc();
-        })?;
-    let endpoint = req.path().strip_prefix("/v1").unwrap_or(req.path());
+            return with_id(e.error_response(), id);
+        }
+    };
+    let path = req.path();
+    let endpoint = path.strip_prefix("/v1").unwrap_or(path);
     let mut pending = Pending::new(
         UsageRecord {
             at: crate::db::now(),
+            request_id: id.to_str().ok().map(Box::from),
             user: caller.name.clone(),
             method: method_name(req.method()),
             endpoint: endpoint.to_owned(),
@@ -168,36 +149,48 @@ pub async fn handle(
         started,
         gw.usage.clone(),
     );
-    match route_and_send(
-        &req,
-        payload,
-        &gw,
-        &clients,
-        &caller,
+    let request = Request {
+        req: &req,
+        gw: &gw,
+        clients: &clients,
+        caller: &caller,
         endpoint,
-        &mut pending,
-    )
-    .await
-    {
-        Ok(reply) => Ok(reply.into_response(pending)),
+        started,
+    };
+    match request.serve(payload, &mut pending).await {
+        Ok(reply) => with_id(reply.into_response(pending, &gw), id),
         Err(e) => {
             pending.record.status = e.status_code().as_u16();
             pending.finish();
-            Err(e)
+            with_id(e.error_response(), id)
         }
     }
 }
 
+/// The reply's `x-request-id`: the upstream's if it sent one, else ours.
+fn with_id(mut res: HttpResponse, id: HeaderValue) -> HttpResponse {
+    if !res.headers().contains_key(edge::X_REQUEST_ID) {
+        res.headers_mut().insert(edge::X_REQUEST_ID, id);
+    }
+    res
+}
+
+/// An upstream's request id, if it is one worth keeping.
+fn upstream_id(headers: &HeaderMap) -> Option<Box<str>> {
+    let id = headers.get(edge::X_REQUEST_ID)?.to_str().ok()?;
+    (!id.is_empty() && id.len() <= 128).then(|| Box::from(id))
+}
+
 /// What came back, before it is metered and sent.
 enum Reply {
-    Upstream(awc::ClientResponse, Accounting),
+    Upstream(Answer, Accounting),
     Local(echo::LocalReply),
 }
 
 impl Reply {
-    fn into_response(self, mut pending: Pending) -> HttpResponse {
+    fn into_response(self, mut pending: Pending, gw: &Gateway) -> HttpResponse {
         match self {
-            Reply::Upstream(res, accounting) => {
+            Reply::Upstream(Answer::Live(res), accounting) => {
                 let status = res.status();
                 let watch = if pending.counts() {
                     accounting.watch(status, res.headers())
@@ -205,8 +198,11 @@ impl Reply {
                     Watch::Nothing
                 };
                 pending.record.status = status.as_u16();
+                if let Some(id) = upstream_id(res.headers()) {
+                    pending.record.request_id = Some(id);
+                }
                 let mut out = HttpResponse::build(status);
-                for (name, value) in forward::end_to_end(res.headers(), &[]) {
+                for (name, value) in headers::passed(res.headers(), Direction::Response) {
                     out.append_header((name.clone(), value.clone()));
                 }
                 if is_event_stream(res.headers()) {
@@ -218,10 +214,32 @@ impl Reply {
                     .get(header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok());
-                if let Some(len) = length {
+                // A stream whose usage chunk is left out is shorter than
+                // the upstream said: it goes out chunked.
+                if let (Some(len), false) = (length, watch.changes_body()) {
                     out.no_chunking(len);
                 }
-                out.streaming(Metered::new(res, pending, watch))
+                let deadline = tokio::time::Instant::from_std(pending_deadline(&pending, gw));
+                out.streaming(Metered::new(res, pending, watch).until(deadline))
+            }
+            Reply::Upstream(
+                Answer::Read {
+                    status,
+                    headers: from,
+                    body,
+                },
+                _,
+            ) => {
+                pending.record.status = status.as_u16();
+                if let Some(id) = upstream_id(&from) {
+                    pending.record.request_id = Some(id);
+                }
+                let mut out = HttpResponse::build(status);
+                for (name, value) in headers::passed(&from, Direction::Response) {
+                    out.append_header((name.clone(), value.clone()));
+                }
+                out.no_chunking(body.len() as u64);
+                out.streaming(Metered::new(once(body), pending, Watch::Nothing))
             }
             Reply::Local(reply) => {
                 pending.record.status = reply.status.as_u16();
@@ -251,13 +269,19 @@ impl Reply {
     }
 }
 
+/// When the whole reply must be done: `limits.upstream_timeout` after the
+/// request began.
+fn pending_deadline(pending: &Pending, gw: &Gateway) -> std::time::Instant {
+    pending.started_at() + gw.live().config.limits.upstream_timeout
+}
+
 fn once(
     bytes: Bytes,
 ) -> futures_util::stream::Iter<std::iter::Once<Result<Bytes, std::convert::Infallible>>> {
     futures_util::stream::iter(std::iter::once(Ok(bytes)))
 }
 
-fn is_event_stream(headers: &header::HeaderMap) -> bool {
+fn is_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -277,170 +301,218 @@ fn method_name(m: &Method) -> &'static str {
     }
 }
 
-async fn route_and_send(
-    req: &HttpRequest,
-    payload: web::Payload,
-    gw: &Gateway,
-    clients: &Clients,
-    caller: &keytable::Caller,
-    endpoint: &str,
-    pending: &mut Pending,
-) -> Result<Reply, ApiError> {
-    let live = gw.live();
-    let max = live.config.limits.max_body_bytes;
-    let mut body = read_body(req, payload, max).await?;
-    let mut accounting = Accounting::for_endpoint(endpoint);
-    // For a streamed chat: whether the client asked for usage itself.
-    let mut wants_usage = None;
-    let mut max_reply = None;
-    let model = match &body {
-        RequestBody::Buffered(bytes) if is_json(req) => {
-            let probe: Probe = serde_json::from_slice(bytes).map_err(|e| {
-                ApiError::BadRequest(format!("The request body is not valid JSON: {e}"))
-            })?;
-            pending.record.stream = probe.stream.unwrap_or(false);
-            // Without accounting nothing would hide an added usage chunk.
-            if pending.record.stream && endpoint == "/chat/completions" && pending.counts() {
-                wants_usage = Some(
-                    probe
-                        .stream_options
-                        .is_some_and(|o| o.include_usage == Some(true)),
-                );
-            }
-            if accounting.estimable {
-                pending.request = Some(bytes.clone());
-            }
-            max_reply = probe
-                .max_tokens
-                .or(probe.max_completion_tokens)
-                .or(probe.max_output_tokens);
-            probe.model.map(Cow::into_owned)
+/// The refusal of the door, as the API's error.
+fn refusal(r: Refused, endpoint: &str, method: &Method) -> ApiError {
+    match r {
+        Refused::BadPath(why) => ApiError::UnknownEndpoint(why),
+        Refused::NotAllowed(name) => ApiError::EndpointNotAllowed(format!(
+            "The gateway does not forward /v1/{name}: its use cannot be metered. \
+             The gateway's admin can open it with `endpoints.allow: [\"/{name}\"]`."
+        )),
+        Refused::Unknown => ApiError::UnknownEndpoint(format!(
+            "{method} /v1{} is not an endpoint of the API.",
+            endpoint.chars().take(200).collect::<String>()
+        )),
+    }
+}
+
+/// One request on its way through the gateway.
+struct Request<'a> {
+    req: &'a HttpRequest,
+    gw: &'a Gateway,
+    clients: &'a Clients,
+    caller: &'a keytable::Caller,
+    /// The path after `/v1`.
+    endpoint: &'a str,
+    started: Instant,
+}
+
+impl Request<'_> {
+    async fn serve(&self, payload: web::Payload, pending: &mut Pending) -> Result<Reply, ApiError> {
+        let live = self.gw.live();
+        let method = self.req.method();
+        let endpoint = door::enter(method, self.req.path(), &live.config.endpoints.allow)
+            .map_err(|r| refusal(r, self.endpoint, method))?;
+        let caller = self.caller;
+        if let Some(limit) = caller.limits.parallel {
+            pending.running = Some(
+                caller
+                    .ledger
+                    .start(limit)
+                    .ok_or(ApiError::Parallel(limit))?,
+            );
         }
-        _ => None,
-    };
-    let record = &mut pending.record;
-    record.model = model.clone();
-    if let Some(m) = &model {
-        if !caller.may_use(m) {
-            return Err(ApiError::ModelNotAllowed(m.clone()));
+        let limits = &live.config.limits;
+        let deadline = tokio::time::Instant::from_std(self.started + limits.client_body_timeout);
+        let incoming = Incoming::new(payload, limits.max_body_bytes, deadline);
+        match endpoint {
+            Endpoint::Metered(kind) => self.metered(kind, incoming, pending, &live).await,
+            Endpoint::ModelList | Endpoint::Model => {
+                self.admit(pending, 0)?;
+                let (status, list, asked) = if endpoint == Endpoint::ModelList {
+                    let (list, asked) =
+                        models::list(&live.upstreams, self.clients, self.req, caller, self.gw)
+                            .await?;
+                    (StatusCode::OK, list, asked)
+                } else {
+                    let id = &self.endpoint["/models/".len()..];
+                    models::one(&live.upstreams, self.clients, self.req, caller, self.gw, id)
+                        .await?
+                };
+                pending.record.upstream = asked;
+                Ok(Reply::Local(echo::LocalReply {
+                    status,
+                    body: echo::Body::Full(Bytes::from(list.to_string())),
+                    tokens: None,
+                }))
+            }
+            Endpoint::Object(_) | Endpoint::Extra => {
+                if endpoint == Endpoint::Extra && caller.limits.tokens.is_some() {
+                    return Err(ApiError::EndpointNotAllowed(format!(
+                        "/v1{} cannot be metered, so it is not open to users with a token limit.",
+                        self.endpoint
+                    )));
+                }
+                let mut body = body::pass_through(self.req, incoming).await?;
+                self.admit(pending, 0)?;
+                self.send(&live, None, &mut body, Accounting::default(), pending)
+                    .await
+            }
         }
     }
-    let lists_models = endpoint == "/models" && req.method() == Method::GET;
-    let candidates = live.upstreams.candidates(model.as_deref());
-    if candidates.is_empty() {
-        return Err(ApiError::ModelNotFound(format!(
-            "The model `{}` does not exist or no upstream serves it.",
-            model.as_deref().unwrap_or("")
-        )));
-    }
-    if caller.limits.rpm.is_some() || caller.limits.counts_usage() {
+
+    /// A model-aware endpoint: read the model, check it, reserve, route.
+    async fn metered(
+        &self,
+        kind: Kind,
+        incoming: Incoming,
+        pending: &mut Pending,
+        live: &crate::server::Live,
+    ) -> Result<Reply, ApiError> {
+        let media = body::media(self.req);
+        if let Media::Other(given) = &media {
+            return Err(ApiError::UnsupportedMedia(format!(
+                "/v1{} takes a JSON body (Content-Type: application/json){}; this request's body is {}.",
+                self.endpoint,
+                if matches!(kind, Kind::Audio | Kind::Images) { " or a multipart form" } else { "" },
+                given.as_deref().map_or("of no media type".into(), |m| format!("`{m}`"))
+            )));
+        }
+        let bytes = body::read_whole(self.req, incoming).await?;
+        let mut accounting = Accounting::for_endpoint(Endpoint::Metered(kind));
+        let probe = match media {
+            Media::Json => Probe::read(&bytes)?,
+            _ => Probe {
+                model: body::form_model(self.req, &bytes).await?,
+                replies: 1,
+                ..Probe::default()
+            },
+        };
+        let record = &mut pending.record;
+        record.stream = probe.stream;
+        let model = probe.model.clone().ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "The request names no `model`; /v1{} needs one (the gateway routes by it).",
+                self.endpoint
+            ))
+        })?;
+        record.model = Some(model.clone());
+        if !self.caller.may_use(&model) {
+            return Err(ApiError::ModelNotAllowed(model));
+        }
+        let candidates = live.upstreams.candidates(Some(&model));
+        if candidates.is_empty() {
+            return Err(ApiError::ModelNotFound(format!(
+                "The model `{model}` does not exist or no upstream serves it."
+            )));
+        }
         let want = if accounting.counted {
-            let prompt = match &body {
-                RequestBody::Buffered(b) => limits::prompt_guess(b.len()),
-                _ => 0,
-            };
-            prompt + max_reply.unwrap_or(live.config.limits.reserve_completion_tokens)
+            let guess = limits::prompt_guess(bytes.len());
+            probe.reservation(guess, live.config.limits.reserve_completion_tokens)
         } else {
             0
         };
-        record.reservation = caller
-            .ledger
-            .admit(&caller.limits, want, record.at, Instant::now())
-            .map_err(ApiError::from)?;
-    }
-    if lists_models {
-        let (list, asked) = models::list(&live.upstreams, clients, req, caller).await?;
-        record.upstream = asked;
-        return Ok(Reply::Local(echo::LocalReply {
-            status: StatusCode::OK,
-            body: echo::Body::Full(Bytes::from(list.to_string())),
-            tokens: None,
-        }));
-    }
-    if let Target::Echo(e) = &candidates[0].target {
-        record.upstream = Some(candidates[0].name.clone());
-        let bytes = match &body {
-            RequestBody::Buffered(b) => Some(&b[..]),
-            _ => None,
-        };
-        return Ok(Reply::Local(e.respond(req.method(), endpoint, bytes)));
-    }
-    if let (Some(false), RequestBody::Buffered(bytes)) = (wants_usage, &body) {
-        if let Some(changed) = with_include_usage(bytes) {
-            body = RequestBody::Buffered(changed);
-            accounting.strip_usage = true;
+        self.admit(pending, want)?;
+        if let Target::Echo(e) = &candidates[0].target {
+            pending.record.upstream = Some(candidates[0].name.clone());
+            return Ok(Reply::Local(e.respond(
+                self.req.method(),
+                self.endpoint,
+                Some(&bytes),
+            )));
         }
-    }
-    let (res, _) = forward::with_failover(
-        clients,
-        &candidates,
-        req,
-        endpoint,
-        model.as_deref(),
-        &mut body,
-        &mut record.upstream,
-    )
-    .await?;
-    Ok(Reply::Upstream(res, accounting))
-}
-
-fn content_length(req: &HttpRequest) -> Option<usize> {
-    req.headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-fn is_json(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let v = v.trim_start();
-            v.len() >= 16 && v[..16].eq_ignore_ascii_case("application/json")
-        })
-}
-
-/// JSON bodies are read whole (to route by model); others stream through.
-/// Either way a body over `max` bytes is refused with 413.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    max: usize,
-) -> Result<RequestBody, ApiError> {
-    let length = content_length(req);
-    if length.is_some_and(|l| l > max) {
-        return Err(ApiError::TooLarge(max));
-    }
-    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
-    if !chunked && length.unwrap_or(0) == 0 {
-        return Ok(RequestBody::None);
-    }
-    if !is_json(req) {
-        if length.is_none() {
-            // Without a length the size is only known at the end: read it.
-            return read_all(&mut payload, max, 8192)
-                .await
-                .map(RequestBody::Buffered);
+        if accounting.estimable && media == Media::Json {
+            pending.request = Some(bytes.clone());
         }
-        return Ok(RequestBody::Stream(payload));
+        let mut body = RequestBody::Buffered(bytes);
+        // Without accounting nothing would hide an added usage chunk.
+        let wants_usage = probe.stream && kind == Kind::ChatCompletions && pending.counts();
+        if let (true, false, RequestBody::Buffered(bytes)) =
+            (wants_usage, probe.include_usage, &body)
+        {
+            if let Some(changed) = with_include_usage(bytes) {
+                body = RequestBody::Buffered(changed);
+                accounting.strip_usage = true;
+            }
+        }
+        self.send(live, Some(&model), &mut body, accounting, pending)
+            .await
     }
-    read_all(&mut payload, max, length.unwrap_or(8192))
+
+    /// Takes what the request needs of the caller's limits (`want` tokens).
+    fn admit(&self, pending: &mut Pending, want: i64) -> Result<(), ApiError> {
+        let limits = &self.caller.limits;
+        if limits.rpm.is_some() || limits.counts_usage() {
+            let record = &mut pending.record;
+            record.reservation = self
+                .caller
+                .ledger
+                .admit(limits, want, record.at, Instant::now())
+                .map_err(ApiError::from)?;
+        }
+        Ok(())
+    }
+
+    /// Forwards to the upstreams serving `model` (the first one without).
+    async fn send(
+        &self,
+        live: &crate::server::Live,
+        model: Option<&str>,
+        body: &mut RequestBody,
+        accounting: Accounting,
+        pending: &mut Pending,
+    ) -> Result<Reply, ApiError> {
+        let candidates = live.upstreams.candidates(model);
+        if let Some(Target::Echo(e)) = candidates.first().map(|u| &u.target) {
+            pending.record.upstream = Some(candidates[0].name.clone());
+            return Ok(Reply::Local(e.respond(
+                self.req.method(),
+                self.endpoint,
+                None,
+            )));
+        }
+        let scrub = |text: &[u8]| live.upstreams.scrub(text);
+        match forward::with_failover(
+            self.clients,
+            &candidates,
+            &scrub,
+            self.req,
+            self.endpoint,
+            model,
+            body,
+        )
         .await
-        .map(RequestBody::Buffered)
-}
-
-async fn read_all(payload: &mut web::Payload, max: usize, hint: usize) -> Result<Bytes, ApiError> {
-    let mut buf = BytesMut::with_capacity(hint.min(max));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::BadRequest(format!("Cannot read the request body: {e}")))?;
-        if buf.len() + chunk.len() > max {
-            return Err(ApiError::TooLarge(max));
+        {
+            Ok((answer, upstream)) => {
+                pending.record.upstream = Some(upstream.name.clone());
+                Ok(Reply::Upstream(answer, accounting))
+            }
+            Err((e, tried)) => {
+                pending.record.upstream = tried;
+                Err(e)
+            }
         }
-        buf.extend_from_slice(&chunk);
     }
-    Ok(buf.freeze())
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
-//! `GET /v1/models`: the union of what the upstreams serve, filtered by what
-//! the caller may use. Fixed lists come from the configuration; an OpenAI
-//! upstream that serves model patterns (`["*"]`) contributes its own live
-//! list.
+//! `GET /v1/models` (and `/v1/models/{id}`): the union of what the upstreams
+//! serve, filtered by what the caller may use, answered by the gateway.
+//! Fixed lists come from the configuration; an OpenAI upstream that serves
+//! model patterns (`["*"]`) contributes its own live list.
 
-use super::forward::{self, RequestBody};
+use super::body::RequestBody;
+use super::forward::{self, Answer};
 use super::keytable::Caller;
 use crate::error::ApiError;
+use crate::server::Gateway;
 use crate::upstream::client::Clients;
 use crate::upstream::{Target, Upstream, Upstreams};
 use actix_web::HttpRequest;
@@ -23,6 +25,7 @@ pub async fn list(
     clients: &Clients,
     req: &HttpRequest,
     caller: &Caller,
+    gw: &Gateway,
 ) -> Result<(Value, Option<Arc<str>>), ApiError> {
     let mut seen = HashSet::new();
     let mut data: Vec<Value> = Vec::new();
@@ -31,7 +34,12 @@ pub async fn list(
     for u in upstreams.all() {
         let entries = if u.lists_live() {
             match live(u, clients, req, &mut asked).await {
-                Ok(entries) => entries,
+                Ok(entries) => {
+                    // Listed names may label metrics; made-up ones may not.
+                    gw.metrics
+                        .know_models(entries.iter().filter_map(|e| e["id"].as_str()));
+                    entries
+                }
                 Err(e) => {
                     tracing::warn!(upstream = %u.name, "cannot list the upstream's models: {e}");
                     failure = Some(e);
@@ -59,6 +67,29 @@ pub async fn list(
     }
 }
 
+/// `GET /v1/models/{id}`: the entry of the list, or 404 `model_not_found`.
+pub async fn one(
+    upstreams: &Upstreams,
+    clients: &Clients,
+    req: &HttpRequest,
+    caller: &Caller,
+    gw: &Gateway,
+    id: &str,
+) -> Result<(actix_web::http::StatusCode, Value, Option<Arc<str>>), ApiError> {
+    let (mut list, asked) = list(upstreams, clients, req, caller, gw).await?;
+    let found = list["data"]
+        .as_array_mut()
+        .and_then(|d| d.iter_mut().find(|e| e["id"] == id))
+        .map(Value::take);
+    match found {
+        Some(entry) => Ok((actix_web::http::StatusCode::OK, entry, asked)),
+        None => Err(ApiError::ModelNotFound(format!(
+            "The model `{}` does not exist or you do not have access to it.",
+            id.chars().take(200).collect::<String>()
+        ))),
+    }
+}
+
 fn configured(u: &Upstream) -> Vec<Value> {
     let mut names = u.listed_models();
     if names.is_empty() && matches!(u.target, Target::Echo(_)) {
@@ -78,19 +109,38 @@ async fn live(
     asked: &mut Option<Arc<str>>,
 ) -> Result<Vec<Value>, ApiError> {
     let mut body = RequestBody::None;
-    let (mut res, _) =
-        forward::with_failover(clients, &[u], req, "/models", None, &mut body, asked).await?;
-    let status = res.status();
+    let scrub = |text: &[u8]| bytes::Bytes::copy_from_slice(text);
+    let (answer, _) = match forward::with_failover(
+        clients,
+        &[u],
+        &scrub,
+        req,
+        "/models",
+        None,
+        &mut body,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err((e, tried)) => {
+            *asked = tried;
+            return Err(e);
+        }
+    };
+    *asked = Some(u.name.clone());
+    let mut res = match answer {
+        Answer::Live(res) => res,
+        Answer::Read { status, .. } => {
+            return Err(ApiError::Upstream(format!(
+                "The upstream `{}` answered {} to a model list request.",
+                u.name,
+                status.as_u16()
+            )))
+        }
+    };
     let bytes = res.body().limit(MAX_MODEL_LIST).await.map_err(|e| {
         ApiError::Upstream(format!("Cannot read the model list of `{}`: {e}.", u.name))
     })?;
-    if !status.is_success() {
-        return Err(ApiError::Upstream(format!(
-            "The upstream `{}` answered {} to a model list request.",
-            u.name,
-            status.as_u16()
-        )));
-    }
     let mut list: Value = serde_json::from_slice(&bytes)
         .map_err(|_| ApiError::Upstream(format!("The model list of `{}` is not JSON.", u.name)))?;
     Ok(match list.get_mut("data").map(Value::take) {

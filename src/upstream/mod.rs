@@ -7,8 +7,10 @@ pub mod echo;
 pub mod pool;
 
 use crate::config::{UpstreamConfig, UpstreamKind, DEFAULT_OPENAI_BASE_URL};
-use actix_web::http::header::{HeaderName, AUTHORIZATION};
+use actix_web::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use actix_web::http::StatusCode;
 use anyhow::Context;
+use bytes::Bytes;
 use pool::KeyPool;
 use std::sync::Arc;
 
@@ -18,6 +20,8 @@ pub struct Upstream {
     pub target: Target,
     /// The outbound proxy its connections go through, if any.
     pub proxy: Option<String>,
+    /// `OpenAI-Organization` and `OpenAI-Project`, as the operator set them.
+    pub account_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 pub enum Target {
@@ -58,6 +62,30 @@ impl Upstream {
                 .any(|p| p.as_str().contains(['*', '?', '[']))
     }
 
+    /// Whether an error reply says that the key itself is invalid: OpenAI's
+    /// 401 `invalid_api_key`, or Azure's 401 for an invalid subscription
+    /// key. Only then is a key parked; any other 401 or 403 (a bad
+    /// organization header, a region, a model the account lacks) could be
+    /// provoked by a client.
+    pub fn rejects_key(&self, status: StatusCode, body: &[u8]) -> bool {
+        if status != StatusCode::UNAUTHORIZED {
+            return false;
+        }
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let error = &v["error"];
+        match &self.target {
+            Target::OpenAi { .. } => error["code"] == "invalid_api_key",
+            Target::Azure { .. } => {
+                let message = error["message"].as_str().unwrap_or_default();
+                error["code"] == "invalid_api_key"
+                    || message
+                        .to_ascii_lowercase()
+                        .contains("invalid subscription key")
+            }
+            Target::Echo(_) => false,
+        }
+    }
+
     pub fn keys(&self) -> Option<&KeyPool> {
         match &self.target {
             Target::OpenAi { keys, .. } | Target::Azure { keys, .. } => Some(keys),
@@ -96,11 +124,24 @@ impl Upstream {
             },
             UpstreamKind::Echo => Target::Echo(echo::Echo),
         };
+        let mut account_headers = Vec::new();
+        for (name, value) in [
+            ("openai-organization", &c.organization),
+            ("openai-project", &c.project),
+        ] {
+            if let Some(v) = value {
+                let value = HeaderValue::from_str(v).map_err(|_| {
+                    anyhow::anyhow!("upstream `{}`: `{name}` cannot be a header", c.name)
+                })?;
+                account_headers.push((HeaderName::from_static(name), value));
+            }
+        }
         Ok(Upstream {
             name: Arc::from(c.name.as_str()),
             models,
             target,
             proxy: c.proxy.clone().or_else(|| global_proxy.map(str::to_owned)),
+            account_headers,
         })
     }
 }
@@ -108,6 +149,8 @@ impl Upstream {
 /// The configured upstreams, in the order they are tried.
 pub struct Upstreams {
     list: Vec<Upstream>,
+    /// Every upstream key and its hint, longest first, for scrubbing.
+    secrets: Vec<(String, String)>,
 }
 
 impl Upstreams {
@@ -123,11 +166,49 @@ impl Upstreams {
             !list.is_empty(),
             "no upstream is configured: add `upstreams:` to the config file, set OPENAI_API_KEY, or run `chatgate serve --demo`"
         );
-        Ok(Upstreams { list })
+        let mut secrets: Vec<(String, String)> = configs
+            .iter()
+            .flat_map(|c| &c.api_keys)
+            .filter(|k| !k.is_empty())
+            .map(|k| (k.clone(), crate::keys::hint(k)))
+            .collect();
+        secrets.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+        secrets.dedup();
+        Ok(Upstreams { list, secrets })
+    }
+
+    /// `text` with every upstream key replaced by its hint (error replies
+    /// passed through: some upstreams quote the key they were given).
+    pub fn scrub(&self, text: &[u8]) -> Bytes {
+        let mut out = text.to_vec();
+        for (secret, hint) in &self.secrets {
+            let finder = memchr::memmem::Finder::new(secret.as_bytes());
+            if finder.find(&out).is_none() {
+                continue;
+            }
+            let mut replaced = Vec::with_capacity(out.len());
+            let mut at = 0;
+            for hit in finder.find_iter(&out) {
+                if hit < at {
+                    continue;
+                }
+                replaced.extend_from_slice(&out[at..hit]);
+                replaced.extend_from_slice(hint.as_bytes());
+                at = hit + secret.len();
+            }
+            replaced.extend_from_slice(&out[at..]);
+            out = replaced;
+        }
+        Bytes::from(out)
     }
 
     pub fn all(&self) -> &[Upstream] {
         &self.list
+    }
+
+    /// Every model an upstream names explicitly.
+    pub fn named_models(&self) -> impl Iterator<Item = &str> {
+        self.list.iter().flat_map(|u| u.listed_models())
     }
 
     pub fn has_echo(&self) -> bool {
@@ -172,6 +253,8 @@ mod tests {
             endpoint: Some("https://res.openai.azure.com".into()),
             api_version: Some("v1".into()),
             deployments: Default::default(),
+            organization: None,
+            project: None,
         }
     }
 

@@ -44,9 +44,7 @@ impl KeyPool {
                 value.set_sensitive(true);
                 Ok(PoolKey {
                     header: (name.clone(), value),
-                    hint: crate::keys::PlainKey::parse(k)
-                        .map(|p| p.hint())
-                        .unwrap_or_else(|_| "…".into()),
+                    hint: crate::keys::hint(k),
                     cool_until: AtomicU64::new(0),
                     failures: AtomicU32::new(0),
                     parked: AtomicBool::new(false),

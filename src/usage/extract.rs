@@ -4,7 +4,7 @@
 
 use super::{count_tokens, Tokens};
 use bytes::{Bytes, BytesMut};
-use memchr::memmem::{Finder, FinderRev};
+use memchr::memmem::Finder;
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -53,20 +53,11 @@ impl WithUsage {
     }
 }
 
-/// The usage of a whole JSON reply. Only the `usage` object is parsed: the
-/// reply's own comes after its `choices`, `data` or `output` (in the order
-/// OpenAI writes and in sorted order alike), so it is the last `"usage"`
-/// key holding an object. A key inside a string cannot match (its quotes
-/// are escaped there). Only when that object has no token counts is the
-/// whole reply parsed; a reply with no usage object at all is not parsed
-/// (it is read on the request path, and may be megabytes of embeddings).
+/// The usage of a whole JSON reply (see `UsageScanner`).
 pub fn from_json(body: &[u8]) -> Option<Tokens> {
-    let at = last_usage_object(body)?;
-    let mut object = serde_json::Deserializer::from_slice(&body[at..]);
-    UsageField::deserialize(&mut object)
-        .ok()
-        .and_then(|usage| usage.tokens())
-        .or_else(|| serde_json::from_slice::<WithUsage>(body).ok()?.tokens())
+    let mut scanner = UsageScanner::default();
+    scanner.feed(body);
+    scanner.tokens()
 }
 
 const USAGE_KEY: &[u8] = b"\"usage\"";
@@ -74,18 +65,156 @@ const USAGE_KEY: &[u8] = b"\"usage\"";
 // Built once: `memmem::find` would build its searcher again for every
 // chunk of every stream.
 static USAGE_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(USAGE_KEY));
-static USAGE_FINDER_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(USAGE_KEY));
 
-/// Where the value of the last `"usage"` key starts, if it is an object.
-fn last_usage_object(body: &[u8]) -> Option<usize> {
-    let key = USAGE_FINDER_REV.rfind(body)?;
-    let after = key + USAGE_KEY.len();
-    let value = after + object_start(&body[after..])?;
-    Some(value)
+/// The largest usage object read; a bigger one is not the reply's own.
+const MAX_USAGE_OBJECT: usize = 64 * 1024;
+
+/// Finds a JSON reply's own `usage` as the reply streams by, in bounded
+/// memory, whatever the reply's size: only `"usage": {…}` objects are
+/// kept and parsed. The reply's own comes after its `choices`, `data` or
+/// `output` (in the order OpenAI writes and in sorted order alike), so the
+/// last one with token counts wins. A key inside a string cannot match
+/// (its quotes are escaped there).
+#[derive(Default)]
+pub struct UsageScanner {
+    state: ScanState,
+    /// The end of the last chunk: a key may straddle two chunks.
+    carry: Vec<u8>,
+    found: Option<Tokens>,
 }
 
-/// The offset of the `{` that follows a key's `:` (with any whitespace),
-/// if the value is an object.
+#[derive(Default)]
+enum ScanState {
+    #[default]
+    Searching,
+    /// After a `"usage"` key: skipping `:` and blanks to its value.
+    AfterKey,
+    Object(Capture),
+}
+
+#[derive(Default)]
+struct Capture {
+    text: Vec<u8>,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Capture {
+    /// Takes bytes of the object (from its `{`); returns how many it took
+    /// and whether the object ended, or `None` if it grew too large.
+    fn take(&mut self, bytes: &[u8]) -> Option<(usize, bool)> {
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+            } else {
+                match b {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => self.depth += 1,
+                    b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            if self.depth == 0 {
+                self.text.extend_from_slice(&bytes[..=i]);
+                return Some((i + 1, true));
+            }
+        }
+        if self.text.len() + bytes.len() > MAX_USAGE_OBJECT {
+            return None;
+        }
+        self.text.extend_from_slice(bytes);
+        Some((bytes.len(), false))
+    }
+}
+
+impl UsageScanner {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut i = 0;
+        let carried = std::mem::take(&mut self.carry);
+        if matches!(self.state, ScanState::Searching) && !carried.is_empty() {
+            // A key that began in the last chunk and ends in this one.
+            let mut seam = carried.clone();
+            seam.extend_from_slice(&chunk[..chunk.len().min(USAGE_KEY.len() - 1)]);
+            if let Some(at) = USAGE_FINDER.find(&seam) {
+                if at < carried.len() {
+                    i = at + USAGE_KEY.len() - carried.len();
+                    self.state = ScanState::AfterKey;
+                }
+            }
+        }
+        while i < chunk.len() {
+            match &mut self.state {
+                ScanState::Searching => match USAGE_FINDER.find(&chunk[i..]) {
+                    Some(at) => {
+                        i += at + USAGE_KEY.len();
+                        self.state = ScanState::AfterKey;
+                    }
+                    None => break,
+                },
+                ScanState::AfterKey => {
+                    let rest = &chunk[i..];
+                    match rest
+                        .iter()
+                        .position(|b| !(b.is_ascii_whitespace() || *b == b':'))
+                    {
+                        None => i = chunk.len(),
+                        Some(at) if rest[at] == b'{' => {
+                            i += at;
+                            self.state = ScanState::Object(Capture::default());
+                        }
+                        Some(at) => {
+                            i += at;
+                            self.state = ScanState::Searching;
+                        }
+                    }
+                }
+                ScanState::Object(capture) => match capture.take(&chunk[i..]) {
+                    Some((took, done)) => {
+                        i += took;
+                        if done {
+                            let text = std::mem::take(&mut capture.text);
+                            self.state = ScanState::Searching;
+                            let tokens = UsageField::deserialize(
+                                &mut serde_json::Deserializer::from_slice(&text),
+                            )
+                            .ok()
+                            .and_then(|u| u.tokens());
+                            self.found = tokens.or(self.found);
+                        }
+                    }
+                    None => self.state = ScanState::Searching,
+                },
+            }
+        }
+        if matches!(self.state, ScanState::Searching) {
+            // Keep the last bytes, short of a whole key, for the seam.
+            let keep = USAGE_KEY.len() - 1;
+            let mut tail = if chunk.len() >= keep {
+                Vec::new()
+            } else {
+                carried
+            };
+            tail.extend_from_slice(&chunk[chunk.len().saturating_sub(keep)..]);
+            let excess = tail.len().saturating_sub(keep);
+            tail.drain(..excess);
+            self.carry = tail;
+        }
+    }
+
+    /// The tokens of the last usage object that had them.
+    pub fn tokens(&self) -> Option<Tokens> {
+        self.found
+    }
+}
+
+/// Where the value of the first `"usage"` key holding an object starts.
 fn object_start(rest: &[u8]) -> Option<usize> {
     rest.iter()
         .position(|b| !(b.is_ascii_whitespace() || *b == b':'))
@@ -189,10 +318,36 @@ impl SseSplitter {
     }
 }
 
+/// The most text the tokenizer reads per side of a record: it is slow
+/// (about a few MB/s), so a larger text is counted in its first part and
+/// extrapolated by length.
+pub const ESTIMATE_TEXT: usize = 256 * 1024;
+
+/// Counts tokens of at most `ESTIMATE_TEXT` of `text`, extrapolated to
+/// the whole.
+fn bounded_count(model: &str, text: &str) -> i64 {
+    if text.len() <= ESTIMATE_TEXT {
+        return count_tokens(model, text);
+    }
+    let mut cut = ESTIMATE_TEXT;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let counted = i128::from(count_tokens(model, &text[..cut]));
+    i64::try_from(counted * text.len() as i128 / cut as i128).unwrap_or(i64::MAX)
+}
+
 /// Estimates a reply's tokens with the tokenizer when the upstream did not
 /// report them: the request's messages (or prompt, or input) and the text
-/// actually delivered.
-pub fn estimate(model: &str, request: &[u8], reply: &[u8], streamed: bool) -> Tokens {
+/// actually delivered. `reply` may be the first part of a longer reply of
+/// `reply_len` bytes: its count is extrapolated.
+pub fn estimate(
+    model: &str,
+    request: &[u8],
+    reply: &[u8],
+    reply_len: usize,
+    streamed: bool,
+) -> Tokens {
     let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
     let mut prompt_text = String::new();
     if let Some(messages) = request["messages"].as_array() {
@@ -204,6 +359,7 @@ pub fn estimate(model: &str, request: &[u8], reply: &[u8], streamed: bool) -> To
         push_text(&mut prompt_text, &request[field]);
     }
     let mut reply_text = String::new();
+    let whole = reply.len() >= reply_len;
     if streamed {
         let mut splitter = SseSplitter::default();
         splitter.feed(reply, |event| {
@@ -223,10 +379,22 @@ pub fn estimate(model: &str, request: &[u8], reply: &[u8], streamed: bool) -> To
         }
         // The Responses API: output items, each with content parts.
         push_text(&mut reply_text, &v["output"]);
+    } else if !whole {
+        // The first part of a long JSON reply does not parse: about four
+        // bytes a token.
+        return Tokens {
+            prompt: bounded_count(model, &prompt_text),
+            completion: i64::try_from(reply_len / 4).unwrap_or(i64::MAX),
+        };
+    }
+    let mut completion = bounded_count(model, &reply_text);
+    if !whole && !reply.is_empty() {
+        let scaled = i128::from(completion) * reply_len as i128 / reply.len() as i128;
+        completion = i64::try_from(scaled).unwrap_or(i64::MAX);
     }
     Tokens {
-        prompt: count_tokens(model, &prompt_text),
-        completion: count_tokens(model, &reply_text),
+        prompt: bounded_count(model, &prompt_text),
+        completion,
     }
 }
 
@@ -390,7 +558,7 @@ mod tests {
     fn estimate_counts_request_and_delivered_text() {
         let request = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello world"}]}"#;
         let stream = b"data: {\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\" there\"}}]}\n\ndata: [DONE]\n\n";
-        let t = estimate("gpt-4o", request, stream, true);
+        let t = estimate("gpt-4o", request, stream, stream.len(), true);
         assert_eq!(
             t,
             Tokens {
@@ -399,7 +567,7 @@ mod tests {
             }
         );
         let json = br#"{"choices":[{"message":{"content":"Hello there"}}]}"#;
-        assert_eq!(estimate("gpt-4o", request, json, false), t);
+        assert_eq!(estimate("gpt-4o", request, json, json.len(), false), t);
 
         // The Responses API: input items and output messages.
         let request = br#"{"model":"gpt-4o","instructions":"be","input":[
@@ -407,7 +575,7 @@ mod tests {
             {"role":"user","content":[{"type":"input_text","text":" world"}]}]}"#;
         let reply = br#"{"output":[{"type":"message","content":[
             {"type":"output_text","text":"Hello there"}]}]}"#;
-        let t = estimate("gpt-4o", request, reply, false);
+        let t = estimate("gpt-4o", request, reply, reply.len(), false);
         assert_eq!(
             t,
             Tokens {

@@ -1,24 +1,27 @@
 //! Wraps a response body so that its usage record is sent when the body is
-//! done: fully delivered, failed, or dropped because the client went away.
+//! done: fully delivered, failed, timed out, or dropped because the client
+//! went away.
 //!
-//! Chunks pass through as they arrive. On the way the meter reads the usage
-//! chunk of a chat stream (dropping it again when only the gateway asked for
-//! it) and keeps references to the chunks of a reply; parsing JSON replies
-//! and estimating tokens happen later, on the usage writer thread (except
-//! the JSON usage of a request that holds a limit reservation: read at the
-//! end, so the reservation becomes the real count at once).
+//! Chunks pass through as they arrive. On the way the meter reads the
+//! reply's usage in bounded memory (a JSON reply's `usage` object as it
+//! streams by, a stream's usage event), drops the usage chunk of a chat
+//! stream again when only the gateway asked for it, and keeps the first
+//! part of a reply that may need estimating; estimating happens later, off
+//! the request path.
 
-use super::extract::{self, SseSplitter};
+use super::extract::{self, SseSplitter, UsageScanner};
 use super::writer::UsageSink;
 use super::{TokenWork, Tokens, UsageRecord};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-/// Replies larger than this are not kept for counting.
-const MAX_KEPT: usize = 16 * 1024 * 1024;
+/// The most of a reply kept for estimating its tokens (the tokenizer reads
+/// no more than this; the rest is extrapolated by length).
+const MAX_KEPT: usize = extract::ESTIMATE_TEXT;
 
 /// A usage record waiting for its request to finish.
 pub struct Pending {
@@ -27,6 +30,8 @@ pub struct Pending {
     sink: UsageSink,
     /// The JSON request body, for estimating prompt tokens.
     pub request: Option<Bytes>,
+    /// The user's parallel slot: free again when the request ends.
+    pub running: Option<crate::limits::Running>,
 }
 
 impl Pending {
@@ -37,7 +42,12 @@ impl Pending {
             started,
             sink,
             request: None,
+            running: None,
         }
+    }
+
+    pub fn started_at(&self) -> Instant {
+        self.started
     }
 
     /// Whether the reply is to be watched for its usage.
@@ -46,6 +56,7 @@ impl Pending {
     }
 
     pub fn finish(mut self) {
+        self.running.take();
         let r = &mut self.record;
         r.latency_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
         // The one log line per request: never a key, never a body. Its own
@@ -53,6 +64,7 @@ impl Pending {
         // off (nginx's `access_log off`) and keeps the rest.
         tracing::info!(
             target: "chatgate::request",
+            request_id = r.request_id.as_deref().unwrap_or("-"),
             user = &*r.user,
             method = r.method,
             endpoint = %r.endpoint,
@@ -72,24 +84,48 @@ impl Pending {
 pub enum Watch {
     /// Nothing to count (model lists, error replies).
     Nothing,
-    /// A JSON reply: its `usage` is read at the end.
+    /// A JSON reply: its `usage` is read as it passes.
     Json { estimate: bool },
     /// Server-sent events: the usage chunk is read as it passes, and
     /// dropped when `strip_usage` (the client did not ask for it).
     Events { strip_usage: bool, estimate: bool },
 }
 
+impl Watch {
+    /// Whether the bytes the client gets may differ from the upstream's
+    /// (so a `Content-Length` of the upstream's no longer holds).
+    pub fn changes_body(self) -> bool {
+        matches!(
+            self,
+            Watch::Events {
+                strip_usage: true,
+                ..
+            }
+        )
+    }
+}
+
+/// The error a metered body ends with when its deadline passed.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream did not finish its reply in time")]
+pub struct ReplyTimedOut;
+
 pub struct Metered<S> {
     inner: S,
     pending: Option<Pending>,
     watch: Watch,
     splitter: SseSplitter,
-    /// The reply's chunks (by reference), for counting at the end.
+    scanner: UsageScanner,
+    /// The first part of the reply, for estimating at the end.
     kept: Vec<Bytes>,
     kept_len: usize,
-    /// The reply outgrew `MAX_KEPT`: it is not counted from its text.
-    overflowed: bool,
+    /// The whole reply's length so far.
+    reply_len: usize,
     reported: Option<Tokens>,
+    /// When the whole reply must be done (`limits.upstream_timeout`).
+    deadline: Option<tokio::time::Instant>,
+    /// Made only once the reply makes the client wait.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> Metered<S> {
@@ -99,32 +135,42 @@ impl<S> Metered<S> {
             pending: Some(pending),
             watch,
             splitter: SseSplitter::default(),
+            scanner: UsageScanner::default(),
             kept: Vec::new(),
             kept_len: 0,
-            overflowed: false,
+            reply_len: 0,
             reported: None,
+            deadline: None,
+            timer: None,
         }
     }
 
+    /// The body ends with an error if it is not done by `deadline`.
+    pub fn until(mut self, deadline: tokio::time::Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
     fn keep(&mut self, chunk: &Bytes) {
-        if self.overflowed {
+        self.reply_len += chunk.len();
+        let room = MAX_KEPT.saturating_sub(self.kept_len);
+        if room == 0 {
             return;
         }
-        self.kept_len += chunk.len();
-        if self.kept_len > MAX_KEPT {
-            self.overflowed = true;
-            self.kept = Vec::new();
-        } else {
-            self.kept.push(chunk.clone());
-        }
+        let part = chunk.slice(..chunk.len().min(room));
+        self.kept_len += part.len();
+        self.kept.push(part);
     }
 
     /// Looks at a chunk; returns what to send on (`None`: nothing yet).
     fn observe(&mut self, chunk: Bytes) -> Option<Bytes> {
         let (strip_usage, estimate) = match self.watch {
             Watch::Nothing => return Some(chunk),
-            Watch::Json { .. } => {
-                self.keep(&chunk);
+            Watch::Json { estimate } => {
+                self.scanner.feed(&chunk);
+                if estimate {
+                    self.keep(&chunk);
+                }
                 return Some(chunk);
             }
             Watch::Events {
@@ -170,59 +216,54 @@ impl<S> Metered<S> {
     /// stripping meter holds bytes back; a watching one sent them already.
     fn held_back(&mut self) -> Option<Bytes> {
         let held = std::mem::take(&mut self.splitter).into_tail();
-        let stripping = matches!(
-            self.watch,
-            Watch::Events {
-                strip_usage: true,
-                ..
-            }
-        );
-        (stripping && !held.is_empty()).then_some(held)
+        (self.watch.changes_body() && !held.is_empty()).then_some(held)
     }
 
     fn finish(&mut self) {
         let Some(mut p) = self.pending.take() else {
             return;
         };
-        if let Some(t) = self.reported {
-            p.record.set_tokens(t);
-        } else {
-            let (estimate, streamed) = match self.watch {
-                Watch::Nothing => (false, false),
-                Watch::Json { estimate } => (estimate, false),
-                Watch::Events { estimate, .. } => (estimate, true),
-            };
-            let parse = matches!(self.watch, Watch::Json { .. });
-            if (parse || estimate) && !self.overflowed {
-                let reply = extract::concat(&self.kept);
-                // A JSON reply's usage is read now (it costs little: only
-                // its `usage` object is parsed), so that the log line shows
-                // the tokens and a limited user's request holds its real
-                // tokens, not its guess, until the commit.
-                let reported = parse.then(|| extract::from_json(&reply)).flatten();
-                match (reported, p.request.take()) {
-                    (Some(t), _) => p.record.set_tokens(t),
-                    (None, Some(request)) if estimate => {
-                        p.record.work = Some(Box::new(TokenWork {
-                            reply,
-                            request,
-                            streamed,
-                        }))
-                    }
-                    (None, _) => {}
-                }
+        let reported = self.reported.or_else(|| self.scanner.tokens());
+        let (estimate, streamed) = match self.watch {
+            Watch::Nothing => (false, false),
+            Watch::Json { estimate } => (estimate, false),
+            Watch::Events { estimate, .. } => (estimate, true),
+        };
+        match (reported, p.request.take()) {
+            (Some(t), _) => p.record.set_tokens(t),
+            (None, Some(request)) if estimate => {
+                p.record.work = Some(Box::new(TokenWork {
+                    reply: extract::concat(&std::mem::take(&mut self.kept)),
+                    reply_len: self.reply_len,
+                    request,
+                    streamed,
+                }))
             }
+            (None, _) => {}
         }
         self.kept = Vec::new();
         p.finish();
+    }
+
+    /// The deadline passed: the record says 504, the body ends in an error.
+    fn timed_out(&mut self) {
+        if let Some(p) = &mut self.pending {
+            p.record.status = 504;
+            tracing::warn!(
+                upstream = p.record.upstream.as_deref().unwrap_or("-"),
+                "the upstream's reply outran limits.upstream_timeout; cut off"
+            );
+        }
+        self.finish();
     }
 }
 
 impl<S, E> Stream for Metered<S>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Into<Box<dyn std::error::Error>>,
 {
-    type Item = Result<Bytes, E>;
+    type Item = Result<Bytes, Box<dyn std::error::Error>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
@@ -233,13 +274,29 @@ where
                     }
                     // Only part of an event so far: wait for the rest.
                 }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
                 Poll::Ready(None) => {
                     // A last event without its blank line goes on as it is.
                     let held = self.held_back();
                     self.finish();
                     return Poll::Ready(held.map(Ok));
                 }
-                other => return other,
+                Poll::Pending => {
+                    let Some(deadline) = self.deadline else {
+                        return Poll::Pending;
+                    };
+                    if self.pending.is_none() {
+                        return Poll::Ready(None);
+                    }
+                    let timer = self
+                        .timer
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                    if timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.timed_out();
+                    return Poll::Ready(Some(Err(Box::new(ReplyTimedOut))));
+                }
             }
         }
     }
@@ -282,7 +339,7 @@ mod tests {
                 .map(|c| Ok::<_, std::convert::Infallible>(Bytes::from_static(c.as_bytes()))),
         );
         let out: Vec<Bytes> = Metered::new(inner, pending, watch)
-            .map(|c| c.unwrap())
+            .map(|c| c.ok().unwrap())
             .collect()
             .await;
         let text = String::from_utf8(extract::concat(&out).to_vec()).unwrap();

@@ -2,6 +2,7 @@
 //! thread that stores them in batches, off the request path.
 
 pub mod daily;
+pub mod estimator;
 pub mod extract;
 pub mod meter;
 pub mod report;
@@ -15,6 +16,8 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub struct UsageRecord {
     pub at: NaiveDateTime,
+    /// The upstream's `x-request-id`, else the gateway's own.
+    pub request_id: Option<Box<str>>,
     pub user: Arc<str>,
     pub method: &'static str,
     pub endpoint: String,
@@ -38,7 +41,10 @@ pub struct UsageRecord {
 /// A reply that reported no usage, to be estimated with the tokenizer.
 #[derive(Debug, Clone)]
 pub struct TokenWork {
+    /// The reply, or its first part (`MAX_KEPT`).
     pub reply: bytes::Bytes,
+    /// The whole reply's length.
+    pub reply_len: usize,
     /// The JSON request.
     pub request: bytes::Bytes,
     pub streamed: bool,
@@ -53,8 +59,27 @@ impl UsageRecord {
         };
         self.estimated = true;
         let model = self.model.as_deref().unwrap_or("gpt-4o");
-        let tokens = extract::estimate(model, &work.request, &work.reply, work.streamed);
+        let tokens = extract::estimate(
+            model,
+            &work.request,
+            &work.reply,
+            work.reply_len,
+            work.streamed,
+        );
         self.set_tokens(tokens);
+    }
+
+    /// About four bytes a token: when the estimator is too far behind.
+    pub fn guess_tokens(&mut self) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        self.estimated = true;
+        let guess = |n: usize| i64::try_from(n / 4).unwrap_or(i64::MAX);
+        self.set_tokens(Tokens {
+            prompt: guess(work.request.len()),
+            completion: guess(work.reply_len),
+        });
     }
 
     pub fn set_tokens(&mut self, t: Tokens) {

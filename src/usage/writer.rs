@@ -4,6 +4,7 @@
 //! commit per record would cost more CPU (SQLite's WAL writes and locks,
 //! a thread wake-up each) than the proxying itself.
 
+use super::estimator::{EstimateSink, Estimator};
 use super::UsageRecord;
 use crate::db::schema::{usage_records, users};
 use crate::db::{execute_prepared, DbConnection, Pool};
@@ -30,7 +31,7 @@ const GATHER: Duration = Duration::from_millis(5);
 /// new ones are dropped, counted and logged: a bound on memory.
 pub const MAX_QUEUED: i64 = 50_000;
 
-enum Msg {
+pub enum Msg {
     Record(Box<UsageRecord>),
     Stop,
 }
@@ -39,6 +40,8 @@ enum Msg {
 #[derive(Clone)]
 pub struct UsageSink {
     tx: mpsc::Sender<Msg>,
+    /// Records with tokens to estimate go there first.
+    estimate: Option<EstimateSink>,
     metrics: Arc<Metrics>,
     /// Off only for the benchmark's comparison run.
     counts: bool,
@@ -52,6 +55,7 @@ impl UsageSink {
         let metrics = Arc::default();
         let sink = UsageSink {
             tx,
+            estimate: None,
             metrics,
             counts: true,
         };
@@ -81,7 +85,7 @@ impl UsageSink {
         // Only routed requests name their model: a refused request's model
         // is whatever the client wrote, which must not grow the label set.
         let model = match (&r.upstream, &r.model) {
-            (Some(_), Some(model)) => model.as_str(),
+            (Some(_), Some(model)) => m.model_label(model),
             _ => "-",
         };
         m.requests
@@ -98,7 +102,7 @@ impl UsageSink {
         if m.usage_queue.get() >= MAX_QUEUED {
             m.usage_dropped.inc();
             let dropped = m.usage_dropped.get();
-            if dropped == 1 || dropped % 1000 == 0 {
+            if dropped == 1 || dropped.is_multiple_of(1000) {
                 tracing::error!(
                     dropped,
                     "usage queue full ({MAX_QUEUED} records waiting for the database); dropping usage records"
@@ -107,6 +111,10 @@ impl UsageSink {
             return;
         }
         m.usage_queue.inc();
+        if let (Some(estimate), Some(_)) = (&self.estimate, &r.work) {
+            estimate.send(Box::new(r), &self.tx);
+            return;
+        }
         if self.tx.send(Msg::Record(Box::new(r))).is_err() {
             tracing::error!("usage writer has stopped; a usage record was dropped");
         }
@@ -128,6 +136,7 @@ impl TestRecords {
 
 pub struct UsageWriter {
     sink: UsageSink,
+    estimator: Estimator,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -141,12 +150,15 @@ impl UsageWriter {
             .name("chatgate-usage".into())
             .spawn(move || run(pool, keys, writer_metrics, rx))
             .expect("spawn usage writer thread");
+        let estimator = Estimator::start(tx.clone());
         UsageWriter {
             sink: UsageSink {
                 tx,
+                estimate: Some(estimator.sink()),
                 metrics,
                 counts: true,
             },
+            estimator,
             handle: Some(handle),
         }
     }
@@ -155,8 +167,9 @@ impl UsageWriter {
         self.sink.clone()
     }
 
-    /// Writes everything queued so far, then ends the thread.
+    /// Estimates and writes everything queued so far, then ends the threads.
     pub fn flush_and_stop(&mut self) {
+        self.estimator.stop();
         let _ = self.sink.tx.send(Msg::Stop);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
@@ -196,8 +209,7 @@ fn run(pool: Pool, keys: Arc<KeyTable>, metrics: Arc<Metrics>, rx: mpsc::Receive
             }
         }
         behind = batch.len() == MAX_BATCH;
-        for r in &mut batch {
-            r.estimate_tokens();
+        for r in &batch {
             count_tokens(&metrics, r);
         }
         last_used.saw(&batch);
@@ -222,7 +234,7 @@ fn count_tokens(metrics: &Metrics, r: &UsageRecord) {
     else {
         return;
     };
-    let model = r.model.as_deref().unwrap_or("-");
+    let model = metrics.model_label(r.model.as_deref().unwrap_or("-"));
     for (kind, n) in [("prompt", p), ("completion", c)] {
         metrics
             .tokens
@@ -378,6 +390,7 @@ struct NewRecord {
     estimated: bool,
     stream: bool,
     latency_ms: i64,
+    request_id: Option<String>,
 }
 
 impl From<&UsageRecord> for NewRecord {
@@ -396,6 +409,7 @@ impl From<&UsageRecord> for NewRecord {
             estimated: r.estimated,
             stream: r.stream,
             latency_ms: r.latency_ms,
+            request_id: r.request_id.as_deref().map(str::to_owned),
         }
     }
 }
@@ -403,7 +417,7 @@ impl From<&UsageRecord> for NewRecord {
 /// Inserts the records many rows per statement, in statements of a few
 /// fixed sizes: diesel prepares each size once per connection and reuses
 /// it, where a statement of any other size is built and parsed anew (about
-/// a fifth of the writer's time). 256 rows × 13 columns stays well under
+/// a fifth of the writer's time). 256 rows × 14 columns stays well under
 /// SQLite's 32,766 bound parameters.
 fn insert_records(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
     let rows: Vec<NewRecord> = batch.iter().map(NewRecord::from).collect();

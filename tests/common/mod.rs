@@ -69,6 +69,50 @@ impl Mock {
     }
 }
 
+/// The path as lenient servers read it: percent-escapes decoded, `//`
+/// merged, dot segments resolved. The gateway must refuse every path that
+/// would read differently here from what it took it for.
+pub fn lenient_path(raw: &str) -> String {
+    let decoded = url::form_urlencoded::parse(format!("p={}", raw.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+        .replace('\\', "/");
+    let mut out: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// Model names that make the mock answer in particular ways.
+pub mod models {
+    /// 400 with a message quoting the upstream key (as some servers do).
+    pub const BAD_REQUEST: &str = "mock-bad-request";
+    /// 401 `invalid_api_key`: the upstream says the key itself is bad.
+    pub const KEY_REJECTED: &str = "mock-key-rejected";
+    /// 403 that is not about the key (a region, an organization).
+    pub const FORBIDDEN: &str = "mock-forbidden";
+    /// Never answers (until the test ends): for upstream timeouts.
+    pub const HANG: &str = "mock-hang";
+    /// A stream that sends one chunk and then stalls.
+    pub const STALL: &str = "mock-stall";
+    /// A JSON reply of about 20 MiB, usage at its end.
+    pub const HUGE: &str = "mock-huge";
+    /// An SSE reply with a `Content-Length`, usage only when asked.
+    pub const SSE_LENGTH: &str = "mock-sse-length";
+}
+
+/// The organization the mock's account accepts; any other is a 401, as
+/// OpenAI answers a bogus `OpenAI-Organization`.
+pub const MOCK_ORGANIZATION: &str = "org-mock";
+
 async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> HttpResponse {
     let seen = Seen {
         method: req.method().to_string(),
@@ -94,20 +138,83 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
     .flatten()
     .map(|v| v.to_str().unwrap_or("").to_owned())
     .collect::<String>();
-    if key.contains("bad401") {
-        return HttpResponse::Unauthorized()
-            .json(serde_json::json!({"error": {"message": "Incorrect API key provided"}}));
+    if key.contains("bad401") || json["model"] == models::KEY_REJECTED {
+        return HttpResponse::Unauthorized().json(serde_json::json!({"error": {
+            "message": format!("Incorrect API key provided: {}.", key.trim_start_matches("Bearer ")),
+            "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}));
     }
     if key.contains("busy429") {
         return HttpResponse::TooManyRequests()
             .json(serde_json::json!({"error": {"message": "Rate limit reached"}}));
     }
-    if req.path().ends_with("/hang") {
-        // Never answers (until the test ends): for upstream timeouts.
+    if let Some(org) = req.headers().get("openai-organization") {
+        if org != MOCK_ORGANIZATION {
+            return HttpResponse::Unauthorized().json(serde_json::json!({"error": {
+                "message": "No such organization.", "type": "invalid_request_error",
+                "param": null, "code": "invalid_organization"}}));
+        }
+    }
+    if json["model"] == models::FORBIDDEN {
+        return HttpResponse::Forbidden().json(serde_json::json!({"error": {
+            "message": "Country, region, or territory not supported",
+            "type": "request_forbidden", "param": null, "code": "unsupported_country_region_territory"}}));
+    }
+    if json["model"] == models::BAD_REQUEST {
+        return HttpResponse::BadRequest().json(serde_json::json!({"error": {
+            "message": format!("bad parameter (key {UPSTREAM_KEY})"),
+            "type": "invalid_request_error", "param": "x", "code": null}}));
+    }
+    if json["model"] == models::HANG {
         let _ = state.hang.acquire().await;
         return HttpResponse::Ok().finish();
     }
-    // Azure's paths end like OpenAI's; the route is chosen by the suffix.
+    if json["model"] == models::STALL {
+        let hang = state.hang.clone();
+        let body = futures_util::stream::unfold(0, move |i| {
+            let hang = hang.clone();
+            async move {
+                if i > 0 {
+                    let _ = hang.acquire().await;
+                    return None;
+                }
+                Some((Ok::<_, std::convert::Infallible>(sse(chunk("Hello"))), 1))
+            }
+        });
+        return HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .streaming(body);
+    }
+    if json["model"] == models::HUGE {
+        // 20 MiB of embeddings, the usage object last.
+        let mut reply = String::with_capacity(21 << 20);
+        reply.push_str(r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":["#);
+        while reply.len() < 20 << 20 {
+            reply.push_str("0.0123456789,");
+        }
+        reply.push_str(r#"0.5]}],"model":"m","usage":{"prompt_tokens":1234,"total_tokens":1234}}"#);
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body(reply);
+    }
+    if json["model"] == models::SSE_LENGTH {
+        let usage = json["stream_options"]["include_usage"] == true;
+        let mut text = String::new();
+        text.push_str(&String::from_utf8_lossy(&sse(chunk("Hello"))));
+        if usage {
+            text.push_str(&String::from_utf8_lossy(&sse(serde_json::json!({
+                "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}))));
+        }
+        text.push_str("data: [DONE]\n\n");
+        return HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("set-cookie", "upstream-session=1"))
+            .insert_header(("openai-organization", "org-operator-secret"))
+            .body(text);
+    }
+    // Azure's paths end like OpenAI's; the route is chosen by the suffix
+    // of the path as a lenient server reads it.
+    let lenient = lenient_path(req.path());
     let path = [
         "/chat/completions",
         "/embeddings",
@@ -116,9 +223,9 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
         "/audio/speech",
     ]
     .into_iter()
-    .find(|p| req.path().ends_with(p))
+    .find(|p| lenient.ends_with(p))
     .map(|p| format!("/v1{p}"))
-    .unwrap_or_else(|| req.path().to_owned());
+    .unwrap_or(lenient);
     match path.as_str() {
         "/v1/chat/completions" if json["stream"] == true => {
             let usage = reports_usage && json["stream_options"]["include_usage"] == true;
@@ -134,7 +241,11 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
             if !reports_usage {
                 reply.as_object_mut().unwrap().remove("usage");
             }
-            HttpResponse::Ok().json(reply)
+            HttpResponse::Ok()
+                .insert_header(("x-request-id", "req_mock_upstream"))
+                .insert_header(("set-cookie", "upstream-session=1"))
+                .insert_header(("openai-organization", "org-operator-secret"))
+                .json(reply)
         }
         "/v1/embeddings" => HttpResponse::Ok().json(serde_json::json!({
             "object": "list", "model": json["model"],
@@ -152,13 +263,11 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
             "object": "list",
             "data": MOCK_MODELS.iter().map(|m| serde_json::json!({"id": m, "object": "model"})).collect::<Vec<_>>()
         })),
-        "/v1/bad-request" => HttpResponse::BadRequest().json(serde_json::json!({
-            "error": {"message": "bad parameter", "type": "invalid_request_error", "param": "x", "code": null}
-        })),
-        "/v1/unauthorized" => HttpResponse::Unauthorized().json(serde_json::json!({
-            "error": {"message": format!("Incorrect API key provided: {UPSTREAM_KEY}"), "type": "invalid_request_error", "code": "invalid_api_key"}
-        })),
-        _ => HttpResponse::Ok().json(serde_json::json!({"path": path})),
+        _ => HttpResponse::Ok()
+            .insert_header(("x-request-id", "req_mock_upstream"))
+            .insert_header(("set-cookie", "upstream-session=1"))
+            .insert_header(("openai-organization", "org-operator-secret"))
+            .json(serde_json::json!({"path": path})),
     }
 }
 
@@ -342,6 +451,8 @@ pub fn openai_upstream(name: &str, base_url: &str, models: &[&str]) -> UpstreamC
         endpoint: None,
         api_version: None,
         deployments: Default::default(),
+        organization: None,
+        project: None,
     }
 }
 

@@ -1,5 +1,7 @@
-//! CORS for browser clients (NextChat in the browser, extensions): preflights
-//! are answered without a key; responses carry `Access-Control-Allow-Origin`.
+//! What every reply passes on its way out: CORS for browser clients
+//! (NextChat in the browser, extensions; preflights are answered without a
+//! key, responses carry `Access-Control-Allow-Origin`), and an
+//! `x-request-id` on every reply that has none yet.
 //!
 //! Hand-written rather than actix-cors: that crate refuses preflights asking
 //! for headers outside its list, and the official SDKs send `x-stainless-*`
@@ -11,6 +13,27 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+
+pub const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// A request id of the gateway's own: `req_` and 32 hex digits, a random
+/// prefix per process and a counter, so ids differ across instances and
+/// restarts without a random draw per request.
+pub fn request_id() -> HeaderValue {
+    static PREFIX: LazyLock<u64> = LazyLock::new(rand::random);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = *b"req_00000000000000000000000000000000";
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    for (i, word) in [*PREFIX, n].into_iter().enumerate() {
+        for k in 0..16 {
+            id[4 + i * 16 + k] = HEX[((word >> (60 - 4 * k)) & 0xf) as usize];
+        }
+    }
+    HeaderValue::from_bytes(&id).expect("hex is a header value")
+}
 
 /// Names given explicitly: `*` does not cover `Authorization` (Fetch standard).
 const ALLOWED_HEADERS: &str = "Authorization, api-key, Content-Type";
@@ -48,7 +71,9 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let Some(cors) = req.app_data::<web::Data<Cors>>().cloned() else {
-        return next.call(req).await.map(|r| r.map_into_left_body());
+        let mut res = next.call(req).await?;
+        with_request_id(res.headers_mut());
+        return Ok(res.map_into_left_body());
     };
     let origin = req.headers().get(header::ORIGIN).cloned();
     let allow = cors.allow_origin(origin.as_ref());
@@ -76,9 +101,12 @@ pub async fn middleware(
         if !cors.any {
             res.insert_header((header::VARY, "Origin"));
         }
-        return Ok(req.into_response(res.finish()).map_into_right_body());
+        let mut res = res.finish();
+        with_request_id(res.headers_mut());
+        return Ok(req.into_response(res).map_into_right_body());
     }
     let mut res = next.call(req).await?;
+    with_request_id(res.headers_mut());
     if let Some(allow) = allow {
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
@@ -91,4 +119,24 @@ pub async fn middleware(
         }
     }
     Ok(res.map_into_left_body())
+}
+
+/// The proxy sets the upstream's id (or its own, logged with the request);
+/// every other reply gets one here.
+fn with_request_id(headers: &mut header::HeaderMap) {
+    if !headers.contains_key(X_REQUEST_ID) {
+        headers.insert(X_REQUEST_ID, request_id());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_distinct_and_shaped_like_openais() {
+        let (a, b) = (super::request_id(), super::request_id());
+        assert_ne!(a, b);
+        let a = a.to_str().unwrap();
+        assert!(a.starts_with("req_") && a.len() == 36, "{a}");
+        assert!(a[4..].bytes().all(|c| c.is_ascii_hexdigit()));
+    }
 }

@@ -1,0 +1,240 @@
+//! Request bodies: held to `limits.max_body_bytes` and
+//! `limits.client_body_timeout` however they arrive. A model-aware
+//! endpoint's body is read whole (JSON for the probe, a multipart form for
+//! its `model` field); any other body streams through to the upstream.
+
+use crate::error::ApiError;
+use actix_web::error::PayloadError;
+use actix_web::http::{header, Version};
+use actix_web::{web, HttpRequest};
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use tokio::time::{Instant, Sleep};
+
+/// The request body as the handler holds it.
+pub enum RequestBody {
+    None,
+    /// Read whole: can be sent again to another upstream.
+    Buffered(Bytes),
+    /// Passed through as it arrives; can be sent once.
+    Stream(Incoming),
+    /// A stream already sent: no other attempt is possible.
+    Consumed,
+}
+
+/// Which limit a body broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trip {
+    TooLarge(usize),
+    TooSlow,
+}
+
+impl Trip {
+    pub fn error(self) -> ApiError {
+        match self {
+            Trip::TooLarge(max) => ApiError::TooLarge(max),
+            Trip::TooSlow => ApiError::BodyTimeout,
+        }
+    }
+}
+
+/// The client's body as it arrives, cut off with an error once it is
+/// larger than allowed or has not arrived by the deadline. Which of the two
+/// happened is kept in `tripped`, for the error reply.
+pub struct Incoming {
+    first: Option<Bytes>,
+    payload: web::Payload,
+    left: usize,
+    max: usize,
+    deadline: Instant,
+    /// Made only when the body makes the request wait: most bodies arrive
+    /// with their headers, and need no timer.
+    timer: Option<Pin<Box<Sleep>>>,
+    tripped: Rc<Cell<Option<Trip>>>,
+}
+
+impl Incoming {
+    pub fn new(payload: web::Payload, max: usize, deadline: Instant) -> Incoming {
+        Incoming {
+            first: None,
+            payload,
+            left: max,
+            max,
+            deadline,
+            timer: None,
+            tripped: Rc::default(),
+        }
+    }
+
+    /// Where the limit that stopped the body is told, once it did.
+    pub fn tripped(&self) -> Rc<Cell<Option<Trip>>> {
+        self.tripped.clone()
+    }
+
+    fn trip(&mut self, t: Trip) -> Poll<Option<Result<Bytes, PayloadError>>> {
+        self.tripped.set(Some(t));
+        let e = match t {
+            Trip::TooLarge(_) => PayloadError::Overflow,
+            Trip::TooSlow => PayloadError::Io(std::io::ErrorKind::TimedOut.into()),
+        };
+        Poll::Ready(Some(Err(e)))
+    }
+}
+
+impl Stream for Incoming {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        if this.tripped.get().is_some() {
+            return Poll::Ready(None);
+        }
+        match this.payload.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if chunk.len() > this.left {
+                    let max = this.max;
+                    return this.trip(Trip::TooLarge(max));
+                }
+                this.left -= chunk.len();
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Pending => {
+                let deadline = this.deadline;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.as_mut().poll(cx).is_ready() {
+                    return this.trip(Trip::TooSlow);
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+/// What a request body is, by its `Content-Type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Media {
+    Json,
+    Form,
+    /// Another media type (as given), or none.
+    Other(Option<String>),
+}
+
+/// The media type of a request: type and subtype compared without case,
+/// parameters (`; charset=utf-8`) allowed.
+pub fn media(req: &HttpRequest) -> Media {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Media::Other(None);
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Media::Json
+    } else if essence.eq_ignore_ascii_case("multipart/form-data") {
+        Media::Form
+    } else {
+        Media::Other(Some(essence.chars().take(100).collect()))
+    }
+}
+
+fn content_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The body read whole; empty when there is none. HTTP/2 requests may
+/// carry a body without a `Content-Length`: it is read all the same.
+pub async fn read_whole(req: &HttpRequest, mut body: Incoming) -> Result<Bytes, ApiError> {
+    if let Some(len) = content_length(req) {
+        if len > body.max {
+            return Err(ApiError::TooLarge(body.max));
+        }
+    }
+    let hint = content_length(req).unwrap_or(8192).min(body.max);
+    let mut buf = BytesMut::with_capacity(hint);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| match body.tripped.get() {
+            Some(t) => t.error(),
+            None => ApiError::BadRequest(format!("Cannot read the request body: {e}")),
+        })?;
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// A body to pass through: none when the request has none, else streamed.
+pub async fn pass_through(req: &HttpRequest, mut body: Incoming) -> Result<RequestBody, ApiError> {
+    match content_length(req) {
+        Some(0) => return Ok(RequestBody::None),
+        Some(len) if len > body.max => return Err(ApiError::TooLarge(body.max)),
+        Some(_) => return Ok(RequestBody::Stream(body)),
+        None => {}
+    }
+    if req.version() < Version::HTTP_2 {
+        // HTTP/1: without a length, only a chunked request has a body.
+        let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+        return Ok(if chunked {
+            RequestBody::Stream(body)
+        } else {
+            RequestBody::None
+        });
+    }
+    // HTTP/2 says nothing before the first frame: look at it.
+    match body.next().await {
+        None => Ok(RequestBody::None),
+        Some(Err(e)) => Err(match body.tripped.get() {
+            Some(t) => t.error(),
+            None => ApiError::BadRequest(format!("Cannot read the request body: {e}")),
+        }),
+        Some(Ok(first)) => {
+            body.first = Some(first);
+            Ok(RequestBody::Stream(body))
+        }
+    }
+}
+
+/// The `model` field of a multipart form (audio, image edits), read from
+/// the whole form. A form that names `model` twice is refused: an upstream
+/// may read the other one.
+pub async fn form_model(req: &HttpRequest, form: &Bytes) -> Result<Option<String>, ApiError> {
+    let bad = |e: String| ApiError::BadRequest(format!("The multipart body is not valid: {e}"));
+    let source = futures_util::stream::iter([Ok::<_, PayloadError>(form.clone())]);
+    let mut fields = actix_multipart::Multipart::new(req.headers(), source);
+    let mut model: Option<String> = None;
+    while let Some(field) = fields.next().await {
+        let mut field = field.map_err(|e| bad(e.to_string()))?;
+        if field.name() != Some("model") {
+            continue;
+        }
+        if model.is_some() {
+            return Err(ApiError::BadRequest(
+                "The form names `model` more than once.".into(),
+            ));
+        }
+        let mut value = BytesMut::new();
+        while let Some(chunk) = field.next().await {
+            value.extend_from_slice(&chunk.map_err(|e| bad(e.to_string()))?);
+            if value.len() > 1024 {
+                return Err(ApiError::BadRequest(
+                    "The form's `model` field is too long.".into(),
+                ));
+            }
+        }
+        let text = String::from_utf8(value.to_vec())
+            .map_err(|_| ApiError::BadRequest("The form's `model` is not UTF-8.".into()))?;
+        model = Some(text.trim().to_owned());
+    }
+    Ok(model)
+}
