@@ -86,9 +86,32 @@ impl std::fmt::Display for AdminError {
     }
 }
 
-/// Checks `Authorization: Bearer ADMIN_TOKEN` in constant time: both sides
-/// are hashed first, so neither content nor length shows in the timing.
-fn authorize(req: &HttpRequest, gw: &Gateway) -> Result<(), AdminError> {
+/// Proof that the request carries the admin token. As the first
+/// parameter of every admin handler it runs before any other extractor, so
+/// an unauthenticated request is refused before its body is read.
+pub struct AdminToken;
+
+impl actix_web::FromRequest for AdminToken {
+    type Error = AdminError;
+    type Future = std::future::Ready<Result<AdminToken, AdminError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(authorize(req).map(|()| AdminToken))
+    }
+}
+
+/// Checks `Authorization: Bearer ADMIN_TOKEN` (the scheme in any case) in
+/// constant time: both sides are hashed first, so neither content nor
+/// length shows in the timing.
+fn authorize(req: &HttpRequest) -> Result<(), AdminError> {
+    let refused = || {
+        AdminError(
+            StatusCode::UNAUTHORIZED,
+            "A valid admin token is needed: Authorization: Bearer ADMIN_TOKEN.".into(),
+            "invalid_api_key",
+        )
+    };
+    let gw = req.app_data::<web::Data<Gateway>>().ok_or_else(refused)?;
     let live = gw.live();
     let expected = live
         .config
@@ -100,7 +123,9 @@ fn authorize(req: &HttpRequest, gw: &Gateway) -> Result<(), AdminError> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .unwrap_or_default();
     let (a, b) = (
         Sha256::digest(expected.as_bytes()),
@@ -111,11 +136,7 @@ fn authorize(req: &HttpRequest, gw: &Gateway) -> Result<(), AdminError> {
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y));
     if expected.is_empty() || differ != 0 {
-        return Err(AdminError(
-            StatusCode::UNAUTHORIZED,
-            "A valid admin token is needed: Authorization: Bearer ADMIN_TOKEN.".into(),
-            "invalid_api_key",
-        ));
+        return Err(refused());
     }
     Ok(())
 }
@@ -230,22 +251,20 @@ fn yes() -> bool {
 }
 
 async fn list(
-    req: HttpRequest,
+    _admin: AdminToken,
     gw: web::Data<Gateway>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AdminError> {
-    authorize(&req, &gw)?;
     let all = q.all;
     let list = db(&gw, move |c| users::list(c, all)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 async fn create(
-    req: HttpRequest,
+    _admin: AdminToken,
     gw: web::Data<Gateway>,
     body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, AdminError> {
-    authorize(&req, &gw)?;
     // `name` and `token`, then the settings, whose unknown fields are
     // refused (serde's flatten would let them pass silently).
     let mut body = body.into_inner();
@@ -274,22 +293,20 @@ async fn create(
 }
 
 async fn show(
-    req: HttpRequest,
+    _admin: AdminToken,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    authorize(&req, &gw)?;
     let name = name.into_inner();
     Ok(HttpResponse::Ok().json(db(&gw, move |c| users::show(c, &name)).await?))
 }
 
 async fn edit(
-    req: HttpRequest,
+    _admin: AdminToken,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
     body: web::Json<SettingsBody>,
 ) -> Result<HttpResponse, AdminError> {
-    authorize(&req, &gw)?;
     let name = name.into_inner();
     let (settings, disabled) = body.into_inner().into_settings()?;
     let user = db(&gw, move |c| {
@@ -304,11 +321,10 @@ async fn edit(
 }
 
 async fn remove(
-    req: HttpRequest,
+    _admin: AdminToken,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    authorize(&req, &gw)?;
     let name = name.into_inner();
     db(&gw, move |c| users::remove(c, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -322,12 +338,11 @@ struct RotateBody {
 }
 
 async fn rotate(
-    req: HttpRequest,
+    _admin: AdminToken,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
     body: Option<web::Json<RotateBody>>,
 ) -> Result<HttpResponse, AdminError> {
-    authorize(&req, &gw)?;
     let name = name.into_inner();
     let key = body
         .and_then(|b| b.into_inner().token)
@@ -350,12 +365,11 @@ struct RechargeBody {
 }
 
 async fn recharge(
-    req: HttpRequest,
+    _admin: AdminToken,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
     body: web::Json<RechargeBody>,
 ) -> Result<HttpResponse, AdminError> {
-    authorize(&req, &gw)?;
     let name = name.into_inner();
     let RechargeBody { tokens, requests } = body.into_inner();
     let user = db(&gw, move |c| users::recharge(c, &name, tokens, requests)).await?;
@@ -374,11 +388,10 @@ struct UsageQuery {
 }
 
 async fn usage(
-    req: HttpRequest,
+    _admin: AdminToken,
     gw: web::Data<Gateway>,
     q: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, AdminError> {
-    authorize(&req, &gw)?;
     let q = q.into_inner();
     let now = chrono::Utc::now().naive_utc();
     let range = report::resolve(

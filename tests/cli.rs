@@ -271,6 +271,13 @@ fn list_show_edit_disable_enable_remove() {
     let csv = cli.ok(&["user", "list", "--format", "csv"]);
     assert!(csv.starts_with("name,status,key_hint,created_at,"), "{csv}");
 
+    // A top-up names an amount; a parallel limit is a setting like rpm.
+    let err = cli.fails(&["user", "recharge", "bob"], 2);
+    assert!(err.contains("--tokens"), "{err}");
+    cli.ok(&["user", "edit", "bob", "--max-parallel", "2"]);
+    let bob = cli.json(&["user", "show", "bob", "--format", "json"]);
+    assert_eq!(bob["max_parallel"], 2);
+
     // No TTY here: removal needs --yes.
     let err = cli.fails(&["user", "remove", "bob"], 1);
     assert!(err.contains("--yes"), "{err}");
@@ -284,13 +291,24 @@ fn config_check_redacts_secrets_and_names_bad_fields() {
     let file = dir.path().join("chatgate.yaml");
     std::fs::write(
         &file,
-        "listen: 127.0.0.1:9999\nadmin:\n  token: adm-secret\nupstreams:\n  - name: openai\n    kind: openai\n    api_keys: [sk-live-secret]\nusers:\n  - name: alice\n    token: user-secret\n",
+        "listen: 127.0.0.1:9999\nadmin:\n  token: adm-secret\nupstreams:\n  - name: openai\n    kind: openai\n    api_keys: [sk-live-secret]\n    base_url: http://gateuser:url-password@127.0.0.1:9/v1?api_key=query-secret&x=1\n  - name: azure\n    kind: azure\n    endpoint: https://token-in-user@res.openai.azure.com?password=pw-secret\n    api_version: v1\n    api_keys: [az-secret]\nusers:\n  - name: alice\n    token: user-secret\n",
     )
     .unwrap();
     let cli = Cli::new();
     let out = cli.ok(&["-c", file.to_str().unwrap(), "config", "check"]);
     assert!(out.contains("127.0.0.1:9999"), "{out}");
-    for secret in ["adm-secret", "sk-live-secret", "user-secret"] {
+    assert!(out.contains("x=1"), "{out}");
+    for secret in [
+        "adm-secret",
+        "sk-live-secret",
+        "user-secret",
+        "url-password",
+        "gateuser",
+        "query-secret",
+        "token-in-user",
+        "pw-secret",
+        "az-secret",
+    ] {
         assert!(!out.contains(secret), "{secret} printed:\n{out}");
     }
 
@@ -555,6 +573,17 @@ fn usage_report_groups_filters_and_formats() {
     let err = cli.fails(&["usage", "report", "--since", "2026-02-30"], 1);
     assert!(err.contains("--since"), "{err}");
     cli.fails(&["usage", "report", "--by", "planet"], 2);
+    // Dates outside the calendar are a clear error, never a panic.
+    for (args, what) in [
+        (&["--period", "200000000d"][..], "--period"),
+        (&["--until", "+262142-12-31"][..], "--until"),
+    ] {
+        let mut all = vec!["usage", "report"];
+        all.extend_from_slice(args);
+        let err = cli.fails(&all, 1);
+        assert!(err.contains(what) && err.contains("calendar"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 
     // Pruning keeps the daily totals: whole-day reports are unchanged, while
     // a range not on day boundaries (read from the records) no longer sees them.

@@ -280,6 +280,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn urls_are_redacted_of_every_credential() {
+        assert_eq!(
+            redact_url("https://user:pw@host/v1?api_key=s&x=1"),
+            "https://***:***@host/v1?api_key=***&x=1"
+        );
+        assert_eq!(
+            redact_url("https://sk-token@host/v1"),
+            "https://***@host/v1"
+        );
+        assert_eq!(
+            redact_url("postgres://gate:pw@db/x"),
+            "postgres://gate:***@db/x"
+        );
+        assert_eq!(redact_url("https://host/v1"), "https://host/v1");
+    }
+
+    #[test]
     fn backend_from_url() {
         assert_eq!(
             Backend::from_url("sqlite://a/b.db").unwrap(),

@@ -492,6 +492,44 @@ mod tests {
     }
 
     #[test]
+    fn the_scanner_finds_usage_across_any_chunk_seams() {
+        let reply = br#"{"data":[{"usage":"x","embedding":[0.1,0.2]}],"usage" :
+            {"prompt_tokens":12,"completion_tokens":3,"details":{"a":[1,{"b":"}"}]}}}"#;
+        let want = Some(Tokens {
+            prompt: 12,
+            completion: 3,
+        });
+        for size in 1..reply.len() {
+            let mut scanner = UsageScanner::default();
+            for chunk in reply.chunks(size) {
+                scanner.feed(chunk);
+            }
+            assert_eq!(scanner.tokens(), want, "chunks of {size}");
+        }
+        // An oversized "usage" object is not kept whole; memory stays bounded.
+        let mut scanner = UsageScanner::default();
+        scanner.feed(br#"{"usage":{"prompt_tokens":1,"pad":""#);
+        for _ in 0..100 {
+            scanner.feed(&[b'x'; 1024]);
+        }
+        scanner.feed(br#""}}"#);
+        assert_eq!(scanner.tokens(), None);
+    }
+
+    #[test]
+    fn long_texts_are_counted_in_part_and_extrapolated() {
+        let unit = "lorem ipsum dolor sit amet ";
+        let short = count_tokens("gpt-4o", &unit.repeat(1000));
+        let long = unit.repeat(40 * 1000);
+        let estimate = bounded_count("gpt-4o", &long);
+        let exact = short * 40;
+        assert!(
+            (estimate - exact).abs() < exact / 50,
+            "{estimate} vs {exact}"
+        );
+    }
+
+    #[test]
     fn usage_chunk_is_recognised() {
         let usage =
             b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6}}\n\n";

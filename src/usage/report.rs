@@ -5,7 +5,7 @@
 use super::daily::Sums;
 use crate::config::Price;
 use crate::db::DbConnection;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -47,31 +47,37 @@ fn first_of_month(d: NaiveDate) -> NaiveDate {
 }
 
 /// `today`, `yesterday`, `this-month`, `last-month` or `Nd` (the last N
-/// days, today included).
+/// days, today included). Date arithmetic is checked: a period reaching
+/// outside the calendar is an error, never a panic.
 pub fn period(name: &str, now: NaiveDateTime) -> Result<Range, String> {
     let today = now.date();
-    let tomorrow = today + Duration::days(1);
+    let too_far = || format!("`{name}` reaches outside the calendar");
+    let tomorrow = today.succ_opt().ok_or_else(too_far)?;
     let range = |a: NaiveDate, b: NaiveDate| Range {
         since: midnight(a),
         until: midnight(b),
     };
     Ok(match name {
         "today" => range(today, tomorrow),
-        "yesterday" => range(today - Duration::days(1), today),
+        "yesterday" => range(today.pred_opt().ok_or_else(too_far)?, today),
         "this-month" => range(first_of_month(today), tomorrow),
         "last-month" => {
             let this = first_of_month(today);
-            range(first_of_month(this - Duration::days(1)), this)
+            let last = this.pred_opt().ok_or_else(too_far)?;
+            range(first_of_month(last), this)
         }
         days => {
-            let n: i64 = days
+            let n: u64 = days
                 .strip_suffix('d')
                 .and_then(|n| n.parse().ok())
                 .filter(|n| *n >= 1)
                 .ok_or_else(|| {
                     format!("`{name}` is not a period (today, yesterday, this-month, last-month or Nd like 30d)")
                 })?;
-            range(tomorrow - Duration::days(n), tomorrow)
+            let since = tomorrow
+                .checked_sub_days(chrono::Days::new(n))
+                .ok_or_else(too_far)?;
+            range(since, tomorrow)
         }
     })
 }
@@ -80,7 +86,13 @@ pub fn period(name: &str, now: NaiveDateTime) -> Result<Range, String> {
 /// includes that whole day.
 pub fn bound(s: &str, is_until: bool) -> Result<NaiveDateTime, String> {
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(midnight(if is_until { d + Duration::days(1) } else { d }));
+        let d = if is_until {
+            d.succ_opt()
+                .ok_or_else(|| format!("`{s}` is the last day of the calendar"))?
+        } else {
+            d
+        };
+        return Ok(midnight(d));
     }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc).naive_utc())
@@ -94,7 +106,8 @@ pub fn resolve(
     period_name: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Range, String> {
-    let mut range = period(period_name.unwrap_or("this-month"), now)?;
+    let mut range =
+        period(period_name.unwrap_or("this-month"), now).map_err(|e| format!("--period: {e}"))?;
     if period_name.is_none() && (since.is_some() || until.is_some()) {
         range = Range {
             since: crate::db::beginning_of_time(),
