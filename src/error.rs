@@ -30,6 +30,9 @@ pub enum ApiError {
     UnknownEndpoint(String),
     #[error("{0}")]
     EndpointNotAllowed(String),
+    /// Another user's account object (or none at all).
+    #[error("{0}")]
+    NotFound(String),
     #[error("You have {0} requests running, your parallel limit; wait for one to finish.")]
     Parallel(i64),
     #[error("{0}")]
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::BodyTimeout => "request_timeout",
             ApiError::UnknownEndpoint(_) => "unknown_endpoint",
             ApiError::EndpointNotAllowed(_) => "endpoint_not_allowed",
+            ApiError::NotFound(_) => "not_found",
             ApiError::Parallel(_) => "rate_limit_exceeded",
             ApiError::Quota(_) => "insufficient_quota",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
@@ -94,6 +98,7 @@ impl ApiError {
             | ApiError::UnsupportedMedia(_)
             | ApiError::BodyTimeout
             | ApiError::UnknownEndpoint(_)
+            | ApiError::NotFound(_)
             | ApiError::ModelNotFound(_)
             | ApiError::NotServed(_) => "invalid_request_error",
             ApiError::Upstream(_) | ApiError::UpstreamTimeout(_) | ApiError::Unavailable(_) => {
@@ -117,9 +122,10 @@ impl ResponseError for ApiError {
             ApiError::Quota(_) | ApiError::RateLimited { .. } | ApiError::Parallel(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::ModelNotFound(_) | ApiError::NotServed(_) | ApiError::UnknownEndpoint(_) => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::ModelNotFound(_)
+            | ApiError::NotServed(_)
+            | ApiError::UnknownEndpoint(_)
+            | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod objects;
 pub mod output;
 pub mod proxy;
 pub mod server;

@@ -460,13 +460,19 @@ pub fn set_disabled(conn: &mut DbConnection, name: &str, disabled: bool) -> Resu
     Ok(())
 }
 
-/// Deletes the user; their usage records stay for reports.
+/// Deletes the user; their usage records stay for reports. Their account
+/// objects are forgotten, so that a new user of the same name does not
+/// inherit them (the objects stay in the upstream account).
 pub fn remove(conn: &mut DbConnection, name: &str) -> Result<(), UserError> {
-    let n = diesel::delete(users::table.filter(users::name.eq(name))).execute(conn)?;
-    if n == 0 {
-        return Err(UserError::NotFound(name.to_owned()));
-    }
-    Ok(())
+    use crate::db::schema::objects;
+    conn.transaction(|conn| {
+        let n = diesel::delete(users::table.filter(users::name.eq(name))).execute(conn)?;
+        if n == 0 {
+            return Err(UserError::NotFound(name.to_owned()));
+        }
+        diesel::delete(objects::table.filter(objects::user_name.eq(name))).execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Gives the user a new key; the old one stops working at once.

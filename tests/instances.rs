@@ -152,3 +152,44 @@ async fn a_token_limit_holds_across_instances() {
         "served {served}, used {used}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_made_through_one_instance_is_its_owners_on_the_other_at_once() {
+    let (_mock, a, b) = two_instances().await;
+    let alice = a.add_user("alice").await;
+    let bob = a.add_user("bob").await;
+    assert!(both_become([&a, &b], &bob, (200, "")).await);
+    let created: serde_json::Value = http()
+        .post(format!("{}/responses", a.base))
+        .bearer_auth(&alice)
+        .json(&json!({"model": "gpt-4o", "input": "hi"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    // No waiting: the owner was written before the reply left instance a.
+    let get = |app: &TestApp, key: &str| {
+        http()
+            .get(format!("{}/responses/{id}", app.base))
+            .bearer_auth(key)
+            .send()
+    };
+    assert_eq!(get(&b, &alice).await.unwrap().status(), 200);
+    assert_eq!(get(&b, &bob).await.unwrap().status(), 404);
+    // The CLI tells what a user owns, and what removing them leaves upstream.
+    let show = cli(&a, &["user", "show", "alice"]);
+    assert!(
+        show.contains("objects kept upstream: responses: 1"),
+        "{show}"
+    );
+    let out = assert_cmd::Command::cargo_bin("chatgate")
+        .unwrap()
+        .args(["--database", &a.db_url, "user", "remove", "alice", "--yes"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("still owns 1 object(s)"), "{said}");
+}

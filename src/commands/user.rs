@@ -156,7 +156,17 @@ impl Command {
                 let list = users::list(conn, all)?;
                 print_users(&list, format)
             }
-            Command::Show { name, format } => print_user(&users::show(conn, &name)?, format),
+            Command::Show { name, format } => {
+                let user = users::show(conn, &name)?;
+                print_user(&user, format)?;
+                if format == Format::Table {
+                    let counts = crate::objects::counts(conn, &name)?;
+                    if !counts.is_empty() {
+                        println!("objects kept upstream: {}", describe(&counts));
+                    }
+                }
+                Ok(())
+            }
             Command::Edit { name, settings } => {
                 users::edit(conn, &name, settings.into())?;
                 say(ctx, &format!("user {name} updated"));
@@ -189,15 +199,35 @@ impl Command {
             Command::Remove { name, yes } => {
                 users::show(conn, &name)?;
                 output::confirm(&format!("Remove user {name}?"), yes)?;
+                let counts = crate::objects::counts(conn, &name)?;
                 users::remove(conn, &name)?;
                 say(
                     ctx,
                     &format!("user {name} removed; their usage history is kept"),
                 );
+                if !counts.is_empty() {
+                    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+                    say(
+                        ctx,
+                        &format!(
+                            "{name} still owns {total} object(s) in the upstream account ({}); they stay there, reachable by nobody through the gateway",
+                            describe(&counts)
+                        ),
+                    );
+                }
                 Ok(())
             }
         }
     }
+}
+
+/// `files: 2, responses: 1`.
+fn describe(counts: &[(String, i64)]) -> String {
+    counts
+        .iter()
+        .map(|(kind, n)| format!("{kind}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A status line on stderr, so stdout stays what scripts read.

@@ -60,3 +60,13 @@ diesel::table! {
         estimated_requests -> BigInt,
     }
 }
+
+diesel::table! {
+    objects (id) {
+        id -> Text,
+        kind -> Text,
+        user_name -> Text,
+        upstream -> Text,
+        created_at -> Timestamp,
+    }
+}

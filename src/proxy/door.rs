@@ -6,6 +6,7 @@
 //! reach the upstream as a metered endpoint while the gateway took it for
 //! something else (upstreams decode `%2F`, merge `//` and resolve `..`).
 
+pub use crate::objects::ObjectKind;
 use actix_web::http::Method;
 
 /// What a request is, as the gateway treats it.
@@ -57,17 +58,6 @@ impl Metered {
                 | Metered::Responses
         )
     }
-}
-
-/// The kinds of objects one upstream account keeps for all its keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectKind {
-    Files,
-    Uploads,
-    VectorStores,
-    Responses,
-    ChatCompletions,
-    Conversations,
 }
 
 /// Why the door did not let a request in.
@@ -165,6 +155,31 @@ fn classify(method: &Method, rest: &str) -> Result<Endpoint, Refused> {
         },
         [] => Err(Refused::Unknown),
     }
+}
+
+/// Where an account object's path begins (after `/v1`).
+fn object_prefix(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Files => "/files",
+        ObjectKind::Uploads => "/uploads",
+        ObjectKind::VectorStores => "/vector_stores",
+        ObjectKind::Responses => "/responses",
+        ObjectKind::ChatCompletions => "/chat/completions",
+        ObjectKind::Conversations => "/conversations",
+    }
+}
+
+/// The object an account-object path names (`/files/{id}/content` names
+/// `{id}`), and what follows it; `None` for the kind's own path (a list,
+/// or a create).
+pub fn object_id(kind: ObjectKind, endpoint: &str) -> Option<(&str, &str)> {
+    let rest = endpoint
+        .strip_prefix(object_prefix(kind))?
+        .strip_prefix('/')?;
+    Some(match rest.split_once('/') {
+        Some((id, after)) => (id, after),
+        None => (rest, ""),
+    })
 }
 
 /// Refuses every path an upstream might read differently from the
@@ -370,6 +385,23 @@ mod tests {
         assert_eq!(
             enter(&Method::GET, "/v1/models/ft%3Agpt-4o", &[]),
             Ok(Endpoint::Model)
+        );
+    }
+
+    #[test]
+    fn object_paths_name_their_object() {
+        assert_eq!(object_id(ObjectKind::Files, "/files"), None);
+        assert_eq!(
+            object_id(ObjectKind::Files, "/files/file-1/content"),
+            Some(("file-1", "content"))
+        );
+        assert_eq!(
+            object_id(ObjectKind::ChatCompletions, "/chat/completions/chatcmpl-1"),
+            Some(("chatcmpl-1", ""))
+        );
+        assert_eq!(
+            object_id(ObjectKind::Uploads, "/uploads/upload_1/parts"),
+            Some(("upload_1", "parts"))
         );
     }
 

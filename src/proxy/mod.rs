@@ -10,10 +10,12 @@ pub mod forward;
 pub mod headers;
 pub mod keytable;
 pub mod models;
+pub mod owned;
 pub mod probe;
 
 use crate::error::ApiError;
 use crate::limits;
+use crate::objects::ObjectKind;
 use crate::server::Gateway;
 use crate::upstream::client::Clients;
 use crate::upstream::{echo, Target};
@@ -183,14 +185,16 @@ fn upstream_id(headers: &HeaderMap) -> Option<Box<str>> {
 
 /// What came back, before it is metered and sent.
 enum Reply {
-    Upstream(Answer, Accounting),
+    /// An upstream's answer; a reply that creates an account object is
+    /// held until its creator is recorded (`owned::Claiming`).
+    Upstream(Answer, Accounting, Option<owned::Claim>),
     Local(echo::LocalReply),
 }
 
 impl Reply {
     fn into_response(self, mut pending: Pending, gw: &Gateway) -> HttpResponse {
         match self {
-            Reply::Upstream(Answer::Live(res), accounting) => {
+            Reply::Upstream(Answer::Live(res), accounting, claim) => {
                 let status = res.status();
                 let watch = if pending.counts() {
                     accounting.watch(status, res.headers())
@@ -220,7 +224,13 @@ impl Reply {
                     out.no_chunking(len);
                 }
                 let deadline = tokio::time::Instant::from_std(pending_deadline(&pending, gw));
-                out.streaming(Metered::new(res, pending, watch).until(deadline))
+                match claim {
+                    Some(claim) if status.is_success() => out.streaming(
+                        Metered::new(owned::Claiming::new(res, claim), pending, watch)
+                            .until(deadline),
+                    ),
+                    _ => out.streaming(Metered::new(res, pending, watch).until(deadline)),
+                }
             }
             Reply::Upstream(
                 Answer::Read {
@@ -228,6 +238,7 @@ impl Reply {
                     headers: from,
                     body,
                 },
+                _,
                 _,
             ) => {
                 pending.record.status = status.as_u16();
@@ -267,6 +278,33 @@ impl Reply {
             }
         }
     }
+}
+
+/// The largest account-object reply read whole (a list, a new object).
+const MAX_OBJECT_REPLY: usize = 16 * 1024 * 1024;
+
+/// A successful object reply, read whole to look at it.
+async fn read_whole(
+    mut res: awc::ClientResponse,
+) -> Result<(StatusCode, HeaderMap, Bytes), ApiError> {
+    let text = res
+        .body()
+        .limit(MAX_OBJECT_REPLY)
+        .await
+        .map_err(|e| ApiError::Upstream(format!("Cannot read the upstream's reply: {e}.")))?;
+    Ok((res.status(), res.headers().clone(), text))
+}
+
+fn read_reply(status: StatusCode, headers: HeaderMap, body: Bytes) -> Reply {
+    Reply::Upstream(
+        Answer::Read {
+            status,
+            headers,
+            body,
+        },
+        Accounting::default(),
+        None,
+    )
 }
 
 /// When the whole reply must be done: `limits.upstream_timeout` after the
@@ -366,8 +404,9 @@ impl Request<'_> {
                     tokens: None,
                 }))
             }
-            Endpoint::Object(_) | Endpoint::Extra => {
-                if endpoint == Endpoint::Extra && caller.limits.tokens.is_some() {
+            Endpoint::Object(kind) => self.object(kind, incoming, pending, &live).await,
+            Endpoint::Extra => {
+                if caller.limits.tokens.is_some() {
                     return Err(ApiError::EndpointNotAllowed(format!(
                         "/v1{} cannot be metered, so it is not open to users with a token limit.",
                         self.endpoint
@@ -375,7 +414,8 @@ impl Request<'_> {
                 }
                 let mut body = body::pass_through(self.req, incoming).await?;
                 self.admit(pending, 0)?;
-                self.send(&live, None, &mut body, Accounting::default(), pending)
+                let candidates = live.upstreams.candidates(None);
+                self.send(&candidates, None, &mut body, Accounting::default(), pending)
                     .await
             }
         }
@@ -420,6 +460,11 @@ impl Request<'_> {
         if !self.caller.may_use(&model) {
             return Err(ApiError::ModelNotAllowed(model));
         }
+        // A stored response or conversation the request builds on must be
+        // the caller's own.
+        for id in &probe.refers_to {
+            owned::own(&self.gw.pool, &self.caller.name, id).await?;
+        }
         let candidates = live.upstreams.candidates(Some(&model));
         if candidates.is_empty() {
             return Err(ApiError::ModelNotFound(format!(
@@ -455,8 +500,108 @@ impl Request<'_> {
                 accounting.strip_usage = true;
             }
         }
-        self.send(live, Some(&model), &mut body, accounting, pending)
-            .await
+        // The upstream account keeps the reply: its creator is recorded.
+        let kind = match kind {
+            Kind::Responses if probe.store != Some(false) => Some(ObjectKind::Responses),
+            Kind::ChatCompletions if probe.store == Some(true) => Some(ObjectKind::ChatCompletions),
+            _ => None,
+        };
+        let reply = self
+            .send(&candidates, Some(&model), &mut body, accounting, pending)
+            .await?;
+        Ok(match (reply, kind) {
+            (Reply::Upstream(answer, accounting, None), Some(kind)) => {
+                let claim = owned::Claim {
+                    pool: self.gw.pool.clone(),
+                    kind,
+                    user: self.caller.name.to_string(),
+                    upstream: pending
+                        .record
+                        .upstream
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_owned(),
+                };
+                Reply::Upstream(answer, accounting, Some(claim))
+            }
+            (reply, _) => reply,
+        })
+    }
+
+    /// An account object: forwarded for its owner only, to the upstream
+    /// that holds it; lists cut down to the caller's own; the creator of a
+    /// new one recorded before the reply goes out.
+    async fn object(
+        &self,
+        kind: ObjectKind,
+        incoming: Incoming,
+        pending: &mut Pending,
+        live: &crate::server::Live,
+    ) -> Result<Reply, ApiError> {
+        let pool = &self.gw.pool;
+        let user = &*self.caller.name;
+        let method = self.req.method().clone();
+        let named = door::object_id(kind, self.endpoint);
+        let holder = match named {
+            Some((id, _)) => {
+                let owner = owned::own(pool, user, id).await?;
+                let upstream = live.upstreams.named(&owner.upstream).ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "The upstream `{}` that holds `{id}` is not configured any more.",
+                        owner.upstream
+                    ))
+                })?;
+                vec![upstream]
+            }
+            None if matches!(method, Method::GET | Method::POST) => live.upstreams.candidates(None),
+            None => {
+                return Err(refusal(Refused::Unknown, self.endpoint, &method));
+            }
+        };
+        let mut body = body::pass_through(self.req, incoming).await?;
+        self.admit(pending, 0)?;
+        let reply = self
+            .send(&holder, None, &mut body, Accounting::default(), pending)
+            .await?;
+        let Reply::Upstream(answer, accounting, _) = reply else {
+            return Ok(reply); // the echo upstream keeps no objects
+        };
+        let upstream = pending
+            .record
+            .upstream
+            .as_deref()
+            .unwrap_or_default()
+            .to_owned();
+        let (status, headers, text) = match answer {
+            Answer::Live(res) if res.status().is_success() => read_whole(res).await?,
+            answer => return Ok(Reply::Upstream(answer, accounting, None)),
+        };
+        let created = match named {
+            // A list: the caller's own entries only.
+            None if method == Method::GET => {
+                let own = owned::owned(pool, user, kind).await?;
+                let only = owned::only_own(&text, &own).ok_or_else(|| {
+                    ApiError::Upstream(format!(
+                        "The upstream `{upstream}` sent a list that is not one."
+                    ))
+                })?;
+                return Ok(read_reply(status, headers, only));
+            }
+            None => owned::first_id(&text).map(|id| (id.to_owned(), kind)),
+            // An upload completed into a file: the file is the uploader's.
+            Some((_, "complete")) if kind == ObjectKind::Uploads => {
+                owned::completed_file(&text).map(|id| (id, ObjectKind::Files))
+            }
+            Some((id, "")) if method == Method::DELETE => {
+                owned::forget(pool, id.to_owned()).await?;
+                None
+            }
+            Some(_) => None,
+        };
+        if let Some((id, kind)) = created {
+            owned::claim(pool, id, kind, user.to_owned(), upstream).await?;
+        }
+        Ok(read_reply(status, headers, text))
     }
 
     /// Takes what the request needs of the caller's limits (`want` tokens).
@@ -473,16 +618,16 @@ impl Request<'_> {
         Ok(())
     }
 
-    /// Forwards to the upstreams serving `model` (the first one without).
+    /// Forwards to `candidates`, in order.
     async fn send(
         &self,
-        live: &crate::server::Live,
+        candidates: &[&crate::upstream::Upstream],
         model: Option<&str>,
         body: &mut RequestBody,
         accounting: Accounting,
         pending: &mut Pending,
     ) -> Result<Reply, ApiError> {
-        let candidates = live.upstreams.candidates(model);
+        let live = self.gw.live();
         if let Some(Target::Echo(e)) = candidates.first().map(|u| &u.target) {
             pending.record.upstream = Some(candidates[0].name.clone());
             return Ok(Reply::Local(e.respond(
@@ -494,7 +639,7 @@ impl Request<'_> {
         let scrub = |text: &[u8]| live.upstreams.scrub(text);
         match forward::with_failover(
             self.clients,
-            &candidates,
+            candidates,
             &scrub,
             self.req,
             self.endpoint,
@@ -505,7 +650,7 @@ impl Request<'_> {
         {
             Ok((answer, upstream)) => {
                 pending.record.upstream = Some(upstream.name.clone());
-                Ok(Reply::Upstream(answer, accounting))
+                Ok(Reply::Upstream(answer, accounting, None))
             }
             Err((e, tried)) => {
                 pending.record.upstream = tried;

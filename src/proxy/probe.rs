@@ -27,6 +27,21 @@ struct Fields<'a> {
     /// Completions: the upstream generates `best_of` replies and bills them.
     #[serde(default)]
     best_of: Option<Size>,
+    /// Chat completions: whether the upstream account keeps the reply.
+    #[serde(default)]
+    store: Option<bool>,
+    #[serde(default)]
+    previous_response_id: Option<String>,
+    #[serde(default)]
+    conversation: Option<Conversation>,
+}
+
+/// The Responses API names a conversation by its id or as `{"id": …}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Conversation {
+    Id(String),
+    Object { id: String },
 }
 
 #[derive(Deserialize, Default)]
@@ -97,6 +112,11 @@ pub struct Probe {
     pub max_reply: Option<i64>,
     /// How many replies the upstream generates (`n`, `best_of`): at least 1.
     pub replies: i64,
+    /// `store: true`: the upstream account keeps the reply.
+    pub store: Option<bool>,
+    /// Account objects the request builds on: `previous_response_id`,
+    /// `conversation`. They must be the caller's own.
+    pub refers_to: Vec<String>,
 }
 
 impl Probe {
@@ -126,7 +146,16 @@ impl Probe {
         .max();
         let n = size(f.n, "n")?.unwrap_or(1);
         let best_of = size(f.best_of, "best_of")?.unwrap_or(1);
+        let conversation = f.conversation.map(|c| match c {
+            Conversation::Id(id) | Conversation::Object { id } => id,
+        });
         Ok(Probe {
+            store: f.store,
+            refers_to: f
+                .previous_response_id
+                .into_iter()
+                .chain(conversation)
+                .collect(),
             model: f.model.map(Cow::into_owned),
             stream: f.stream.unwrap_or(false),
             include_usage: f
@@ -168,6 +197,15 @@ mod tests {
         let p = read(r#"{"model":"m","max_tokens":5,"max_completion_tokens":50}"#).unwrap();
         assert_eq!(p.max_reply, Some(50), "the largest size counts");
         assert_eq!(read(r#"{"model":"m","n":null}"#).unwrap().replies, 1);
+        let p =
+            read(r#"{"model":"m","previous_response_id":"resp_1","conversation":{"id":"conv_1"}}"#)
+                .unwrap();
+        assert_eq!(p.refers_to, ["resp_1", "conv_1"]);
+        let p = read(r#"{"model":"m","conversation":"conv_2","store":true}"#).unwrap();
+        assert_eq!(
+            (p.refers_to, p.store),
+            (vec!["conv_2".to_string()], Some(true))
+        );
     }
 
     #[test]

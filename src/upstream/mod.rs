@@ -206,6 +206,11 @@ impl Upstreams {
         &self.list
     }
 
+    /// The upstream called `name`, if it is still configured.
+    pub fn named(&self, name: &str) -> Option<&Upstream> {
+        self.list.iter().find(|u| &*u.name == name)
+    }
+
     /// Every model an upstream names explicitly.
     pub fn named_models(&self) -> impl Iterator<Item = &str> {
         self.list.iter().flat_map(|u| u.listed_models())

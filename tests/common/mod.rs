@@ -42,6 +42,9 @@ pub struct MockState {
     pub release: Arc<Semaphore>,
     /// `…/hang` waits here for ever.
     pub hang: Arc<Semaphore>,
+    /// What the account keeps (files, responses, …), shared by every key
+    /// as OpenAI keeps them: (id, object), oldest first.
+    pub objects: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
 }
 
 impl Default for MockState {
@@ -50,6 +53,7 @@ impl Default for MockState {
             seen: Arc::default(),
             release: Arc::new(Semaphore::new(0)),
             hang: Arc::new(Semaphore::new(0)),
+            objects: Arc::default(),
         }
     }
 }
@@ -215,6 +219,9 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
     // Azure's paths end like OpenAI's; the route is chosen by the suffix
     // of the path as a lenient server reads it.
     let lenient = lenient_path(req.path());
+    if let Some(reply) = account_objects(&state, req.method().as_str(), &lenient, &json, &body) {
+        return reply;
+    }
     let path = [
         "/chat/completions",
         "/embeddings",
@@ -269,6 +276,126 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
             .insert_header(("openai-organization", "org-operator-secret"))
             .json(serde_json::json!({"path": path})),
     }
+}
+
+/// The account's objects, as OpenAI keeps them: one store for every key.
+fn account_objects(
+    state: &MockState,
+    method: &str,
+    path: &str,
+    json: &serde_json::Value,
+    body: &Bytes,
+) -> Option<HttpResponse> {
+    use serde_json::json;
+    let mut objects = state.objects.lock().unwrap();
+    let n = objects.len();
+    let find = |objects: &[(String, serde_json::Value)], id: &str| {
+        objects
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, v)| v.clone())
+    };
+    let list = |objects: &[(String, serde_json::Value)], object: &str| {
+        let data: Vec<_> = objects
+            .iter()
+            .filter(|(_, v)| v["object"] == object)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let last = data.last().map(|v| v["id"].clone());
+        HttpResponse::Ok()
+            .json(json!({"object": "list", "data": data, "has_more": false, "last_id": last}))
+    };
+    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    let created = |objects: &mut Vec<(String, serde_json::Value)>, v: serde_json::Value| {
+        objects.push((v["id"].as_str().unwrap().to_owned(), v.clone()));
+        HttpResponse::Ok().json(v)
+    };
+    let not_found = || {
+        HttpResponse::NotFound().json(json!({"error": {"message": "No such object", "type": "invalid_request_error", "code": null}}))
+    };
+    Some(match (method, &segments[..]) {
+        ("POST", ["files"]) => created(
+            &mut objects,
+            json!({"id": format!("file-{n}"), "object": "file", "bytes": body.len(), "purpose": "assistants"}),
+        ),
+        ("GET", ["files"]) => list(&objects, "file"),
+        ("POST", ["uploads"]) => created(
+            &mut objects,
+            json!({"id": format!("upload_{n}"), "object": "upload"}),
+        ),
+        ("POST", ["uploads", id, "complete"]) => {
+            let file = json!({"id": format!("file-{n}"), "object": "file", "bytes": 0});
+            objects.push((format!("file-{n}"), file.clone()));
+            HttpResponse::Ok()
+                .json(json!({"id": id, "object": "upload", "status": "completed", "file": file}))
+        }
+        ("GET", ["files", id, "content"]) => match find(&objects, id) {
+            Some(_) => HttpResponse::Ok().body(format!("content of {id}")),
+            None => not_found(),
+        },
+        ("POST", ["responses"]) if json["model"] != models::HANG => {
+            let id = format!("resp_{n}");
+            let reply = json!({"id": id, "object": "response", "status": "completed",
+                "previous_response_id": json["previous_response_id"],
+                "output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "mock reply"}]}],
+                "usage": {"input_tokens": 6, "output_tokens": 2, "total_tokens": 8}});
+            if json["store"] != false {
+                objects.push((id.clone(), reply.clone()));
+            }
+            if json["stream"] == true {
+                let created = json!({"type": "response.created", "sequence_number": 0,
+                    "response": {"id": id, "object": "response", "status": "in_progress"}});
+                let done =
+                    json!({"type": "response.completed", "sequence_number": 1, "response": reply});
+                let text = format!("event: response.created\ndata: {created}\n\nevent: response.completed\ndata: {done}\n\n");
+                return Some(
+                    HttpResponse::Ok()
+                        .content_type("text/event-stream")
+                        .body(text),
+                );
+            }
+            HttpResponse::Ok().json(reply)
+        }
+        ("POST", ["chat", "completions"]) if json["store"] == true => {
+            let id = format!("chatcmpl-{n}");
+            let reply = json!({"id": id, "object": "chat.completion", "created": 1, "model": json["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "stored"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}});
+            created(&mut objects, reply)
+        }
+        ("GET", ["chat", "completions"]) => list(&objects, "chat.completion"),
+        ("GET", [kind, id, ..]) | ("POST", [kind, id, _, ..]) if is_kind(kind) => {
+            match find(&objects, id) {
+                Some(v) => HttpResponse::Ok().json(v),
+                None => not_found(),
+            }
+        }
+        ("GET", ["chat", "completions", id, ..]) => match find(&objects, id) {
+            Some(v) => HttpResponse::Ok().json(v),
+            None => not_found(),
+        },
+        ("DELETE", [kind, id]) if is_kind(kind) => {
+            let before = objects.len();
+            objects.retain(|(i, _)| i != id);
+            if objects.len() == before {
+                not_found()
+            } else {
+                HttpResponse::Ok().json(json!({"id": id, "deleted": true}))
+            }
+        }
+        _ => return None,
+    })
+}
+
+fn is_kind(segment: &str) -> bool {
+    [
+        "files",
+        "uploads",
+        "vector_stores",
+        "responses",
+        "conversations",
+    ]
+    .contains(&segment)
 }
 
 fn sse(v: serde_json::Value) -> Bytes {
