@@ -10,7 +10,7 @@
 
 use crate::error::ApiError;
 use crate::proxy::auth;
-use crate::server::Gateway;
+use crate::state::Gateway;
 use crate::users::{self, UserError, UserView};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
@@ -49,7 +49,9 @@ async fn caller_view(
             .map_err(|e| UserError::Unavailable(e.to_string()))?;
         let view = users::show(&mut conn, &name)?;
         let tokens = match range {
-            Some((since, until)) => Some(users::used_between(&mut conn, &name, since, until)?.1),
+            Some((since, until)) => {
+                Some(crate::usage::daily::used_between(&mut conn, &name, since, until)?.1)
+            }
             None => None,
         };
         Ok::<_, UserError>((view, tokens))

@@ -4,7 +4,7 @@
 
 use crate::error::error_body;
 use crate::keys::PlainKey;
-use crate::server::Gateway;
+use crate::state::Gateway;
 use crate::usage::report::{self, GroupBy};
 use crate::users::{self, LimitPeriod, Setting, UserError, UserName, UserSettings};
 use actix_web::http::{header, StatusCode};

@@ -1,5 +1,6 @@
 //! Typed configuration: defaults → YAML file → `CHATGATE_` environment → flags.
 
+pub use crate::users::UserSeed;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -105,13 +106,6 @@ pub struct UpstreamConfig {
 
 fn all_models() -> Vec<String> {
     vec!["*".into()]
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserSeed {
-    pub name: String,
-    pub token: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ pub mod objects;
 pub mod output;
 pub mod proxy;
 pub mod server;
+pub mod state;
 pub mod upstream;
 pub mod usage;
 pub mod users;

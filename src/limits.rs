@@ -17,13 +17,16 @@
 //! excess; at most every in-flight request's excess, and a request is only
 //! admitted while something is left.
 
-use crate::proxy::keytable::Caller;
 use crate::users::LimitPeriod;
 use chrono::{Datelike, Duration as Days, NaiveDateTime};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How often what other instances and the CLI changed is read again: the
+/// key table, and the used totals behind the limits.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
 /// A user's limits, as the key table holds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -243,32 +246,80 @@ impl Ledger {
     }
 }
 
-/// Sets each limited caller's ledger to what the daily totals say it used
-/// in its current period: one grouped query per kind of period.
-pub fn refresh_used(
-    conn: &mut crate::db::DbConnection,
-    callers: &[Arc<Caller>],
-    now: NaiveDateTime,
-) -> diesel::QueryResult<()> {
-    for period in [LimitPeriod::Total, LimitPeriod::Month, LimitPeriod::Day] {
-        let these: Vec<&Arc<Caller>> = callers
-            .iter()
-            .filter(|c| c.limits.counts_usage() && c.limits.period == period)
-            .collect();
-        if these.is_empty() {
-            continue;
+/// Every user's ledger with their limits, kept across key-table reloads
+/// (a rotated key or a changed limit keeps what a user used and
+/// reserved), and their refresh from the daily totals. The key table and
+/// the usage writer both call down into this one owner.
+#[derive(Default)]
+pub struct Ledgers {
+    users: Mutex<HashMap<String, (Limits, Arc<Ledger>)>>,
+}
+
+impl Ledgers {
+    /// Takes the users as they are now (name and limits); returns each
+    /// one's ledger, made for those that are new. Users not given are
+    /// dropped.
+    pub fn update<'a>(
+        &self,
+        users: impl Iterator<Item = (&'a str, Limits)>,
+    ) -> HashMap<String, Arc<Ledger>> {
+        let mut map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = HashMap::new();
+        for (name, limits) in users {
+            let ledger = map.remove(name).map(|(_, l)| l).unwrap_or_default();
+            next.insert(name.to_owned(), (limits, ledger));
         }
-        let names: Vec<String> = these.iter().map(|c| c.name.to_string()).collect();
-        let used = crate::users::used_by_users(conn, &names, period.start(now).date(), None)?;
-        for c in these {
-            let (requests, tokens) = used
-                .iter()
-                .find(|(n, _, _)| *n == *c.name)
-                .map_or((0, 0), |(_, r, t)| (*r, *t));
-            c.ledger.set_used(requests, tokens);
-        }
+        *map = next;
+        map.iter()
+            .map(|(name, (_, ledger))| (name.clone(), ledger.clone()))
+            .collect()
     }
-    Ok(())
+
+    /// Sets each limited user's ledger to what the daily totals say they
+    /// used in their current period: one grouped query per kind of period.
+    pub fn refresh(
+        &self,
+        conn: &mut crate::db::DbConnection,
+        now: NaiveDateTime,
+    ) -> diesel::QueryResult<()> {
+        // A snapshot, so that no lock is held across the queries.
+        let limited: Vec<(String, Limits, Arc<Ledger>)> = {
+            let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            map.iter()
+                .filter(|(_, (limits, _))| limits.counts_usage())
+                .map(|(n, (limits, ledger))| (n.clone(), *limits, ledger.clone()))
+                .collect()
+        };
+        for period in [LimitPeriod::Total, LimitPeriod::Month, LimitPeriod::Day] {
+            let these: Vec<_> = limited.iter().filter(|u| u.1.period == period).collect();
+            if these.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = these.iter().map(|u| u.0.clone()).collect();
+            let used =
+                crate::usage::daily::used_by_users(conn, &names, period.start(now).date(), None)?;
+            for (name, _, ledger) in these {
+                let (requests, tokens) = used
+                    .iter()
+                    .find(|(n, _, _)| n == name)
+                    .map_or((0, 0), |(_, r, t)| (*r, *t));
+                ledger.set_used(requests, tokens);
+            }
+        }
+        Ok(())
+    }
+
+    /// The ledger of `name`, if the key table knows them.
+    pub fn get(&self, name: &str) -> Option<Arc<Ledger>> {
+        let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(name).map(|(_, ledger)| ledger.clone())
+    }
+
+    /// Whether any user's usage counts against a limit.
+    pub fn any_limited(&self) -> bool {
+        let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        map.values().any(|(limits, _)| limits.counts_usage())
+    }
 }
 
 /// A cheap, conservative guess of a request's prompt tokens (no tokenizer

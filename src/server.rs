@@ -1,5 +1,5 @@
-//! The HTTP server: shared state, routes, and the lifecycle around them
-//! (key refresher and usage writer threads started before, flushed after).
+//! The HTTP server: routes, and the lifecycle around them (key refresher
+//! and usage writer threads started before, flushed after).
 
 use crate::account;
 use crate::admin;
@@ -10,9 +10,9 @@ use crate::metrics::Metrics;
 use crate::proxy;
 use crate::proxy::edge::{self, Cors};
 use crate::proxy::keytable::{KeyTable, Refresher};
+pub use crate::state::{Gateway, Live};
 use crate::upstream::client::Clients;
-use crate::upstream::Upstreams;
-use crate::usage::writer::{UsageSink, UsageWriter};
+use crate::usage::writer::UsageWriter;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -21,72 +21,6 @@ use arc_swap::ArcSwap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// State shared by every worker.
-pub struct Gateway {
-    /// What SIGHUP reloads, swapped whole: a request works with the
-    /// settings it started with.
-    live: ArcSwap<Live>,
-    pub keys: Arc<KeyTable>,
-    pub usage: UsageSink,
-    pub pool: Pool,
-    pub metrics: Arc<Metrics>,
-}
-
-/// The configuration and the upstreams built from it.
-pub struct Live {
-    pub config: Config,
-    pub upstreams: Upstreams,
-}
-
-impl Live {
-    fn build(config: Config) -> anyhow::Result<Live> {
-        let upstreams = Upstreams::from_config(&config.upstreams, config.proxy.as_deref())?;
-        Ok(Live { config, upstreams })
-    }
-}
-
-impl Gateway {
-    pub fn live(&self) -> Arc<Live> {
-        self.live.load_full()
-    }
-
-    /// Applies a new configuration: upstreams (fresh key pools, so parked
-    /// keys are tried again), limits, prices, the admin token and the log
-    /// level; then re-reads users and keys. What only a restart changes
-    /// (listen, workers, database, tls, cors, turning the admin API on or
-    /// off) is kept, with a warning.
-    pub fn reload(&self, config: Config) -> anyhow::Result<()> {
-        let old = self.live();
-        let new = Live::build(config)?;
-        for (what, changed) in [
-            ("listen", old.config.listen != new.config.listen),
-            ("workers", old.config.workers != new.config.workers),
-            (
-                "database.url",
-                old.config.database.url != new.config.database.url,
-            ),
-            ("cors", old.config.cors.origins != new.config.cors.origins),
-            (
-                "admin",
-                old.config.admin.is_some() != new.config.admin.is_some(),
-            ),
-        ] {
-            if changed {
-                tracing::warn!("`{what}` changed; it takes effect at the next restart");
-            }
-        }
-        crate::logging::set_level(&new.config.log.level);
-        self.metrics.know_models(new.upstreams.named_models());
-        self.live.store(Arc::new(new));
-        let mut conn = self
-            .pool
-            .get()
-            .context("cannot get a database connection")?;
-        self.keys.load(&mut conn).context("cannot reload users")?;
-        Ok(())
-    }
-}
 
 /// Re-reads the configuration for a reload (SIGHUP).
 pub type ConfigSource = Box<dyn Fn() -> anyhow::Result<Config> + Send + Sync>;
@@ -155,13 +89,14 @@ impl Application {
         {
             // Limits count from what was used before this start.
             let mut conn = pool.get().context("cannot get a database connection")?;
-            crate::limits::refresh_used(&mut conn, &keys.limited(), crate::db::now())
+            keys.ledgers()
+                .refresh(&mut conn, crate::db::now())
                 .context("cannot read used totals")?;
         }
         let refresher = Refresher::start(keys.clone(), pool.clone(), revision);
         let metrics = Arc::new(Metrics::new());
         metrics.know_models(live.upstreams.named_models());
-        let writer = UsageWriter::start(pool.clone(), keys.clone(), metrics.clone());
+        let writer = UsageWriter::start(pool.clone(), keys.ledgers(), metrics.clone());
         let usage = if live.config.no_accounting {
             writer.sink().off()
         } else {

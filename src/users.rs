@@ -7,10 +7,8 @@ use crate::db::schema::users;
 use crate::db::{self, DbConnection};
 use crate::keys::PlainKey;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
-use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::BigInt;
 use serde::Serialize;
 use std::fmt;
 
@@ -32,6 +30,14 @@ pub enum UserError {
     Db(#[from] DieselError),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+}
+
+/// A user of the config file's `users:`, added at start if absent.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSeed {
+    pub name: String,
+    pub token: String,
 }
 
 /// A user name: 1–64 printable characters, no whitespace; kept literally.
@@ -327,7 +333,8 @@ pub fn rfc3339(t: NaiveDateTime) -> String {
 
 fn view(conn: &mut DbConnection, row: UserRow, now: NaiveDateTime) -> QueryResult<UserView> {
     let since = row.period().start(now).date();
-    let (requests_used, tokens_used) = used_between(conn, &row.name, since, None)?;
+    let (requests_used, tokens_used) =
+        crate::usage::daily::used_between(conn, &row.name, since, None)?;
     Ok(UserView {
         status: row.status(now),
         created_at: rfc3339(row.created_at),
@@ -345,43 +352,6 @@ fn view(conn: &mut DbConnection, row: UserRow, now: NaiveDateTime) -> QueryResul
         note: row.note,
         max_parallel: row.max_parallel,
     })
-}
-
-/// Requests and tokens a user used from day `since` until before day
-/// `until` (open-ended without), from the daily totals.
-pub fn used_between(
-    conn: &mut DbConnection,
-    name: &str,
-    since: NaiveDate,
-    until: Option<NaiveDate>,
-) -> QueryResult<(i64, i64)> {
-    let used = used_by_users(conn, &[name.to_owned()], since, until)?;
-    Ok(used.first().map_or((0, 0), |(_, r, t)| (*r, *t)))
-}
-
-/// (name, requests, tokens) of each of `names` that used anything from day
-/// `since` until before day `until`, from the daily totals. Requests the
-/// gateway refused itself never reached an upstream and do not count.
-pub fn used_by_users(
-    conn: &mut DbConnection,
-    names: &[String],
-    since: NaiveDate,
-    until: Option<NaiveDate>,
-) -> QueryResult<Vec<(String, i64, i64)>> {
-    use crate::db::schema::usage_daily::dsl::*;
-    let until = until.unwrap_or_else(|| db::end_of_time().date());
-    usage_daily
-        .filter(user_name.eq_any(names))
-        .filter(day.ge(since))
-        .filter(day.lt(until))
-        .filter(upstream.ne(""))
-        .group_by(user_name)
-        .select((
-            user_name,
-            sql::<BigInt>("CAST(SUM(requests) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT)"),
-        ))
-        .load(conn)
 }
 
 fn find_row(conn: &mut DbConnection, name: &str) -> Result<UserRow, UserError> {
@@ -558,10 +528,7 @@ pub fn all_rows(conn: &mut DbConnection) -> QueryResult<Vec<UserRow>> {
 }
 
 /// Adds the config file's `users:` that do not exist yet; returns their names.
-pub fn seed(
-    conn: &mut DbConnection,
-    seeds: &[crate::config::UserSeed],
-) -> Result<Vec<String>, UserError> {
+pub fn seed(conn: &mut DbConnection, seeds: &[UserSeed]) -> Result<Vec<String>, UserError> {
     let mut added = Vec::new();
     for s in seeds {
         let exists = users::table

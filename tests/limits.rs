@@ -270,15 +270,12 @@ async fn limit_periods_reset_with_the_clock() {
     chatgate::usage::writer::write_batch(&mut conn, &[record("daily"), record("monthly")]).unwrap();
     let keys = KeyTable::default();
     keys.load(&mut conn).unwrap();
-    let callers = keys.limited();
+    let ledgers = keys.ledgers();
     let used_at = |now: &str| {
-        chatgate::limits::refresh_used(&mut pool.get().unwrap(), &callers, at(now)).unwrap();
-        let mut used: Vec<(String, i64)> = callers
-            .iter()
-            .map(|c| (c.name.to_string(), c.ledger.snapshot()[0]))
-            .collect();
-        used.sort();
-        used
+        ledgers.refresh(&mut pool.get().unwrap(), at(now)).unwrap();
+        ["daily", "monthly"]
+            .map(|n| (n.to_string(), ledgers.get(n).unwrap().snapshot()[0]))
+            .to_vec()
     };
     let u = |d: i64, m: i64| vec![("daily".to_string(), d), ("monthly".to_string(), m)];
     assert_eq!(used_at("2026-03-30 23:59:59"), u(42, 42));

@@ -1,7 +1,7 @@
 //! `chatgate config check`: validates the configuration and prints the
 //! effective settings with every secret redacted.
 
-use super::user::say;
+use super::say;
 use super::Context;
 use clap::Subcommand;
 

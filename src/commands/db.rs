@@ -1,6 +1,6 @@
 //! `chatgate db migrate`: applies migrations explicitly (packaging scripts).
 
-use super::user::say;
+use super::say;
 use super::Context;
 use clap::Subcommand;
 

@@ -2,7 +2,7 @@
 //! gateway, stored hashed like any other. Names that exist, and rows that
 //! are not valid, are skipped and reported; the rest are imported.
 
-use super::user::say;
+use super::say;
 use super::Context;
 use crate::keys::PlainKey;
 use crate::users::{self, UserError, UserName, UserSettings};

@@ -13,6 +13,8 @@ pub mod user;
 use crate::cli::{Cli, Command};
 use crate::config::Loaded;
 use crate::db::{DbConnection, Pool};
+use crate::keys::PlainKey;
+use crate::output::{self, Format};
 use anyhow::Context as _;
 
 /// What every command gets: the loaded configuration and the global flags.
@@ -56,4 +58,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage(c) => c.run(&ctx),
         Command::GenerateAssets(a) => a.run(),
     }
+}
+
+/// A status line on stderr, so stdout stays what scripts read.
+pub fn say(ctx: &Context, text: &str) {
+    if !ctx.quiet {
+        eprintln!("{text}");
+    }
+}
+
+/// Prints a new key once: alone with -q, as {"name", "key"} with --format json.
+pub fn print_key(
+    ctx: &Context,
+    name: &str,
+    key: &PlainKey,
+    format: Format,
+    what: &str,
+) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return output::print_json(&serde_json::json!({"name": name, "key": key.expose()}));
+    }
+    if !ctx.quiet {
+        println!("Key for {name} ({what}; shown only now, store it safely):");
+    }
+    println!("{}", key.expose());
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! `chatgate token rotate`: a new key for a user; the old one stops at once.
 
-use super::user::{print_key, say};
 use super::Context;
+use super::{print_key, say};
 use crate::keys::PlainKey;
 use crate::output::Format;
 use crate::users;

@@ -1,7 +1,7 @@
 //! `chatgate usage report`: usage over a range, grouped, as a table, CSV or
 //! JSON; made for cron (no prompts, plain ASCII when not on a terminal).
 
-use super::user::say;
+use super::say;
 use super::Context;
 use crate::output::{self, Format};
 use crate::usage::report::{self, GroupBy};

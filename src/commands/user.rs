@@ -1,6 +1,6 @@
 //! `chatgate user …`: add, list, show, edit, disable, enable, remove.
 
-use super::Context;
+use super::{print_key, say, Context};
 use crate::keys::PlainKey;
 use crate::output::{self, Format};
 use crate::users::{self, LimitPeriod, Setting, UserName, UserSettings, UserView};
@@ -228,31 +228,6 @@ fn describe(counts: &[(String, i64)]) -> String {
         .map(|(kind, n)| format!("{kind}: {n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A status line on stderr, so stdout stays what scripts read.
-pub fn say(ctx: &Context, text: &str) {
-    if !ctx.quiet {
-        eprintln!("{text}");
-    }
-}
-
-/// Prints a new key once: alone with -q, as {"name", "key"} with --format json.
-pub fn print_key(
-    ctx: &Context,
-    name: &str,
-    key: &PlainKey,
-    format: Format,
-    what: &str,
-) -> anyhow::Result<()> {
-    if format == Format::Json {
-        return output::print_json(&serde_json::json!({"name": name, "key": key.expose()}));
-    }
-    if !ctx.quiet {
-        println!("Key for {name} ({what}; shown only now, store it safely):");
-    }
-    println!("{}", key.expose());
-    Ok(())
 }
 
 /// `used / limit (left)`, or just `used` without a limit.

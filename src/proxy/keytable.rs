@@ -10,16 +10,15 @@
 use crate::db::schema::revisions;
 use crate::db::{DbConnection, Pool};
 use crate::keys::{self, KeyDigest};
-use crate::limits::{Ledger, Limits};
+use crate::limits::{Ledger, Ledgers, Limits};
 use crate::users::{self, UserRow};
 use arc_swap::ArcSwap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use std::collections::HashMap;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 /// What the request path knows about the owner of a key.
 #[derive(Debug)]
@@ -42,6 +41,16 @@ impl Caller {
         }
     }
 
+    fn limits(row: &UserRow) -> Limits {
+        Limits {
+            tokens: row.token_limit,
+            requests: row.request_limit,
+            period: row.period(),
+            rpm: row.rpm,
+            parallel: row.max_parallel,
+        }
+    }
+
     fn from_row(row: &UserRow, ledger: Arc<Ledger>) -> Caller {
         Caller {
             name: Arc::from(row.name.as_str()),
@@ -52,13 +61,7 @@ impl Caller {
                     .filter_map(|m| glob::Pattern::new(m).ok())
                     .collect()
             }),
-            limits: Limits {
-                tokens: row.token_limit,
-                requests: row.request_limit,
-                period: row.period(),
-                rpm: row.rpm,
-                parallel: row.max_parallel,
-            },
+            limits: Caller::limits(row),
             ledger,
         }
     }
@@ -69,9 +72,8 @@ type Table = HashMap<KeyDigest, Arc<Caller>>;
 #[derive(Default)]
 pub struct KeyTable {
     table: ArcSwap<Table>,
-    /// Ledgers by user name, so that a reload (a rotated key, a changed
-    /// limit) keeps what a user used and reserved.
-    ledgers: Mutex<HashMap<String, Arc<Ledger>>>,
+    /// The users' ledgers, kept across reloads.
+    ledgers: Arc<Ledgers>,
 }
 
 impl KeyTable {
@@ -80,27 +82,23 @@ impl KeyTable {
     }
 
     fn replace(&self, rows: &[UserRow]) {
-        let mut ledgers = self.ledgers.lock().unwrap_or_else(|e| e.into_inner());
-        ledgers.retain(|name, _| rows.iter().any(|r| &r.name == name));
+        let ledgers = self
+            .ledgers
+            .update(rows.iter().map(|r| (r.name.as_str(), Caller::limits(r))));
         let table: Table = rows
             .iter()
             .filter_map(|r| {
                 let digest = keys::HashedKey(r.key_hash.clone()).digest()?;
-                let ledger = ledgers.entry(r.name.clone()).or_default().clone();
+                let ledger = ledgers.get(&r.name)?.clone();
                 Some((digest, Arc::new(Caller::from_row(r, ledger))))
             })
             .collect();
         self.table.store(Arc::new(table));
     }
 
-    /// The users whose usage counts against a limit.
-    pub fn limited(&self) -> Vec<Arc<Caller>> {
-        self.table
-            .load()
-            .values()
-            .filter(|c| c.limits.counts_usage())
-            .cloned()
-            .collect()
+    /// The users' ledgers (for the usage writer's refreshes).
+    pub fn ledgers(&self) -> Arc<Ledgers> {
+        self.ledgers.clone()
     }
 
     /// Loads every user now; used at start, before the server accepts requests.
@@ -118,8 +116,7 @@ fn users_revision(conn: &mut DbConnection) -> QueryResult<i64> {
         .first(conn)
 }
 
-/// How often the table is checked against the database.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
+pub use crate::limits::REFRESH_EVERY;
 
 /// The background refresher; stops when dropped or on `stop`.
 pub struct Refresher {

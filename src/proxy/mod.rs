@@ -16,7 +16,7 @@ pub mod probe;
 use crate::error::ApiError;
 use crate::limits;
 use crate::objects::ObjectKind;
-use crate::server::Gateway;
+use crate::state::Gateway;
 use crate::upstream::client::Clients;
 use crate::upstream::{echo, Target};
 use crate::usage::meter::{Metered, Pending, Watch};
@@ -427,7 +427,7 @@ impl Request<'_> {
         kind: Kind,
         incoming: Incoming,
         pending: &mut Pending,
-        live: &crate::server::Live,
+        live: &crate::state::Live,
     ) -> Result<Reply, ApiError> {
         let media = body::media(self.req);
         if let Media::Other(given) = &media {
@@ -536,7 +536,7 @@ impl Request<'_> {
         kind: ObjectKind,
         incoming: Incoming,
         pending: &mut Pending,
-        live: &crate::server::Live,
+        live: &crate::state::Live,
     ) -> Result<Reply, ApiError> {
         let pool = &self.gw.pool;
         let user = &*self.caller.name;

@@ -7,7 +7,7 @@ use super::body::RequestBody;
 use super::forward::{self, Answer};
 use super::keytable::Caller;
 use crate::error::ApiError;
-use crate::server::Gateway;
+use crate::state::Gateway;
 use crate::upstream::client::Clients;
 use crate::upstream::{Target, Upstream, Upstreams};
 use actix_web::HttpRequest;

@@ -7,6 +7,7 @@ use crate::db::schema::usage_daily::dsl::*;
 use crate::db::{execute_prepared, DbConnection};
 use chrono::NaiveDate;
 use diesel::backend::Backend;
+use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
@@ -133,4 +134,39 @@ where
 impl QueryId for AddToDay<'_> {
     type QueryId = AddToDay<'static>;
     const HAS_STATIC_QUERY_ID: bool = true;
+}
+/// Requests and tokens a user used from day `since` until before day
+/// `until` (open-ended without), from the daily totals.
+pub fn used_between(
+    conn: &mut DbConnection,
+    name: &str,
+    since: NaiveDate,
+    until: Option<NaiveDate>,
+) -> QueryResult<(i64, i64)> {
+    let used = used_by_users(conn, &[name.to_owned()], since, until)?;
+    Ok(used.first().map_or((0, 0), |(_, r, t)| (*r, *t)))
+}
+
+/// (name, requests, tokens) of each of `names` that used anything from day
+/// `since` until before day `until`, from the daily totals. Requests the
+/// gateway refused itself never reached an upstream and do not count.
+pub fn used_by_users(
+    conn: &mut DbConnection,
+    names: &[String],
+    since: NaiveDate,
+    until: Option<NaiveDate>,
+) -> QueryResult<Vec<(String, i64, i64)>> {
+    let until = until.unwrap_or_else(|| crate::db::end_of_time().date());
+    usage_daily
+        .filter(user_name.eq_any(names))
+        .filter(day.ge(since))
+        .filter(day.lt(until))
+        .filter(upstream.ne(""))
+        .group_by(user_name)
+        .select((
+            user_name,
+            sql::<BigInt>("CAST(SUM(requests) AS BIGINT)"),
+            sql::<BigInt>("CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT)"),
+        ))
+        .load(conn)
 }

@@ -27,17 +27,17 @@ pub struct EstimateSink {
 
 impl EstimateSink {
     /// Sends `r` to be estimated, or guesses at once when the estimator
-    /// is behind; either way the record goes on to `writer`.
-    pub fn send(&self, mut r: Box<UsageRecord>, writer: &mpsc::Sender<super::writer::Msg>) {
+    /// is behind (and hands it to `write`).
+    pub fn send(&self, mut r: Box<UsageRecord>, write: impl FnOnce(Box<UsageRecord>)) {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             r.guess_tokens();
-            let _ = writer.send(super::writer::Msg::Record(r));
+            write(r);
             return;
         }
         if let Err(mpsc::SendError(Msg::Record(r))) = self.tx.send(Msg::Record(r)) {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            let _ = writer.send(super::writer::Msg::Record(r));
+            write(r);
         }
     }
 }
@@ -48,7 +48,8 @@ pub struct Estimator {
 }
 
 impl Estimator {
-    pub fn start(writer: mpsc::Sender<super::writer::Msg>) -> Estimator {
+    /// Starts the thread; each estimated record goes on to `write`.
+    pub fn start(write: impl Fn(Box<UsageRecord>) + Send + 'static) -> Estimator {
         let (tx, rx) = mpsc::channel();
         let waiting = Arc::new(AtomicUsize::new(0));
         let count = waiting.clone();
@@ -58,9 +59,7 @@ impl Estimator {
                 while let Ok(Msg::Record(mut r)) = rx.recv() {
                     r.estimate_tokens();
                     count.fetch_sub(1, Ordering::AcqRel);
-                    if writer.send(super::writer::Msg::Record(r)).is_err() {
-                        tracing::error!("usage writer has stopped; a usage record was dropped");
-                    }
+                    write(r);
                 }
             })
             .expect("spawn estimator thread");

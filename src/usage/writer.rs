@@ -8,9 +8,9 @@ use super::estimator::{EstimateSink, Estimator};
 use super::UsageRecord;
 use crate::db::schema::{usage_records, users};
 use crate::db::{execute_prepared, DbConnection, Pool};
-use crate::limits;
+use crate::limits::Ledgers;
+use crate::limits::REFRESH_EVERY;
 use crate::metrics::Metrics;
-use crate::proxy::keytable::{KeyTable, REFRESH_EVERY};
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 use std::collections::HashMap;
@@ -31,7 +31,7 @@ const GATHER: Duration = Duration::from_millis(5);
 /// new ones are dropped, counted and logged: a bound on memory.
 pub const MAX_QUEUED: i64 = 50_000;
 
-pub enum Msg {
+enum Msg {
     Record(Box<UsageRecord>),
     Stop,
 }
@@ -112,12 +112,18 @@ impl UsageSink {
         }
         m.usage_queue.inc();
         if let (Some(estimate), Some(_)) = (&self.estimate, &r.work) {
-            estimate.send(Box::new(r), &self.tx);
+            estimate.send(Box::new(r), |r| send_to(&self.tx, r));
             return;
         }
         if self.tx.send(Msg::Record(Box::new(r))).is_err() {
             tracing::error!("usage writer has stopped; a usage record was dropped");
         }
+    }
+}
+
+fn send_to(tx: &mpsc::Sender<Msg>, r: Box<UsageRecord>) {
+    if tx.send(Msg::Record(r)).is_err() {
+        tracing::error!("usage writer has stopped; a usage record was dropped");
     }
 }
 
@@ -141,16 +147,17 @@ pub struct UsageWriter {
 }
 
 impl UsageWriter {
-    /// Starts the writer; it also keeps the limited users' ledgers in `keys`
-    /// in step with the database.
-    pub fn start(pool: Pool, keys: Arc<KeyTable>, metrics: Arc<Metrics>) -> UsageWriter {
+    /// Starts the writer; it also keeps the limited users' ledgers in step
+    /// with the database.
+    pub fn start(pool: Pool, ledgers: Arc<Ledgers>, metrics: Arc<Metrics>) -> UsageWriter {
         let (tx, rx) = mpsc::channel();
         let writer_metrics = metrics.clone();
         let handle = std::thread::Builder::new()
             .name("chatgate-usage".into())
-            .spawn(move || run(pool, keys, writer_metrics, rx))
+            .spawn(move || run(pool, ledgers, writer_metrics, rx))
             .expect("spawn usage writer thread");
-        let estimator = Estimator::start(tx.clone());
+        let to_writer = tx.clone();
+        let estimator = Estimator::start(move |r| send_to(&to_writer, r));
         UsageWriter {
             sink: UsageSink {
                 tx,
@@ -183,7 +190,7 @@ impl Drop for UsageWriter {
     }
 }
 
-fn run(pool: Pool, keys: Arc<KeyTable>, metrics: Arc<Metrics>, rx: mpsc::Receiver<Msg>) {
+fn run(pool: Pool, ledgers: Arc<Ledgers>, metrics: Arc<Metrics>, rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<UsageRecord> = Vec::new();
     let mut stopping = false;
     let mut refreshed = Instant::now();
@@ -222,7 +229,7 @@ fn run(pool: Pool, keys: Arc<KeyTable>, metrics: Arc<Metrics>, rx: mpsc::Receive
         // that used + reserved never under-counts.
         let reserved = batch.iter().any(|r| r.reservation.is_some());
         if reserved || refreshed.elapsed() >= REFRESH_EVERY {
-            refresh_ledgers(&pool, &keys);
+            refresh_ledgers(&pool, &ledgers);
             refreshed = Instant::now();
         }
         batch.clear();
@@ -243,13 +250,14 @@ fn count_tokens(metrics: &Metrics, r: &UsageRecord) {
     }
 }
 
-fn refresh_ledgers(pool: &Pool, keys: &KeyTable) {
-    let limited = keys.limited();
-    if limited.is_empty() {
+fn refresh_ledgers(pool: &Pool, ledgers: &Ledgers) {
+    if !ledgers.any_limited() {
         return;
     }
     let result = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
-        limits::refresh_used(&mut c, &limited, crate::db::now()).map_err(|e| e.to_string())
+        ledgers
+            .refresh(&mut c, crate::db::now())
+            .map_err(|e| e.to_string())
     });
     if let Err(e) = result {
         tracing::warn!("cannot re-read used totals; limits count from the last reading: {e}");

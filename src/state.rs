@@ -1,0 +1,78 @@
+//! The live state every worker shares, below every handler: handlers
+//! import it, it imports no handler.
+
+use crate::config::Config;
+use crate::db::Pool;
+use crate::metrics::Metrics;
+use crate::proxy::keytable::KeyTable;
+use crate::upstream::Upstreams;
+use crate::usage::writer::UsageSink;
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+
+/// State shared by every worker.
+pub struct Gateway {
+    /// What SIGHUP reloads, swapped whole: a request works with the
+    /// settings it started with.
+    pub(crate) live: ArcSwap<Live>,
+    pub keys: Arc<KeyTable>,
+    pub usage: UsageSink,
+    pub pool: Pool,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The configuration and the upstreams built from it.
+pub struct Live {
+    pub config: Config,
+    pub upstreams: Upstreams,
+}
+
+impl Live {
+    pub fn build(config: Config) -> anyhow::Result<Live> {
+        let upstreams = Upstreams::from_config(&config.upstreams, config.proxy.as_deref())?;
+        Ok(Live { config, upstreams })
+    }
+}
+
+impl Gateway {
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Applies a new configuration: upstreams (fresh key pools, so parked
+    /// keys are tried again), limits, prices, the admin token and the log
+    /// level; then re-reads users and keys. What only a restart changes
+    /// (listen, workers, database, tls, cors, turning the admin API on or
+    /// off) is kept, with a warning.
+    pub fn reload(&self, config: Config) -> anyhow::Result<()> {
+        let old = self.live();
+        let new = Live::build(config)?;
+        for (what, changed) in [
+            ("listen", old.config.listen != new.config.listen),
+            ("workers", old.config.workers != new.config.workers),
+            (
+                "database.url",
+                old.config.database.url != new.config.database.url,
+            ),
+            ("cors", old.config.cors.origins != new.config.cors.origins),
+            (
+                "admin",
+                old.config.admin.is_some() != new.config.admin.is_some(),
+            ),
+        ] {
+            if changed {
+                tracing::warn!("`{what}` changed; it takes effect at the next restart");
+            }
+        }
+        crate::logging::set_level(&new.config.log.level);
+        self.metrics.know_models(new.upstreams.named_models());
+        self.live.store(Arc::new(new));
+        let mut conn = self
+            .pool
+            .get()
+            .context("cannot get a database connection")?;
+        self.keys.load(&mut conn).context("cannot reload users")?;
+        Ok(())
+    }
+}
