@@ -388,7 +388,7 @@ impl Config {
             }
         }
         for (i, prefix) in self.endpoints.allow.iter().enumerate() {
-            crate::proxy::door::check_prefix(prefix)
+            crate::paths::check_prefix(prefix)
                 .map_err(|e| anyhow::anyhow!("endpoints.allow[{i}]: {e}"))?;
         }
         let mut names = std::collections::HashSet::new();

@@ -17,12 +17,50 @@
 //! excess; at most every in-flight request's excess, and a request is only
 //! admitted while something is left.
 
-use crate::users::LimitPeriod;
 use chrono::{Datelike, Duration as Days, NaiveDateTime};
+use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitPeriod {
+    #[default]
+    Total,
+    Day,
+    Month,
+}
+
+impl LimitPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitPeriod::Total => "total",
+            LimitPeriod::Day => "day",
+            LimitPeriod::Month => "month",
+        }
+    }
+
+    pub fn from_db(s: &str) -> LimitPeriod {
+        match s {
+            "day" => LimitPeriod::Day,
+            "month" => LimitPeriod::Month,
+            _ => LimitPeriod::Total,
+        }
+    }
+
+    /// When the current period began.
+    pub fn start(self, now: NaiveDateTime) -> NaiveDateTime {
+        let day = now.date();
+        let start = match self {
+            LimitPeriod::Total => return crate::db::beginning_of_time(),
+            LimitPeriod::Day => day,
+            LimitPeriod::Month => day.with_day0(0).unwrap_or(day),
+        };
+        start.and_hms_opt(0, 0, 0).expect("midnight exists")
+    }
+}
 
 /// How often what other instances and the CLI changed is read again: the
 /// key table, and the used totals behind the limits.
@@ -152,7 +190,7 @@ fn quota_message(what: &str, limit: i64, period: LimitPeriod, now: NaiveDateTime
         Some(reset) => format!(
             "You have used your {what} limit of {limit} for this {}; it resets at {}.",
             period.as_str(),
-            crate::users::rfc3339(reset)
+            crate::db::rfc3339(reset)
         ),
         None => format!(
             "You have used your {what} limit of {limit}; ask the gateway's admin for a top-up."
@@ -248,8 +286,8 @@ impl Ledger {
 
 /// Every user's ledger with their limits, kept across key-table reloads
 /// (a rotated key or a changed limit keeps what a user used and
-/// reserved), and their refresh from the daily totals. The key table and
-/// the usage writer both call down into this one owner.
+/// reserved). The key table and the usage writer both call down into this
+/// one owner (the writer refreshes it: `usage::daily::refresh`).
 #[derive(Default)]
 pub struct Ledgers {
     users: Mutex<HashMap<String, (Limits, Arc<Ledger>)>>,
@@ -275,38 +313,14 @@ impl Ledgers {
             .collect()
     }
 
-    /// Sets each limited user's ledger to what the daily totals say they
-    /// used in their current period: one grouped query per kind of period.
-    pub fn refresh(
-        &self,
-        conn: &mut crate::db::DbConnection,
-        now: NaiveDateTime,
-    ) -> diesel::QueryResult<()> {
-        // A snapshot, so that no lock is held across the queries.
-        let limited: Vec<(String, Limits, Arc<Ledger>)> = {
-            let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
-            map.iter()
-                .filter(|(_, (limits, _))| limits.counts_usage())
-                .map(|(n, (limits, ledger))| (n.clone(), *limits, ledger.clone()))
-                .collect()
-        };
-        for period in [LimitPeriod::Total, LimitPeriod::Month, LimitPeriod::Day] {
-            let these: Vec<_> = limited.iter().filter(|u| u.1.period == period).collect();
-            if these.is_empty() {
-                continue;
-            }
-            let names: Vec<String> = these.iter().map(|u| u.0.clone()).collect();
-            let used =
-                crate::usage::daily::used_by_users(conn, &names, period.start(now).date(), None)?;
-            for (name, _, ledger) in these {
-                let (requests, tokens) = used
-                    .iter()
-                    .find(|(n, _, _)| n == name)
-                    .map_or((0, 0), |(_, r, t)| (*r, *t));
-                ledger.set_used(requests, tokens);
-            }
-        }
-        Ok(())
+    /// The limited users (name, limits, ledger), a snapshot taken under
+    /// the lock, so that no lock is held while their usage is read.
+    pub fn limited(&self) -> Vec<(String, Limits, Arc<Ledger>)> {
+        let map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|(_, (limits, _))| limits.counts_usage())
+            .map(|(n, (limits, ledger))| (n.clone(), *limits, ledger.clone()))
+            .collect()
     }
 
     /// The ledger of `name`, if the key table knows them.

@@ -6,10 +6,10 @@ use crate::admin;
 use crate::config::Config;
 use crate::db::Pool;
 use crate::error::error_body;
+use crate::keytable::{KeyTable, Refresher};
 use crate::metrics::Metrics;
 use crate::proxy;
 use crate::proxy::edge::{self, Cors};
-use crate::proxy::keytable::{KeyTable, Refresher};
 pub use crate::state::{Gateway, Live};
 use crate::upstream::client::Clients;
 use crate::usage::writer::UsageWriter;
@@ -89,8 +89,7 @@ impl Application {
         {
             // Limits count from what was used before this start.
             let mut conn = pool.get().context("cannot get a database connection")?;
-            keys.ledgers()
-                .refresh(&mut conn, crate::db::now())
+            crate::usage::daily::refresh(&mut conn, &keys.ledgers(), crate::db::now())
                 .context("cannot read used totals")?;
         }
         let refresher = Refresher::start(keys.clone(), pool.clone(), revision);
@@ -265,7 +264,7 @@ async fn metrics_text(gw: web::Data<Gateway>) -> HttpResponse {
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
-    let message = match proxy::door::check_path(req.path()) {
+    let message = match crate::paths::check_path(req.path()) {
         Err(why) => why,
         Ok(()) => format!(
             "Unknown path {}; the OpenAI API is under /v1.",

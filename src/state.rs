@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::db::Pool;
+use crate::keytable::KeyTable;
 use crate::metrics::Metrics;
-use crate::proxy::keytable::KeyTable;
 use crate::upstream::Upstreams;
 use crate::usage::writer::UsageSink;
 use anyhow::Context;

@@ -3,10 +3,12 @@
 //! The CLI (and later the admin API) call these same functions, so every
 //! rule about users lives here once.
 
+pub use crate::db::rfc3339;
 use crate::db::schema::users;
 use crate::db::{self, DbConnection};
 use crate::keys::PlainKey;
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+pub use crate::limits::LimitPeriod;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
@@ -64,44 +66,6 @@ impl UserName {
 impl fmt::Display for UserName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LimitPeriod {
-    #[default]
-    Total,
-    Day,
-    Month,
-}
-
-impl LimitPeriod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitPeriod::Total => "total",
-            LimitPeriod::Day => "day",
-            LimitPeriod::Month => "month",
-        }
-    }
-
-    pub fn from_db(s: &str) -> LimitPeriod {
-        match s {
-            "day" => LimitPeriod::Day,
-            "month" => LimitPeriod::Month,
-            _ => LimitPeriod::Total,
-        }
-    }
-
-    /// When the current period began.
-    pub fn start(self, now: NaiveDateTime) -> NaiveDateTime {
-        let day = now.date();
-        let start = match self {
-            LimitPeriod::Total => return db::beginning_of_time(),
-            LimitPeriod::Day => day,
-            LimitPeriod::Month => day.with_day0(0).unwrap_or(day),
-        };
-        start.and_hms_opt(0, 0, 0).expect("midnight exists")
     }
 }
 
@@ -325,10 +289,6 @@ pub struct UserView {
     pub rpm: Option<i64>,
     pub note: Option<String>,
     pub max_parallel: Option<i64>,
-}
-
-pub fn rfc3339(t: NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn view(conn: &mut DbConnection, row: UserRow, now: NaiveDateTime) -> QueryResult<UserView> {

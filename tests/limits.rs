@@ -234,7 +234,7 @@ async fn used_totals_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limit_periods_reset_with_the_clock() {
-    use chatgate::proxy::keytable::KeyTable;
+    use chatgate::keytable::KeyTable;
     let (config, _dir) = test_config(vec![]);
     let pool = chatgate::db::open(&config.database.url).unwrap();
     let mut conn = pool.get().unwrap();
@@ -272,7 +272,7 @@ async fn limit_periods_reset_with_the_clock() {
     keys.load(&mut conn).unwrap();
     let ledgers = keys.ledgers();
     let used_at = |now: &str| {
-        ledgers.refresh(&mut pool.get().unwrap(), at(now)).unwrap();
+        chatgate::usage::daily::refresh(&mut pool.get().unwrap(), &ledgers, at(now)).unwrap();
         ["daily", "monthly"]
             .map(|n| (n.to_string(), ledgers.get(n).unwrap().snapshot()[0]))
             .to_vec()

@@ -100,6 +100,12 @@ const SECRET_PARAMETERS: [&str; 10] = [
     "access_token",
 ];
 
+/// A time as RFC 3339, UTC, to the second.
+pub fn rfc3339(t: chrono::NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// The URL with any password replaced (its user part and password-like
 /// query parameters), for messages and `config check`.
 pub fn redact_url(url: &str) -> String {

@@ -1,8 +1,8 @@
 //! Who is calling: the client key from the request, checked against the
 //! in-memory key table.
 
-use super::keytable::{Caller, KeyTable};
 use crate::error::{ApiError, NO_KEY, UNKNOWN_KEY};
+use crate::keytable::{Caller, KeyTable};
 use crate::users::rfc3339;
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 //! something else (upstreams decode `%2F`, merge `//` and resolve `..`).
 
 pub use crate::objects::ObjectKind;
+use crate::paths::check_path;
 use actix_web::http::Method;
 
 /// What a request is, as the gateway treats it.
@@ -86,7 +87,8 @@ const CLOSED: [&str; 7] = [
 
 /// Decides what `path` (the raw request path, `/v1` included) is.
 /// `allowed` are the operator's extra prefixes (`/batches`), already
-/// checked with `check_prefix`.
+/// checked with `paths::check_prefix`; they open only what the table
+/// refuses, never change what it decides.
 pub fn enter(method: &Method, path: &str, allowed: &[String]) -> Result<Endpoint, Refused> {
     check_path(path).map_err(Refused::BadPath)?;
     let Some(rest) = path.strip_prefix("/v1/") else {
@@ -182,91 +184,6 @@ pub fn object_id(kind: ObjectKind, endpoint: &str) -> Option<(&str, &str)> {
     })
 }
 
-/// Refuses every path an upstream might read differently from the
-/// gateway: empty segments, dot segments, encoded `/` or `\`, `;`
-/// parameters, a trailing `/`, control characters, and percent-escapes of
-/// characters that need none (or that are not escapes at all). The error
-/// says what is wrong, for the client's user.
-pub fn check_path(path: &str) -> Result<(), String> {
-    let bytes = path.as_bytes();
-    if bytes.first() != Some(&b'/') {
-        return Err("The path must begin with `/`.".into());
-    }
-    if path.starts_with("//") {
-        return Err(
-            "The path begins with `//`: the client's base URL probably ends in `/`; remove that `/`."
-                .into(),
-        );
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'%' => {
-                let hex = |k: usize| bytes.get(k).and_then(|c| (*c as char).to_digit(16));
-                let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) else {
-                    return Err("The path has a `%` that is not a percent-escape.".into());
-                };
-                let c = (hi * 16 + lo) as u8;
-                if c == b'/' || c == b'\\' {
-                    return Err("The path has an encoded `/` or `\\` (`%2F`, `%5C`).".into());
-                }
-                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-                    return Err(format!(
-                        "The path percent-escapes `{}`, which needs no escape; write it as it is.",
-                        c as char
-                    ));
-                }
-                if c < 0x20 || c == 0x7f {
-                    return Err("The path has an encoded control character.".into());
-                }
-                i += 3;
-                continue;
-            }
-            b'\\' => return Err("The path has a `\\`.".into()),
-            b';' => return Err("The path has a `;` parameter.".into()),
-            b if b < 0x20 || b == 0x7f => {
-                return Err("The path has a control character.".into());
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    if path.len() > 1 && path.ends_with('/') {
-        return Err("The path ends in `/`; remove it.".into());
-    }
-    for segment in path[1..].split('/') {
-        match segment {
-            "" => return Err("The path has an empty segment (`//`).".into()),
-            "." | ".." => return Err("The path has a `.` or `..` segment.".into()),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Checks one `endpoints.allow` entry: a clean path after `/v1`, like
-/// `/batches`, that names no endpoint the gateway meters.
-pub fn check_prefix(prefix: &str) -> Result<(), String> {
-    if !prefix.starts_with('/') || prefix.starts_with("/v1/") || prefix == "/v1" {
-        return Err(format!(
-            "`{prefix}` must be a path after /v1 that begins with `/`, like `/batches`"
-        ));
-    }
-    check_path(prefix).map_err(|e| format!("`{prefix}`: {e}"))?;
-    let rest = &prefix[1..];
-    for method in [Method::POST, Method::GET] {
-        if let Ok(Endpoint::Metered(_) | Endpoint::ModelList | Endpoint::Model) =
-            classify(&method, rest)
-        {
-            return Err(format!(
-                "`{prefix}` is an endpoint the gateway meters or answers itself; it cannot be opened as it is"
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,16 +254,9 @@ mod tests {
             enter(&Method::POST, "/v1/chat/completions", &all),
             Ok(Endpoint::Metered(Metered::ChatCompletions))
         );
-        assert!(check_prefix("/batches").is_ok());
-        for bad in [
-            "batches",
-            "/v1/batches",
-            "/batches/",
-            "/chat/completions",
-            "/models",
-            "/a//b",
-        ] {
-            assert!(check_prefix(bad).is_err(), "{bad}");
+        assert!(crate::paths::check_prefix("/batches").is_ok());
+        for bad in ["batches", "/v1/batches", "/batches/", "/a//b", "/a%2Fb"] {
+            assert!(crate::paths::check_prefix(bad).is_err(), "{bad}");
         }
     }
 

@@ -8,7 +8,6 @@ pub mod door;
 pub mod edge;
 pub mod forward;
 pub mod headers;
-pub mod keytable;
 pub mod models;
 pub mod owned;
 pub mod probe;
@@ -359,7 +358,7 @@ struct Request<'a> {
     req: &'a HttpRequest,
     gw: &'a Gateway,
     clients: &'a Clients,
-    caller: &'a keytable::Caller,
+    caller: &'a crate::keytable::Caller,
     /// The path after `/v1`.
     endpoint: &'a str,
     started: Instant,

@@ -5,8 +5,8 @@
 
 use super::body::RequestBody;
 use super::forward::{self, Answer};
-use super::keytable::Caller;
 use crate::error::ApiError;
+use crate::keytable::Caller;
 use crate::state::Gateway;
 use crate::upstream::client::Clients;
 use crate::upstream::{Target, Upstream, Upstreams};

@@ -135,6 +135,33 @@ impl QueryId for AddToDay<'_> {
     type QueryId = AddToDay<'static>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
+/// Sets each limited user's ledger to what the daily totals say they used
+/// in their current period: one grouped query per kind of period.
+pub fn refresh(
+    conn: &mut DbConnection,
+    ledgers: &crate::limits::Ledgers,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<()> {
+    use crate::limits::LimitPeriod;
+    let limited = ledgers.limited();
+    for period in [LimitPeriod::Total, LimitPeriod::Month, LimitPeriod::Day] {
+        let these: Vec<_> = limited.iter().filter(|u| u.1.period == period).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = these.iter().map(|u| u.0.clone()).collect();
+        let used = used_by_users(conn, &names, period.start(now).date(), None)?;
+        for (name, _, ledger) in these {
+            let (r, t) = used
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map_or((0, 0), |(_, r, t)| (*r, *t));
+            ledger.set_used(r, t);
+        }
+    }
+    Ok(())
+}
+
 /// Requests and tokens a user used from day `since` until before day
 /// `until` (open-ended without), from the daily totals.
 pub fn used_between(

@@ -255,9 +255,7 @@ fn refresh_ledgers(pool: &Pool, ledgers: &Ledgers) {
         return;
     }
     let result = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
-        ledgers
-            .refresh(&mut c, crate::db::now())
-            .map_err(|e| e.to_string())
+        super::daily::refresh(&mut c, ledgers, crate::db::now()).map_err(|e| e.to_string())
     });
     if let Err(e) = result {
         tracing::warn!("cannot re-read used totals; limits count from the last reading: {e}");
