@@ -238,3 +238,65 @@ pub async fn form_model(req: &HttpRequest, form: &Bytes) -> Result<Option<String
     }
     Ok(model)
 }
+
+/// The request body with `stream_options.include_usage` set, so that the
+/// upstream reports a stream's usage in a last chunk.
+pub fn with_include_usage(body: &Bytes) -> Option<Bytes> {
+    let mentions_options = body.windows(16).any(|w| w == b"\"stream_options\"");
+    if !mentions_options {
+        // Splice the field in after the opening brace: no re-serialisation.
+        let open = body.iter().position(|b| *b == b'{')?;
+        let rest = &body[open + 1..];
+        let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        let field: &[u8] = if empty {
+            br#""stream_options":{"include_usage":true}"#
+        } else {
+            br#""stream_options":{"include_usage":true},"#
+        };
+        let mut out = BytesMut::with_capacity(body.len() + field.len());
+        out.extend_from_slice(&body[..=open]);
+        out.extend_from_slice(field);
+        out.extend_from_slice(rest);
+        return Some(out.freeze());
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let options = v.get_mut("stream_options")?;
+    if !options.is_object() {
+        *options = serde_json::json!({});
+    }
+    options["include_usage"] = serde_json::Value::Bool(true);
+    serde_json::to_vec(&v).ok().map(Bytes::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn added(body: &str) -> Value {
+        let out = with_include_usage(&Bytes::from(body.to_owned())).expect("changed");
+        serde_json::from_slice(&out).expect("still JSON")
+    }
+
+    #[test]
+    fn include_usage_is_added_without_losing_anything() {
+        let v = added(r#" {"model":"m","stream":true}"#);
+        assert_eq!(
+            v,
+            json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}})
+        );
+        assert_eq!(
+            added("{ }"),
+            json!({"stream_options": {"include_usage": true}})
+        );
+        // An existing stream_options (even null or false) is changed, never duplicated.
+        for options in ["null", r#"{"include_usage":false,"x":1}"#] {
+            let body = format!(r#"{{"model":"m","stream_options":{options}}}"#);
+            let out = with_include_usage(&Bytes::from(body)).unwrap();
+            let text = String::from_utf8(out.to_vec()).unwrap();
+            assert_eq!(text.matches("stream_options").count(), 1, "{text}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["stream_options"]["include_usage"], true);
+        }
+    }
+}

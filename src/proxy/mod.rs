@@ -11,6 +11,7 @@ pub mod headers;
 pub mod models;
 pub mod owned;
 pub mod probe;
+pub mod reply;
 
 use crate::error::ApiError;
 use crate::limits;
@@ -18,94 +19,17 @@ use crate::objects::ObjectKind;
 use crate::state::Gateway;
 use crate::upstream::client::Clients;
 use crate::upstream::{echo, Target};
-use crate::usage::meter::{Metered, Pending, Watch};
+use crate::usage::meter::Pending;
 use crate::usage::UsageRecord;
-use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use body::{Incoming, Media, RequestBody};
-use bytes::{Bytes, BytesMut};
+use body::{with_include_usage, Incoming, Media, RequestBody};
+use bytes::Bytes;
 use door::{Endpoint, Metered as Kind, Refused};
 use forward::Answer;
-use headers::Direction;
 use probe::Probe;
+use reply::{read_reply, read_whole, with_id, Accounting, Reply};
 use std::time::Instant;
-
-/// How the reply of a request is to be counted.
-#[derive(Clone, Copy, Default)]
-struct Accounting {
-    /// The endpoint reports usage (chat, embeddings, images, audio, …).
-    counted: bool,
-    /// Tokens can be estimated from text when the upstream reports none.
-    estimable: bool,
-    /// The gateway asked for stream usage that the client did not want.
-    strip_usage: bool,
-}
-
-impl Accounting {
-    fn for_endpoint(endpoint: Endpoint) -> Accounting {
-        match endpoint {
-            Endpoint::Metered(m) => Accounting {
-                counted: m.counted(),
-                estimable: m.estimable(),
-                strip_usage: false,
-            },
-            _ => Accounting::default(),
-        }
-    }
-
-    fn watch(self, status: StatusCode, headers: &HeaderMap) -> Watch {
-        if !self.counted || !status.is_success() {
-            return Watch::Nothing;
-        }
-        if is_event_stream(headers) {
-            return Watch::Events {
-                strip_usage: self.strip_usage,
-                estimate: self.estimable,
-            };
-        }
-        let json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if json {
-            Watch::Json {
-                estimate: self.estimable,
-            }
-        } else {
-            Watch::Nothing
-        }
-    }
-}
-
-/// The request body with `stream_options.include_usage` set, so that the
-/// upstream reports a stream's usage in a last chunk.
-fn with_include_usage(body: &Bytes) -> Option<Bytes> {
-    let mentions_options = body.windows(16).any(|w| w == b"\"stream_options\"");
-    if !mentions_options {
-        // Splice the field in after the opening brace: no re-serialisation.
-        let open = body.iter().position(|b| *b == b'{')?;
-        let rest = &body[open + 1..];
-        let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
-        let field: &[u8] = if empty {
-            br#""stream_options":{"include_usage":true}"#
-        } else {
-            br#""stream_options":{"include_usage":true},"#
-        };
-        let mut out = BytesMut::with_capacity(body.len() + field.len());
-        out.extend_from_slice(&body[..=open]);
-        out.extend_from_slice(field);
-        out.extend_from_slice(rest);
-        return Some(out.freeze());
-    }
-    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let options = v.get_mut("stream_options")?;
-    if !options.is_object() {
-        *options = serde_json::json!({});
-    }
-    options["include_usage"] = serde_json::Value::Bool(true);
-    serde_json::to_vec(&v).ok().map(Bytes::from)
-}
 
 pub async fn handle(
     req: HttpRequest,
@@ -166,163 +90,6 @@ pub async fn handle(
             with_id(e.error_response(), id)
         }
     }
-}
-
-/// The reply's `x-request-id`: the upstream's if it sent one, else ours.
-fn with_id(mut res: HttpResponse, id: HeaderValue) -> HttpResponse {
-    if !res.headers().contains_key(edge::X_REQUEST_ID) {
-        res.headers_mut().insert(edge::X_REQUEST_ID, id);
-    }
-    res
-}
-
-/// An upstream's request id, if it is one worth keeping.
-fn upstream_id(headers: &HeaderMap) -> Option<Box<str>> {
-    let id = headers.get(edge::X_REQUEST_ID)?.to_str().ok()?;
-    (!id.is_empty() && id.len() <= 128).then(|| Box::from(id))
-}
-
-/// What came back, before it is metered and sent.
-enum Reply {
-    /// An upstream's answer; a reply that creates an account object is
-    /// held until its creator is recorded (`owned::Claiming`).
-    Upstream(Answer, Accounting, Option<owned::Claim>),
-    Local(echo::LocalReply),
-}
-
-impl Reply {
-    fn into_response(self, mut pending: Pending, gw: &Gateway) -> HttpResponse {
-        match self {
-            Reply::Upstream(Answer::Live(res), accounting, claim) => {
-                let status = res.status();
-                let watch = if pending.counts() {
-                    accounting.watch(status, res.headers())
-                } else {
-                    Watch::Nothing
-                };
-                pending.record.status = status.as_u16();
-                if let Some(id) = upstream_id(res.headers()) {
-                    pending.record.request_id = Some(id);
-                }
-                let mut out = HttpResponse::build(status);
-                for (name, value) in headers::passed(res.headers(), Direction::Response) {
-                    out.append_header((name.clone(), value.clone()));
-                }
-                if is_event_stream(res.headers()) {
-                    // Tell a buffering reverse proxy (nginx) to pass events on at once.
-                    out.insert_header(("x-accel-buffering", "no"));
-                }
-                let length = res
-                    .headers()
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok());
-                // A stream whose usage chunk is left out is shorter than
-                // the upstream said: it goes out chunked.
-                if let (Some(len), false) = (length, watch.changes_body()) {
-                    out.no_chunking(len);
-                }
-                let deadline = tokio::time::Instant::from_std(pending_deadline(&pending, gw));
-                match claim {
-                    Some(claim) if status.is_success() => out.streaming(
-                        Metered::new(owned::Claiming::new(res, claim), pending, watch)
-                            .until(deadline),
-                    ),
-                    _ => out.streaming(Metered::new(res, pending, watch).until(deadline)),
-                }
-            }
-            Reply::Upstream(
-                Answer::Read {
-                    status,
-                    headers: from,
-                    body,
-                },
-                _,
-                _,
-            ) => {
-                pending.record.status = status.as_u16();
-                if let Some(id) = upstream_id(&from) {
-                    pending.record.request_id = Some(id);
-                }
-                let mut out = HttpResponse::build(status);
-                for (name, value) in headers::passed(&from, Direction::Response) {
-                    out.append_header((name.clone(), value.clone()));
-                }
-                out.no_chunking(body.len() as u64);
-                out.streaming(Metered::new(once(body), pending, Watch::Nothing))
-            }
-            Reply::Local(reply) => {
-                pending.record.status = reply.status.as_u16();
-                if let Some(t) = reply.tokens {
-                    pending.record.set_tokens(t);
-                }
-                let mut out = HttpResponse::build(reply.status);
-                match reply.body {
-                    echo::Body::Full(bytes) => {
-                        out.content_type("application/json");
-                        let len = bytes.len() as u64;
-                        out.no_chunking(len);
-                        out.streaming(Metered::new(once(bytes), pending, Watch::Nothing))
-                    }
-                    echo::Body::Events(chunks) => {
-                        out.content_type("text/event-stream")
-                            .insert_header((header::CACHE_CONTROL, "no-cache"))
-                            .insert_header(("x-accel-buffering", "no"));
-                        let stream = futures_util::stream::iter(
-                            chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
-                        );
-                        out.streaming(Metered::new(stream, pending, Watch::Nothing))
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The largest account-object reply read whole (a list, a new object).
-const MAX_OBJECT_REPLY: usize = 16 * 1024 * 1024;
-
-/// A successful object reply, read whole to look at it.
-async fn read_whole(
-    mut res: awc::ClientResponse,
-) -> Result<(StatusCode, HeaderMap, Bytes), ApiError> {
-    let text = res
-        .body()
-        .limit(MAX_OBJECT_REPLY)
-        .await
-        .map_err(|e| ApiError::Upstream(format!("Cannot read the upstream's reply: {e}.")))?;
-    Ok((res.status(), res.headers().clone(), text))
-}
-
-fn read_reply(status: StatusCode, headers: HeaderMap, body: Bytes) -> Reply {
-    Reply::Upstream(
-        Answer::Read {
-            status,
-            headers,
-            body,
-        },
-        Accounting::default(),
-        None,
-    )
-}
-
-/// When the whole reply must be done: `limits.upstream_timeout` after the
-/// request began.
-fn pending_deadline(pending: &Pending, gw: &Gateway) -> std::time::Instant {
-    pending.started_at() + gw.live().config.limits.upstream_timeout
-}
-
-fn once(
-    bytes: Bytes,
-) -> futures_util::stream::Iter<std::iter::Once<Result<Bytes, std::convert::Infallible>>> {
-    futures_util::stream::iter(std::iter::once(Ok(bytes)))
-}
-
-fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 fn method_name(m: &Method) -> &'static str {
@@ -655,39 +422,6 @@ impl Request<'_> {
                 pending.record.upstream = tried;
                 Err(e)
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{json, Value};
-
-    fn added(body: &str) -> Value {
-        let out = with_include_usage(&Bytes::from(body.to_owned())).expect("changed");
-        serde_json::from_slice(&out).expect("still JSON")
-    }
-
-    #[test]
-    fn include_usage_is_added_without_losing_anything() {
-        let v = added(r#" {"model":"m","stream":true}"#);
-        assert_eq!(
-            v,
-            json!({"model": "m", "stream": true, "stream_options": {"include_usage": true}})
-        );
-        assert_eq!(
-            added("{ }"),
-            json!({"stream_options": {"include_usage": true}})
-        );
-        // An existing stream_options (even null or false) is changed, never duplicated.
-        for options in ["null", r#"{"include_usage":false,"x":1}"#] {
-            let body = format!(r#"{{"model":"m","stream_options":{options}}}"#);
-            let out = with_include_usage(&Bytes::from(body)).unwrap();
-            let text = String::from_utf8(out.to_vec()).unwrap();
-            assert_eq!(text.matches("stream_options").count(), 1, "{text}");
-            let v: Value = serde_json::from_str(&text).unwrap();
-            assert_eq!(v["stream_options"]["include_usage"], true);
         }
     }
 }
