@@ -55,12 +55,18 @@ pub fn check_path(path: &str) -> Result<(), String> {
     if path.len() > 1 && path.ends_with('/') {
         return Err("The path ends in `/`; remove it.".into());
     }
-    for segment in path[1..].split('/') {
-        match segment {
-            "" => return Err("The path has an empty segment (`//`).".into()),
-            "." | ".." => return Err("The path has a `.` or `..` segment.".into()),
+    // Segments, without a searcher: a single pass over the slashes.
+    let mut start = 1;
+    for end in memchr::memchr_iter(b'/', &bytes[1..])
+        .map(|i| i + 1)
+        .chain(std::iter::once(bytes.len()))
+    {
+        match &bytes[start..end] {
+            b"" => return Err("The path has an empty segment (`//`).".into()),
+            b"." | b".." => return Err("The path has a `.` or `..` segment.".into()),
             _ => {}
         }
+        start = end + 1;
     }
     Ok(())
 }

@@ -136,14 +136,16 @@ pub fn media(req: &HttpRequest) -> Media {
     let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
         return Media::Other(None);
     };
-    let text = String::from_utf8_lossy(value.as_bytes());
-    let essence = text.split(';').next().unwrap_or_default().trim();
-    if essence.eq_ignore_ascii_case("application/json") {
+    let bytes = value.as_bytes();
+    let essence = &bytes[..memchr::memchr(b';', bytes).unwrap_or(bytes.len())];
+    let essence = essence.trim_ascii();
+    if essence.eq_ignore_ascii_case(b"application/json") {
         Media::Json
-    } else if essence.eq_ignore_ascii_case("multipart/form-data") {
+    } else if essence.eq_ignore_ascii_case(b"multipart/form-data") {
         Media::Form
     } else {
-        Media::Other(Some(essence.chars().take(100).collect()))
+        let shown = String::from_utf8_lossy(essence);
+        Media::Other(Some(shown.chars().take(100).collect()))
     }
 }
 
@@ -157,12 +159,11 @@ fn content_length(req: &HttpRequest) -> Option<usize> {
 /// The body read whole; empty when there is none. HTTP/2 requests may
 /// carry a body without a `Content-Length`: it is read all the same.
 pub async fn read_whole(req: &HttpRequest, mut body: Incoming) -> Result<Bytes, ApiError> {
-    if let Some(len) = content_length(req) {
-        if len > body.max {
-            return Err(ApiError::TooLarge(body.max));
-        }
+    let length = content_length(req);
+    if length.is_some_and(|len| len > body.max) {
+        return Err(ApiError::TooLarge(body.max));
     }
-    let hint = content_length(req).unwrap_or(8192).min(body.max);
+    let hint = length.unwrap_or(8192).min(body.max);
     let mut buf = BytesMut::with_capacity(hint);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| match body.tripped.get() {

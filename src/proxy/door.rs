@@ -114,7 +114,28 @@ pub fn enter(method: &Method, path: &str, allowed: &[String]) -> Result<Endpoint
 
 /// The table, on the segments after `/v1/`.
 fn classify(method: &Method, rest: &str) -> Result<Endpoint, Refused> {
-    let segments: Vec<&str> = rest.split('/').collect();
+    // The most common requests, without splitting the path.
+    if *method == Method::POST {
+        match rest {
+            "chat/completions" => return Ok(Endpoint::Metered(Metered::ChatCompletions)),
+            "responses" => return Ok(Endpoint::Metered(Metered::Responses)),
+            "embeddings" => return Ok(Endpoint::Metered(Metered::Embeddings)),
+            _ => {}
+        }
+    }
+    let mut segments = [""; 4];
+    let mut count = 0;
+    for s in rest.split('/') {
+        if count == segments.len() {
+            count += 1;
+            break;
+        }
+        segments[count] = s;
+        count += 1;
+    }
+    // Deeper paths than four segments keep their first four; only object
+    // paths go that deep, and they match on their first two.
+    let segments = &segments[..count.min(4)];
     let post = *method == Method::POST;
     let get = *method == Method::GET;
     let metered = |m: Metered| {
@@ -131,7 +152,7 @@ fn classify(method: &Method, rest: &str) -> Result<Endpoint, Refused> {
             Err(Refused::Unknown)
         }
     };
-    match segments[..] {
+    match *segments {
         ["chat", "completions"] if post => metered(Metered::ChatCompletions),
         // GET lists the stored chat completions.
         ["chat", "completions"] if get => object(ObjectKind::ChatCompletions),

@@ -60,6 +60,7 @@ pub async fn handle(
             method: method_name(req.method()),
             endpoint: endpoint.to_owned(),
             model: None,
+            model_known: false,
             upstream: None,
             status: 0,
             prompt_tokens: None,

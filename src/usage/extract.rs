@@ -4,7 +4,7 @@
 
 use super::{count_tokens, Tokens};
 use bytes::{Bytes, BytesMut};
-use memchr::memmem::Finder;
+use memchr::memmem::{Finder, FinderRev};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -53,11 +53,26 @@ impl WithUsage {
     }
 }
 
-/// The usage of a whole JSON reply (see `UsageScanner`).
+/// The usage of a whole JSON reply, read in place: the last `"usage"` key
+/// holding an object with token counts (see `UsageScanner`, which reads a
+/// reply of many chunks the same way as it passes).
 pub fn from_json(body: &[u8]) -> Option<Tokens> {
-    let mut scanner = UsageScanner::default();
-    scanner.feed(body);
-    scanner.tokens()
+    let mut end = body.len();
+    while let Some(key) = USAGE_FINDER_REV.rfind(&body[..end]) {
+        end = key;
+        let after = key + USAGE_KEY.len();
+        let Some(at) = object_start(&body[after..]) else {
+            continue;
+        };
+        let mut object = serde_json::Deserializer::from_slice(&body[after + at..]);
+        if let Some(t) = UsageField::deserialize(&mut object)
+            .ok()
+            .and_then(|u| u.tokens())
+        {
+            return Some(t);
+        }
+    }
+    None
 }
 
 const USAGE_KEY: &[u8] = b"\"usage\"";
@@ -65,6 +80,7 @@ const USAGE_KEY: &[u8] = b"\"usage\"";
 // Built once: `memmem::find` would build its searcher again for every
 // chunk of every stream.
 static USAGE_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(USAGE_KEY));
+static USAGE_FINDER_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(USAGE_KEY));
 
 /// The largest usage object read; a bigger one is not the reply's own.
 const MAX_USAGE_OBJECT: usize = 64 * 1024;
@@ -499,6 +515,7 @@ mod tests {
             prompt: 12,
             completion: 3,
         });
+        assert_eq!(from_json(reply), want);
         for size in 1..reply.len() {
             let mut scanner = UsageScanner::default();
             for chunk in reply.chunks(size) {

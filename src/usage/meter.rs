@@ -64,7 +64,7 @@ impl Pending {
         // off (nginx's `access_log off`) and keeps the rest.
         tracing::info!(
             target: "chatgate::request",
-            request_id = r.request_id.as_deref().unwrap_or("-"),
+            request_id = %r.request_id.as_deref().unwrap_or("-"),
             user = &*r.user,
             method = r.method,
             endpoint = %r.endpoint,
@@ -122,6 +122,8 @@ pub struct Metered<S> {
     /// The whole reply's length so far.
     reply_len: usize,
     reported: Option<Tokens>,
+    /// A JSON reply's first chunk, while it is the only one.
+    first: Option<Bytes>,
     /// When the whole reply must be done (`limits.upstream_timeout`).
     deadline: Option<tokio::time::Instant>,
     /// Made only once the reply makes the client wait.
@@ -140,6 +142,7 @@ impl<S> Metered<S> {
             kept_len: 0,
             reply_len: 0,
             reported: None,
+            first: None,
             deadline: None,
             timer: None,
         }
@@ -167,9 +170,22 @@ impl<S> Metered<S> {
         let (strip_usage, estimate) = match self.watch {
             Watch::Nothing => return Some(chunk),
             Watch::Json { estimate } => {
-                self.scanner.feed(&chunk);
+                // Most replies come in one chunk: it is read at the end, in
+                // place. From a second chunk on, the scanner reads as they
+                // pass, so memory stays bounded whatever the size.
+                match self.first.take() {
+                    None if self.reply_len == 0 => self.first = Some(chunk.clone()),
+                    first => {
+                        if let Some(first) = first {
+                            self.scanner.feed(&first);
+                        }
+                        self.scanner.feed(&chunk);
+                    }
+                }
                 if estimate {
                     self.keep(&chunk);
+                } else {
+                    self.reply_len += chunk.len();
                 }
                 return Some(chunk);
             }
@@ -223,7 +239,10 @@ impl<S> Metered<S> {
         let Some(mut p) = self.pending.take() else {
             return;
         };
-        let reported = self.reported.or_else(|| self.scanner.tokens());
+        let reported = self
+            .reported
+            .or_else(|| self.first.take().and_then(|one| extract::from_json(&one)))
+            .or_else(|| self.scanner.tokens());
         let (estimate, streamed) = match self.watch {
             Watch::Nothing => (false, false),
             Watch::Json { estimate } => (estimate, false),

@@ -22,6 +22,9 @@ pub struct UsageRecord {
     pub method: &'static str,
     pub endpoint: String,
     pub model: Option<String>,
+    /// Whether `model` may label metric series (an upstream names or lists
+    /// it); decided once, when the record is handed over.
+    pub model_known: bool,
     /// `None` when the gateway refused the request itself.
     pub upstream: Option<Arc<str>>,
     pub status: u16,

@@ -80,7 +80,7 @@ impl UsageSink {
         self.metrics.in_flight.inc();
     }
 
-    pub fn record(&self, r: UsageRecord) {
+    pub fn record(&self, mut r: UsageRecord) {
         let m = &self.metrics;
         // Only routed requests name their model: a refused request's model
         // is whatever the client wrote, which must not grow the label set.
@@ -88,6 +88,7 @@ impl UsageSink {
             (Some(_), Some(model)) => m.model_label(model),
             _ => "-",
         };
+        r.model_known = model != "other";
         m.requests
             .with_label_values(&[
                 itoa::Buffer::new().format(r.status),
@@ -241,7 +242,11 @@ fn count_tokens(metrics: &Metrics, r: &UsageRecord) {
     else {
         return;
     };
-    let model = metrics.model_label(r.model.as_deref().unwrap_or("-"));
+    let model = match &r.model {
+        Some(m) if r.model_known => m.as_str(),
+        Some(_) => "other",
+        None => "-",
+    };
     for (kind, n) in [("prompt", p), ("completion", c)] {
         metrics
             .tokens
