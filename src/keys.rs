@@ -93,6 +93,30 @@ impl HashedKey {
     }
 }
 
+/// Query parameters that carry a secret somewhere: a gateway key
+/// (`token`), an upstream's key (`key`, `api-key`, Azure's
+/// `subscription-key`), a password in a URL. Redacted when shown, never
+/// forwarded upstream.
+const SECRET_PARAMETERS: [&str; 11] = [
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_token",
+    "subscription-key",
+];
+
+pub fn is_secret_parameter(name: &str) -> bool {
+    SECRET_PARAMETERS
+        .iter()
+        .any(|s| name.eq_ignore_ascii_case(s))
+}
+
 /// The hint of any secret (an upstream key): as `PlainKey::hint`, or `…`
 /// for text that is not a key.
 pub fn hint(secret: &str) -> String {

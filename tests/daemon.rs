@@ -99,20 +99,8 @@ async fn sighup_swaps_the_upstream_key_while_a_stream_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_https_with_http2_from_a_self_signed_certificate() {
     let mock = start_mock();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    config.tls = Some(chatgate::config::TlsConfig {
-        cert: cert_path,
-        key: key_path,
-    });
-    let app = spawn_app(config, dir);
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let (app, client) = spawn_tls_app(config, dir);
     let r = client
         .get(format!("https://localhost:{}/healthz", app.port))
         .send()

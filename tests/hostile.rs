@@ -81,13 +81,13 @@ async fn a_bogus_organization_parks_no_key_and_other_refusals_fail_over() {
 
     // A 403 the client provoked (a region, a model) is passed back after
     // every key was tried, and no key is blamed for it.
-    let r = http()
-        .post(format!("{}/chat/completions", app.base))
-        .bearer_auth(&key)
-        .json(&chat_body(models::FORBIDDEN))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &app,
+        &key,
+        "/chat/completions",
+        &chat_body(models::FORBIDDEN),
+    )
+    .await;
     let (status, code, _) = error_parts(r).await;
     assert_eq!(
         (status, code.as_str()),
@@ -101,13 +101,7 @@ async fn a_bogus_organization_parks_no_key_and_other_refusals_fail_over() {
     assert_eq!(forbidden, 2, "both keys tried");
     // Both keys still serve everyone.
     for _ in 0..4 {
-        let r = http()
-            .post(format!("{}/chat/completions", app.base))
-            .bearer_auth(&key)
-            .json(&chat_body("gpt-4o"))
-            .send()
-            .await
-            .unwrap();
+        let r = post_json(&app, &key, "/chat/completions", &chat_body("gpt-4o")).await;
         assert_eq!(r.status(), 200);
     }
     let keys_used: std::collections::HashSet<_> = mock
@@ -149,23 +143,9 @@ async fn the_operators_organization_is_sent_and_account_headers_do_not_come_back
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_variants_never_reach_the_upstream() {
     let (mock, app) = mock_app(|c| c.endpoints.allow = vec!["/batches".into()]).await;
-    let spent = app
-        .add_user_with(
-            "mallory",
-            UserSettings {
-                token_limit: Some(Setting::Set(1)),
-                ..Default::default()
-            },
-        )
-        .await;
+    let spent = app.add_user_with("mallory", token_limited(1)).await;
     // Use the one token up.
-    let r = http()
-        .post(format!("{}/chat/completions", app.base))
-        .bearer_auth(&spent)
-        .json(&chat_body("gpt-4o"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&app, &spent, "/chat/completions", &chat_body("gpt-4o")).await;
     assert_eq!(r.status(), 200);
     let before = mock.seen().len();
     let body = serde_json::to_vec(&chat_body("gpt-4o")).unwrap();
@@ -222,13 +202,7 @@ async fn path_variants_never_reach_the_upstream() {
     assert_eq!(status, 403, "{reply}");
     assert_eq!(mock.seen().len(), before, "the upstream was asked");
     // The real path: the spent quota is enforced.
-    let r = http()
-        .post(format!("{}/chat/completions", app.base))
-        .bearer_auth(&spent)
-        .json(&chat_body("gpt-4o"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&app, &spent, "/chat/completions", &chat_body("gpt-4o")).await;
     assert_eq!(error_parts(r).await.1, "insufficient_quota");
 
     // A user without limits reaches an opened endpoint with any method and
@@ -354,15 +328,7 @@ async fn the_body_decides_nothing_the_media_type_does_not_allow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odd_numbers_are_refused_and_n_is_reserved() {
     let (mock, app) = mock_app(|_| {}).await;
-    let key = app
-        .add_user_with(
-            "mallory",
-            UserSettings {
-                token_limit: Some(Setting::Set(1000)),
-                ..Default::default()
-            },
-        )
-        .await;
+    let key = app.add_user_with("mallory", token_limited(1000)).await;
     let post = |body: Value| {
         http()
             .post(format!("{}/chat/completions", app.base))
@@ -409,13 +375,13 @@ async fn odd_numbers_are_refused_and_n_is_reserved() {
 async fn a_reply_of_any_size_is_counted() {
     let (_mock, app) = mock_app(|_| {}).await;
     let key = app.add_user("mallory").await;
-    let r = http()
-        .post(format!("{}/embeddings", app.base))
-        .bearer_auth(&key)
-        .json(&json!({"model": models::HUGE, "input": "x"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &app,
+        &key,
+        "/embeddings",
+        &json!({"model": models::HUGE, "input": "x"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(r.bytes().await.unwrap().len() > 20 << 20);
     let pool = app.stop().await;
@@ -430,13 +396,13 @@ async fn a_huge_prompt_is_estimated_in_bounded_work() {
     let key = app.add_user("mallory").await;
     // 4 MiB of prompt to an upstream that reports no usage.
     let prompt = "lorem ipsum dolor sit amet ".repeat(4 << 20 >> 5);
-    let r = http()
-        .post(format!("{}/chat/completions", app.base))
-        .bearer_auth(&key)
-        .json(&json!({"model": NO_USAGE_MODEL, "messages": [{"role": "user", "content": prompt}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &app,
+        &key,
+        "/chat/completions",
+        &json!({"model": NO_USAGE_MODEL, "messages": [{"role": "user", "content": prompt}]}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let pool = app.stop().await;
     let records = stored(&pool, "/chat/completions");
@@ -508,22 +474,10 @@ async fn made_up_model_names_do_not_grow_the_metrics() {
         .unwrap();
     for i in 0..20 {
         let model = format!("made-up-{i}-{}", "x".repeat(2000));
-        let r = http()
-            .post(format!("{}/chat/completions", app.base))
-            .bearer_auth(&key)
-            .json(&chat_body(&model))
-            .send()
-            .await
-            .unwrap();
+        let r = post_json(&app, &key, "/chat/completions", &chat_body(&model)).await;
         assert_eq!(r.status(), 200);
     }
-    let r = http()
-        .post(format!("{}/chat/completions", app.base))
-        .bearer_auth(&key)
-        .json(&chat_body("gpt-4o"))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(&app, &key, "/chat/completions", &chat_body("gpt-4o")).await;
     assert_eq!(r.status(), 200);
     let text = size().await;
     assert!(!text.contains("made-up"), "made-up names became labels");
@@ -642,25 +596,13 @@ async fn a_stripped_stream_loses_its_content_length() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http2_body_without_a_length_arrives() {
     let mock = start_mock();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    config.tls = Some(chatgate::config::TlsConfig {
-        cert: cert_path,
-        key: key_path,
-    });
-    let app = spawn_app(config, dir);
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let (app, client) = spawn_tls_app(config, dir);
     let key = {
         let mut conn = app.pool.get().unwrap();
         let name = chatgate::users::UserName::parse("mallory").unwrap();
         chatgate::users::add(&mut conn, &name, None, Default::default()).unwrap()
     };
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
     let base = format!("https://localhost:{}/v1", app.port);
     let body = serde_json::to_vec(&chat_body("gpt-4o")).unwrap();
     // A streamed body: HTTP/2 sends it in DATA frames, with no length.

@@ -4,7 +4,6 @@
 
 mod common;
 
-use chatgate::users::{Setting, UserSettings};
 use common::*;
 use serde_json::{json, Value};
 
@@ -209,13 +208,13 @@ async fn stored_chat_completions_and_completed_uploads_belong_to_their_creator()
     let Two {
         app, alice, bob, ..
     } = two_users().await;
-    let r = http()
-        .post(format!("{}/chat/completions", app.base))
-        .bearer_auth(&alice)
-        .json(&json!({"model": "gpt-4o", "store": true, "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &app,
+        &alice,
+        "/chat/completions",
+        &json!({"model": "gpt-4o", "store": true, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     let stored: Value = r.json().await.unwrap();
     let id = stored["id"].as_str().unwrap();
     let list: Value = get(&app, &alice, "/chat/completions")
@@ -284,15 +283,7 @@ async fn unmeterable_endpoints_are_closed_unless_opened_and_then_not_for_limited
     let Two {
         mock, app, alice, ..
     } = two_users().await;
-    let limited = app
-        .add_user_with(
-            "carol",
-            UserSettings {
-                token_limit: Some(Setting::Set(1000)),
-                ..Default::default()
-            },
-        )
-        .await;
+    let limited = app.add_user_with("carol", token_limited(1000)).await;
     let before = mock.seen().len();
     for (path, code) in [
         ("/fine_tuning/jobs", "endpoint_not_allowed"),
@@ -316,13 +307,13 @@ async fn unmeterable_endpoints_are_closed_unless_opened_and_then_not_for_limited
             assert!(msg.contains("endpoints.allow"), "{msg}");
         }
     }
-    let r = http()
-        .post(format!("{}/batches", app.base))
-        .bearer_auth(&limited)
-        .json(&json!({"input_file_id": "file-1"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_json(
+        &app,
+        &limited,
+        "/batches",
+        &json!({"input_file_id": "file-1"}),
+    )
+    .await;
     assert_eq!(error_parts(r).await.1, "endpoint_not_allowed");
     assert_eq!(
         mock.seen().len(),

@@ -86,20 +86,6 @@ impl Backend {
     }
 }
 
-/// Query parameters whose values are secrets.
-const SECRET_PARAMETERS: [&str; 10] = [
-    "password",
-    "passwd",
-    "pwd",
-    "secret",
-    "token",
-    "key",
-    "api_key",
-    "api-key",
-    "apikey",
-    "access_token",
-];
-
 /// A time as RFC 3339, UTC, to the second.
 pub fn rfc3339(t: chrono::NaiveDateTime) -> String {
     t.and_utc()
@@ -123,11 +109,7 @@ pub fn redact_url(url: &str) -> String {
         let _ = u.set_username("***");
         changed = true;
     }
-    let secret = |name: &str| {
-        SECRET_PARAMETERS
-            .iter()
-            .any(|s| name.eq_ignore_ascii_case(s))
-    };
+    let secret = |name: &str| crate::keys::is_secret_parameter(name);
     if u.query_pairs().any(|(k, _)| secret(&k)) {
         let pairs: Vec<(String, String)> = u
             .query_pairs()

@@ -105,8 +105,11 @@ pub async fn middleware(
         with_request_id(res.headers_mut());
         return Ok(req.into_response(res).map_into_right_body());
     }
+    let proxied = is_proxied(req.path());
     let mut res = next.call(req).await?;
-    with_request_id(res.headers_mut());
+    if !proxied {
+        with_request_id(res.headers_mut());
+    }
     if let Some(allow) = allow {
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
@@ -119,6 +122,14 @@ pub async fn middleware(
         }
     }
     Ok(res.map_into_left_body())
+}
+
+/// Whether the proxy answers `path` (it sets the reply's id itself, the one
+/// its log line names): `/v1/…` but the gateway's own account endpoints.
+fn is_proxied(path: &str) -> bool {
+    path.strip_prefix("/v1/").is_some_and(|rest| {
+        !(rest == "me" || rest.starts_with("me/") || rest.starts_with("dashboard/"))
+    })
 }
 
 /// The proxy sets the upstream's id (or its own, logged with the request);

@@ -21,19 +21,6 @@ use std::time::Instant;
 /// The largest error body read from an upstream (to check and scrub it).
 const MAX_ERROR_BODY: usize = 1024 * 1024;
 
-/// Query parameters that carry credentials on some upstreams: never
-/// forwarded, so that no client can make an upstream reject the
-/// operator's key (and park it).
-const CREDENTIAL_PARAMETERS: [&str; 7] = [
-    "token",
-    "key",
-    "api_key",
-    "api-key",
-    "apikey",
-    "access_token",
-    "subscription-key",
-];
-
 /// The query string without credential parameters (`token=` among them,
 /// the way a client passes its gateway key).
 pub fn strip_credentials(query: &str) -> String {
@@ -41,10 +28,9 @@ pub fn strip_credentials(query: &str) -> String {
         .split('&')
         .filter(|p| {
             let name = p.split('=').next().unwrap_or_default();
-            !p.is_empty()
-                && !CREDENTIAL_PARAMETERS
-                    .iter()
-                    .any(|c| name.eq_ignore_ascii_case(c))
+            // Never forwarded, so that no client can make an upstream
+            // reject the operator's key (and park it).
+            !p.is_empty() && !crate::keys::is_secret_parameter(name)
         })
         .collect::<Vec<_>>()
         .join("&")

@@ -653,6 +653,25 @@ pub fn spawn_app(config: Config, dir: tempfile::TempDir) -> TestApp {
     }
 }
 
+/// The gateway serving HTTPS (HTTP/2 by ALPN) with a fresh self-signed
+/// certificate for `localhost`, and a client that trusts it.
+pub fn spawn_tls_app(mut config: Config, dir: tempfile::TempDir) -> (TestApp, reqwest::Client) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    config.tls = Some(chatgate::config::TlsConfig {
+        cert: cert_path,
+        key: key_path,
+    });
+    let app = spawn_app(config, dir);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    (app, client)
+}
+
 impl TestApp {
     pub async fn add_user(&self, name: &str) -> String {
         self.add_user_with(name, UserSettings::default()).await
@@ -829,6 +848,30 @@ pub fn upstream_yaml(url: &str, key: &str) -> String {
         "upstreams:\n  - name: mock\n    kind: openai\n    base_url: {url}\n    api_keys: [{key}]\n\
          users:\n  - name: alice\n    token: sk-alice-test-key\n"
     )
+}
+
+/// A user with a token limit of `tokens` (total).
+pub fn token_limited(tokens: i64) -> UserSettings {
+    UserSettings {
+        token_limit: Some(users::Setting::Set(tokens)),
+        ..Default::default()
+    }
+}
+
+/// `POST {app.base}{path}` with `key` and a JSON body.
+pub async fn post_json(
+    app: &TestApp,
+    key: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    http()
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// (status, error code, error message) of an OpenAI-shaped error reply.
