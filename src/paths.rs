@@ -12,6 +12,9 @@ pub fn check_path(path: &str) -> Result<(), String> {
     if bytes.first() != Some(&b'/') {
         return Err("The path must begin with `/`.".into());
     }
+    if bytes.len() == 1 {
+        return Ok(());
+    }
     if path.starts_with("//") {
         return Err(
             "The path begins with `//`: the client's base URL probably ends in `/`; remove that `/`."
@@ -80,4 +83,17 @@ pub fn check_prefix(prefix: &str) -> Result<(), String> {
         ));
     }
     check_path(prefix).map_err(|e| format!("`{prefix}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_root_and_plain_paths_are_clean() {
+        for clean in ["/", "/healthz", "/v1/models/ft%3Agpt-4o"] {
+            assert_eq!(super::check_path(clean), Ok(()), "{clean}");
+        }
+        for bad in ["//", "/a/", "/a//b", "/./a", "", "a"] {
+            assert!(super::check_path(bad).is_err(), "{bad}");
+        }
+    }
 }
