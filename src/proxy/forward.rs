@@ -3,7 +3,7 @@
 //! bodies stream in both directions, and failover moves on to the next key
 //! or upstream while nothing was sent to the client.
 
-use super::body::{RequestBody, Trip};
+use super::body::RequestBody;
 use super::headers::{self, Direction};
 use crate::error::ApiError;
 use crate::upstream::client::Clients;
@@ -248,7 +248,7 @@ pub async fn send(
     sent.map_err(|e| {
         match tripped.and_then(|t| t.get()) {
             // The client's body was too large or too slow: say so.
-            Some(t @ (Trip::TooLarge(_) | Trip::TooSlow)) => Failure::Client(t.error()),
+            Some(t) => Failure::Client(t.error()),
             None => Failure::Send(upstream_error(&upstream.name, &key.hint, e)),
         }
     })

@@ -182,8 +182,15 @@ impl Request<'_> {
                 let mut body = body::pass_through(self.req, incoming).await?;
                 self.admit(pending, 0)?;
                 let candidates = live.upstreams.candidates(None);
-                self.send(&candidates, None, &mut body, Accounting::default(), pending)
-                    .await
+                self.send(
+                    &live,
+                    &candidates,
+                    None,
+                    &mut body,
+                    Accounting::default(),
+                    pending,
+                )
+                .await
             }
         }
     }
@@ -274,7 +281,14 @@ impl Request<'_> {
             _ => None,
         };
         let reply = self
-            .send(&candidates, Some(&model), &mut body, accounting, pending)
+            .send(
+                live,
+                &candidates,
+                Some(&model),
+                &mut body,
+                accounting,
+                pending,
+            )
             .await?;
         Ok(match (reply, kind) {
             (Reply::Upstream(answer, accounting, None), Some(kind)) => {
@@ -328,7 +342,14 @@ impl Request<'_> {
         let mut body = body::pass_through(self.req, incoming).await?;
         self.admit(pending, 0)?;
         let reply = self
-            .send(&holder, None, &mut body, Accounting::default(), pending)
+            .send(
+                live,
+                &holder,
+                None,
+                &mut body,
+                Accounting::default(),
+                pending,
+            )
             .await?;
         let Reply::Upstream(answer, accounting, _) = reply else {
             return Ok(reply); // the echo upstream keeps no objects
@@ -388,13 +409,13 @@ impl Request<'_> {
     /// Forwards to `candidates`, in order.
     async fn send(
         &self,
+        live: &crate::state::Live,
         candidates: &[&crate::upstream::Upstream],
         model: Option<&str>,
         body: &mut RequestBody,
         accounting: Accounting,
         pending: &mut Pending,
     ) -> Result<Reply, ApiError> {
-        let live = self.gw.live();
         if let Some(Target::Echo(e)) = candidates.first().map(|u| &u.target) {
             pending.record.upstream = Some(candidates[0].name.clone());
             return Ok(Reply::Local(e.respond(
