@@ -163,14 +163,71 @@ impl ResponseError for ApiError {
     }
 }
 
+/// OpenAI's error body, `{"error": {"message", "type", "param", "code"}}`:
+/// what the proxy, the admin API and the echo upstream answer with, and
+/// what an upstream's error is read as.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetails,
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct ErrorDetails {
+    #[serde(default)]
+    pub message: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub param: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(message: impl Into<String>, kind: &str, code: Option<&str>) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetails {
+                message: message.into(),
+                kind: kind.to_owned(),
+                param: None,
+                code: code.map(str::to_owned),
+            },
+        }
+    }
+
+    /// Reads an upstream's error reply; anything else reads as empty.
+    pub fn parse(body: &[u8]) -> ErrorBody {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    pub fn with_param(mut self, param: &str) -> ErrorBody {
+        self.error.param = Some(param.to_owned());
+        self
+    }
+
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        serde_json::to_vec(self)
+            .expect("an error body serializes")
+            .into()
+    }
+
+    pub fn response(&self, status: StatusCode) -> HttpResponse {
+        HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .body(self.to_bytes())
+    }
+}
+
 /// An OpenAI-shaped error response.
 pub fn error_body(status: StatusCode, message: &str, kind: &str, code: &str) -> HttpResponse {
-    let body = serde_json::json!({
-        "error": { "message": message, "type": kind, "param": null, "code": code }
-    });
-    HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(body.to_string())
+    ErrorBody::new(message, kind, Some(code)).response(status)
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> ApiError {
+        tracing::error!("{e}");
+        ApiError::Unavailable("The gateway's database is not reachable.".into())
+    }
 }
 
 impl From<crate::limits::Refusal> for ApiError {

@@ -20,7 +20,6 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Re-reads the configuration for a reload (SIGHUP).
 pub type ConfigSource = Box<dyn Fn() -> anyhow::Result<Config> + Send + Sync>;
@@ -237,24 +236,16 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(gw: web::Data<Gateway>) -> HttpResponse {
-    let pool = gw.pool.clone();
-    let ok = web::block(move || {
-        pool.get_timeout(Duration::from_secs(2))
-            .map_err(|e| e.to_string())
-            .and_then(|mut c| {
-                use diesel::connection::SimpleConnection;
-                c.batch_execute("SELECT 1").map_err(|e| e.to_string())
-            })
-    })
-    .await;
-    let failure = match ok {
-        Ok(Ok(())) => return HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-        Ok(Err(e)) => e,
-        Err(e) => e.to_string(),
-    };
-    tracing::warn!("readiness check failed: {failure}");
-    HttpResponse::ServiceUnavailable()
-        .json(serde_json::json!({"status": "unavailable", "reason": "database unreachable"}))
+    use diesel::connection::SimpleConnection;
+    match crate::db::query(&gw.pool, |c| c.batch_execute("SELECT 1")).await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Err(e) => {
+            tracing::warn!("readiness check failed: {e}");
+            HttpResponse::ServiceUnavailable().json(
+                serde_json::json!({"status": "unavailable", "reason": "database unreachable"}),
+            )
+        }
+    }
 }
 
 async fn metrics_text(gw: web::Data<Gateway>) -> HttpResponse {

@@ -245,6 +245,44 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
     applied.map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
 }
 
+/// Why a database call from the server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Runs a database call off the worker thread, on a pooled connection: the
+/// one way the server's handlers reach the database.
+pub async fn run<T, E>(
+    pool: &Pool,
+    op: impl FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool
+            .get()
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        op(&mut conn)
+    })
+    .await
+    .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?
+}
+
+/// `run` for a call that fails only as a query can.
+pub async fn query<T: Send + 'static>(
+    pool: &Pool,
+    op: impl FnOnce(&mut DbConnection) -> QueryResult<T> + Send + 'static,
+) -> Result<T, DbError> {
+    run(pool, move |c| op(c).map_err(DbError::from)).await
+}
+
 /// The earliest and latest times stored or compared; both backends'
 /// timestamp types hold them (chrono's MIN and MAX do not fit PostgreSQL).
 pub fn beginning_of_time() -> chrono::NaiveDateTime {

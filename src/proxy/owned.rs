@@ -3,10 +3,9 @@
 //! down to the caller's own. Every database call runs off the worker, and
 //! only requests that touch account objects make one.
 
-use crate::db::{DbConnection, Pool};
+use crate::db::{self, Pool};
 use crate::error::ApiError;
 use crate::objects::{self, ObjectKind, Owner};
-use actix_web::web;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::LocalBoxFuture;
 use futures_util::Stream;
@@ -18,30 +17,11 @@ use std::task::{Context, Poll};
 /// How far into a reply its object's `id` is looked for.
 const MAX_ID_SCAN: usize = 64 * 1024;
 
-/// Runs a database call off the worker thread.
-pub async fn off_worker<T: Send + 'static>(
-    pool: &Pool,
-    op: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    let pool = pool.clone();
-    web::block(move || {
-        let mut conn = pool.get().map_err(|e| e.to_string())?;
-        op(&mut conn).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r)
-    .map_err(|e| {
-        tracing::error!("account objects: {e}");
-        ApiError::Unavailable("The gateway's database is not reachable.".into())
-    })
-}
-
 /// The owner of `id`, if that is `user`; anyone else's (or an unknown)
 /// object is 404 `not_found`, so that ids of others are not confirmed.
 pub async fn own(pool: &Pool, user: &str, id: &str) -> Result<Owner, ApiError> {
     let lookup = id.to_owned();
-    let owner = off_worker(pool, move |c| objects::owner(c, &lookup)).await?;
+    let owner = db::query(pool, move |c| objects::owner(c, &lookup)).await?;
     match owner {
         Some(o) if o.user == user => Ok(o),
         _ => Err(ApiError::NotFound(format!(
@@ -60,20 +40,20 @@ pub async fn claim(
     upstream: String,
 ) -> Result<(), ApiError> {
     let at = crate::db::now();
-    off_worker(pool, move |c| {
+    Ok(db::query(pool, move |c| {
         objects::claim(c, &id, kind, &user, &upstream, at)
     })
-    .await
+    .await?)
 }
 
 pub async fn forget(pool: &Pool, id: String) -> Result<(), ApiError> {
-    off_worker(pool, move |c| objects::forget(c, &id)).await
+    Ok(db::query(pool, move |c| objects::forget(c, &id)).await?)
 }
 
 /// The ids of `user`'s objects of `kind`.
 pub async fn owned(pool: &Pool, user: &str, kind: ObjectKind) -> Result<HashSet<String>, ApiError> {
     let user = user.to_owned();
-    off_worker(pool, move |c| objects::owned(c, &user, kind)).await
+    Ok(db::query(pool, move |c| objects::owned(c, &user, kind)).await?)
 }
 
 /// The id of a reply's object: the first `"id"` key's string value (an

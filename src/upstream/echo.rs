@@ -5,6 +5,7 @@
 //! set-up checks and tests.
 //! (Its models appear in `/v1/models` through the merged list.)
 
+use crate::error::ErrorBody;
 use crate::usage::{count_tokens, Tokens};
 use actix_web::http::{Method, StatusCode};
 use base64::Engine;
@@ -270,8 +271,13 @@ fn embeddings(request: &Value) -> LocalReply {
             })
             .collect(),
         _ => {
-            let err = json!({"error": {"message": "`input` must be a string or an array", "type": "invalid_request_error", "param": "input", "code": null}});
-            return json_reply(StatusCode::BAD_REQUEST, &err, None);
+            let err = ErrorBody::new(
+                "`input` must be a string or an array",
+                "invalid_request_error",
+                None,
+            )
+            .with_param("input");
+            return error_reply(StatusCode::BAD_REQUEST, &err);
         }
     };
     let base64 = request["encoding_format"] == "base64";
@@ -302,11 +308,12 @@ fn embeddings(request: &Value) -> LocalReply {
 }
 
 fn not_found(method: &Method, endpoint: &str) -> LocalReply {
-    let err = json!({"error": {
-        "message": format!("The echo upstream does not implement {method} /v1{endpoint}."),
-        "type": "invalid_request_error", "param": null, "code": "unknown_url"
-    }});
-    json_reply(StatusCode::NOT_FOUND, &err, None)
+    let err = ErrorBody::new(
+        format!("The echo upstream does not implement {method} /v1{endpoint}."),
+        "invalid_request_error",
+        Some("unknown_url"),
+    );
+    error_reply(StatusCode::NOT_FOUND, &err)
 }
 
 /// Unit vector derived from the text's SHA-256: equal texts, equal vectors.
@@ -358,6 +365,14 @@ fn json_reply(status: StatusCode, body: &Value, tokens: Option<Tokens>) -> Local
         status,
         body: Body::Full(Bytes::from(body.to_string())),
         tokens,
+    }
+}
+
+fn error_reply(status: StatusCode, body: &ErrorBody) -> LocalReply {
+    LocalReply {
+        status,
+        body: Body::Full(body.to_bytes()),
+        tokens: None,
     }
 }
 
