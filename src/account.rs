@@ -41,23 +41,18 @@ async fn caller_view(
     range: Option<(NaiveDate, Option<NaiveDate>)>,
 ) -> Result<(UserView, Option<i64>), ApiError> {
     let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
-    let pool = gw.pool.clone();
     let name = caller.name.clone();
-    let read = web::block(move || {
-        let mut conn = pool
-            .get()
-            .map_err(|e| UserError::Unavailable(e.to_string()))?;
-        let view = users::show(&mut conn, &name)?;
+    let read = crate::db::run(&gw.pool, move |conn| {
+        let view = users::show(conn, &name)?;
         let tokens = match range {
             Some((since, until)) => {
-                Some(crate::usage::daily::used_between(&mut conn, &name, since, until)?.1)
+                Some(crate::usage::daily::used_between(conn, &name, since, until)?.1)
             }
             None => None,
         };
         Ok::<_, UserError>((view, tokens))
     })
-    .await
-    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    .await;
     read.map_err(|e| match e {
         // Removed since the key table was last refreshed.
         UserError::NotFound(_) => ApiError::InvalidKey(crate::error::UNKNOWN_KEY),

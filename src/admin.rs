@@ -2,15 +2,15 @@
 //! operation calls the same function in `users` (or `usage::report`) that
 //! the CLI calls; only the parsing of input differs.
 
+use crate::db;
 use crate::error::error_body;
 use crate::keys::PlainKey;
 use crate::state::Gateway;
-use crate::usage::report::{self, GroupBy};
-use crate::users::{self, LimitPeriod, Setting, UserError, UserName, UserSettings};
+use crate::usage::report;
+use crate::users::{self, UserError, UserName, UserSettings};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use clap::ValueEnum;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -43,7 +43,7 @@ impl From<UserError> for AdminError {
             UserError::NoLimit { .. } | UserError::NothingToRecharge => {
                 (StatusCode::BAD_REQUEST, "invalid_request_error")
             }
-            UserError::Db(_) | UserError::Unavailable(_) => {
+            UserError::Db(_) => {
                 tracing::error!("admin API: {e}");
                 return AdminError(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -54,6 +54,10 @@ impl From<UserError> for AdminError {
         };
         AdminError(status, e.to_string(), code)
     }
+}
+
+fn invalid_body(why: String) -> AdminError {
+    bad(format!("The request body is not valid: {why}"))
 }
 
 fn bad(message: impl Into<String>) -> AdminError {
@@ -141,105 +145,6 @@ fn authorize(req: &HttpRequest) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Runs a database operation off the worker thread.
-async fn db<T: Send + 'static>(
-    gw: &Gateway,
-    op: impl FnOnce(&mut crate::db::DbConnection) -> Result<T, UserError> + Send + 'static,
-) -> Result<T, AdminError> {
-    let pool = gw.pool.clone();
-    web::block(move || {
-        let mut conn = pool
-            .get()
-            .map_err(|e| UserError::Unavailable(e.to_string()))?;
-        op(&mut conn)
-    })
-    .await
-    .map_err(|e| UserError::Unavailable(e.to_string()))?
-    .map_err(AdminError::from)
-}
-
-/// `null` (clear) told apart from an absent field (leave as it is).
-fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// The settings `POST /admin/users` and `PATCH` take: absent leaves a
-/// setting as it is, `null` clears it (like `none`/`never` on the CLI).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsBody {
-    #[serde(default, deserialize_with = "some")]
-    token_limit: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "some")]
-    request_limit: Option<Option<i64>>,
-    #[serde(default)]
-    limit_period: Option<String>,
-    #[serde(default, deserialize_with = "some")]
-    expires: Option<Option<String>>,
-    #[serde(default, deserialize_with = "some")]
-    models: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "some")]
-    rpm: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "some")]
-    max_parallel: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "some")]
-    note: Option<Option<String>>,
-    /// PATCH only: block or unblock the user's key.
-    #[serde(default)]
-    disabled: Option<bool>,
-}
-
-impl SettingsBody {
-    fn into_settings(self) -> Result<(UserSettings, Option<bool>), AdminError> {
-        let count = |v: Option<Option<i64>>, field: &str| -> Result<_, AdminError> {
-            match v {
-                None => Ok(None),
-                Some(None) => Ok(Some(Setting::Clear)),
-                Some(Some(n)) if n >= 0 => Ok(Some(Setting::Set(n))),
-                Some(Some(_)) => Err(bad(format!("`{field}` must be a whole number ≥ 0 or null"))),
-            }
-        };
-        let settings = UserSettings {
-            token_limit: count(self.token_limit, "token_limit")?,
-            request_limit: count(self.request_limit, "request_limit")?,
-            limit_period: self
-                .limit_period
-                .map(|p| {
-                    LimitPeriod::from_str(&p, false).map_err(|_| {
-                        bad(format!(
-                            "`limit_period` must be total, day or month, not `{p}`"
-                        ))
-                    })
-                })
-                .transpose()?,
-            expires: match self.expires {
-                None => None,
-                Some(None) => Some(Setting::Clear),
-                Some(Some(s)) => {
-                    Some(users::parse_expiry(&s).map_err(|e| bad(format!("`expires`: {e}")))?)
-                }
-            },
-            models: match self.models {
-                None => None,
-                Some(None) => Some(Setting::Clear),
-                Some(Some(list)) => Some(
-                    users::parse_models(&list.join(","))
-                        .map_err(|e| bad(format!("`models`: {e}")))?,
-                ),
-            },
-            rpm: count(self.rpm, "rpm")?,
-            max_parallel: count(self.max_parallel, "max_parallel")?,
-            note: self.note.map(|n| match n {
-                Some(text) if !text.is_empty() => Setting::Set(text),
-                _ => Setting::Clear,
-            }),
-        };
-        Ok((settings, self.disabled))
-    }
-}
-
 #[derive(Deserialize)]
 struct ListQuery {
     #[serde(default = "yes")]
@@ -256,7 +161,7 @@ async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let all = q.all;
-    let list = db(&gw, move |c| users::list(c, all)).await?;
+    let list = db::run(&gw.pool, move |c| users::list(c, all)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -281,14 +186,10 @@ async fn create(
         .map(PlainKey::parse)
         .transpose()
         .map_err(|e| bad(format!("`token`: {e}")))?;
-    let settings: SettingsBody = serde_json::from_value(serde_json::Value::Object(body))
-        .map_err(|e| bad(format!("The request body is not valid: {e}")))?;
-    let (settings, disabled) = settings.into_settings()?;
-    if disabled.is_some() {
-        return Err(bad("`disabled` is for PATCH"));
-    }
+    let settings =
+        UserSettings::from_json(serde_json::Value::Object(body)).map_err(invalid_body)?;
     let shown = name.clone();
-    let key = db(&gw, move |c| users::add(c, &name, key, settings)).await?;
+    let key = db::run(&gw.pool, move |c| users::add(c, &name, key, settings)).await?;
     Ok(HttpResponse::Created().json(json!({"name": shown.as_str(), "key": key.expose()})))
 }
 
@@ -298,25 +199,18 @@ async fn show(
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    Ok(HttpResponse::Ok().json(db(&gw, move |c| users::show(c, &name)).await?))
+    Ok(HttpResponse::Ok().json(db::run(&gw.pool, move |c| users::show(c, &name)).await?))
 }
 
 async fn edit(
     _admin: AdminToken,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
-    body: web::Json<SettingsBody>,
+    body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    let (settings, disabled) = body.into_inner().into_settings()?;
-    let user = db(&gw, move |c| {
-        users::edit(c, &name, settings)?;
-        if let Some(d) = disabled {
-            users::set_disabled(c, &name, d)?;
-        }
-        users::show(c, &name)
-    })
-    .await?;
+    let settings = UserSettings::from_json(body.into_inner()).map_err(invalid_body)?;
+    let user = db::run(&gw.pool, move |c| users::update(c, &name, settings)).await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -326,7 +220,7 @@ async fn remove(
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    db(&gw, move |c| users::remove(c, &name)).await?;
+    db::run(&gw.pool, move |c| users::remove(c, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -351,7 +245,7 @@ async fn rotate(
         .transpose()
         .map_err(|e| bad(format!("`token`: {e}")))?;
     let shown = name.clone();
-    let key = db(&gw, move |c| users::rotate(c, &name, key)).await?;
+    let key = db::run(&gw.pool, move |c| users::rotate(c, &name, key)).await?;
     Ok(HttpResponse::Ok().json(json!({"name": shown, "key": key.expose()})))
 }
 
@@ -372,53 +266,23 @@ async fn recharge(
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
     let RechargeBody { tokens, requests } = body.into_inner();
-    let user = db(&gw, move |c| users::recharge(c, &name, tokens, requests)).await?;
+    let user = db::run(&gw.pool, move |c| {
+        users::recharge(c, &name, tokens, requests)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(user))
-}
-
-#[derive(Deserialize)]
-struct UsageQuery {
-    since: Option<String>,
-    until: Option<String>,
-    period: Option<String>,
-    /// Comma-separated; like `--user`.
-    user: Option<String>,
-    /// Comma-separated grouping keys; default `user`.
-    by: Option<String>,
 }
 
 async fn usage(
     _admin: AdminToken,
     gw: web::Data<Gateway>,
-    q: web::Query<UsageQuery>,
+    q: web::Query<report::Params>,
 ) -> Result<HttpResponse, AdminError> {
-    let q = q.into_inner();
-    let now = chrono::Utc::now().naive_utc();
-    let range = report::resolve(
-        q.since.as_deref(),
-        q.until.as_deref(),
-        q.period.as_deref(),
-        now,
-    )
-    .map_err(bad)?;
-    let by: Vec<GroupBy> =
-        q.by.as_deref()
-            .unwrap_or("user")
-            .split(',')
-            .map(|g| {
-                GroupBy::from_str(g.trim(), false).map_err(|_| {
-                    bad(format!(
-                        "`by`: `{g}` is not one of user, model, day, month, upstream"
-                    ))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-    let names: Vec<String> = q
-        .user
-        .map(|u| u.split(',').map(str::to_owned).collect())
-        .unwrap_or_default();
-    let parts = db(&gw, move |c| Ok(report::load(c, range, &names)?)).await?;
-    let rows = report::aggregate(&parts, &by, &gw.live().config.prices);
-    let json: Vec<_> = rows.iter().map(|r| r.to_json(&by)).collect();
-    Ok(HttpResponse::Ok().json(json))
+    let query = q.into_inner().into_query(crate::db::now()).map_err(bad)?;
+    let prices = gw.live().config.prices.clone();
+    let by = query.by.clone();
+    let rows = db::query(&gw.pool, move |c| report::run(c, &query, &prices))
+        .await
+        .map_err(UserError::from)?;
+    Ok(HttpResponse::Ok().json(report::to_json(&rows, &by)))
 }

@@ -18,13 +18,13 @@
 //! admitted while something is left.
 
 use chrono::{Datelike, Duration as Days, NaiveDateTime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LimitPeriod {
     #[default]
@@ -34,6 +34,17 @@ pub enum LimitPeriod {
 }
 
 impl LimitPeriod {
+    pub const NAMES: [&'static str; 3] = ["total", "day", "month"];
+
+    pub fn parse(s: &str) -> Result<LimitPeriod, String> {
+        match s {
+            "total" => Ok(LimitPeriod::Total),
+            "day" => Ok(LimitPeriod::Day),
+            "month" => Ok(LimitPeriod::Month),
+            _ => Err(format!("`{s}` is not a period: total, day or month")),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LimitPeriod::Total => "total",
@@ -349,6 +360,18 @@ mod tests {
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn period_starts_and_names() {
+        let now = at("2026-11-22 10:00:00");
+        assert_eq!(LimitPeriod::Day.start(now), at("2026-11-22 00:00:00"));
+        assert_eq!(LimitPeriod::Month.start(now), at("2026-11-01 00:00:00"));
+        assert_eq!(LimitPeriod::Total.start(now), at("1970-01-01 00:00:00"));
+        for name in LimitPeriod::NAMES {
+            assert_eq!(LimitPeriod::parse(name).unwrap().as_str(), name);
+        }
+        assert!(LimitPeriod::parse("week").is_err());
     }
 
     const NOW: &str = "2026-11-22 10:00:00";

@@ -93,14 +93,16 @@ async fn usage_from_both_lands_in_one_report() {
     assert_eq!(rows.len(), 5);
     let now = chrono::Utc::now().naive_utc();
     let range = chatgate::usage::report::period("2d", now).unwrap();
-    let parts =
-        chatgate::usage::report::load(&mut pool.get().unwrap(), range, &["alice".into()]).unwrap();
-    let chats: Vec<_> = parts.iter().filter(|p| p.model == "gpt-4o").collect();
-    let requests: i64 = chats.iter().map(|p| p.sums.requests).sum();
-    let tokens: i64 = chats
-        .iter()
-        .map(|p| p.sums.prompt_tokens + p.sums.completion_tokens)
-        .sum();
+    use chatgate::usage::report::{self, GroupBy};
+    let query = report::Query {
+        range,
+        users: vec!["alice".into()],
+        by: vec![GroupBy::Model],
+    };
+    let rows = report::run(&mut pool.get().unwrap(), &query, &Default::default()).unwrap();
+    let chats: Vec<_> = rows.iter().filter(|r| r.keys == ["gpt-4o"]).collect();
+    let requests: i64 = chats.iter().map(|r| r.requests).sum();
+    let tokens: i64 = chats.iter().map(|r| r.total_tokens).sum();
     assert_eq!(
         (requests, tokens),
         (5, 5 * 9),

@@ -252,7 +252,11 @@ async fn bad_keys_get_openai_shaped_401s() {
 
     {
         let mut conn = app.pool.get().unwrap();
-        chatgate::users::set_disabled(&mut conn, "alice", true).unwrap();
+        let block = chatgate::users::UserSettings {
+            disabled: Some(true),
+            ..Default::default()
+        };
+        chatgate::users::update(&mut conn, "alice", block).unwrap();
     }
     let disabled = eventually(Duration::from_secs(10), || async {
         let r = http().get(&url).bearer_auth(&key).send().await.unwrap();
@@ -313,7 +317,7 @@ async fn expired_keys_and_disallowed_models_are_refused() {
             expires: Some(parse_expiry("2020-01-01").unwrap()),
             ..Default::default()
         };
-        chatgate::users::edit(&mut conn, "bob", past).unwrap();
+        chatgate::users::update(&mut conn, "bob", past).unwrap();
     }
     let expired = eventually(Duration::from_secs(10), || async {
         let r = http()

@@ -287,17 +287,18 @@ async fn two_thousand_concurrent_requests_leave_two_thousand_records() {
     let rows = stored(&pool, "/chat/completions");
     assert_eq!(rows.len(), 2000);
     assert_eq!(rows.iter().map(|r| r.total.unwrap()).sum::<i64>(), 2000 * 9);
-    let report = chatgate::usage::report::load(
-        &mut pool.get().unwrap(),
+    use chatgate::usage::report::{self, GroupBy};
+    let query = report::Query {
         // Today and yesterday, in case the test runs across midnight.
-        chatgate::usage::report::period("2d", chrono::Utc::now().naive_utc()).unwrap(),
-        &[],
-    )
-    .unwrap();
-    let gpt4o: i64 = report
+        range: report::period("2d", chrono::Utc::now().naive_utc()).unwrap(),
+        users: Vec::new(),
+        by: vec![GroupBy::Model],
+    };
+    let rows = report::run(&mut pool.get().unwrap(), &query, &Default::default()).unwrap();
+    let gpt4o: i64 = rows
         .iter()
-        .filter(|p| p.model == "gpt-4o")
-        .map(|p| p.sums.requests)
+        .filter(|r| r.keys == ["gpt-4o"])
+        .map(|r| r.requests)
         .sum();
     assert_eq!(gpt4o, 2000, "daily totals disagree with the records");
 }

@@ -6,6 +6,7 @@ use super::Context;
 use crate::output::{self, Format};
 use crate::usage::report::{self, GroupBy};
 use anyhow::Context as _;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,7 +41,9 @@ pub struct ReportArgs {
     #[arg(long = "user", value_name = "NAME")]
     users: Vec<String>,
     /// Grouping keys, comma-separated
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "user")]
+    #[arg(long, value_delimiter = ',', default_value = "user",
+          value_parser = clap::builder::PossibleValuesParser::new(GroupBy::NAMES)
+              .map(|g| GroupBy::parse(&g).expect("a listed name")))]
     by: Vec<GroupBy>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -94,11 +97,15 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<()> {
         now,
     )
     .map_err(anyhow::Error::msg)?;
+    let query = report::Query {
+        range,
+        users: a.users,
+        by: a.by,
+    };
     let mut conn = ctx.connection()?;
-    let parts = report::load(&mut conn, range, &a.users).context("cannot read usage")?;
     let prices = &ctx.loaded.config.prices;
-    let rows = report::aggregate(&parts, &a.by, prices);
-    let text = render(&rows, &a.by, a.format, !prices.is_empty())?;
+    let rows = report::run(&mut conn, &query, prices).context("cannot read usage")?;
+    let text = render(&rows, &query.by, a.format, !prices.is_empty())?;
     match a.output {
         Some(path) => {
             std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
@@ -114,10 +121,7 @@ fn render(
     priced: bool,
 ) -> anyhow::Result<String> {
     Ok(match format {
-        Format::Json => {
-            let list: Vec<_> = rows.iter().map(|r| r.to_json(by)).collect();
-            serde_json::to_string_pretty(&list)? + "\n"
-        }
+        Format::Json => serde_json::to_string_pretty(&report::to_json(rows, by))? + "\n",
         Format::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
             let header: Vec<&str> = by.iter().map(|g| g.name()).chain(METRICS).collect();

@@ -6,6 +6,7 @@ use crate::output::{self, Format};
 use crate::users::{self, LimitPeriod, Setting, UserName, UserSettings, UserView};
 use anyhow::Context as _;
 use chrono::NaiveDateTime;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +84,9 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "N", value_parser = users::parse_count)]
     request_limit: Option<Setting<i64>>,
     /// The period limits apply to
-    #[arg(long, value_enum, value_name = "PERIOD")]
+    #[arg(long, value_name = "PERIOD",
+          value_parser = clap::builder::PossibleValuesParser::new(LimitPeriod::NAMES)
+              .map(|p| LimitPeriod::parse(&p).expect("a listed name")))]
     limit_period: Option<LimitPeriod>,
     /// Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never
     #[arg(long, value_name = "DATE|DURATION", value_parser = users::parse_expiry)]
@@ -113,6 +116,7 @@ impl From<SettingsArgs> for UserSettings {
             rpm: a.rpm,
             max_parallel: a.max_parallel,
             note: a.note,
+            disabled: None,
         }
     }
 }
@@ -168,7 +172,7 @@ impl Command {
                 Ok(())
             }
             Command::Edit { name, settings } => {
-                users::edit(conn, &name, settings.into())?;
+                users::update(conn, &name, settings.into())?;
                 say(ctx, &format!("user {name} updated"));
                 Ok(())
             }
@@ -184,7 +188,7 @@ impl Command {
             }
             Command::Import(args) => args.run(ctx, conn),
             Command::Disable { name } => {
-                users::set_disabled(conn, &name, true)?;
+                users::update(conn, &name, blocked(true))?;
                 say(
                     ctx,
                     &format!("user {name} disabled; their key no longer works"),
@@ -192,7 +196,7 @@ impl Command {
                 Ok(())
             }
             Command::Enable { name } => {
-                users::set_disabled(conn, &name, false)?;
+                users::update(conn, &name, blocked(false))?;
                 say(ctx, &format!("user {name} enabled"));
                 Ok(())
             }
@@ -218,6 +222,13 @@ impl Command {
                 Ok(())
             }
         }
+    }
+}
+
+fn blocked(disabled: bool) -> UserSettings {
+    UserSettings {
+        disabled: Some(disabled),
+        ..UserSettings::default()
     }
 }
 

@@ -5,6 +5,7 @@
 use super::UsageRecord;
 use crate::db::schema::usage_daily::dsl::*;
 use crate::db::{execute_prepared, DbConnection};
+use crate::limits::LimitPeriod;
 use chrono::NaiveDate;
 use diesel::backend::Backend;
 use diesel::dsl::sql;
@@ -12,7 +13,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Date, Text};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The sums of one daily row.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -135,31 +136,49 @@ impl QueryId for AddToDay<'_> {
     type QueryId = AddToDay<'static>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
+
 /// Sets each limited user's ledger to what the daily totals say they used
-/// in their current period: one grouped query per kind of period.
+/// in their current period.
 pub fn refresh(
     conn: &mut DbConnection,
     ledgers: &crate::limits::Ledgers,
     now: chrono::NaiveDateTime,
 ) -> QueryResult<()> {
-    use crate::limits::LimitPeriod;
     let limited = ledgers.limited();
-    for period in [LimitPeriod::Total, LimitPeriod::Month, LimitPeriod::Day] {
-        let these: Vec<_> = limited.iter().filter(|u| u.1.period == period).collect();
-        if these.is_empty() {
-            continue;
-        }
-        let names: Vec<String> = these.iter().map(|u| u.0.clone()).collect();
-        let used = used_by_users(conn, &names, period.start(now).date(), None)?;
-        for (name, _, ledger) in these {
-            let (r, t) = used
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .map_or((0, 0), |(_, r, t)| (*r, *t));
-            ledger.set_used(r, t);
-        }
+    let periods: Vec<_> = limited
+        .iter()
+        .map(|(name, limits, _)| (name.clone(), limits.period))
+        .collect();
+    let used = used_this_period(conn, &periods, now)?;
+    for (name, _, ledger) in &limited {
+        let (r, t) = used.get(name).copied().unwrap_or_default();
+        ledger.set_used(r, t);
     }
     Ok(())
+}
+
+/// (requests, tokens) each user used in their own current period, from the
+/// daily totals: one grouped query per kind of period, however many users.
+pub fn used_this_period(
+    conn: &mut DbConnection,
+    users: &[(String, LimitPeriod)],
+    now: chrono::NaiveDateTime,
+) -> QueryResult<HashMap<String, (i64, i64)>> {
+    let mut out = HashMap::with_capacity(users.len());
+    for period in [LimitPeriod::Total, LimitPeriod::Month, LimitPeriod::Day] {
+        let names: Vec<String> = users
+            .iter()
+            .filter(|u| u.1 == period)
+            .map(|u| u.0.clone())
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        for (name, r, t) in used_by_users(conn, &names, period.start(now).date(), None)? {
+            out.insert(name, (r, t));
+        }
+    }
+    Ok(out)
 }
 
 /// Requests and tokens a user used from day `since` until before day

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
     User,
     Model,
@@ -20,6 +20,23 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
+    pub const NAMES: [&'static str; 5] = ["user", "model", "day", "month", "upstream"];
+
+    pub fn parse(s: &str) -> Result<GroupBy, String> {
+        Ok(match s {
+            "user" => GroupBy::User,
+            "model" => GroupBy::Model,
+            "day" => GroupBy::Day,
+            "month" => GroupBy::Month,
+            "upstream" => GroupBy::Upstream,
+            _ => {
+                return Err(format!(
+                    "`{s}` is not one of user, model, day, month, upstream"
+                ))
+            }
+        })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             GroupBy::User => "user",
@@ -126,6 +143,61 @@ pub fn resolve(
     Ok(range)
 }
 
+/// What a report asks for: a range, whose usage (everyone's when empty),
+/// and how it is grouped. The CLI builds it from its flags, the HTTP APIs
+/// from `Params`.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub range: Range,
+    pub users: Vec<String>,
+    pub by: Vec<GroupBy>,
+}
+
+/// A report's query string: `usage report`'s flags by the same names,
+/// lists comma-separated (`by=day,model`); by default this month by user.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub period: Option<String>,
+    pub user: Option<String>,
+    pub by: Option<String>,
+}
+
+impl Params {
+    pub fn into_query(self, now: NaiveDateTime) -> Result<Query, String> {
+        let range = resolve(
+            self.since.as_deref(),
+            self.until.as_deref(),
+            self.period.as_deref(),
+            now,
+        )?;
+        let by = self
+            .by
+            .as_deref()
+            .unwrap_or("user")
+            .split(',')
+            .map(|g| GroupBy::parse(g.trim()).map_err(|e| format!("`by`: {e}")))
+            .collect::<Result<_, _>>()?;
+        let users = self
+            .user
+            .map(|u| u.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
+        Ok(Query { range, users, by })
+    }
+}
+
+/// The report: its parts loaded, then grouped and priced.
+pub fn run(
+    conn: &mut DbConnection,
+    q: &Query,
+    prices: &BTreeMap<String, Price>,
+) -> QueryResult<Vec<Row>> {
+    let parts = load(conn, q.range, &q.users)?;
+    Ok(aggregate(&parts, &q.by, prices))
+}
+
 /// What a report adds up: one record, or one day's total, of one user,
 /// model and upstream (`""` where there is none).
 #[derive(Debug, Clone)]
@@ -144,7 +216,7 @@ fn is_midnight(t: NaiveDateTime) -> bool {
 /// The usage in `range`: from the daily totals when the range is whole
 /// days (so pruned records still count and long ranges read few rows),
 /// from the records otherwise.
-pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
+fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
     if is_midnight(range.since) && is_midnight(range.until) {
         load_daily(conn, range, users)
     } else {
@@ -334,6 +406,11 @@ pub fn aggregate(records: &[Part], by: &[GroupBy], prices: &BTreeMap<String, Pri
             .merge(&Row::of(r, prices));
     }
     groups.into_values().collect()
+}
+
+/// Rows as JSON objects with the contract's field names.
+pub fn to_json(rows: &[Row], by: &[GroupBy]) -> Vec<serde_json::Value> {
+    rows.iter().map(|r| r.to_json(by)).collect()
 }
 
 pub fn totals(rows: &[Row], priced: bool) -> Row {

@@ -1,0 +1,42 @@
+//! Users and their keys: what a user is given (`settings`), how one is
+//! stored and shown (`view`), the operations on them (`store`), and the
+//! config file's users (`seed`).
+
+mod seed;
+mod settings;
+mod store;
+mod view;
+
+pub use crate::db::rfc3339;
+use crate::db::DbError;
+pub use crate::limits::LimitPeriod;
+pub use seed::{seed, UserSeed};
+pub use settings::{
+    parse_count, parse_expiry, parse_models, parse_note, Setting, UserName, UserSettings,
+};
+pub use store::{add, all_rows, list, recharge, remove, rotate, show, update};
+pub use view::{decode_models, Status, UserRow, UserView};
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("no user named `{0}`")]
+    NotFound(String),
+    #[error("a user named `{0}` already exists")]
+    Exists(String),
+    #[error("that key is already in use; choose another")]
+    KeyInUse,
+    #[error(
+        "`{name}` has no {what} limit to top up; set one with `user edit {name} --{what}-limit N`"
+    )]
+    NoLimit { name: String, what: &'static str },
+    #[error("give --tokens or --requests (or both), each a whole number above 0")]
+    NothingToRecharge,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for UserError {
+    fn from(e: diesel::result::Error) -> UserError {
+        UserError::Db(DbError::Query(e))
+    }
+}

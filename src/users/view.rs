@@ -1,0 +1,128 @@
+//! A user as stored (`UserRow`) and as shown to the admin (`UserView`, the
+//! field names of the contract), with what they used this period.
+
+use crate::db::schema::users;
+use crate::db::{rfc3339, DbConnection};
+use crate::limits::LimitPeriod;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+/// A row of `users`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub key_hash: String,
+    pub key_hint: String,
+    pub disabled: bool,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub token_limit: Option<i64>,
+    pub request_limit: Option<i64>,
+    pub limit_period: String,
+    pub models: Option<String>,
+    pub rpm: Option<i64>,
+    pub note: Option<String>,
+    pub max_parallel: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Disabled,
+    Expired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Disabled => "disabled",
+            Status::Expired => "expired",
+        }
+    }
+}
+
+impl UserRow {
+    pub fn status(&self, now: NaiveDateTime) -> Status {
+        if self.disabled {
+            Status::Disabled
+        } else if self.expires_at.is_some_and(|e| e < now) {
+            Status::Expired
+        } else {
+            Status::Active
+        }
+    }
+
+    pub fn period(&self) -> LimitPeriod {
+        LimitPeriod::from_db(&self.limit_period)
+    }
+}
+
+/// The models list as stored: a JSON array.
+pub(super) fn encode_models(list: &[String]) -> String {
+    serde_json::to_string(list).expect("a list of strings serializes")
+}
+
+pub fn decode_models(text: Option<&str>) -> Option<Vec<String>> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+}
+
+/// A user as shown to the admin (`--format json` and the admin API):
+/// the field names of the contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub name: String,
+    pub status: Status,
+    pub key_hint: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub token_limit: Option<i64>,
+    pub request_limit: Option<i64>,
+    pub limit_period: LimitPeriod,
+    pub tokens_used: i64,
+    pub requests_used: i64,
+    pub models: Option<Vec<String>>,
+    pub rpm: Option<i64>,
+    pub note: Option<String>,
+    pub max_parallel: Option<i64>,
+}
+
+/// The views of `rows`, with what each used in their own period: the
+/// usage of all of them read in one go.
+pub(super) fn views(
+    conn: &mut DbConnection,
+    rows: Vec<UserRow>,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<UserView>> {
+    let periods: Vec<_> = rows.iter().map(|r| (r.name.clone(), r.period())).collect();
+    let used = crate::usage::daily::used_this_period(conn, &periods, now)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (requests_used, tokens_used) = used.get(&row.name).copied().unwrap_or_default();
+            UserView {
+                status: row.status(now),
+                created_at: rfc3339(row.created_at),
+                expires_at: row.expires_at.map(rfc3339),
+                last_used_at: row.last_used_at.map(rfc3339),
+                limit_period: row.period(),
+                models: decode_models(row.models.as_deref()),
+                tokens_used,
+                requests_used,
+                name: row.name,
+                key_hint: row.key_hint,
+                token_limit: row.token_limit,
+                request_limit: row.request_limit,
+                rpm: row.rpm,
+                note: row.note,
+                max_parallel: row.max_parallel,
+            }
+        })
+        .collect())
+}
