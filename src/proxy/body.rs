@@ -4,6 +4,8 @@
 //! its `model` field); any other body streams through to the upstream.
 
 use crate::error::ApiError;
+use crate::upstream::failover::ClientStream;
+pub use crate::upstream::failover::RequestBody;
 use actix_web::error::PayloadError;
 use actix_web::http::{header, Version};
 use actix_web::{web, HttpRequest};
@@ -15,17 +17,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use tokio::time::{Instant, Sleep};
-
-/// The request body as the handler holds it.
-pub enum RequestBody {
-    None,
-    /// Read whole: can be sent again to another upstream.
-    Buffered(Bytes),
-    /// Passed through as it arrives; can be sent once.
-    Stream(Incoming),
-    /// A stream already sent: no other attempt is possible.
-    Consumed,
-}
 
 /// Which limit a body broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +62,13 @@ impl Incoming {
         }
     }
 
-    /// Where the limit that stopped the body is told, once it did.
-    pub fn tripped(&self) -> Rc<Cell<Option<Trip>>> {
-        self.tripped.clone()
+    /// The body to stream to an upstream, telling which limit stopped it.
+    pub fn into_stream(self) -> ClientStream {
+        let tripped = self.tripped.clone();
+        ClientStream {
+            broke: Box::new(move || tripped.get().map(Trip::error)),
+            body: Box::pin(self),
+        }
     }
 
     fn trip(&mut self, t: Trip) -> Poll<Option<Result<Bytes, PayloadError>>> {
@@ -180,14 +175,14 @@ pub async fn pass_through(req: &HttpRequest, mut body: Incoming) -> Result<Reque
     match content_length(req) {
         Some(0) => return Ok(RequestBody::None),
         Some(len) if len > body.max => return Err(ApiError::TooLarge(body.max)),
-        Some(_) => return Ok(RequestBody::Stream(body)),
+        Some(_) => return Ok(RequestBody::Stream(body.into_stream())),
         None => {}
     }
     if req.version() < Version::HTTP_2 {
         // HTTP/1: without a length, only a chunked request has a body.
         let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
         return Ok(if chunked {
-            RequestBody::Stream(body)
+            RequestBody::Stream(body.into_stream())
         } else {
             RequestBody::None
         });
@@ -201,7 +196,7 @@ pub async fn pass_through(req: &HttpRequest, mut body: Incoming) -> Result<Reque
         }),
         Some(Ok(first)) => {
             body.first = Some(first);
-            Ok(RequestBody::Stream(body))
+            Ok(RequestBody::Stream(body.into_stream()))
         }
     }
 }

@@ -6,8 +6,6 @@ pub mod auth;
 pub mod body;
 pub mod door;
 pub mod edge;
-pub mod forward;
-pub mod headers;
 pub mod models;
 pub mod owned;
 pub mod probe;
@@ -18,7 +16,9 @@ use crate::limits;
 use crate::objects::ObjectKind;
 use crate::state::Gateway;
 use crate::upstream::client::Clients;
+use crate::upstream::failover::{self, Answer};
 use crate::upstream::{echo, Target};
+use crate::usage::meter::Accounting;
 use crate::usage::meter::Pending;
 use crate::usage::UsageRecord;
 use actix_web::http::{Method, StatusCode};
@@ -26,9 +26,8 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use body::{with_include_usage, Incoming, Media, RequestBody};
 use bytes::Bytes;
 use door::{Endpoint, Metered as Kind, Refused};
-use forward::Answer;
 use probe::Probe;
-use reply::{read_reply, read_whole, with_id, Accounting, Reply};
+use reply::{read_reply, read_whole, with_id, Reply};
 use std::time::Instant;
 
 pub async fn handle(
@@ -213,7 +212,11 @@ impl Request<'_> {
             )));
         }
         let bytes = body::read_whole(self.req, incoming).await?;
-        let mut accounting = Accounting::for_endpoint(Endpoint::Metered(kind));
+        let mut accounting = Accounting {
+            counted: kind.counted(),
+            estimable: kind.estimable(),
+            strip_usage: false,
+        };
         let probe = match media {
             Media::Json => Probe::read(&bytes)?,
             _ => Probe {
@@ -425,7 +428,7 @@ impl Request<'_> {
             )));
         }
         let scrub = |text: &[u8]| live.upstreams.scrub(text);
-        match forward::with_failover(
+        match failover::with_failover(
             self.clients,
             candidates,
             &scrub,

@@ -4,11 +4,11 @@
 //! model patterns (`["*"]`) contributes its own live list.
 
 use super::body::RequestBody;
-use super::forward::{self, Answer};
 use crate::error::ApiError;
 use crate::keytable::Caller;
 use crate::state::Gateway;
 use crate::upstream::client::Clients;
+use crate::upstream::failover::{self, Answer};
 use crate::upstream::{Target, Upstream, Upstreams};
 use actix_web::HttpRequest;
 use serde_json::{json, Value};
@@ -110,23 +110,15 @@ async fn live(
 ) -> Result<Vec<Value>, ApiError> {
     let mut body = RequestBody::None;
     let scrub = |text: &[u8]| bytes::Bytes::copy_from_slice(text);
-    let (answer, _) = match forward::with_failover(
-        clients,
-        &[u],
-        &scrub,
-        req,
-        "/models",
-        None,
-        &mut body,
-    )
-    .await
-    {
-        Ok(a) => a,
-        Err((e, tried)) => {
-            *asked = tried;
-            return Err(e);
-        }
-    };
+    let (answer, _) =
+        match failover::with_failover(clients, &[u], &scrub, req, "/models", None, &mut body).await
+        {
+            Ok(a) => a,
+            Err((e, tried)) => {
+                *asked = tried;
+                return Err(e);
+            }
+        };
     *asked = Some(u.name.clone());
     let mut res = match answer {
         Answer::Live(res) => res,

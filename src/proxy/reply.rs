@@ -2,66 +2,18 @@
 //! and headers (by the table in `headers`), its body streamed through the
 //! meter under the whole-reply deadline, or an answer of the gateway's own.
 
-use super::door::Endpoint;
 use super::edge;
-use super::forward::Answer;
-use super::headers::{self, Direction};
 use super::owned;
 use crate::error::ApiError;
 use crate::state::Gateway;
 use crate::upstream::echo;
-use crate::usage::meter::{Metered, Pending, Watch};
+use crate::upstream::failover::Answer;
+use crate::upstream::headers::{self, Direction};
+use crate::usage::meter::{is_event_stream, Accounting, Metered, Pending, Watch};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use bytes::Bytes;
-
-/// How the reply of a request is to be counted.
-#[derive(Clone, Copy, Default)]
-pub struct Accounting {
-    /// The endpoint reports usage (chat, embeddings, images, audio, …).
-    pub counted: bool,
-    /// Tokens can be estimated from text when the upstream reports none.
-    pub estimable: bool,
-    /// The gateway asked for stream usage that the client did not want.
-    pub strip_usage: bool,
-}
-
-impl Accounting {
-    pub fn for_endpoint(endpoint: Endpoint) -> Accounting {
-        match endpoint {
-            Endpoint::Metered(m) => Accounting {
-                counted: m.counted(),
-                estimable: m.estimable(),
-                strip_usage: false,
-            },
-            _ => Accounting::default(),
-        }
-    }
-
-    fn watch(self, status: StatusCode, headers: &HeaderMap) -> Watch {
-        if !self.counted || !status.is_success() {
-            return Watch::Nothing;
-        }
-        if is_event_stream(headers) {
-            return Watch::Events {
-                strip_usage: self.strip_usage,
-                estimate: self.estimable,
-            };
-        }
-        let json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if json {
-            Watch::Json {
-                estimate: self.estimable,
-            }
-        } else {
-            Watch::Nothing
-        }
-    }
-}
 
 /// The reply's `x-request-id`: the upstream's if it sent one, else ours.
 pub fn with_id(mut res: HttpResponse, id: HeaderValue) -> HttpResponse {
@@ -91,7 +43,7 @@ impl Reply {
             Reply::Upstream(Answer::Live(res), accounting, claim) => {
                 let status = res.status();
                 let watch = if pending.counts() {
-                    accounting.watch(status, res.headers())
+                    Watch::for_reply(accounting, status, res.headers())
                 } else {
                     Watch::Nothing
                 };
@@ -211,11 +163,4 @@ fn once(
     bytes: Bytes,
 ) -> futures_util::stream::Iter<std::iter::Once<Result<Bytes, std::convert::Infallible>>> {
     futures_util::stream::iter(std::iter::once(Ok(bytes)))
-}
-
-fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"))
 }

@@ -4,6 +4,8 @@
 pub mod azure;
 pub mod client;
 pub mod echo;
+pub mod failover;
+pub mod headers;
 pub mod pool;
 
 use crate::config::{UpstreamConfig, UpstreamKind, DEFAULT_OPENAI_BASE_URL};
@@ -71,14 +73,14 @@ impl Upstream {
         if status != StatusCode::UNAUTHORIZED {
             return false;
         }
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let error = &v["error"];
+        let error = crate::error::ErrorBody::parse(body).error;
+        let invalid_key = error.code.as_deref() == Some("invalid_api_key");
         match &self.target {
-            Target::OpenAi { .. } => error["code"] == "invalid_api_key",
+            Target::OpenAi { .. } => invalid_key,
             Target::Azure { .. } => {
-                let message = error["message"].as_str().unwrap_or_default();
-                error["code"] == "invalid_api_key"
-                    || message
+                invalid_key
+                    || error
+                        .message
                         .to_ascii_lowercase()
                         .contains("invalid subscription key")
             }

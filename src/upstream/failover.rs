@@ -1,20 +1,21 @@
-//! Forwarding to an OpenAI-compatible upstream with awc: the client's key is
+//! Failover: forwarding to an OpenAI-compatible upstream with awc: the client's key is
 //! swapped for the upstream's, headers cross by the table in `headers`,
 //! bodies stream in both directions, and failover moves on to the next key
 //! or upstream while nothing was sent to the client.
 
-use super::body::RequestBody;
-use super::headers::{self, Direction};
+use super::client::Clients;
+use super::pool::PoolKey;
+use super::{Target, Upstream};
 use crate::error::ApiError;
-use crate::upstream::client::Clients;
-use crate::upstream::pool::PoolKey;
-use crate::upstream::{Target, Upstream};
+use crate::upstream::headers::{self, Direction};
+use actix_web::error::PayloadError;
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 use awc::error::{ConnectError, SendRequestError};
 use awc::ClientResponse;
 use bytes::Bytes;
+use futures_util::stream::LocalBoxStream;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,6 +35,24 @@ pub fn strip_credentials(query: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The client's request body, as it is sent.
+pub enum RequestBody {
+    None,
+    /// Read whole: can be sent again to another upstream.
+    Buffered(Bytes),
+    /// Passed through as it arrives; can be sent once.
+    Stream(ClientStream),
+    /// A stream already sent: no other attempt is possible.
+    Consumed,
+}
+
+/// A body streamed from the client, and why it was cut off when it broke
+/// one of the client's limits (which no other upstream would mend).
+pub struct ClientStream {
+    pub body: LocalBoxStream<'static, Result<Bytes, PayloadError>>,
+    pub broke: Box<dyn Fn() -> Option<ApiError>>,
 }
 
 /// What an upstream answered.
@@ -221,7 +240,7 @@ pub async fn send(
         out.insert(name.clone(), value.clone());
     }
     out.insert(key.header.0.clone(), key.header.1.clone());
-    let mut tripped = None;
+    let mut broke = None;
     let sent = match std::mem::replace(body, RequestBody::Consumed) {
         RequestBody::None => {
             *body = RequestBody::None;
@@ -235,9 +254,9 @@ pub async fn send(
             };
             request.send_body(bytes).await
         }
-        RequestBody::Stream(incoming) => {
-            tripped = Some(incoming.tripped());
-            request.send_stream(incoming).await
+        RequestBody::Stream(client) => {
+            broke = Some(client.broke);
+            request.send_stream(client.body).await
         }
         RequestBody::Consumed => {
             return Err(Failure::Send(ApiError::Upstream(
@@ -246,9 +265,9 @@ pub async fn send(
         }
     };
     sent.map_err(|e| {
-        match tripped.and_then(|t| t.get()) {
+        match broke.and_then(|b| b()) {
             // The client's body was too large or too slow: say so.
-            Some(t) => Failure::Client(t.error()),
+            Some(e) => Failure::Client(e),
             None => Failure::Send(upstream_error(&upstream.name, &key.hint, e)),
         }
     })
