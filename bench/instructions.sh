@@ -10,16 +10,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-3000}
 command -v valgrind >/dev/null || { echo "bench: installing valgrind" >&2; apt-get install -y valgrind >/dev/null; }
-cargo build --release --bins --examples >&2
+cargo build --release --bins >&2 && cargo build --release -p chatgate-bench >&2
 BIN=${BIN:-$PWD/target/release/chatgate}
-EXAMPLES=$PWD/target/release/examples
+BENCH=$PWD/target/release
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 KEY=sk-bench0000000000000000000000000000000000000000000000
 
-"$EXAMPLES/bench_upstream" 127.0.0.1:9101 & PIDS+=($!)
+"$BENCH/bench_upstream" 127.0.0.1:9101 & PIDS+=($!)
 cat > "$WORK/chatgate.yaml" <<YAML
 listen: 127.0.0.1:9103
 workers: 1
@@ -64,9 +64,9 @@ count() {
   COUNTED=$((total / N))
 }
 
-count floor 9108 "$EXAMPLES/bench_floor" 127.0.0.1:9108 http://127.0.0.1:9101
+count floor 9108 "$BENCH/bench_floor" 127.0.0.1:9108 http://127.0.0.1:9101
 FLOOR=$COUNTED
-count hyper 9110 "$EXAMPLES/bench_floor_hyper" 127.0.0.1:9110 http://127.0.0.1:9101
+count hyper 9110 "$BENCH/bench_floor_hyper" 127.0.0.1:9110 http://127.0.0.1:9101
 HYPER=$COUNTED
 count chatgate 9103 "$BIN" -c "$WORK/chatgate.yaml" serve
 GATE=$COUNTED

@@ -17,12 +17,12 @@ ROUNDS=${ROUNDS:-1}
 for tool in wrk nginx taskset; do
   command -v "$tool" >/dev/null || { echo "bench: installing wrk and nginx" >&2; apt-get install -y wrk nginx-light >/dev/null; break; }
 done
-cargo build --release --bins --examples >&2
+cargo build --release --bins >&2 && cargo build --release -p chatgate-bench >&2
 BIN=$PWD/target/release/chatgate
-MOCK=$PWD/target/release/examples/bench_upstream
-STREAM=$PWD/target/release/examples/bench_stream
-FLOOR=$PWD/target/release/examples/bench_floor
-HYPER=$PWD/target/release/examples/bench_floor_hyper
+MOCK=$PWD/target/release/bench_upstream
+STREAM=$PWD/target/release/bench_stream
+FLOOR=$PWD/target/release/bench_floor
+HYPER=$PWD/target/release/bench_floor_hyper
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -212,8 +212,8 @@ ratio() { awk -v a="$(f "$1" 1)" -v b="$(f "$2" 1)" 'BEGIN {printf "%.2f", a / b
   echo "$(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), chatgate $($BIN --version | awk '{print $2}') (release)."
   echo "Each proxy is pinned to CPU 0 with one worker; the mock upstreams, wrk and the streaming client share CPU 1."
   echo "CPU µs/req is the proxy process's user+sys time (all its threads) over the requests it served."
-  echo "\"actix-web + awc alone\" is examples/bench_floor.rs: the two crates chatgate is built on, passing every request on, with nothing else (no auth, routing, accounting or log)."
-  echo "\"tokio + hyper alone\" is examples/bench_floor_hyper.rs: the same pass-through on one current-thread tokio runtime with hyper's server and pooled client (not used by chatgate; it shows what leaving actix-web and awc would change)."
+  echo "\"actix-web + awc alone\" is bench/src/floor.rs: the two crates chatgate is built on, passing every request on, with nothing else (no auth, routing, accounting or log)."
+  echo "\"tokio + hyper alone\" is bench/src/floor_hyper.rs: the same pass-through on one current-thread tokio runtime with hyper's server and pooled client (not used by chatgate; it shows what leaving actix-web and awc would change)."
   echo "\"accounting off\" is the same chatgate with \`serve --no-accounting\` (hidden, for this comparison): no usage records, replies not watched."
   echo
   echo "| run | direct | nginx | actix-web + awc alone | tokio + hyper alone | chatgate | chatgate, accounting off | chatgate vs nginx | chatgate vs actix-web + awc |"
@@ -233,7 +233,7 @@ ratio() { awk -v a="$(f "$1" 1)" -v b="$(f "$2" 1)" 'BEGIN {printf "%.2f", a / b
   echo "Usage records dropped by chatgate over all runs: ${DROPPED} (the run fails otherwise)."
   echo
   echo "Exact commands: see \`bench/run.sh\`: wrk -t1 -cN -d${DURATION}s --latency with a Lua script per body;"
-  echo "\`bench_stream URL KEY MODEL 32 ${DURATION}\` (examples/bench_stream.rs) for the chunk timings."
+  echo "\`bench_stream URL KEY MODEL 32 ${DURATION}\` (bench/src/stream.rs) for the chunk timings."
   echo "<!-- /results -->"
 } > "$WORK/results.md"
 # The results replace the marked block; what is written around it stays.

@@ -16,6 +16,9 @@
 //! real usage exceeds its reservation can overshoot the limit by that
 //! excess; at most every in-flight request's excess, and a request is only
 //! admitted while something is left.
+//!
+//! Longer than 450 lines only with its unit tests: the code is the first
+//! 359 lines; the tests drive private steps, so they stay beside it.
 
 use chrono::{Datelike, Duration as Days, NaiveDateTime};
 use serde::{Deserialize, Serialize};

@@ -98,6 +98,30 @@ impl Metrics {
         }
     }
 
+    /// A request ended with `status`; `model` and `upstream` where it was
+    /// routed. Returns the model's label.
+    pub fn request_ended<'a>(
+        &self,
+        status: u16,
+        model: Option<&'a str>,
+        upstream: Option<&str>,
+    ) -> &'a str {
+        // Only routed requests name their model: a refused request's model
+        // is whatever the client wrote, which must not grow the label set.
+        let model = match (upstream, model) {
+            (Some(_), Some(model)) => self.model_label(model),
+            _ => "-",
+        };
+        self.requests
+            .with_label_values(&[
+                itoa::Buffer::new().format(status),
+                model,
+                upstream.unwrap_or("-"),
+            ])
+            .inc();
+        model
+    }
+
     /// The label for `model`: itself if an upstream names or lists it,
     /// else `other`.
     pub fn model_label<'a>(&self, model: &'a str) -> &'a str {

@@ -24,6 +24,14 @@ use std::sync::Arc;
 /// Re-reads the configuration for a reload (SIGHUP).
 pub type ConfigSource = Box<dyn Fn() -> anyhow::Result<Config> + Send + Sync>;
 
+/// Whether usage records are kept: always, except in the benchmark's
+/// `serve --no-accounting` (a hidden flag), which measures what they cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Records {
+    Kept,
+    Dropped,
+}
+
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
@@ -74,6 +82,15 @@ impl Application {
     /// Builds the server on an already bound listener (tests pass port 0).
     /// The database must be open and migrated.
     pub fn build(config: Config, listener: TcpListener, pool: Pool) -> anyhow::Result<Application> {
+        Application::build_with(config, listener, pool, Records::Kept)
+    }
+
+    pub fn build_with(
+        config: Config,
+        listener: TcpListener,
+        pool: Pool,
+        records: Records,
+    ) -> anyhow::Result<Application> {
         install_crypto_provider();
         let live = Live::build(config)?;
         if live.upstreams.has_echo() {
@@ -95,10 +112,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         metrics.know_models(live.upstreams.named_models());
         let writer = UsageWriter::start(pool.clone(), keys.ledgers(), metrics.clone());
-        let usage = if live.config.no_accounting {
-            writer.sink().off()
-        } else {
-            writer.sink()
+        let usage = match records {
+            Records::Kept => writer.sink(),
+            Records::Dropped => writer.sink().off(),
         };
         let port = listener.local_addr()?.port();
         let config = &live.config;

@@ -1,9 +1,7 @@
 //! The admin HTTP API: on only with `admin.token`, checked; each operation
 //! the same as the CLI's.
 
-mod common;
-
-use common::*;
+use chatgate_testkit::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 

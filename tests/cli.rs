@@ -1,9 +1,7 @@
 //! The built binary, as an admin or cron runs it.
 
-mod common;
-
 use assert_cmd::Command;
-use common::*;
+use chatgate_testkit::*;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -1,9 +1,7 @@
 //! The binary as systemd runs it: readiness notification, SIGHUP reloads
 //! without dropping a stream, a bad configuration kept out.
 
-mod common;
-
-use common::*;
+use chatgate_testkit::*;
 use serde_json::json;
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;

@@ -4,10 +4,8 @@
 //! `OpenAI-Organization` with 401). No request shape gets past a rule,
 //! switches the upstream keys off, or leaks the operator's secrets.
 
-mod common;
-
 use chatgate::users::{Setting, UserSettings};
-use common::*;
+use chatgate_testkit::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -3,9 +3,7 @@
 //! in one report; a token limit holds across both. Runs on SQLite and, in
 //! test.sh's second pass, on PostgreSQL.
 
-mod common;
-
-use common::*;
+use chatgate_testkit::*;
 use serde_json::json;
 use std::time::Duration;
 

@@ -1,10 +1,8 @@
 //! Access rules that count, against a running server: token and request
 //! limits with reservations, top-ups, rpm, model lists, restarts.
 
-mod common;
-
 use chatgate::users::{parse_count, LimitPeriod, Setting, UserSettings};
-use common::*;
+use chatgate_testkit::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -2,9 +2,7 @@
 //! files and stored responses for all its keys alike (as the mock does).
 //! Through the gateway each user reaches only their own.
 
-mod common;
-
-use common::*;
+use chatgate_testkit::*;
 use serde_json::{json, Value};
 
 struct Two {

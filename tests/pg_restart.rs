@@ -3,9 +3,7 @@
 //! back. Its own test binary (cargo runs binaries one at a time), so
 //! stopping the server touches no other test.
 
-mod common;
-
-use common::*;
+use chatgate_testkit::*;
 use diesel::connection::Connection;
 use std::process::Command;
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! The gateway in front of a mock upstream, driven by a real OpenAI client
 //! (async-openai) and by raw HTTP.
 
-mod common;
-
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::types::audio::{AudioInput, CreateTranscriptionRequestArgs};
@@ -11,7 +9,7 @@ use async_openai::types::chat::{
 };
 use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
 use async_openai::types::responses::{CreateResponseArgs, ResponseStreamEvent};
-use common::*;
+use chatgate_testkit::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,10 +1,8 @@
 //! Upstream kinds and their plumbing against mock servers: Azure's paths,
 //! key pools with failover, timeouts, routing by model, outbound proxies.
 
-mod common;
-
 use chatgate::config::{UpstreamConfig, UpstreamKind};
-use common::*;
+use chatgate_testkit::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,9 +2,7 @@
 //! the usage chunk added for the gateway and hidden again, estimates when
 //! the upstream reports nothing, and records for cut-off streams.
 
-mod common;
-
-use common::*;
+use chatgate_testkit::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -47,9 +45,8 @@ async fn send(app: &TestApp, key: &str, body: &Value, release: &Mock) -> String 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_accounting_nothing_is_recorded() {
     let mock = start_mock();
-    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
-    config.no_accounting = true;
-    let app = spawn_app(config, dir);
+    let (config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    let app = spawn_app_with(config, dir, chatgate::server::Records::Dropped);
     let key = app.add_user("alice").await;
     let text = send(&app, &key, &chat("gpt-4o", true, None), &mock).await;
     assert!(text.contains("[DONE]"), "{text}");

@@ -2,7 +2,7 @@
 
 use super::Context;
 use crate::keys::PlainKey;
-use crate::server::Application;
+use crate::server::{Application, Records};
 use crate::users::{self, UserName, UserSettings};
 use anyhow::Context as _;
 use std::net::TcpListener;
@@ -44,7 +44,6 @@ impl Args {
             if demo {
                 config.use_demo_upstream();
             }
-            config.no_accounting = no_accounting;
         };
         apply_flags(&mut ctx.loaded.config);
         let config = &ctx.loaded.config;
@@ -75,7 +74,12 @@ impl Args {
                 apply_flags(&mut loaded.config);
                 Ok(loaded.config)
             });
-            let app = Application::build(config, listener, pool)?.reload_from(reread);
+            let records = if no_accounting {
+                Records::Dropped
+            } else {
+                Records::Kept
+            };
+            let app = Application::build_with(config, listener, pool, records)?.reload_from(reread);
             let port = app.port();
             if let Some(key) = demo_key {
                 let host = if addr.ip().is_unspecified() {

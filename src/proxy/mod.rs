@@ -41,11 +41,7 @@ pub async fn handle(
     let caller = match auth::authenticate(&gw.keys, req.headers(), req.query_string()) {
         Ok(c) => c,
         Err(e) => {
-            // No user, so no usage record; still counted for operators.
-            gw.metrics
-                .requests
-                .with_label_values(&[e.status_code().as_str(), "-", "-"])
-                .inc();
+            gw.usage.unattributed(e.status_code().as_u16());
             return with_id(e.error_response(), id);
         }
     };

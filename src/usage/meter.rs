@@ -10,10 +10,9 @@
 //! the request path.
 
 use super::extract::{self, SseSplitter, UsageScanner};
+pub use super::watch::{is_event_stream, Accounting, Watch};
 use super::writer::UsageSink;
 use super::{TokenWork, Tokens, UsageRecord};
-use actix_web::http::header::{self, HeaderMap};
-use actix_web::http::StatusCode;
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use std::future::Future;
@@ -23,7 +22,7 @@ use std::time::Instant;
 
 /// The most of a reply kept for estimating its tokens (the tokenizer reads
 /// no more than this; the rest is extrapolated by length).
-const MAX_KEPT: usize = extract::ESTIMATE_TEXT;
+const MAX_KEPT: usize = crate::usage::estimate::ESTIMATE_TEXT;
 
 /// A usage record waiting for its request to finish.
 pub struct Pending {
@@ -78,76 +77,6 @@ impl Pending {
             "request"
         );
         self.sink.record(self.record);
-    }
-}
-
-/// How the reply of a request is to be counted, as the request path knows
-/// it before the reply comes.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Accounting {
-    /// The endpoint reports usage (chat, embeddings, images, audio, …).
-    pub counted: bool,
-    /// Tokens can be estimated from text when the upstream reports none.
-    pub estimable: bool,
-    /// The gateway asked for stream usage that the client did not want.
-    pub strip_usage: bool,
-}
-
-pub fn is_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"))
-}
-
-/// How a reply body is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Watch {
-    /// Nothing to count (model lists, error replies).
-    Nothing,
-    /// A JSON reply: its `usage` is read as it passes.
-    Json { estimate: bool },
-    /// Server-sent events: the usage chunk is read as it passes, and
-    /// dropped when `strip_usage` (the client did not ask for it).
-    Events { strip_usage: bool, estimate: bool },
-}
-
-impl Watch {
-    /// How to count a reply of this status and media type: only successes
-    /// of endpoints that report usage, and only JSON or server-sent events.
-    pub fn for_reply(a: Accounting, status: StatusCode, headers: &HeaderMap) -> Watch {
-        if !a.counted || !status.is_success() {
-            return Watch::Nothing;
-        }
-        if is_event_stream(headers) {
-            return Watch::Events {
-                strip_usage: a.strip_usage,
-                estimate: a.estimable,
-            };
-        }
-        let json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if json {
-            Watch::Json {
-                estimate: a.estimable,
-            }
-        } else {
-            Watch::Nothing
-        }
-    }
-
-    /// Whether the bytes the client gets may differ from the upstream's
-    /// (so a `Content-Length` of the upstream's no longer holds).
-    pub fn changes_body(self) -> bool {
-        matches!(
-            self,
-            Watch::Events {
-                strip_usage: true,
-                ..
-            }
-        )
     }
 }
 
@@ -298,7 +227,7 @@ impl<S> Metered<S> {
             (Some(t), _) => p.record.set_tokens(t),
             (None, Some(request)) if estimate => {
                 p.record.work = Some(Box::new(TokenWork {
-                    reply: extract::concat(&std::mem::take(&mut self.kept)),
+                    reply: crate::usage::estimate::concat(&std::mem::take(&mut self.kept)),
                     reply_len: self.reply_len,
                     request,
                     streamed,
@@ -407,7 +336,7 @@ mod tests {
             .map(|c| c.ok().unwrap())
             .collect()
             .await;
-        let text = String::from_utf8(extract::concat(&out).to_vec()).unwrap();
+        let text = String::from_utf8(crate::usage::estimate::concat(&out).to_vec()).unwrap();
         (text, records.try_recv().expect("a record"))
     }
 

@@ -2,10 +2,14 @@
 //! thread that stores them in batches, off the request path.
 
 pub mod daily;
+pub mod estimate;
 pub mod estimator;
 pub mod extract;
+pub mod last_used;
 pub mod meter;
+pub mod range;
 pub mod report;
+pub mod watch;
 pub mod writer;
 
 use chrono::NaiveDateTime;
@@ -62,7 +66,7 @@ impl UsageRecord {
         };
         self.estimated = true;
         let model = self.model.as_deref().unwrap_or("gpt-4o");
-        let tokens = extract::estimate(
+        let tokens = estimate::estimate(
             model,
             &work.request,
             &work.reply,

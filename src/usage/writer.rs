@@ -5,15 +5,15 @@
 //! a thread wake-up each) than the proxying itself.
 
 use super::estimator::{EstimateSink, Estimator};
+use super::last_used::LastUsed;
 use super::UsageRecord;
 use crate::db::schema::{usage_records, users};
 use crate::db::{execute_prepared, DbConnection, Pool};
 use crate::limits::Ledgers;
 use crate::limits::REFRESH_EVERY;
 use crate::metrics::Metrics;
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -80,22 +80,16 @@ impl UsageSink {
         self.metrics.in_flight.inc();
     }
 
+    /// A request refused before its user was known: no record (there is
+    /// no user to charge), only the request counted.
+    pub fn unattributed(&self, status: u16) {
+        self.metrics.request_ended(status, None, None);
+    }
+
     pub fn record(&self, mut r: UsageRecord) {
         let m = &self.metrics;
-        // Only routed requests name their model: a refused request's model
-        // is whatever the client wrote, which must not grow the label set.
-        let model = match (&r.upstream, &r.model) {
-            (Some(_), Some(model)) => m.model_label(model),
-            _ => "-",
-        };
+        let model = m.request_ended(r.status, r.model.as_deref(), r.upstream.as_deref());
         r.model_known = model != "other";
-        m.requests
-            .with_label_values(&[
-                itoa::Buffer::new().format(r.status),
-                model,
-                r.upstream.as_deref().unwrap_or("-"),
-            ])
-            .inc();
         m.in_flight.dec();
         if !self.counts {
             return;
@@ -326,61 +320,6 @@ fn commit(
     })
 }
 
-/// How far a user's `last_used_at` may lag behind while the server runs.
-/// Written with every batch, it put the users page into every commit: one
-/// of about eight pages a small commit writes to the WAL.
-const LAST_USED_LAG: TimeDelta = TimeDelta::seconds(60);
-
-/// Each user's last use as seen in the records and as last written.
-#[derive(Default)]
-struct LastUsed(HashMap<Arc<str>, Use>);
-
-struct Use {
-    seen: NaiveDateTime,
-    written: Option<NaiveDateTime>,
-}
-
-impl LastUsed {
-    fn saw(&mut self, batch: &[UsageRecord]) {
-        for r in batch {
-            match self.0.get_mut(&r.user) {
-                Some(u) => u.seen = u.seen.max(r.at),
-                None => {
-                    let first = Use {
-                        seen: r.at,
-                        written: None,
-                    };
-                    self.0.insert(r.user.clone(), first);
-                }
-            }
-        }
-    }
-
-    /// The uses to write now: a user's first, one that moved by
-    /// `LAST_USED_LAG` since it was written, and all that moved at all
-    /// when `all` (at stop).
-    fn due(&self, all: bool) -> Vec<(Arc<str>, NaiveDateTime)> {
-        let lag = if all {
-            TimeDelta::zero()
-        } else {
-            LAST_USED_LAG
-        };
-        self.0
-            .iter()
-            .filter(|(_, u)| u.written.is_none_or(|w| u.seen > w && u.seen - w >= lag))
-            .map(|(name, u)| (name.clone(), u.seen))
-            .collect()
-    }
-
-    fn wrote(&mut self, uses: Vec<(Arc<str>, NaiveDateTime)>) {
-        for (name, at) in uses {
-            if let Some(u) = self.0.get_mut(&name) {
-                u.written = Some(at);
-            }
-        }
-    }
-}
-
 /// A usage row as inserted. It owns its text: diesel reuses a prepared
 /// statement only for a query type without borrowed lifetimes. `None` is
 /// NULL, not DEFAULT: SQLite has no DEFAULT in VALUES, so diesel would
@@ -454,57 +393,4 @@ fn insert_fixed<'r, const N: usize>(
         )?;
     }
     Ok(chunks.remainder())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(minute: u32, second: u32) -> NaiveDateTime {
-        chrono::NaiveDate::from_ymd_opt(2026, 11, 29)
-            .unwrap()
-            .and_hms_opt(10, minute, second)
-            .unwrap()
-    }
-
-    fn used(user: &str, at: NaiveDateTime) -> UsageRecord {
-        UsageRecord {
-            at,
-            user: user.into(),
-            ..UsageRecord::default()
-        }
-    }
-
-    fn due(last_used: &LastUsed, all: bool) -> Vec<(String, NaiveDateTime)> {
-        let mut due: Vec<_> = last_used
-            .due(all)
-            .into_iter()
-            .map(|(name, at)| (name.to_string(), at))
-            .collect();
-        due.sort();
-        due
-    }
-
-    #[test]
-    fn last_use_is_written_first_then_a_minute_on_then_at_stop() {
-        let mut last_used = LastUsed::default();
-        last_used.saw(&[used("bob", at(0, 5)), used("bob", at(0, 1))]);
-        assert_eq!(due(&last_used, false), [("bob".into(), at(0, 5))]);
-        last_used.wrote(last_used.due(false));
-        assert_eq!(due(&last_used, false), []);
-
-        last_used.saw(&[used("bob", at(1, 4)), used("eve", at(0, 30))]);
-        assert_eq!(due(&last_used, false), [("eve".into(), at(0, 30))]);
-        last_used.wrote(last_used.due(false));
-
-        last_used.saw(&[used("bob", at(1, 5))]);
-        assert_eq!(due(&last_used, false), [("bob".into(), at(1, 5))]);
-        last_used.wrote(last_used.due(false));
-
-        last_used.saw(&[used("eve", at(0, 31))]);
-        assert_eq!(due(&last_used, false), []);
-        assert_eq!(due(&last_used, true), [("eve".into(), at(0, 31))]);
-        last_used.wrote(last_used.due(true));
-        assert_eq!(due(&last_used, true), []);
-    }
 }

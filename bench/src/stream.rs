@@ -88,7 +88,6 @@ fn percentile_ms(v: &mut [u64], p: f64) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    chatgate::server::install_crypto_provider();
     let args: Vec<String> = std::env::args().collect();
     let [_, url, key, model, connections, seconds] = &args[..] else {
         eprintln!("usage: bench_stream URL KEY MODEL CONNECTIONS SECONDS");

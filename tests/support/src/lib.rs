@@ -1,0 +1,15 @@
+//! The integration tests' harness: a mock upstream (`mock`), the real
+//! gateway in-process (`gateway`) or as the built binary (`binary`),
+//! tunnelling proxies (`proxy`) and the stored usage records (`records`).
+
+mod binary;
+mod gateway;
+mod mock;
+mod proxy;
+mod records;
+
+pub use binary::*;
+pub use gateway::*;
+pub use mock::*;
+pub use proxy::*;
+pub use records::*;

@@ -1,0 +1,40 @@
+//! Usage records as stored, for tests to compare.
+
+use chatgate::db::Pool;
+
+/// One stored usage record, as tests compare it.
+#[derive(Debug, Clone, PartialEq, diesel::Queryable)]
+pub struct Stored {
+    pub user: String,
+    pub endpoint: String,
+    pub model: Option<String>,
+    pub status: i32,
+    pub prompt: Option<i64>,
+    pub completion: Option<i64>,
+    pub total: Option<i64>,
+    pub estimated: bool,
+    pub stream: bool,
+}
+
+/// Usage records of an endpoint, oldest first.
+pub fn stored(pool: &Pool, endpoint_is: &str) -> Vec<Stored> {
+    use chatgate::db::schema::usage_records::dsl::*;
+    use diesel::prelude::*;
+    let mut conn = pool.get().unwrap();
+    usage_records
+        .filter(endpoint.eq(endpoint_is))
+        .order(id.asc())
+        .select((
+            user_name,
+            endpoint,
+            model,
+            status,
+            prompt_tokens,
+            completion_tokens,
+            total_tokens,
+            estimated,
+            stream,
+        ))
+        .load(&mut conn)
+        .unwrap()
+}
