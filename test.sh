@@ -18,6 +18,22 @@ fi
 # test uses the server above when there is one).
 cargo test
 
+# The web app in a real browser (Debian's chromium, driven by
+# playwright-core from npm) against the binary the pass above built.
+chromium_bin=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium_bin" ] && [ "${CI:-}" = "true" ] && [ "$(id -u)" = 0 ]; then
+  echo "test.sh: installing Debian's chromium for the browser tests" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+fi
+if [ -x "$chromium_bin" ]; then
+  (cd web/tests && npm ci --silent --no-audit --no-fund && CHROMIUM="$chromium_bin" npm test --silent)
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: no chromium at $chromium_bin; under CI the browser tests must run" >&2
+  exit 1
+else
+  echo "test.sh: SKIPPED the browser tests: no chromium at $chromium_bin (apt-get install chromium)" >&2
+fi
+
 if ! reachable; then
   if [ "${CI:-}" = "true" ]; then
     echo "test.sh: PostgreSQL is not reachable at $url; under CI the PostgreSQL tests must run" >&2

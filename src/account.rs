@@ -141,3 +141,40 @@ async fn credit_grants(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpR
         "grants": {"object": "list", "data": []},
     })))
 }
+
+/// `GET /v1/me/usage?period=…&by=day,model`: the caller's own usage, with
+/// `usage report`'s fields and range syntax (by day unless `by` says).
+pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
+    use crate::usage::report;
+    let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
+    let mut params: report::Params = serde_urlencoded_params(req.query_string())?;
+    if params.user.is_some() {
+        return Err(ApiError::BadRequest(
+            "`user` is not a parameter of /v1/me/usage: it is always your own usage.".into(),
+        ));
+    }
+    params.by.get_or_insert_with(|| "day".into());
+    let mut query = params
+        .into_query(crate::db::now())
+        .map_err(ApiError::BadRequest)?;
+    query.users = vec![caller.name.to_string()];
+    let prices = gw.live().config.prices.clone();
+    let by = query.by.clone();
+    let rows = crate::db::query(&gw.pool, move |c| report::run(c, &query, &prices)).await?;
+    Ok(HttpResponse::Ok().json(report::to_json(&rows, &by)))
+}
+
+/// The query string as report parameters; a key passed as `?token=` is
+/// not one of them.
+fn serde_urlencoded_params(query: &str) -> Result<crate::usage::report::Params, ApiError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| !crate::keys::is_secret_parameter(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| ApiError::BadRequest(format!("The query is not valid: {e}")))
+}

@@ -33,6 +33,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub log: LogConfig,
     pub cors: CorsConfig,
+    pub web: WebConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,6 +160,24 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
+/// The built-in web app at `/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    pub enabled: bool,
+    /// Shown with a refusal (quota, rate, model): where to ask for more.
+    pub help_link: Option<String>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: true,
+            help_link: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CorsConfig {
@@ -181,6 +200,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             cors: CorsConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

@@ -22,3 +22,4 @@ pub mod state;
 pub mod upstream;
 pub mod usage;
 pub mod users;
+pub mod web;

@@ -125,6 +125,11 @@ impl Application {
         let tls = config.tls.as_ref().map(tls_config).transpose()?;
         let cors = web::Data::new(Cors::new(&config.cors.origins));
         let admin_on = config.admin.as_ref().is_some_and(|a| a.token.is_some());
+        let web_app = config
+            .web
+            .enabled
+            .then(|| crate::web::WebApp::new(&config.web));
+        let web_app = web_app.map(std::sync::Arc::new);
         let gateway = web::Data::new(Gateway {
             live: ArcSwap::from_pointee(live),
             keys,
@@ -150,9 +155,15 @@ impl Application {
                         cfg.service(web::scope("/admin").configure(admin::configure));
                     }
                 })
+                .configure(|cfg| {
+                    if let Some(app) = &web_app {
+                        crate::web::WebApp::configure(app, cfg);
+                    }
+                })
                 .service(
                     web::scope("/v1")
                         .route("/me", web::get().to(account::me))
+                        .route("/me/usage", web::get().to(account::my_usage))
                         .configure(account::configure)
                         .default_service(web::to(proxy::handle)),
                 )

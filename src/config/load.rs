@@ -139,6 +139,9 @@ impl Config {
         if self.limits.max_body_bytes == 0 {
             bail!("limits.max_body_bytes must be greater than 0");
         }
+        if let Some(link) = &self.web.help_link {
+            http_url(link).context("web.help_link")?;
+        }
         if self.limits.reserve_completion_tokens < 1 {
             bail!("limits.reserve_completion_tokens must be at least 1");
         }

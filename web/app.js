@@ -1,0 +1,74 @@
+// The app's shell: sign-in, the navigation, and which page `#/…` shows.
+
+import { call, session } from './api.js';
+import { accountPage } from './account.js';
+import { adminUsage, adminUsers } from './admin.js';
+import { chatPage } from './chat.js';
+import { alertBox, field, h, mount } from './dom.js';
+
+function signIn({ label, title, check, store }) {
+  const input = h('input', { type: 'password', 'aria-label': label, autocomplete: 'off', required: true });
+  const problem = h('div');
+  const form = h('form', {
+    class: 'signin',
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      problem.replaceChildren();
+      const value = input.value.trim();
+      try {
+        await check(value);
+        store(value);
+        route();
+      } catch (e) {
+        problem.replaceChildren(alertBox(e.message));
+      }
+    },
+  }, h('h2', { text: title }), field(label, input), h('button', { type: 'submit', text: 'Sign in' }), problem);
+  mount(form);
+  input.focus();
+}
+
+function nav() {
+  const links = [];
+  if (session.key()) links.push(['#/chat', 'Chat'], ['#/account', 'Account']);
+  links.push(['#/admin', 'Admin']);
+  const here = location.hash || '#/chat';
+  const items = links.map(([href, text]) => h('a', { href, text, 'aria-current': here.startsWith(href) ? 'page' : null }));
+  if (session.key() || session.admin()) {
+    items.push(h('button', {
+      type: 'button', text: 'Sign out',
+      onclick: () => { session.setKey(null); session.setAdmin(null); location.hash = '#/chat'; route(); },
+    }));
+  }
+  document.getElementById('nav').replaceChildren(...items);
+}
+
+export async function route() {
+  nav();
+  const page = location.hash || '#/chat';
+  if (page.startsWith('#/admin')) {
+    if (!session.admin()) {
+      signIn({
+        label: 'Admin token', title: 'Admin sign-in',
+        check: (t) => call('/admin/users?all=false', t).catch((e) => {
+          throw e.status === 404 ? new Error('The admin API is off: set admin.token in the gateway\'s config.') : e;
+        }),
+        store: session.setAdmin,
+      });
+      return;
+    }
+    return page.startsWith('#/admin/usage') ? adminUsage(route) : adminUsers(route);
+  }
+  if (!session.key()) {
+    signIn({ label: 'API key', title: 'Sign in', check: (k) => call('/v1/me', k), store: session.setKey });
+    return;
+  }
+  try {
+    return await (page.startsWith('#/account') ? accountPage() : chatPage());
+  } catch (e) {
+    mount(alertBox(e.message));
+  }
+}
+
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,44 @@
+// Building the page: elements from plain data, never from HTML strings
+// (the one exception, rendered Markdown, goes through the sanitiser).
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'text') el.textContent = v;
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+/// A labelled form field: `<label>Name <input></label>`.
+export function field(label, input) {
+  return h('label', { class: 'field' }, h('span', {}, label), input);
+}
+
+/// The gateway's refusal, in an alert, with `web.help_link` when set.
+export function alertBox(message) {
+  const help = document.body.dataset.helpLink;
+  return h('div', { role: 'alert', class: 'alert' }, message,
+    help ? [' ', h('a', { href: help, rel: 'noopener noreferrer', target: '_blank' }, 'Get help')] : null);
+}
+
+export function mount(...children) {
+  const main = document.getElementById('main');
+  main.replaceChildren(...children);
+  return main;
+}
+
+export function fmtNumber(n) {
+  return n === null || n === undefined ? '—' : Number(n).toLocaleString('en-US');
+}
+
+export function fmtDate(s) {
+  return s ? s.replace('T', ' ').replace(/\.\d+/, '').replace('Z', ' UTC') : '—';
+}

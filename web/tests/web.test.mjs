@@ -1,0 +1,286 @@
+// The web app in a real browser: Debian's chromium, headless, driven by
+// playwright-core, against the built binary (`serve --demo`: SQLite file,
+// the echo upstream) with an admin token. Elements are found by their
+// accessible names (SPEC §8). Run by ./test.sh after `cargo test`.
+// SCREENSHOTS=1 writes docs/web-*.png.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import http from 'node:http';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = process.env.CHATGATE_BIN || join(root, 'target', 'debug', 'chatgate');
+const BROWSER = process.env.CHROMIUM || '/usr/bin/chromium';
+const ADMIN = 'adm-web-test-token';
+const dir = mkdtempSync(join(tmpdir(), 'chatgate-web-'));
+const config = join(dir, 'chatgate.yaml');
+let server, browser, base, key, limitedKey, slow;
+
+/// An OpenAI-compatible upstream whose `slow` model streams a chunk every
+/// 60 ms (the echo upstream answers at once), so that progressive
+/// rendering and Stop can be seen.
+function slowUpstream() {
+  return new Promise((ok) => {
+    const s = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        let i = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed) return clearInterval(timer);
+          if (i === 20) {
+            clearInterval(timer);
+            res.end('data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":20,"total_tokens":23}}\n\ndata: [DONE]\n\n');
+            return;
+          }
+          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: `word${i++} ` } }] })}\n\n`);
+        }, 60);
+      });
+    }).listen(0, '127.0.0.1', () => ok(s));
+  });
+}
+
+const freePort = () => new Promise((ok) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); });
+});
+const cli = (...args) => execFileSync(BIN, ['-c', config, ...args], { encoding: 'utf8' });
+
+before(async () => {
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  slow = await slowUpstream();
+  writeFileSync(config, `listen: 127.0.0.1:${port}\nworkers: 1\ndatabase:\n  url: sqlite://${join(dir, 'gate.db')}\n`
+    + `admin:\n  token: ${ADMIN}\nweb:\n  help_link: https://help.example.test/quota\n`
+    + `upstreams:\n  - name: slow\n    kind: openai\n    base_url: http://127.0.0.1:${slow.address().port}/v1\n`
+    + `    api_keys: [sk-slow-upstream]\n    models: [slow]\n  - name: echo\n    kind: echo\n    models: [gpt-4o, gpt-4o-mini]\n`);
+  key = JSON.parse(cli('user', 'add', 'alice', '--format', 'json')).key;
+  limitedKey = JSON.parse(cli('user', 'add', 'carol', '--request-limit', '1', '--format', 'json')).key;
+  server = spawn(BIN, ['-c', config, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  for (let i = 0; i < 300; i++) {
+    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  browser = await chromium.launch({ executablePath: BROWSER, args: ['--no-sandbox'] });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  slow?.close();
+});
+
+/// A fresh page that fails the test on any request to another origin.
+async function page(viewport = { width: 1200, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  const p = await context.newPage();
+  p.foreign = [];
+  p.on('request', (r) => { const u = r.url(); if (!u.startsWith(base) && !u.startsWith('blob:') && !u.startsWith('data:')) p.foreign.push(u); });
+  p.errors = [];
+  p.on('pageerror', (e) => p.errors.push(String(e)));
+  return p;
+}
+
+async function signIn(p, k = key) {
+  await p.goto(`${base}/`);
+  await p.getByRole('textbox', { name: 'API key' }).fill(k);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.getByRole('combobox', { name: 'Model' }).waitFor();
+}
+
+async function shot(p, name) {
+  if (process.env.SCREENSHOTS) await p.screenshot({ path: join(root, 'docs', `web-${name}.png`) });
+}
+
+test('the page is served with its security headers and compressed', async () => {
+  const res = await fetch(`${base}/`, { headers: { 'Accept-Encoding': 'gzip' } });
+  assert.equal(res.status, 200);
+  const csp = res.headers.get('content-security-policy');
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.doesNotMatch(csp, /unsafe-inline|https?:/);
+  assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  const html = await res.text();
+  const js = html.match(/src="(\/assets\/[0-9a-f]+\/app\.js)"/)[1];
+  const asset = await fetch(base + js, { headers: { 'Accept-Encoding': 'gzip' } });
+  assert.match(asset.headers.get('content-type'), /^text\/javascript/);
+  assert.match(asset.headers.get('cache-control'), /immutable/);
+  assert.equal(asset.headers.get('content-encoding'), 'gzip');
+});
+
+test('a refused key shows the gateway message; a good one opens the chat', async () => {
+  const p = await page();
+  await p.goto(`${base}/`);
+  await p.getByRole('textbox', { name: 'API key' }).fill('sk-not-a-real-key-000000000000');
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  const alert = p.getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /Incorrect API key/);
+  assert.equal(await alert.getByRole('link').getAttribute('href'), 'https://help.example.test/quota');
+  await signIn(p);
+  assert.ok((await p.getByRole('combobox', { name: 'Model' }).locator('option').count()) > 0);
+  assert.deepEqual(p.foreign, []);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('a reply streams in, renders Markdown, and keeps no HTML of its own', async () => {
+  const p = await page();
+  await signIn(p);
+  const hostile = '# Title\n\n```\ncode here\n```\n\n<img src=x onerror="window.pwned=1"> <script>window.pwned=2</script> [click](javascript:window.pwned=3)';
+  await p.getByRole('textbox', { name: 'Message' }).fill(hostile);
+  // Watch the reply grow chunk by chunk.
+  await p.evaluate(() => {
+    window.lengths = [];
+    new MutationObserver(() => {
+      const a = [...document.querySelectorAll('article[aria-label="Assistant"]')].pop();
+      if (a) window.lengths.push(a.textContent.length);
+    }).observe(document.getElementById('main'), { subtree: true, childList: true, characterData: true });
+  });
+  await p.getByRole('button', { name: 'Send' }).click();
+  const reply = p.getByRole('article', { name: 'Assistant' }).last();
+  await reply.locator('pre').waitFor();
+  await p.waitForFunction(() => !document.querySelector('article[aria-busy]'));
+
+  assert.equal(await reply.locator('h1').textContent(), 'Title');
+  assert.match(await reply.locator('pre').textContent(), /code here/);
+  assert.equal(await reply.locator('img, script').count(), 0);
+  assert.equal(await reply.locator('a[href^="javascript"]').count(), 0);
+  assert.equal(await p.evaluate(() => window.pwned), undefined);
+  await shot(p, 'chat');
+  assert.deepEqual(p.foreign, []);
+  await p.context().close();
+});
+
+test('a slow stream is shown as it arrives, and Stop ends it', async () => {
+  const p = await page();
+  await signIn(p);
+  await p.getByRole('combobox', { name: 'Model' }).selectOption('slow');
+  await p.getByRole('textbox', { name: 'Message' }).fill('go slowly');
+  await p.getByRole('button', { name: 'Send' }).click();
+  const reply = p.getByRole('article', { name: 'Assistant' }).last();
+  await reply.getByText('word2').waitFor();
+  assert.doesNotMatch(await reply.textContent(), /word19/, 'shown before the stream ended');
+  await p.getByRole('button', { name: 'Stop' }).click();
+  await p.waitForFunction(() => !document.querySelector('article[aria-busy]'));
+  await p.getByRole('button', { name: 'Stop' }).waitFor({ state: 'hidden' });
+  const text = await reply.textContent();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await reply.textContent(), text, 'nothing arrives after Stop');
+  assert.doesNotMatch(text, /word19/);
+  await p.context().close();
+});
+
+test('conversations survive a reload and each request carries only its own', async () => {
+  const p = await page();
+  await signIn(p);
+  await p.getByRole('button', { name: 'New chat', exact: true }).click();
+  await p.getByRole('textbox', { name: 'Message' }).fill('first conversation');
+  await p.getByRole('button', { name: 'Send' }).click();
+  await p.getByRole('article', { name: 'Assistant' }).last().waitFor();
+  await p.waitForFunction(() => !document.querySelector('article[aria-busy]'));
+  await p.getByRole('button', { name: 'New chat', exact: true }).click();
+  const sent = [];
+  p.on('request', (r) => { if (r.url().endsWith('/v1/chat/completions')) sent.push(JSON.parse(r.postData())); });
+  await p.getByRole('textbox', { name: 'Message' }).fill('second conversation');
+  await p.getByRole('button', { name: 'Send' }).click();
+  await p.waitForFunction(() => document.querySelectorAll('article[aria-label="Assistant"]').length === 1
+    && !document.querySelector('article[aria-busy]'));
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0].messages.map((m) => m.content), ['second conversation']);
+  await p.reload();
+  const list = p.getByRole('list', { name: 'Conversations' });
+  await list.waitFor();
+  await list.getByRole('button', { name: 'first conversation', exact: true }).click();
+  assert.equal(await p.getByRole('article', { name: 'You' }).textContent(), 'Youfirst conversation');
+  await p.context().close();
+});
+
+test('a refusal shows the gateway message and the help link', async () => {
+  const p = await page();
+  await signIn(p, limitedKey);
+  for (const text of ['one', 'two']) {
+    await p.getByRole('textbox', { name: 'Message' }).fill(text);
+    await p.getByRole('button', { name: 'Send' }).click();
+    await p.waitForFunction(() => !document.querySelector('article[aria-busy]'));
+  }
+  const alert = p.getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /request limit/i);
+  assert.equal(await alert.getByRole('link').getAttribute('href'), 'https://help.example.test/quota');
+  await p.context().close();
+});
+
+test('the account page shows the numbers the database holds', async () => {
+  const p = await page();
+  await signIn(p);
+  await p.getByRole('link', { name: 'Account' }).click();
+  const region = p.getByRole('region', { name: 'Usage by day' });
+  await region.waitFor();
+  await region.locator('canvas').waitFor();
+  const today = new Date().toISOString().slice(0, 10);
+  const row = region.getByRole('row').filter({ hasText: today });
+  const cells = await row.getByRole('cell').allTextContents();
+  const report = JSON.parse(cli('usage', 'report', '--period', 'today', '--user', 'alice', '--by', 'day', '--format', 'json'));
+  assert.equal(cells[1], report[0].requests.toLocaleString('en-US'));
+  assert.equal(cells[2], report[0].total_tokens.toLocaleString('en-US'));
+  await shot(p, 'account');
+  await p.context().close();
+});
+
+test('the admin adds, disables and removes a user, as the CLI then sees', async () => {
+  const p = await page();
+  await p.goto(`${base}/#/admin`);
+  await p.getByRole('textbox', { name: 'Admin token' }).fill(ADMIN);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  const users = p.getByRole('table', { name: 'Users' });
+  await users.waitFor();
+  await p.getByRole('button', { name: 'Add user' }).click();
+  const dialog = p.getByRole('dialog');
+  await dialog.getByRole('textbox', { name: 'Name' }).fill('bob');
+  await dialog.getByRole('textbox', { name: 'Token limit' }).fill('5000');
+  await dialog.getByRole('textbox', { name: 'Models' }).fill('gpt-4o, echo*');
+  await dialog.getByRole('textbox', { name: 'Note' }).fill('from the console');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  const newKey = await p.getByRole('textbox', { name: 'New key' }).inputValue();
+  assert.match(newKey, /^sk-/);
+  let bob = JSON.parse(cli('user', 'show', 'bob', '--format', 'json'));
+  assert.equal(bob.token_limit, 5000);
+  assert.deepEqual(bob.models, ['gpt-4o', 'echo*']);
+  assert.equal(bob.note, 'from the console');
+  // A running server sees a new key within a second.
+  let me;
+  for (let i = 0; i < 50 && !me?.name; i++) {
+    me = await (await fetch(`${base}/v1/me`, { headers: { Authorization: `Bearer ${newKey}` } })).json();
+    if (!me.name) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(me.name, 'bob');
+  await shot(p, 'admin-users');
+  await p.getByRole('button', { name: 'Disable bob' }).click();
+  await p.getByRole('button', { name: 'Enable bob' }).waitFor();
+  assert.equal(JSON.parse(cli('user', 'show', 'bob', '--format', 'json')).status, 'disabled');
+  await p.getByRole('button', { name: 'Remove bob' }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+  await users.getByRole('row', { name: /bob/ }).waitFor({ state: 'detached' });
+  assert.throws(() => cli('user', 'show', 'bob'));
+  await p.getByRole('link', { name: 'Usage' }).click();
+  await p.getByRole('table', { name: 'Usage by user' }).waitFor();
+  await shot(p, 'admin-usage');
+  assert.deepEqual(p.foreign, []);
+  await p.context().close();
+});
+
+test('on a phone the page does not scroll sideways', async () => {
+  const p = await page({ width: 390, height: 844 });
+  await signIn(p);
+  const wide = await p.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(wide <= 390, `${wide}px wide`);
+  await p.context().close();
+});
