@@ -147,7 +147,11 @@ async fn credit_grants(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpR
 pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
     use crate::usage::report;
     let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
-    let mut params: report::Params = serde_urlencoded_params(req.query_string())?;
+    // A key passed as `?token=` is not a report parameter.
+    let query = crate::upstream::failover::strip_credentials(req.query_string());
+    let mut params = web::Query::<report::Params>::from_query(&query)
+        .map_err(|e| ApiError::BadRequest(format!("The query is not valid: {e}")))?
+        .into_inner();
     if params.user.is_some() {
         return Err(ApiError::BadRequest(
             "`user` is not a parameter of /v1/me/usage: it is always your own usage.".into(),
@@ -162,19 +166,4 @@ pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpRe
     let by = query.by.clone();
     let rows = crate::db::query(&gw.pool, move |c| report::run(c, &query, &prices)).await?;
     Ok(HttpResponse::Ok().json(report::to_json(&rows, &by)))
-}
-
-/// The query string as report parameters; a key passed as `?token=` is
-/// not one of them.
-fn serde_urlencoded_params(query: &str) -> Result<crate::usage::report::Params, ApiError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .filter(|(k, _)| !crate::keys::is_secret_parameter(k))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let map: serde_json::Map<String, serde_json::Value> = pairs
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
-        .collect();
-    serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| ApiError::BadRequest(format!("The query is not valid: {e}")))
 }

@@ -71,6 +71,13 @@ async fn my_usage_is_my_own_by_day() {
     assert_eq!(chats[0]["day"], today.as_str());
     assert_eq!(chats[0]["requests"], 2);
     assert!(chats[0].get("user").is_none());
+    // A key given as `?token=` authenticates and is not a report parameter.
+    let r = http()
+        .get(format!("{}/me/usage?period=today&token={alice}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let (status, code, _) = error_parts(
         http()
             .get(format!("{}/me/usage?user=bob", app.base))

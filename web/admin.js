@@ -92,20 +92,20 @@ export async function adminUsers(rerender) {
   function rowButtons(u) {
     const disabled = u.status === 'disabled';
     return h('td', { class: 'actions' },
-      h('button', { type: 'button', text: 'Edit', 'aria-label': `Edit ${u.name}`, onclick: () => edit(u) }),
+      h('button', { type: 'button', text: 'Edit', onclick: () => edit(u) }),
       h('button', {
-        type: 'button', text: disabled ? 'Enable' : 'Disable', 'aria-label': `${disabled ? 'Enable' : 'Disable'} ${u.name}`,
+        type: 'button', text: disabled ? 'Enable' : 'Disable',
         onclick: () => act(disabled ? 'Enable' : 'Disable', () => call(path(u.name), token, { method: 'PATCH', body: { disabled: !disabled } })),
       }),
       h('button', {
-        type: 'button', text: 'Rotate key', 'aria-label': `Rotate key of ${u.name}`,
+        type: 'button', text: 'Rotate key',
         onclick: () => act('Rotate key', async () => {
           const r = await call(path(u.name, '/rotate'), token, { method: 'POST' });
           return keyShown(u.name, r.key);
         }),
       }),
-      h('button', { type: 'button', text: 'Recharge', 'aria-label': `Recharge ${u.name}`, onclick: () => recharge(u) }),
-      h('button', { type: 'button', text: 'Remove', 'aria-label': `Remove ${u.name}`, onclick: () => remove(u) }));
+      h('button', { type: 'button', text: 'Recharge', onclick: () => recharge(u) }),
+      h('button', { type: 'button', text: 'Remove', onclick: () => remove(u) }));
   }
 
   function draw() {

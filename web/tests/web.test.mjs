@@ -263,12 +263,14 @@ test('the admin adds, disables and removes a user, as the CLI then sees', async 
   }
   assert.equal(me.name, 'bob');
   await shot(p, 'admin-users');
-  await p.getByRole('button', { name: 'Disable bob' }).click();
-  await p.getByRole('button', { name: 'Enable bob' }).waitFor();
+  // Row buttons carry SPEC §8's names; the row tells whose they are.
+  const bobRow = users.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'bob', exact: true }) });
+  await bobRow.getByRole('button', { name: 'Disable', exact: true }).click();
+  await bobRow.getByRole('button', { name: 'Enable', exact: true }).waitFor();
   assert.equal(JSON.parse(cli('user', 'show', 'bob', '--format', 'json')).status, 'disabled');
-  await p.getByRole('button', { name: 'Remove bob' }).click();
-  await p.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
-  await users.getByRole('row', { name: /bob/ }).waitFor({ state: 'detached' });
+  await bobRow.getByRole('button', { name: 'Remove', exact: true }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Remove', exact: true }).click();
+  await bobRow.waitFor({ state: 'detached' });
   assert.throws(() => cli('user', 'show', 'bob'));
   await p.getByRole('link', { name: 'Usage' }).click();
   await p.getByRole('table', { name: 'Usage by user' }).waitFor();
