@@ -90,3 +90,30 @@ async fn my_usage_is_my_own_by_day() {
     assert_eq!((status, code.as_str()), (400, "invalid_request_error"));
     app.stop().await;
 }
+
+/// What is embedded is what web/vendor.sh fetched: each vendored file
+/// matches the checksum recorded beside its version and license.
+#[test]
+fn vendored_libraries_match_their_recorded_checksums() {
+    use sha2::{Digest, Sha256};
+    let vendor = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/vendor");
+    let versions = std::fs::read_to_string(vendor.join("VERSIONS")).unwrap();
+    let mut checked = 0;
+    for line in versions
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let fields: Vec<&str> = line.split("  ").collect();
+        let (file, sum) = (fields[0], fields[fields.len() - 1]);
+        let bytes = std::fs::read(vendor.join(file)).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            sum,
+            "{file} differs from VERSIONS"
+        );
+        checked += 1;
+    }
+    let files = std::fs::read_dir(&vendor).unwrap().count() - 1;
+    assert_eq!(checked, files, "every vendored file is listed in VERSIONS");
+    assert!(checked >= 3);
+}

@@ -16,7 +16,7 @@ import http from 'node:http';
 import { chromium } from 'playwright-core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = process.env.CHATGATE_BIN || join(root, 'target', 'debug', 'chatgate');
+const BIN = process.env.BIN || join(root, 'target', 'debug', 'chatgate');
 const BROWSER = process.env.CHROMIUM || '/usr/bin/chromium';
 const ADMIN = 'adm-web-test-token';
 const dir = mkdtempSync(join(tmpdir(), 'chatgate-web-'));
@@ -235,7 +235,7 @@ test('the account page shows the numbers the database holds', async () => {
   await p.context().close();
 });
 
-test('the admin adds, disables and removes a user, as the CLI then sees', async () => {
+test('the admin adds, disables, enables and removes a user, as the CLI then sees', async () => {
   const p = await page();
   await p.goto(`${base}/#/admin`);
   await p.getByRole('textbox', { name: 'Admin token' }).fill(ADMIN);
@@ -266,6 +266,10 @@ test('the admin adds, disables and removes a user, as the CLI then sees', async 
   // Row buttons carry SPEC §8's names; the row tells whose they are.
   const bobRow = users.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'bob', exact: true }) });
   await bobRow.getByRole('button', { name: 'Disable', exact: true }).click();
+  await bobRow.getByRole('button', { name: 'Enable', exact: true }).click();
+  await bobRow.getByRole('button', { name: 'Disable', exact: true }).waitFor();
+  assert.equal(JSON.parse(cli('user', 'show', 'bob', '--format', 'json')).status, 'active');
+  await bobRow.getByRole('button', { name: 'Disable', exact: true }).click();
   await bobRow.getByRole('button', { name: 'Enable', exact: true }).waitFor();
   assert.equal(JSON.parse(cli('user', 'show', 'bob', '--format', 'json')).status, 'disabled');
   await bobRow.getByRole('button', { name: 'Remove', exact: true }).click();
@@ -279,10 +283,187 @@ test('the admin adds, disables and removes a user, as the CLI then sees', async 
   await p.context().close();
 });
 
-test('on a phone the page does not scroll sideways', async () => {
+test('on a phone no page scrolls sideways', async () => {
   const p = await page({ width: 390, height: 844 });
+  const wide = async (what) => {
+    const px = await p.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(px <= 390, `${what} is ${px}px wide`);
+  };
   await signIn(p);
-  const wide = await p.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(wide <= 390, `${wide}px wide`);
+  await wide('chat');
+  await p.getByRole('link', { name: 'Account' }).click();
+  await p.getByRole('region', { name: 'Usage by day' }).locator('canvas').waitFor();
+  await wide('account');
+  await adminSignIn(p);
+  await wide('admin users');
+  await p.getByRole('link', { name: 'Usage' }).click();
+  await p.getByRole('table', { name: 'Usage by user' }).waitFor();
+  await wide('admin usage');
+  await p.context().close();
+});
+
+async function adminSignIn(p) {
+  await p.goto(`${base}/#/admin`);
+  await p.getByRole('textbox', { name: 'Admin token' }).fill(ADMIN);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  const users = p.getByRole('table', { name: 'Users' });
+  await users.waitFor();
+  return users;
+}
+
+/// Asks `/v1/me` with KEY until it answers STATUS (a running server sees
+/// a key change within a second or two); answers the last reply's body.
+async function meUntil(k, status) {
+  let res;
+  for (let i = 0; i < 50; i++) {
+    res = await fetch(`${base}/v1/me`, { headers: { Authorization: `Bearer ${k}` } });
+    if (res.status === status) return res.json();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`/v1/me answered ${res.status}, not ${status}`);
+}
+
+test('the admin sorts, filters, edits, recharges and rotates, as the CLI then sees', async () => {
+  const daveKey = JSON.parse(cli('user', 'add', 'dave', '--token-limit', '100', '--note', 'sorting', '--format', 'json')).key;
+  const p = await page();
+  const users = await adminSignIn(p);
+  const names = () => users.getByRole('rowheader').allTextContents();
+  const before = await names();
+  assert.deepEqual(before, [...before].sort());
+  await users.getByRole('button', { name: 'Name', exact: true }).click();
+  assert.deepEqual(await names(), [...before].sort().reverse());
+  assert.equal(await users.getByRole('columnheader', { name: 'Name', exact: true }).getAttribute('aria-sort'), 'descending');
+
+  await p.getByRole('searchbox', { name: 'Filter' }).fill('dav');
+  assert.deepEqual(await names(), ['dave']);
+  const row = users.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'dave', exact: true }) });
+
+  await row.getByRole('button', { name: 'Edit', exact: true }).click();
+  let dialog = p.getByRole('dialog', { name: 'Edit dave' });
+  assert.equal(await dialog.getByRole('textbox', { name: 'Token limit' }).inputValue(), '100');
+  await dialog.getByRole('textbox', { name: 'Token limit' }).fill('900');
+  await dialog.getByRole('textbox', { name: 'RPM' }).fill('30');
+  await dialog.getByRole('combobox', { name: 'Period' }).selectOption('month');
+  await dialog.getByRole('textbox', { name: 'Token limit' }).press('Enter');
+  await dialog.waitFor({ state: 'detached' });
+  let dave = JSON.parse(cli('user', 'show', 'dave', '--format', 'json'));
+  assert.equal(dave.token_limit, 900);
+  assert.equal(dave.rpm, 30);
+  assert.equal(dave.limit_period, 'month');
+  assert.equal(dave.note, 'sorting', 'a field left alone stays');
+
+  // A bad number is refused in the dialog, which stays open with what was typed.
+  await row.getByRole('button', { name: 'Recharge', exact: true }).click();
+  dialog = p.getByRole('dialog', { name: 'Recharge dave' });
+  await dialog.getByRole('textbox', { name: 'Tokens' }).fill('lots');
+  await dialog.getByRole('button', { name: 'Recharge' }).click();
+  await dialog.getByRole('alert').waitFor();
+  assert.equal(await dialog.getByRole('textbox', { name: 'Tokens' }).inputValue(), 'lots');
+  await dialog.getByRole('textbox', { name: 'Tokens' }).fill('100');
+  await dialog.getByRole('button', { name: 'Recharge' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(JSON.parse(cli('user', 'show', 'dave', '--format', 'json')).token_limit, 1000);
+  await row.getByRole('cell', { name: '1,000', exact: true }).waitFor();
+
+  await row.getByRole('button', { name: 'Rotate key', exact: true }).click();
+  const newKey = await p.getByRole('textbox', { name: 'New key' }).inputValue();
+  assert.match(newKey, /^sk-/);
+  assert.notEqual(newKey, daveKey);
+  await p.getByRole('button', { name: 'Copy' }).click();
+  assert.equal(await p.evaluate(() => navigator.clipboard.readText()), newKey);
+  assert.equal((await meUntil(newKey, 200)).name, 'dave');
+  await meUntil(daveKey, 401);
+  assert.deepEqual(p.foreign, []);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('the usage CSV holds what usage report holds', async () => {
+  const p = await page();
+  await adminSignIn(p);
+  await p.getByRole('link', { name: 'Usage' }).click();
+  await p.getByRole('table', { name: 'Usage by user' }).waitFor();
+  await p.getByRole('combobox', { name: 'Period' }).selectOption('30d');
+  const [download] = await Promise.all([
+    p.waitForEvent('download'),
+    p.getByRole('link', { name: 'Download CSV' }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), 'chatgate-usage-30d.csv');
+  const lines = (await (await import('node:fs/promises')).readFile(await download.path(), 'utf8')).trim().split('\n');
+  const header = lines[0].split(',');
+  assert.deepEqual(header.slice(0, 3), ['user', 'model', 'requests']);
+  const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v])));
+  const report = JSON.parse(cli('usage', 'report', '--period', '30d', '--by', 'user,model', '--format', 'json'));
+  assert.ok(report.length > 0);
+  assert.equal(rows.length, report.length);
+  for (const want of report) {
+    const got = rows.find((r) => r.user === want.user && r.model === (want.model ?? ''));
+    assert.ok(got, `a row for ${want.user} ${want.model}`);
+    assert.equal(Number(got.requests), want.requests);
+    assert.equal(Number(got.total_tokens), want.total_tokens);
+  }
+  await p.context().close();
+});
+
+test('a conversation is renamed, and one too long for the model loses its oldest messages', async () => {
+  const p = await page();
+  await signIn(p);
+  // Twelve long messages (about 1,000 tokens each) in a model of unknown
+  // context (8,192 tokens, 1,024 kept for the reply).
+  const long = Array.from({ length: 12 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `m${i} ${'x'.repeat(4000)}` }));
+  await p.evaluate((messages) => {
+    const id = crypto.randomUUID();
+    localStorage.setItem('chatgate.conversations', JSON.stringify({
+      current: id, list: [{ id, title: 'Long one', system: 'Be brief.', model: 'slow', messages }],
+    }));
+  }, long);
+  await p.reload();
+  const list = p.getByRole('list', { name: 'Conversations' });
+  p.once('dialog', (d) => d.accept('Renamed one'));
+  await list.getByRole('button', { name: 'Rename Long one' }).click();
+  await list.getByRole('button', { name: 'Renamed one', exact: true }).waitFor();
+
+  assert.equal(await p.getByRole('article').count(), 12);
+  const sent = [];
+  p.on('request', (r) => { if (r.url().endsWith('/v1/chat/completions')) sent.push(JSON.parse(r.postData())); });
+  await p.getByRole('textbox', { name: 'Message' }).fill('latest');
+  await p.getByRole('button', { name: 'Send' }).click();
+  await p.waitForFunction(() => !document.querySelector('article[aria-busy]'), null, { timeout: 10_000 });
+  const messages = sent[0].messages;
+  assert.equal(messages[0].content, 'Be brief.', 'the system prompt is kept');
+  assert.equal(messages.at(-1).content, 'latest');
+  const kept = messages.slice(1, -1).map((m) => m.content.split(' ')[0]);
+  assert.deepEqual(kept, ['m5', 'm6', 'm7', 'm8', 'm9', 'm10', 'm11'], 'the newest that fit, in order');
+  assert.equal(await p.getByRole('article').count(), 14, 'the page still shows all of them');
+
+  await p.reload();
+  await list.getByRole('button', { name: 'Renamed one', exact: true }).waitFor();
+  assert.equal(await p.getByRole('article').count(), 14);
+  await p.context().close();
+});
+
+test('everything can be done with the keyboard alone', async () => {
+  const p = await page();
+  await p.goto(`${base}/`);
+  const focused = () => p.evaluate(() => document.activeElement.getAttribute('aria-label') || document.activeElement.textContent);
+  // The sign-in page puts the caret in its only box.
+  assert.equal(await focused(), 'API key');
+  await p.keyboard.type(key);
+  await p.keyboard.press('Enter');
+  await p.getByRole('combobox', { name: 'Model' }).waitFor();
+  const tabTo = async (name) => {
+    for (let i = 0; i < 30; i++) {
+      if (await focused() === name) return;
+      await p.keyboard.press('Tab');
+    }
+    assert.fail(`Tab never reached ${name}`);
+  };
+  await tabTo('Message');
+  await p.keyboard.type('typed, not clicked');
+  await p.keyboard.press('Enter');
+  await p.getByRole('article', { name: 'Assistant' }).last().getByText('typed, not clicked').waitFor();
+  await tabTo('Account');
+  await p.keyboard.press('Enter');
+  await p.getByRole('region', { name: 'Usage by day' }).waitFor();
   await p.context().close();
 });
