@@ -18,6 +18,17 @@ fi
 # test uses the server above when there is one).
 cargo test
 
+# Anthropic's official SDK (from npm) against the binary the pass above
+# built.
+if command -v npm >/dev/null; then
+  (cd tests/clients && npm ci --silent --no-audit --no-fund && npm test --silent)
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: no npm; under CI the SDK tests must run" >&2
+  exit 1
+else
+  echo "test.sh: SKIPPED the SDK tests: no npm (Node.js)" >&2
+fi
+
 # The web app in a real browser (Debian's chromium, driven by
 # playwright-core from npm) against the binary the pass above built.
 chromium_bin=${CHROMIUM:-/usr/bin/chromium}

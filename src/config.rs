@@ -14,6 +14,8 @@ mod load;
 pub use load::{proxy_url, Loaded};
 
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+/// Without `/v1`: Anthropic's own SDKs take the base URL that way.
+pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -60,6 +62,7 @@ pub struct AdminConfig {
 pub enum UpstreamKind {
     Openai,
     Azure,
+    Anthropic,
     Echo,
 }
 
@@ -71,9 +74,10 @@ impl TryFrom<String> for UpstreamKind {
         match s.as_str() {
             "openai" => Ok(UpstreamKind::Openai),
             "azure" => Ok(UpstreamKind::Azure),
+            "anthropic" => Ok(UpstreamKind::Anthropic),
             "echo" => Ok(UpstreamKind::Echo),
             other => Err(format!(
-                "unknown upstream kind `{other}` (openai, azure or echo)"
+                "unknown upstream kind `{other}` (openai, azure, anthropic or echo)"
             )),
         }
     }

@@ -52,7 +52,7 @@ pub enum ApiError {
     Unavailable(String),
 }
 
-pub const NO_KEY: &str = "You didn't provide an API key. Pass it as `Authorization: Bearer KEY`, `api-key: KEY` or `?token=KEY`.";
+pub const NO_KEY: &str = "You didn't provide an API key. Pass it as `Authorization: Bearer KEY`, `api-key: KEY`, `x-api-key: KEY` or `?token=KEY`.";
 pub const UNKNOWN_KEY: &str = "Incorrect API key provided.";
 
 impl ApiError {
@@ -139,6 +139,38 @@ impl ResponseError for ApiError {
             self.kind(),
             self.code(),
         );
+        self.add_headers(&mut res);
+        res
+    }
+}
+
+impl ApiError {
+    /// The same refusal in Anthropic's shape, `{"type": "error", "error":
+    /// {"type", "message"}}`, for `/v1/messages`: Anthropic's SDKs raise
+    /// their own error class by it and Claude Code prints the message.
+    pub fn anthropic_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let kind = match status.as_u16() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            500.. => "api_error",
+            _ => "invalid_request_error",
+        };
+        let body = serde_json::json!({
+            "type": "error",
+            "error": {"type": kind, "message": self.to_string()},
+        });
+        let mut res = HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .body(body.to_string());
+        self.add_headers(&mut res);
+        res
+    }
+
+    fn add_headers(&self, res: &mut HttpResponse) {
         match self {
             ApiError::RateLimited { retry_after, .. } => {
                 res.headers_mut()
@@ -159,7 +191,6 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        res
     }
 }
 

@@ -510,9 +510,9 @@ fn usage_report_groups_filters_and_formats() {
         json,
         serde_json::json!([
             {"user": "alice", "requests": 2, "errors": 1, "prompt_tokens": 100, "completion_tokens": 50,
-             "total_tokens": 150, "estimated_requests": 0, "cost_usd": null},
+             "total_tokens": 150, "cached_tokens": 0, "estimated_requests": 0, "cost_usd": null},
             {"user": "bob", "requests": 1, "errors": 0, "prompt_tokens": 10, "completion_tokens": 20,
-             "total_tokens": 30, "estimated_requests": 0, "cost_usd": null}
+             "total_tokens": 30, "cached_tokens": 0, "estimated_requests": 0, "cost_usd": null}
         ])
     );
     let by_model = cli.json(&args(
@@ -527,8 +527,8 @@ fn usage_report_groups_filters_and_formats() {
     let csv = cli.ok(&args(&nov, &["--by", "month", "--format", "csv"]));
     assert_eq!(
         csv,
-        "month,requests,errors,prompt_tokens,completion_tokens,total_tokens,estimated_requests,cost_usd\n\
-         2026-11,3,1,110,70,180,0,\n"
+        "month,requests,errors,prompt_tokens,completion_tokens,total_tokens,cached_tokens,estimated_requests,cost_usd\n\
+         2026-11,3,1,110,70,180,0,0,\n"
     );
     let table = cli.ok(&args(&nov, &[]));
     let total = table

@@ -52,12 +52,13 @@ pub struct ReportArgs {
     output: Option<PathBuf>,
 }
 
-const METRICS: [&str; 7] = [
+const METRICS: [&str; 8] = [
     "requests",
     "errors",
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
+    "cached_tokens",
     "estimated_requests",
     "cost_usd",
 ];
@@ -173,6 +174,7 @@ fn metric_cells(r: &report::Row) -> impl Iterator<Item = String> {
         r.prompt_tokens,
         r.completion_tokens,
         r.total_tokens,
+        r.cached_tokens,
         r.estimated_requests,
     ]
     .into_iter()

@@ -175,6 +175,13 @@ impl Config {
                     let url = u.base_url.as_deref().unwrap_or(DEFAULT_OPENAI_BASE_URL);
                     http_url(url).with_context(|| format!("{field}.base_url"))?;
                 }
+                UpstreamKind::Anthropic => {
+                    let url = u.base_url.as_deref().unwrap_or(DEFAULT_ANTHROPIC_BASE_URL);
+                    http_url(url).with_context(|| format!("{field}.base_url"))?;
+                    if url.trim_end_matches('/').ends_with("/v1") {
+                        bail!("{field}.base_url: an anthropic upstream's base URL has no /v1 (https://api.anthropic.com)");
+                    }
+                }
                 UpstreamKind::Azure => {
                     let endpoint = u.endpoint.as_deref().with_context(|| {
                         format!("{field}.endpoint: an azure upstream needs its endpoint (https://RESOURCE.openai.azure.com)")
@@ -314,6 +321,15 @@ mod tests {
         assert!(err.contains("upstreams[0].base_url"), "{err}");
         c.upstreams[0].base_url = None;
         c.validate().unwrap();
+        c.upstreams[0].kind = UpstreamKind::Anthropic;
+        c.validate().unwrap();
+        c.upstreams[0].base_url = Some("https://api.anthropic.com/v1/".into());
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("upstreams[0].base_url") && err.contains("no /v1"),
+            "{err}"
+        );
+        c.upstreams[0].base_url = None;
         c.listen = "nowhere".into();
         assert!(c.validate().unwrap_err().to_string().contains("listen"));
     }

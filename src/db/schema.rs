@@ -37,6 +37,7 @@ diesel::table! {
         stream -> Bool,
         latency_ms -> BigInt,
         request_id -> Nullable<Text>,
+        cached_tokens -> Nullable<BigInt>,
     }
 }
 
@@ -58,6 +59,7 @@ diesel::table! {
         prompt_tokens -> BigInt,
         completion_tokens -> BigInt,
         estimated_requests -> BigInt,
+        cached_tokens -> BigInt,
     }
 }
 

@@ -7,7 +7,8 @@ use crate::users::rfc3339;
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use std::sync::Arc;
 
-/// The key as `Authorization: Bearer KEY`, `api-key: KEY` or `?token=KEY`.
+/// The key as `Authorization: Bearer KEY`, `api-key: KEY` (Azure's
+/// clients), `x-api-key: KEY` (Anthropic's SDKs) or `?token=KEY`.
 pub fn presented_key<'a>(headers: &'a HeaderMap, query: &'a str) -> Option<&'a str> {
     if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
@@ -20,9 +21,11 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: &'a str) -> Option<&'a s
             return Some(key);
         }
     }
-    if let Some(v) = headers.get("api-key").and_then(|v| v.to_str().ok()) {
-        if !v.trim().is_empty() {
-            return Some(v.trim());
+    for name in ["api-key", "x-api-key"] {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            if !v.trim().is_empty() {
+                return Some(v.trim());
+            }
         }
     }
     query
@@ -68,11 +71,13 @@ mod tests {
     }
 
     #[test]
-    fn all_three_key_forms() {
+    fn every_key_form() {
         let h = headers(&[("authorization", "Bearer sk-a")]);
         assert_eq!(presented_key(&h, ""), Some("sk-a"));
         let h = headers(&[("api-key", "sk-b")]);
         assert_eq!(presented_key(&h, ""), Some("sk-b"));
+        let h = headers(&[("x-api-key", "sk-d")]);
+        assert_eq!(presented_key(&h, ""), Some("sk-d"));
         assert_eq!(
             presented_key(&HeaderMap::new(), "x=1&token=sk-c"),
             Some("sk-c")

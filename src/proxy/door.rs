@@ -57,6 +57,7 @@ impl Metered {
                 | Metered::Completions
                 | Metered::Embeddings
                 | Metered::Responses
+                | Metered::Messages
         )
     }
 }

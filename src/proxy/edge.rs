@@ -36,7 +36,8 @@ pub fn request_id() -> HeaderValue {
 }
 
 /// Names given explicitly: `*` does not cover `Authorization` (Fetch standard).
-const ALLOWED_HEADERS: &str = "Authorization, api-key, Content-Type";
+const ALLOWED_HEADERS: &str =
+    "Authorization, api-key, x-api-key, anthropic-version, anthropic-beta, Content-Type";
 const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 
 pub struct Cors {

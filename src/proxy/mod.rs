@@ -38,15 +38,24 @@ pub async fn handle(
 ) -> HttpResponse {
     let started = Instant::now();
     let id = edge::request_id();
+    let path = req.path();
+    let endpoint = path.strip_prefix("/v1").unwrap_or(path);
+    // Anthropic's clients read Anthropic's error shape.
+    let anthropic = endpoint.starts_with("/messages");
+    let refuse = |e: &ApiError| {
+        if anthropic {
+            e.anthropic_response()
+        } else {
+            e.error_response()
+        }
+    };
     let caller = match auth::authenticate(&gw.keys, req.headers(), req.query_string()) {
         Ok(c) => c,
         Err(e) => {
             gw.usage.unattributed(e.status_code().as_u16());
-            return with_id(e.error_response(), id);
+            return with_id(refuse(&e), id);
         }
     };
-    let path = req.path();
-    let endpoint = path.strip_prefix("/v1").unwrap_or(path);
     let mut pending = Pending::new(
         UsageRecord {
             at: crate::db::now(),
@@ -61,6 +70,7 @@ pub async fn handle(
             prompt_tokens: None,
             completion_tokens: None,
             total_tokens: None,
+            cached_tokens: None,
             estimated: false,
             stream: false,
             latency_ms: 0,
@@ -83,7 +93,7 @@ pub async fn handle(
         Err(e) => {
             pending.record.status = e.status_code().as_u16();
             pending.finish();
-            with_id(e.error_response(), id)
+            with_id(refuse(&e), id)
         }
     }
 }
@@ -160,6 +170,11 @@ impl Request<'_> {
                         .await?
                 };
                 pending.record.upstream = asked;
+                let list = if self.req.headers().contains_key("anthropic-version") {
+                    models::anthropic_shape(list)
+                } else {
+                    list
+                };
                 Ok(Reply::Local(echo::LocalReply {
                     status,
                     body: echo::Body::Full(Bytes::from(list.to_string())),

@@ -90,11 +90,33 @@ pub async fn one(
     }
 }
 
+/// The list (or one entry of it) in Anthropic's shape, for a request with
+/// `anthropic-version`: `{"data": [{"type": "model", "id", "display_name",
+/// "created_at"}], "has_more", "first_id", "last_id"}`.
+pub fn anthropic_shape(openai: Value) -> Value {
+    let entry = |e: &Value| {
+        json!({"type": "model", "id": e["id"], "display_name": e["id"],
+               "created_at": "1970-01-01T00:00:00Z"})
+    };
+    match openai["data"].as_array() {
+        Some(list) => {
+            let data: Vec<Value> = list.iter().map(entry).collect();
+            json!({
+                "data": data, "has_more": false,
+                "first_id": data.first().map(|e| e["id"].clone()),
+                "last_id": data.last().map(|e| e["id"].clone()),
+            })
+        }
+        None => entry(&openai),
+    }
+}
+
 fn configured(u: &Upstream) -> Vec<Value> {
     let mut names = u.listed_models();
     if names.is_empty() && matches!(u.target, Target::Echo(_)) {
-        // The echo upstream answers any model; show one to pick.
-        names.push("echo");
+        // The echo upstream answers any model; show a few that clients'
+        // model pickers and set-up checks know.
+        names.extend(crate::upstream::echo::COMMON_MODELS);
     }
     names
         .into_iter()

@@ -1,12 +1,15 @@
 //! The built-in `echo` upstream: no network, no key. It answers chat and
-//! text completions and the Responses API with the last user message
+//! text completions, the Responses API and Anthropic's Messages API
+//! (`echo/messages.rs`) with the last user message
 //! (streamed word by word when asked), embeddings with small deterministic
 //! vectors, and reports usage counted with the tokenizer. For demos, client
 //! set-up checks and tests.
 //! (Its models appear in `/v1/models` through the merged list.)
 //!
 //! Longer than 450 lines only with its unit tests: the code is the first
-//! 416 lines; the tests drive private steps, so they stay beside it.
+//! 445 lines; the tests drive private steps, so they stay beside it.
+
+mod messages;
 
 use crate::error::ErrorBody;
 use crate::usage::{count_tokens, Tokens};
@@ -17,6 +20,17 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 pub struct Echo;
+
+/// What an echo upstream that serves every model lists in `/v1/models`.
+pub const COMMON_MODELS: [&str; 7] = [
+    "echo",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "claude-sonnet-4-5",
+    "claude-opus-4-1",
+    "claude-haiku-4-5",
+];
 
 pub enum Body {
     Full(Bytes),
@@ -45,6 +59,8 @@ impl Echo {
             ("POST", "/completions") => completion(&request),
             ("POST", "/embeddings") => embeddings(&request),
             ("POST", "/responses") => response(&request),
+            ("POST", "/messages") => messages::messages(&request),
+            ("POST", "/messages/count_tokens") => messages::count_tokens_reply(&request),
             _ => not_found(method, endpoint),
         }
     }
@@ -82,6 +98,7 @@ fn chat(request: &Value) -> LocalReply {
     let tokens = Tokens {
         prompt: prompt_tokens(model, messages.iter().map(|m| &m["content"])),
         completion: count_tokens(model, &reply),
+        cached: 0,
     };
     let id = format!("chatcmpl-echo{}", short_hash(&reply));
     let created = chrono::Utc::now().timestamp();
@@ -157,6 +174,7 @@ fn response(request: &Value) -> LocalReply {
     let tokens = Tokens {
         prompt: prompt_tokens(model, instructions.into_iter().chain(contents)),
         completion: count_tokens(model, &reply),
+        cached: 0,
     };
     let hash = short_hash(&reply);
     let (id, item_id) = (format!("resp_echo{hash}"), format!("msg_echo{hash}"));
@@ -238,6 +256,7 @@ fn completion(request: &Value) -> LocalReply {
     let tokens = Tokens {
         prompt: count_tokens(model, &prompt),
         completion: count_tokens(model, &prompt),
+        cached: 0,
     };
     let id = format!("cmpl-echo{}", short_hash(&prompt));
     let created = chrono::Utc::now().timestamp();
@@ -251,6 +270,12 @@ fn completion(request: &Value) -> LocalReply {
             .collect();
         events.push(json!({"id": id, "object": "text_completion", "created": created, "model": model,
                            "choices": [{"index": 0, "text": "", "logprobs": null, "finish_reason": "stop"}]}));
+        if request["stream_options"]["include_usage"] == true {
+            events.push(
+                json!({"id": id, "object": "text_completion", "created": created,
+                               "model": model, "choices": [], "usage": usage_json(tokens)}),
+            );
+        }
         return sse(events, tokens);
     }
     let body = json!({
@@ -263,16 +288,19 @@ fn completion(request: &Value) -> LocalReply {
 
 fn embeddings(request: &Value) -> LocalReply {
     let model = model_of(request);
-    let inputs: Vec<String> = match &request["input"] {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .collect(),
+    // Texts, or token arrays (LangChain's default): one array of token ids,
+    // or a list of them. A token array counts as the tokens it holds.
+    let counted = |v: &Value| match v {
+        Value::String(s) => (s.clone(), count_tokens(model, s)),
+        Value::Array(ids) => (v.to_string(), i64::try_from(ids.len()).unwrap_or(i64::MAX)),
+        other => (other.to_string(), count_tokens(model, &other.to_string())),
+    };
+    let inputs: Vec<(String, i64)> = match &request["input"] {
+        s @ Value::String(_) => vec![counted(s)],
+        Value::Array(a) if a.first().is_some_and(Value::is_number) => {
+            vec![counted(&request["input"])]
+        }
+        Value::Array(a) => a.iter().map(counted).collect(),
         _ => {
             let err = ErrorBody::new(
                 "`input` must be a string or an array",
@@ -287,7 +315,7 @@ fn embeddings(request: &Value) -> LocalReply {
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()
-        .map(|(i, text)| {
+        .map(|(i, (text, _))| {
             let vector = embed(text);
             let embedding = if base64 {
                 let bytes: Vec<u8> = vector.iter().flat_map(|f| f.to_le_bytes()).collect();
@@ -298,10 +326,11 @@ fn embeddings(request: &Value) -> LocalReply {
             json!({"object": "embedding", "index": i, "embedding": embedding})
         })
         .collect();
-    let prompt: i64 = inputs.iter().map(|t| count_tokens(model, t)).sum();
+    let prompt: i64 = inputs.iter().map(|(_, n)| n).sum();
     let tokens = Tokens {
         prompt,
         completion: 0,
+        cached: 0,
     };
     let body = json!({
         "object": "list", "data": data, "model": model,
@@ -555,6 +584,40 @@ mod tests {
             .unwrap();
         let first = f32::from_le_bytes(raw[..4].try_into().unwrap());
         assert_eq!(json!(first), v["data"][0]["embedding"][0]);
+    }
+
+    #[test]
+    fn token_arrays_count_as_the_tokens_they_hold() {
+        let (_, body, t) = call("/embeddings", json!({"model": "e", "input": [1, 2, 3, 4]}));
+        let v: Value = serde_json::from_str(&body[0]).unwrap();
+        assert_eq!(v["data"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            (t.unwrap().prompt, &v["usage"]["prompt_tokens"]),
+            (4, &json!(4))
+        );
+        let (_, body, t) = call(
+            "/embeddings",
+            json!({"model": "e", "input": [[1, 2], [3, 4, 5]]}),
+        );
+        let v: Value = serde_json::from_str(&body[0]).unwrap();
+        assert_eq!(v["data"].as_array().unwrap().len(), 2);
+        assert_eq!(t.unwrap().prompt, 5);
+    }
+
+    #[test]
+    fn a_streamed_completion_ends_with_usage_when_asked() {
+        let request = json!({"model": "m", "prompt": "one two", "stream": true,
+                             "stream_options": {"include_usage": true}});
+        let (_, events, t) = call("/completions", request);
+        let last: Value =
+            serde_json::from_str(events[events.len() - 2].trim_start_matches("data: ")).unwrap();
+        assert_eq!(last["choices"], json!([]));
+        assert_eq!(last["usage"]["completion_tokens"], t.unwrap().completion);
+        let (_, events, _) = call(
+            "/completions",
+            json!({"model": "m", "prompt": "x", "stream": true}),
+        );
+        assert!(!events.iter().any(|e| e.contains("\"usage\"")));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::{Target, Upstream};
 use crate::error::ApiError;
 use crate::upstream::headers::{self, Direction};
 use actix_web::error::PayloadError;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 use awc::error::{ConnectError, SendRequestError};
@@ -208,16 +208,25 @@ pub async fn send(
 ) -> Result<ClientResponse, Failure> {
     let query = strip_credentials(req.query_string());
     let mut replace_model = None;
+    let mut key_header = (key.header.0.clone(), key.header.1.clone());
+    let joined = |parts: &[&str]| {
+        let mut url = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 1);
+        parts.iter().for_each(|p| url.push_str(p));
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query);
+        }
+        url
+    };
     let url = match &upstream.target {
-        Target::OpenAi { base_url, .. } => {
-            let mut url = String::with_capacity(base_url.len() + endpoint.len() + query.len() + 1);
-            url.push_str(base_url);
-            url.push_str(endpoint);
-            if !query.is_empty() {
-                url.push('?');
-                url.push_str(&query);
+        Target::OpenAi { base_url, .. } => joined(&[base_url, endpoint]),
+        Target::Anthropic { base_url, .. } => {
+            // Anthropic's own API takes `x-api-key`; its OpenAI-compatible
+            // endpoints take the same key as a Bearer token.
+            if !endpoint.starts_with("/messages") {
+                key_header = bearer(&key.header.1);
             }
-            url
+            joined(&[base_url, "/v1", endpoint])
         }
         Target::Azure { azure, .. } => {
             let route = azure
@@ -239,7 +248,7 @@ pub async fn send(
     for (name, value) in &upstream.account_headers {
         out.insert(name.clone(), value.clone());
     }
-    out.insert(key.header.0.clone(), key.header.1.clone());
+    out.insert(key_header.0, key_header.1);
     let mut broke = None;
     let sent = match std::mem::replace(body, RequestBody::Consumed) {
         RequestBody::None => {
@@ -271,6 +280,15 @@ pub async fn send(
             None => Failure::Send(upstream_error(&upstream.name, &key.hint, e)),
         }
     })
+}
+
+/// `Authorization: Bearer KEY` for a key kept as a bare header value.
+fn bearer(key: &HeaderValue) -> (HeaderName, HeaderValue) {
+    let mut text = b"Bearer ".to_vec();
+    text.extend_from_slice(key.as_bytes());
+    let mut value = HeaderValue::from_bytes(&text).expect("a key that was a header value still is");
+    value.set_sensitive(true);
+    (header::AUTHORIZATION, value)
 }
 
 /// The JSON body with `model` set to `model` (Azure v1 deployments).

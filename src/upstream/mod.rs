@@ -37,6 +37,13 @@ pub enum Target {
         azure: azure::Azure,
         keys: KeyPool,
     },
+    /// Anthropic's API: `{base_url}/v1/messages` with `x-api-key`, and its
+    /// OpenAI-compatible `{base_url}/v1/chat/completions` with a Bearer key.
+    /// `base_url` has no `/v1` and no trailing slash.
+    Anthropic {
+        base_url: String,
+        keys: KeyPool,
+    },
     Echo(echo::Echo),
 }
 
@@ -84,13 +91,19 @@ impl Upstream {
                         .to_ascii_lowercase()
                         .contains("invalid subscription key")
             }
+            // `{"type": "error", "error": {"type": "authentication_error"}}`
+            // (what Anthropic answers a bad `x-api-key`, and on its
+            // OpenAI-compatible path).
+            Target::Anthropic { .. } => invalid_key || error.kind == "authentication_error",
             Target::Echo(_) => false,
         }
     }
 
     pub fn keys(&self) -> Option<&KeyPool> {
         match &self.target {
-            Target::OpenAi { keys, .. } | Target::Azure { keys, .. } => Some(keys),
+            Target::OpenAi { keys, .. }
+            | Target::Azure { keys, .. }
+            | Target::Anthropic { keys, .. } => Some(keys),
             Target::Echo(_) => None,
         }
     }
@@ -123,6 +136,15 @@ impl Upstream {
                     c.deployments.clone(),
                 ),
                 keys: pool(HeaderName::from_static("api-key"), false)?,
+            },
+            UpstreamKind::Anthropic => Target::Anthropic {
+                base_url: c
+                    .base_url
+                    .as_deref()
+                    .unwrap_or(crate::config::DEFAULT_ANTHROPIC_BASE_URL)
+                    .trim_end_matches('/')
+                    .to_owned(),
+                keys: pool(HeaderName::from_static("x-api-key"), false)?,
             },
             UpstreamKind::Echo => Target::Echo(echo::Echo),
         };
@@ -295,11 +317,26 @@ mod tests {
             &[
                 upstream("o", UpstreamKind::Openai, &["*"]),
                 upstream("z", UpstreamKind::Azure, &["*"]),
+                upstream("a", UpstreamKind::Anthropic, &["claude-*"]),
             ],
             None,
         )
         .unwrap();
         let key = |i: usize| ups.all()[i].keys().unwrap().key(0).header.clone();
+        assert_eq!(
+            (key(2).0.as_str(), key(2).1.to_str().unwrap()),
+            ("x-api-key", "k1")
+        );
+        let Target::Anthropic { base_url, .. } = &ups.all()[2].target else {
+            panic!("anthropic expected")
+        };
+        assert_eq!(base_url, "https://api.anthropic.com");
+        // Anthropic's answer to a bad key parks it; a 401 of OpenAI's
+        // other kinds does not.
+        let bad_key = br#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
+        assert!(ups.all()[2].rejects_key(StatusCode::UNAUTHORIZED, bad_key));
+        assert!(!ups.all()[2].rejects_key(StatusCode::FORBIDDEN, bad_key));
+        assert!(!ups.all()[0].rejects_key(StatusCode::UNAUTHORIZED, bad_key));
         assert_eq!(
             (key(0).0.as_str(), key(0).1.to_str().unwrap()),
             ("authorization", "Bearer k1")

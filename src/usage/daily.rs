@@ -23,6 +23,7 @@ pub struct Sums {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub estimated_requests: i64,
+    pub cached_tokens: i64,
 }
 
 impl Sums {
@@ -33,6 +34,7 @@ impl Sums {
             prompt_tokens: r.prompt_tokens.unwrap_or(0),
             completion_tokens: r.completion_tokens.unwrap_or(0),
             estimated_requests: i64::from(r.estimated),
+            cached_tokens: r.cached_tokens.unwrap_or(0),
         }
     }
 
@@ -42,6 +44,7 @@ impl Sums {
         self.prompt_tokens += o.prompt_tokens;
         self.completion_tokens += o.completion_tokens;
         self.estimated_requests += o.estimated_requests;
+        self.cached_tokens += o.cached_tokens;
     }
 }
 
@@ -78,6 +81,7 @@ pub fn add_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<
                 prompt_tokens.eq(s.prompt_tokens),
                 completion_tokens.eq(s.completion_tokens),
                 estimated_requests.eq(s.estimated_requests),
+                cached_tokens.eq(s.cached_tokens),
             ));
             execute_prepared(conn, insert)?;
         }
@@ -109,6 +113,7 @@ where
             ("prompt_tokens", &s.prompt_tokens),
             ("completion_tokens", &s.completion_tokens),
             ("estimated_requests", &s.estimated_requests),
+            ("cached_tokens", &s.cached_tokens),
         ];
         out.push_sql("UPDATE usage_daily SET ");
         for (i, (column, n)) in added.into_iter().enumerate() {

@@ -44,7 +44,8 @@ pub fn estimate(
             push_text(&mut prompt_text, &m["content"]);
         }
     }
-    for field in ["prompt", "input", "instructions"] {
+    // `system`: Anthropic's system prompt, a string or text blocks.
+    for field in ["prompt", "input", "instructions", "system"] {
         push_text(&mut prompt_text, &request[field]);
     }
     let mut reply_text = String::new();
@@ -59,6 +60,8 @@ pub fn estimate(
                     push_text(&mut reply_text, &c["text"]);
                 }
                 push_text(&mut reply_text, &v["delta"]);
+                // Anthropic's `content_block_delta`: `{"delta": {"text"}}`.
+                push_text(&mut reply_text, &v["delta"]["text"]);
             }
         });
     } else if let Ok(v) = serde_json::from_slice::<Value>(reply) {
@@ -68,12 +71,15 @@ pub fn estimate(
         }
         // The Responses API: output items, each with content parts.
         push_text(&mut reply_text, &v["output"]);
+        // Anthropic's Messages API: content blocks.
+        push_text(&mut reply_text, &v["content"]);
     } else if !whole {
         // The first part of a long JSON reply does not parse: about four
         // bytes a token.
         return Tokens {
             prompt: bounded_count(model, &prompt_text),
             completion: i64::try_from(reply_len / 4).unwrap_or(i64::MAX),
+            cached: 0,
         };
     }
     let mut completion = bounded_count(model, &reply_text);
@@ -84,6 +90,7 @@ pub fn estimate(
     Tokens {
         prompt: bounded_count(model, &prompt_text),
         completion,
+        cached: 0,
     }
 }
 
@@ -147,7 +154,8 @@ mod tests {
             t,
             Tokens {
                 prompt: 2,
-                completion: 2
+                completion: 2,
+                cached: 0
             }
         );
         let json = br#"{"choices":[{"message":{"content":"Hello there"}}]}"#;
@@ -164,7 +172,8 @@ mod tests {
             t,
             Tokens {
                 prompt: 3,
-                completion: 2
+                completion: 2,
+                cached: 0
             }
         );
     }

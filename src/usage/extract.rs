@@ -1,9 +1,11 @@
 //! Reading token usage out of upstream replies (pure logic, no I/O): the
-//! `usage` object of a JSON reply, the usage chunk of a chat stream (the
-//! estimate when they report none is in `estimate`).
+//! `usage` object of a JSON reply, the usage events of a stream (OpenAI's
+//! usage chunk, Anthropic's `message_start` and `message_delta`), cached
+//! tokens in each dialect (the estimate when they report none is in
+//! `estimate`).
 //!
 //! Longer than 450 lines only with its unit tests: the code is the first
-//! 338 lines; the tests drive private steps, so they stay beside it.
+//! 420 lines; the tests drive private steps, so they stay beside it.
 
 use super::Tokens;
 use bytes::{Bytes, BytesMut};
@@ -21,17 +23,86 @@ struct UsageField {
     completion_tokens: Option<i64>,
     #[serde(default)]
     output_tokens: Option<i64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<Details>,
+    #[serde(default)]
+    input_tokens_details: Option<Details>,
+    /// Anthropic counts these apart from `input_tokens`.
+    #[serde(default)]
+    cache_read_input_tokens: Option<i64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    #[serde(default)]
+    cached_tokens: Option<i64>,
+}
+
+/// Token counts as usage objects report them. A stream may spread them
+/// over several: Anthropic's `message_start` has the input, its last
+/// `message_delta` the output (and, in newer versions, the input again).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reported {
+    prompt: Option<i64>,
+    completion: Option<i64>,
+    cached: Option<i64>,
+}
+
+impl Reported {
+    /// What `later` reports, else what was reported before.
+    pub fn then(self, later: Reported) -> Reported {
+        Reported {
+            prompt: later.prompt.or(self.prompt),
+            completion: later.completion.or(self.completion),
+            cached: later.cached.or(self.cached),
+        }
+    }
+
+    /// The tokens, once the prompt's and the reply's are known.
+    pub fn complete(self) -> Option<Tokens> {
+        self.completion?;
+        self.tokens()
+    }
+
+    /// The tokens, once the prompt's are known.
+    pub fn tokens(self) -> Option<Tokens> {
+        Some(Tokens {
+            prompt: self.prompt?,
+            completion: self.completion.unwrap_or(0),
+            cached: self.cached.unwrap_or(0),
+        })
+    }
 }
 
 impl UsageField {
-    /// Chat and embeddings say prompt/completion; the Responses API says
-    /// input/output.
+    /// Chat and embeddings say prompt/completion; the Responses API and
+    /// Anthropic say input/output. Anthropic's input excludes what was
+    /// read from or written to the cache, so those are added to it.
+    fn reported(&self) -> Reported {
+        let anthropic_cache = self
+            .cache_read_input_tokens
+            .unwrap_or(0)
+            .saturating_add(self.cache_creation_input_tokens.unwrap_or(0));
+        let details = self
+            .prompt_tokens_details
+            .as_ref()
+            .or(self.input_tokens_details.as_ref());
+        Reported {
+            prompt: self
+                .prompt_tokens
+                .or(self.input_tokens)
+                .map(|p| p.saturating_add(anthropic_cache)),
+            completion: self.completion_tokens.or(self.output_tokens),
+            cached: details
+                .and_then(|d| d.cached_tokens)
+                .or(self.cache_read_input_tokens),
+        }
+    }
+
     fn tokens(&self) -> Option<Tokens> {
-        let prompt = self.prompt_tokens.or(self.input_tokens)?;
-        Some(Tokens {
-            prompt,
-            completion: self.completion_tokens.or(self.output_tokens).unwrap_or(0),
-        })
+        self.reported().tokens()
     }
 }
 
@@ -39,19 +110,32 @@ impl UsageField {
 struct WithUsage {
     #[serde(default)]
     usage: Option<UsageField>,
-    /// The Responses API nests it in `response`.
+    /// The Responses API nests it in `response`, Anthropic's
+    /// `message_start` in `message`.
     #[serde(default)]
     response: Option<Box<WithUsage>>,
+    #[serde(default)]
+    message: Option<Box<WithUsage>>,
     #[serde(default)]
     choices: Option<Vec<serde::de::IgnoredAny>>,
 }
 
 impl WithUsage {
-    fn tokens(&self) -> Option<Tokens> {
-        self.usage
+    fn reported(&self) -> Reported {
+        if let Some(u) = &self.usage {
+            return u.reported();
+        }
+        if let Some(inner) = &self.response {
+            return inner.reported();
+        }
+        // `message_start`: its `output_tokens` is a placeholder; the
+        // reply's count comes with the last `message_delta`.
+        self.message
             .as_ref()
-            .and_then(UsageField::tokens)
-            .or_else(|| self.response.as_ref().and_then(|r| r.tokens()))
+            .map_or_else(Reported::default, |inner| Reported {
+                completion: None,
+                ..inner.reported()
+            })
     }
 }
 
@@ -242,7 +326,7 @@ fn object_start(rest: &[u8]) -> Option<usize> {
 /// What one server-sent event carried.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Event {
-    pub tokens: Option<Tokens>,
+    pub reported: Reported,
     /// A chunk that only carries usage (`"choices": []`), as OpenAI sends
     /// when `stream_options.include_usage` is set.
     pub usage_only: bool,
@@ -274,7 +358,7 @@ pub fn has_usage_object(bytes: &[u8]) -> bool {
 /// Looks at one event; only events with a usage object are parsed.
 pub fn inspect_event(event: &[u8]) -> Event {
     let none = Event {
-        tokens: None,
+        reported: Reported::default(),
         usage_only: false,
     };
     if !has_usage_object(event) {
@@ -284,10 +368,10 @@ pub fn inspect_event(event: &[u8]) -> Event {
     let Ok(parsed) = serde_json::from_slice::<WithUsage>(&data) else {
         return none;
     };
-    let tokens = parsed.tokens();
+    let reported = parsed.reported();
     Event {
-        usage_only: tokens.is_some() && parsed.choices.as_ref().is_some_and(Vec::is_empty),
-        tokens,
+        usage_only: reported.prompt.is_some() && parsed.choices.as_ref().is_some_and(Vec::is_empty),
+        reported,
     }
 }
 
@@ -347,7 +431,8 @@ mod tests {
             from_json(chat),
             Some(Tokens {
                 prompt: 7,
-                completion: 2
+                completion: 2,
+                cached: 0
             })
         );
         let emb = br#"{"data":[],"usage":{"prompt_tokens":3,"total_tokens":3}}"#;
@@ -355,7 +440,8 @@ mod tests {
             from_json(emb),
             Some(Tokens {
                 prompt: 3,
-                completion: 0
+                completion: 0,
+                cached: 0
             })
         );
         let resp = br#"{"id":"r","usage":{"input_tokens":5,"output_tokens":4,"total_tokens":9}}"#;
@@ -363,7 +449,8 @@ mod tests {
             from_json(resp),
             Some(Tokens {
                 prompt: 5,
-                completion: 4
+                completion: 4,
+                cached: 0
             })
         );
         assert_eq!(from_json(br#"{"usage":null}"#), None);
@@ -372,7 +459,13 @@ mod tests {
 
     #[test]
     fn only_the_replys_own_usage_object_counts() {
-        let t = |prompt, completion| Some(Tokens { prompt, completion });
+        let t = |prompt, completion| {
+            Some(Tokens {
+                prompt,
+                completion,
+                cached: 0,
+            })
+        };
         // A "usage" inside a string has escaped quotes: no match.
         let quoted = br#"{"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\": 99}"}}],"usage":{"prompt_tokens":7,"completion_tokens":2}}"#;
         assert_eq!(from_json(quoted), t(7, 2));
@@ -402,6 +495,7 @@ mod tests {
         let want = Some(Tokens {
             prompt: 12,
             completion: 3,
+            cached: 0,
         });
         assert_eq!(from_json(reply), want);
         for size in 1..reply.len() {
@@ -423,36 +517,56 @@ mod tests {
 
     #[test]
     fn usage_chunk_is_recognised() {
+        let t = |prompt, completion, cached| {
+            Some(Tokens {
+                prompt,
+                completion,
+                cached,
+            })
+        };
         let usage =
             b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6}}\n\n";
+        let event = inspect_event(usage);
         assert_eq!(
-            inspect_event(usage),
-            Event {
-                tokens: Some(Tokens {
-                    prompt: 4,
-                    completion: 6
-                }),
-                usage_only: true
-            }
+            (event.reported.complete(), event.usage_only),
+            (t(4, 6, 0), true)
         );
         let content = b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":null}\n\n";
+        let event = inspect_event(content);
         assert_eq!(
-            inspect_event(content),
-            Event {
-                tokens: None,
-                usage_only: false
-            }
+            (event.reported, event.usage_only),
+            (Reported::default(), false)
         );
         let done = b"data: [DONE]\n\n";
-        assert_eq!(inspect_event(done).tokens, None);
-        let responses = b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":2,\"output_tokens\":3}}}\n\n";
-        assert_eq!(
-            inspect_event(responses).tokens,
+        assert_eq!(inspect_event(done).reported.tokens(), None);
+        let responses = b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":2,\"input_tokens_details\":{\"cached_tokens\":1},\"output_tokens\":3}}}\n\n";
+        assert_eq!(inspect_event(responses).reported.complete(), t(2, 3, 1));
+    }
+
+    #[test]
+    fn cached_tokens_in_each_dialect() {
+        let t = |prompt, completion, cached| {
             Some(Tokens {
-                prompt: 2,
-                completion: 3
+                prompt,
+                completion,
+                cached,
             })
-        );
+        };
+        let chat = br#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":64}}}"#;
+        assert_eq!(from_json(chat), t(100, 5, 64));
+        // Anthropic counts cache reads and writes apart from the input.
+        let anthropic = br#"{"type":"message","usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":20,"output_tokens":7}}"#;
+        assert_eq!(from_json(anthropic), t(130, 7, 100));
+        // Streamed: the input at message_start, the output at the last
+        // message_delta; message_start's output count is a placeholder.
+        let start = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n";
+        let delta = b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":15}}\n\n";
+        let started = inspect_event(start).reported;
+        assert_eq!(started.complete(), None);
+        assert_eq!(started.tokens(), t(110, 0, 100));
+        let done = started.then(inspect_event(delta).reported);
+        assert_eq!(done.complete(), t(110, 15, 100));
+        assert!(!inspect_event(start).usage_only && !inspect_event(delta).usage_only);
     }
 
     #[test]

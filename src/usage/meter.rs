@@ -12,7 +12,7 @@
 use super::extract::{self, SseSplitter, UsageScanner};
 pub use super::watch::{is_event_stream, Accounting, Watch};
 use super::writer::UsageSink;
-use super::{TokenWork, Tokens, UsageRecord};
+use super::{TokenWork, UsageRecord};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use std::future::Future;
@@ -96,7 +96,8 @@ pub struct Metered<S> {
     kept_len: usize,
     /// The whole reply's length so far.
     reply_len: usize,
-    reported: Option<Tokens>,
+    /// What the stream's usage events reported so far.
+    reported: extract::Reported,
     /// A JSON reply's first chunk, while it is the only one.
     first: Option<Bytes>,
     /// When the whole reply must be done (`limits.upstream_timeout`).
@@ -116,7 +117,7 @@ impl<S> Metered<S> {
             kept: Vec::new(),
             kept_len: 0,
             reply_len: 0,
-            reported: None,
+            reported: extract::Reported::default(),
             first: None,
             deadline: None,
             timer: None,
@@ -180,13 +181,13 @@ impl<S> Metered<S> {
         {
             return Some(chunk);
         }
-        let mut reported = None;
+        let mut reported = self.reported;
         if !strip_usage {
             // Only watching: the bytes go on unchanged.
             self.splitter.feed(&chunk, |e| {
-                reported = extract::inspect_event(e).tokens.or(reported);
+                reported = reported.then(extract::inspect_event(e).reported);
             });
-            self.reported = reported.or(self.reported);
+            self.reported = reported;
             return Some(chunk);
         }
         // Removing the usage chunk: send on whole events only, so that one
@@ -194,12 +195,12 @@ impl<S> Metered<S> {
         let mut out = BytesMut::with_capacity(chunk.len());
         self.splitter.feed(&chunk, |e| {
             let event = extract::inspect_event(e);
-            reported = event.tokens.or(reported);
+            reported = reported.then(event.reported);
             if !event.usage_only {
                 out.extend_from_slice(e);
             }
         });
-        self.reported = reported.or(self.reported);
+        self.reported = reported;
         (!out.is_empty()).then(|| out.freeze())
     }
 
@@ -214,8 +215,12 @@ impl<S> Metered<S> {
         let Some(mut p) = self.pending.take() else {
             return;
         };
-        let reported = self
-            .reported
+        // A stream's usage counts once it names the reply's tokens too; an
+        // Anthropic stream cut off before its last `message_delta` knows
+        // only the prompt's, and the reply is estimated.
+        let from_events = self.reported;
+        let reported = from_events
+            .complete()
             .or_else(|| self.first.take().and_then(|one| extract::from_json(&one)))
             .or_else(|| self.scanner.tokens());
         let (estimate, streamed) = match self.watch {
@@ -231,9 +236,14 @@ impl<S> Metered<S> {
                     reply_len: self.reply_len,
                     request,
                     streamed,
+                    prompt: from_events.tokens(),
                 }))
             }
-            (None, _) => {}
+            (None, _) => {
+                if let Some(t) = from_events.tokens() {
+                    p.record.set_tokens(t);
+                }
+            }
         }
         self.kept = Vec::new();
         p.finish();

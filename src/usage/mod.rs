@@ -35,6 +35,7 @@ pub struct UsageRecord {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
+    pub cached_tokens: Option<i64>,
     pub estimated: bool,
     pub stream: bool,
     pub latency_ms: i64,
@@ -55,6 +56,9 @@ pub struct TokenWork {
     /// The JSON request.
     pub request: bytes::Bytes,
     pub streamed: bool,
+    /// The prompt's tokens (and cached ones) when the reply reported them
+    /// but not its own: only the reply is estimated.
+    pub prompt: Option<Tokens>,
 }
 
 impl UsageRecord {
@@ -66,13 +70,17 @@ impl UsageRecord {
         };
         self.estimated = true;
         let model = self.model.as_deref().unwrap_or("gpt-4o");
-        let tokens = estimate::estimate(
+        let mut tokens = estimate::estimate(
             model,
             &work.request,
             &work.reply,
             work.reply_len,
             work.streamed,
         );
+        if let Some(known) = work.prompt {
+            tokens.prompt = known.prompt;
+            tokens.cached = known.cached;
+        }
         self.set_tokens(tokens);
     }
 
@@ -86,13 +94,15 @@ impl UsageRecord {
         self.set_tokens(Tokens {
             prompt: guess(work.request.len()),
             completion: guess(work.reply_len),
+            cached: 0,
         });
     }
 
     pub fn set_tokens(&mut self, t: Tokens) {
         self.prompt_tokens = Some(t.prompt);
         self.completion_tokens = Some(t.completion);
-        self.total_tokens = Some(t.prompt + t.completion);
+        self.total_tokens = Some(t.prompt.saturating_add(t.completion));
+        self.cached_tokens = Some(t.cached);
         if let Some(r) = &mut self.reservation {
             r.hold(t.prompt + t.completion);
         }
@@ -102,8 +112,11 @@ impl UsageRecord {
 /// Token counts of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tokens {
+    /// Every prompt token, cached ones included.
     pub prompt: i64,
     pub completion: i64,
+    /// Of the prompt, the tokens read from the upstream's prompt cache.
+    pub cached: i64,
 }
 
 /// Counts tokens the way the model's own tokenizer does (tiktoken); models

@@ -145,16 +145,28 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
             prompt_tokens,
             completion_tokens,
             estimated_requests,
+            cached_tokens,
         ))
         .into_boxed();
     if !users.is_empty() {
         q = q.filter(user_name.eq_any(users));
     }
-    type Row = (NaiveDate, String, String, String, i64, i64, i64, i64, i64);
+    type Row = (
+        NaiveDate,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
     let rows: Vec<Row> = q.load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(d, u, m, up, r, e, p, c, est)| Part {
+        .map(|(d, u, m, up, r, e, p, c, est, cached)| Part {
             at: midnight(d),
             user: u,
             model: m,
@@ -165,6 +177,7 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
                 prompt_tokens: p,
                 completion_tokens: c,
                 estimated_requests: est,
+                cached_tokens: cached,
             },
         })
         .collect())
@@ -184,6 +197,7 @@ fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> Quer
             prompt_tokens,
             completion_tokens,
             estimated,
+            cached_tokens,
         ))
         .into_boxed();
     if !users.is_empty() {
@@ -198,11 +212,12 @@ fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> Quer
         Option<i64>,
         Option<i64>,
         bool,
+        Option<i64>,
     );
     let rows: Vec<Row> = q.load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(t, u, m, up, st, p, c, est)| Part {
+        .map(|(t, u, m, up, st, p, c, est, cached)| Part {
             at: t,
             user: u,
             model: m.unwrap_or_default(),
@@ -213,6 +228,7 @@ fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> Quer
                 prompt_tokens: p.unwrap_or(0),
                 completion_tokens: c.unwrap_or(0),
                 estimated_requests: i64::from(est),
+                cached_tokens: cached.unwrap_or(0),
             },
         })
         .collect())
@@ -228,6 +244,7 @@ pub struct Row {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub total_tokens: i64,
+    pub cached_tokens: i64,
     pub estimated_requests: i64,
     pub cost_usd: Option<f64>,
 }
@@ -241,6 +258,7 @@ impl Row {
             prompt_tokens: 0,
             completion_tokens: 0,
             total_tokens: 0,
+            cached_tokens: 0,
             estimated_requests: 0,
             cost_usd: priced.then_some(0.0),
         }
@@ -257,6 +275,7 @@ impl Row {
             prompt_tokens: p,
             completion_tokens: c,
             total_tokens: p + c,
+            cached_tokens: s.cached_tokens,
             estimated_requests: s.estimated_requests,
             // Unpriced models add nothing to a priced report.
             cost_usd: (!prices.is_empty()).then(|| {
@@ -273,6 +292,7 @@ impl Row {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
         self.total_tokens += other.total_tokens;
+        self.cached_tokens += other.cached_tokens;
         self.estimated_requests += other.estimated_requests;
         if let (Some(a), Some(b)) = (&mut self.cost_usd, other.cost_usd) {
             *a += b;
@@ -347,6 +367,7 @@ mod tests {
                 prompt_tokens: p,
                 completion_tokens: c,
                 estimated_requests: i64::from(p == 1),
+                cached_tokens: 0,
             },
         }
     }

@@ -341,6 +341,7 @@ struct NewRecord {
     stream: bool,
     latency_ms: i64,
     request_id: Option<String>,
+    cached_tokens: Option<i64>,
 }
 
 impl From<&UsageRecord> for NewRecord {
@@ -360,6 +361,7 @@ impl From<&UsageRecord> for NewRecord {
             stream: r.stream,
             latency_ms: r.latency_ms,
             request_id: r.request_id.as_deref().map(str::to_owned),
+            cached_tokens: r.cached_tokens,
         }
     }
 }
@@ -367,7 +369,7 @@ impl From<&UsageRecord> for NewRecord {
 /// Inserts the records many rows per statement, in statements of a few
 /// fixed sizes: diesel prepares each size once per connection and reuses
 /// it, where a statement of any other size is built and parsed anew (about
-/// a fifth of the writer's time). 256 rows × 14 columns stays well under
+/// a fifth of the writer's time). 256 rows × 15 columns stays well under
 /// SQLite's 32,766 bound parameters.
 fn insert_records(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
     let rows: Vec<NewRecord> = batch.iter().map(NewRecord::from).collect();

@@ -6,19 +6,12 @@
 // page's stream reader gets it to the moment it is in the document.
 // Prints a Markdown table.
 
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import net from 'node:net';
 import http from 'node:http';
 import { chromium } from 'playwright-core';
+import { startGateway } from '../../tests/clients/gateway.mjs';
 
-const BIN = process.env.BIN;
 const BROWSER = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHUNKS = 300, EVERY_MS = 15;
-const dir = mkdtempSync(join(tmpdir(), 'chatgate-web-bench-'));
-const config = join(dir, 'chatgate.yaml');
 
 // A reply like a model's: prose, lists and code, a few words a chunk.
 const words = ('Here is **how** it works: the `gateway` reads the key, checks the limits and '
@@ -43,19 +36,10 @@ const upstream = await new Promise((ok) => {
     });
   }).listen(0, '127.0.0.1', () => ok(s));
 });
-const port = await new Promise((ok) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); });
-});
-const base = `http://127.0.0.1:${port}`;
-writeFileSync(config, `listen: 127.0.0.1:${port}\ndatabase:\n  url: sqlite://${join(dir, 'gate.db')}\n`
-  + `upstreams:\n  - name: model\n    kind: openai\n    base_url: http://127.0.0.1:${upstream.address().port}/v1\n`
-  + '    api_keys: [sk-upstream]\n    models: [gpt-4o]\n');
-const key = JSON.parse(execFileSync(BIN, ['-c', config, 'user', 'add', 'bench', '--format', 'json'], { encoding: 'utf8' })).key;
-const server = spawn(BIN, ['-c', config, 'serve'], { stdio: 'ignore' });
-for (let i = 0; i < 300; i++) {
-  try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
-  await new Promise((r) => setTimeout(r, 100));
-}
+const gate = await startGateway(`upstreams:\n  - name: model\n    kind: openai\n`
+  + `    base_url: http://127.0.0.1:${upstream.address().port}/v1\n    api_keys: [sk-upstream]\n    models: [gpt-4o]\n`,
+(cli) => JSON.parse(cli('user', 'add', 'bench', '--format', 'json')).key);
+const { base, prepared: key } = gate;
 
 const browser = await chromium.launch({ executablePath: BROWSER, args: ['--no-sandbox'] });
 try {
@@ -136,6 +120,6 @@ try {
   console.log(`| ${openMs} ms | ${ms(scroll.max)} | ${ms(stream.max)} | ${ms(q(0.5))} | ${ms(q(0.99))} | ${ms(delays.at(-1))} | at most ${frames} | ${delays.length} |`);
 } finally {
   await browser.close();
-  server.kill('SIGTERM');
+  gate.stop();
   upstream.close();
 }

@@ -6,22 +6,14 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import net from 'node:net';
+import { join } from 'node:path';
 import http from 'node:http';
 import { chromium } from 'playwright-core';
+import { root, startGateway } from '../../tests/clients/gateway.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = process.env.BIN || join(root, 'target', 'debug', 'chatgate');
 const BROWSER = process.env.CHROMIUM || '/usr/bin/chromium';
 const ADMIN = 'adm-web-test-token';
-const dir = mkdtempSync(join(tmpdir(), 'chatgate-web-'));
-const config = join(dir, 'chatgate.yaml');
-let server, browser, base, key, limitedKey, slow;
+let gate, cli, browser, base, key, limitedKey, slow;
 
 /// An OpenAI-compatible upstream whose `slow` model streams a chunk every
 /// 60 ms (the echo upstream answers at once), so that progressive
@@ -47,32 +39,23 @@ function slowUpstream() {
   });
 }
 
-const freePort = () => new Promise((ok) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); });
-});
-const cli = (...args) => execFileSync(BIN, ['-c', config, ...args], { encoding: 'utf8' });
-
 before(async () => {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
   slow = await slowUpstream();
-  writeFileSync(config, `listen: 127.0.0.1:${port}\nworkers: 1\ndatabase:\n  url: sqlite://${join(dir, 'gate.db')}\n`
-    + `admin:\n  token: ${ADMIN}\nweb:\n  help_link: https://help.example.test/quota\n`
+  gate = await startGateway(`admin:\n  token: ${ADMIN}\nweb:\n  help_link: https://help.example.test/quota\n`
     + `upstreams:\n  - name: slow\n    kind: openai\n    base_url: http://127.0.0.1:${slow.address().port}/v1\n`
-    + `    api_keys: [sk-slow-upstream]\n    models: [slow]\n  - name: echo\n    kind: echo\n    models: [gpt-4o, gpt-4o-mini]\n`);
-  key = JSON.parse(cli('user', 'add', 'alice', '--format', 'json')).key;
-  limitedKey = JSON.parse(cli('user', 'add', 'carol', '--request-limit', '1', '--format', 'json')).key;
-  server = spawn(BIN, ['-c', config, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  for (let i = 0; i < 300; i++) {
-    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    + `    api_keys: [sk-slow-upstream]\n    models: [slow]\n  - name: echo\n    kind: echo\n    models: [gpt-4o, gpt-4o-mini]\n`,
+  (run) => [
+    JSON.parse(run('user', 'add', 'alice', '--format', 'json')).key,
+    JSON.parse(run('user', 'add', 'carol', '--request-limit', '1', '--format', 'json')).key,
+  ]);
+  ({ base, cli } = gate);
+  [key, limitedKey] = gate.prepared;
   browser = await chromium.launch({ executablePath: BROWSER, args: ['--no-sandbox'] });
 });
 
 after(async () => {
   await browser?.close();
-  server?.kill('SIGTERM');
+  gate?.stop();
   slow?.close();
 });
 

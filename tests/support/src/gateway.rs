@@ -232,17 +232,22 @@ pub async fn key_status(app: &TestApp, key: &str) -> (u16, String) {
     (status, code)
 }
 
-/// The model ids `GET /v1/models` lists for `key`.
-pub async fn model_ids(app: &TestApp, key: &str) -> Vec<String> {
-    let v: serde_json::Value = http()
-        .get(format!("{}/models", app.base))
+/// `GET url` with `key`, its JSON body.
+pub async fn get_json(url: impl reqwest::IntoUrl, key: &str) -> serde_json::Value {
+    http()
+        .get(url)
         .bearer_auth(key)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The model ids `GET /v1/models` lists for `key`.
+pub async fn model_ids(app: &TestApp, key: &str) -> Vec<String> {
+    let v = get_json(format!("{}/models", app.base), key).await;
     v["data"]
         .as_array()
         .unwrap()

@@ -1,13 +1,16 @@
-//! The integration tests' harness: a mock upstream (`mock`), the real
+//! The integration tests' harness: a mock upstream (`mock`, and an
+//! Anthropic-shaped one in `anthropic`), the real
 //! gateway in-process (`gateway`) or as the built binary (`binary`),
 //! tunnelling proxies (`proxy`) and the stored usage records (`records`).
 
+mod anthropic;
 mod binary;
 mod gateway;
 mod mock;
 mod proxy;
 mod records;
 
+pub use anthropic::*;
 pub use binary::*;
 pub use gateway::*;
 pub use mock::*;

@@ -22,6 +22,21 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// The request as a mock upstream received it.
+    pub fn of(req: &HttpRequest, body: &Bytes) -> Seen {
+        Seen {
+            method: req.method().to_string(),
+            path: req.path().to_owned(),
+            query: req.query_string().to_owned(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body: body.clone(),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -113,18 +128,7 @@ pub mod models {
 pub const MOCK_ORGANIZATION: &str = "org-mock";
 
 async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> HttpResponse {
-    let seen = Seen {
-        method: req.method().to_string(),
-        path: req.path().to_owned(),
-        query: req.query_string().to_owned(),
-        headers: req
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-            .collect(),
-        body: body.clone(),
-    };
-    state.seen.lock().unwrap().push(seen);
+    state.seen.lock().unwrap().push(Seen::of(&req, &body));
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     // Model `no-usage` behaves like compatible servers that report none.
     let reports_usage = json["model"] != NO_USAGE_MODEL;
@@ -456,6 +460,20 @@ fn async_stream(
 
 pub fn start_mock() -> Mock {
     let state = MockState::default();
+    let port = serve(&state, record);
+    Mock {
+        url: format!("http://127.0.0.1:{port}/v1"),
+        state,
+    }
+}
+
+/// Runs a mock upstream on a port of its own, every request to `handler`;
+/// answers the port.
+pub(crate) fn serve<H>(state: &MockState, handler: H) -> u16
+where
+    H: actix_web::Handler<(HttpRequest, Bytes, web::Data<MockState>)> + Clone + Send + 'static,
+    H::Output: actix_web::Responder + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let data = web::Data::new(state.clone());
@@ -463,7 +481,7 @@ pub fn start_mock() -> Mock {
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
-            .default_service(web::to(record))
+            .default_service(web::to(handler.clone()))
     })
     .workers(1)
     .disable_signals()
@@ -471,8 +489,5 @@ pub fn start_mock() -> Mock {
     .unwrap()
     .run();
     tokio::spawn(server);
-    Mock {
-        url: format!("http://127.0.0.1:{port}/v1"),
-        state,
-    }
+    port
 }

@@ -38,3 +38,16 @@ pub fn stored(pool: &Pool, endpoint_is: &str) -> Vec<Stored> {
         .load(&mut conn)
         .unwrap()
 }
+
+/// The cached tokens of an endpoint's usage records, oldest first.
+pub fn stored_cached(pool: &Pool, endpoint_is: &str) -> Vec<Option<i64>> {
+    use chatgate::db::schema::usage_records::dsl::*;
+    use diesel::prelude::*;
+    let mut conn = pool.get().unwrap();
+    usage_records
+        .filter(endpoint.eq(endpoint_is))
+        .order(id.asc())
+        .select(cached_tokens)
+        .load(&mut conn)
+        .unwrap()
+}

@@ -1,0 +1,38 @@
+// The built binary as the Node tests run it (the SDK tests here, the
+// browser tests in web/tests): a config file in a temp dir, `serve` on a
+// free port, the CLI on the same config. No dependencies of its own.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = process.env.BIN || join(root, 'target', 'debug', 'chatgate');
+
+const freePort = () => new Promise((ok) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => ok(p)); });
+});
+
+/// Starts `chatgate serve` with `yaml` (the config without `listen` and
+/// `database`), after `prepare(cli)` (adding users: a running server would
+/// see them only within a second or two); answers { base, cli(...args),
+/// prepared (what prepare answered), stop() }.
+export async function startGateway(yaml, prepare = () => undefined) {
+  const dir = mkdtempSync(join(tmpdir(), 'chatgate-node-'));
+  const config = join(dir, 'chatgate.yaml');
+  const port = await freePort();
+  writeFileSync(config, `listen: 127.0.0.1:${port}\nworkers: 1\ndatabase:\n  url: sqlite://${join(dir, 'gate.db')}\n${yaml}`);
+  const cli = (...args) => execFileSync(BIN, ['-c', config, ...args], { encoding: 'utf8' });
+  const prepared = prepare(cli);
+  // GATE_LOG=1 shows the server's log.
+  const server = spawn(BIN, ['-c', config, 'serve'], { stdio: ['ignore', 'ignore', process.env.GATE_LOG ? 'inherit' : 'ignore'] });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { base, cli, prepared, stop: () => server.kill('SIGTERM') };
+}
