@@ -162,8 +162,7 @@ pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpRe
         .into_query(crate::db::now())
         .map_err(ApiError::BadRequest)?;
     query.users = vec![caller.name.to_string()];
-    let prices = gw.live().config.prices.clone();
     let by = query.by.clone();
-    let rows = crate::db::query(&gw.pool, move |c| report::run(c, &query, &prices)).await?;
+    let rows = crate::db::query(&gw.pool, move |c| report::run(c, &query)).await?;
     Ok(HttpResponse::Ok().json(report::to_json(&rows, &by)))
 }

@@ -279,9 +279,8 @@ async fn usage(
     q: web::Query<report::Params>,
 ) -> Result<HttpResponse, AdminError> {
     let query = q.into_inner().into_query(crate::db::now()).map_err(bad)?;
-    let prices = gw.live().config.prices.clone();
     let by = query.by.clone();
-    let rows = db::query(&gw.pool, move |c| report::run(c, &query, &prices))
+    let rows = db::query(&gw.pool, move |c| report::run(c, &query))
         .await
         .map_err(UserError::from)?;
     Ok(HttpResponse::Ok().json(report::to_json(&rows, &by)))

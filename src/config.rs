@@ -30,6 +30,9 @@ pub struct Config {
     /// Outbound proxy for upstreams that name none (http:// or socks5://).
     pub proxy: Option<String>,
     pub users: Vec<UserSeed>,
+    /// LiteLLM's `model_prices_and_context_window.json`, as published.
+    pub prices_file: Option<std::path::PathBuf>,
+    /// USD per 1M tokens by model name or glob; wins over `prices_file`.
     pub prices: BTreeMap<String, Price>,
     pub endpoints: EndpointsConfig,
     pub limits: LimitsConfig,
@@ -119,6 +122,12 @@ fn all_models() -> Vec<String> {
 pub struct Price {
     pub input: f64,
     pub output: f64,
+    /// Prompt tokens read from the upstream's cache; default: `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<f64>,
+    /// Prompt tokens written to the cache (Anthropic); default: `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<f64>,
 }
 
 /// Which `/v1` paths beyond the metered and account endpoints are
@@ -199,6 +208,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             proxy: None,
             users: Vec::new(),
+            prices_file: None,
             prices: BTreeMap::new(),
             endpoints: EndpointsConfig::default(),
             limits: LimitsConfig::default(),

@@ -12,6 +12,7 @@ use crate::proxy;
 use crate::proxy::edge::{self, Cors};
 pub use crate::state::{Gateway, Live};
 use crate::upstream::client::Clients;
+use crate::usage::prices::PriceBook;
 use crate::usage::writer::UsageWriter;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
@@ -111,7 +112,13 @@ impl Application {
         let refresher = Refresher::start(keys.clone(), pool.clone(), revision);
         let metrics = Arc::new(Metrics::new());
         metrics.know_models(live.upstreams.named_models());
-        let writer = UsageWriter::start(pool.clone(), keys.ledgers(), metrics.clone());
+        let prices: PriceBook = Arc::new(ArcSwap::new(live.prices.clone()));
+        let writer = UsageWriter::start(
+            pool.clone(),
+            keys.ledgers(),
+            metrics.clone(),
+            prices.clone(),
+        );
         let usage = match records {
             Records::Kept => writer.sink(),
             Records::Dropped => writer.sink().off(),
@@ -132,6 +139,7 @@ impl Application {
         let web_app = web_app.map(std::sync::Arc::new);
         let gateway = web::Data::new(Gateway {
             live: ArcSwap::from_pointee(live),
+            prices,
             keys,
             usage,
             pool,

@@ -6,6 +6,7 @@ use crate::db::Pool;
 use crate::keytable::KeyTable;
 use crate::metrics::Metrics;
 use crate::upstream::Upstreams;
+use crate::usage::prices::{PriceBook, Prices};
 use crate::usage::writer::UsageSink;
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -16,22 +17,30 @@ pub struct Gateway {
     /// What SIGHUP reloads, swapped whole: a request works with the
     /// settings it started with.
     pub(crate) live: ArcSwap<Live>,
+    /// The prices of `live`, where the usage writer reads them.
+    pub(crate) prices: PriceBook,
     pub keys: Arc<KeyTable>,
     pub usage: UsageSink,
     pub pool: Pool,
     pub metrics: Arc<Metrics>,
 }
 
-/// The configuration and the upstreams built from it.
+/// The configuration, and the upstreams and prices built from it.
 pub struct Live {
     pub config: Config,
     pub upstreams: Upstreams,
+    pub prices: Arc<Prices>,
 }
 
 impl Live {
     pub fn build(config: Config) -> anyhow::Result<Live> {
         let upstreams = Upstreams::from_config(&config.upstreams, config.proxy.as_deref())?;
-        Ok(Live { config, upstreams })
+        let prices = Arc::new(Prices::load(&config)?);
+        Ok(Live {
+            config,
+            upstreams,
+            prices,
+        })
     }
 }
 
@@ -67,6 +76,7 @@ impl Gateway {
         }
         crate::logging::set_level(&new.config.log.level);
         self.metrics.know_models(new.upstreams.named_models());
+        self.prices.store(new.prices.clone());
         self.live.store(Arc::new(new));
         let mut conn = self
             .pool

@@ -38,14 +38,19 @@ impl Cli {
     }
 
     fn ok(&self, args: &[&str]) -> String {
+        self.ok_with_stderr(args).0
+    }
+
+    /// Runs a command that must succeed; returns (stdout, stderr).
+    fn ok_with_stderr(&self, args: &[&str]) -> (String, String) {
         let out = self.cmd(args).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(
             out.status.success(),
-            "{args:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+            "{args:?} failed ({}): {stderr}",
+            out.status
         );
-        String::from_utf8(out.stdout).unwrap()
+        (String::from_utf8(out.stdout).unwrap(), stderr)
     }
 
     /// Runs a command that must fail with `code`; returns stderr.
@@ -310,6 +315,26 @@ fn config_check_redacts_secrets_and_names_bad_fields() {
         assert!(!out.contains(secret), "{secret} printed:\n{out}");
     }
 
+    // Prices: how many, and a model served without one.
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/model_prices_sample.json"
+    );
+    std::fs::write(
+        &file,
+        format!("prices_file: {sample}\nprices:\n  \"claude-*\": {{ input: 3, output: 15 }}\nupstreams:\n  - name: openai\n    kind: openai\n    api_keys: [k]\n    models: [gpt-4o, o1-*]\n"),
+    )
+    .unwrap();
+    let (_, out) = cli.ok_with_stderr(&["-c", file.to_str().unwrap(), "config", "check"]);
+    assert!(out.contains("prices: 5 models or patterns priced"), "{out}");
+    assert!(
+        out.contains("`o1-*`, which no price covers") && !out.contains("`gpt-4o`, which"),
+        "{out}"
+    );
+    std::fs::write(&file, "prices_file: /nonexistent/prices.json\n").unwrap();
+    let err = cli.fails(&["-c", file.to_str().unwrap(), "config", "check"], 1);
+    assert!(err.contains("prices_file"), "{err}");
+
     std::fs::write(&file, "workers: many\n").unwrap();
     let err = cli.fails(&["-c", file.to_str().unwrap(), "config", "check"], 1);
     assert!(
@@ -547,13 +572,14 @@ fn usage_report_groups_filters_and_formats() {
         .unwrap()
         .starts_with("user,requests"));
 
-    // Priced models get a cost column.
+    // Costs are the ones stored with the records: prices configured now
+    // do not reprice what was written without them.
     let cfg = dir.path().join("chatgate.yaml");
     std::fs::write(&cfg, "prices:\n  gpt-4o: { input: 2.5, output: 10 }\n").unwrap();
     let mut priced = vec!["-c", cfg.to_str().unwrap()];
     priced.extend(args(&nov, &["--format", "json"]));
     let json = cli.json(&priced);
-    assert_eq!(json[1]["cost_usd"], (10.0 * 2.5 + 20.0 * 10.0) / 1e6);
+    assert_eq!(json[1]["cost_usd"], serde_json::Value::Null);
 
     // A range without records (not `--period yesterday`: on 2026-12-01
     // that is the day of one of the records above).

@@ -97,7 +97,7 @@ async fn usage_from_both_lands_in_one_report() {
         users: vec!["alice".into()],
         by: vec![GroupBy::Model],
     };
-    let rows = report::run(&mut pool.get().unwrap(), &query, &Default::default()).unwrap();
+    let rows = report::run(&mut pool.get().unwrap(), &query).unwrap();
     let chats: Vec<_> = rows.iter().filter(|r| r.keys == ["gpt-4o"]).collect();
     let requests: i64 = chats.iter().map(|r| r.requests).sum();
     let tokens: i64 = chats.iter().map(|r| r.total_tokens).sum();

@@ -291,7 +291,7 @@ async fn two_thousand_concurrent_requests_leave_two_thousand_records() {
         users: Vec::new(),
         by: vec![GroupBy::Model],
     };
-    let rows = report::run(&mut pool.get().unwrap(), &query, &Default::default()).unwrap();
+    let rows = report::run(&mut pool.get().unwrap(), &query).unwrap();
     let gpt4o: i64 = rows
         .iter()
         .filter(|r| r.keys == ["gpt-4o"])

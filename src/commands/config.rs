@@ -21,12 +21,41 @@ impl Command {
                     None => "no config file found; defaults and environment are valid".into(),
                 };
                 say(ctx, &source);
+                for line in price_state(&ctx.loaded.config)? {
+                    say(ctx, &line);
+                }
                 say(ctx, &database_state(&ctx.loaded.config.database.url));
                 print!("{}", serde_yaml::to_string(&ctx.loaded.config.redacted())?);
                 Ok(())
             }
         }
     }
+}
+
+/// How many models have prices, and a warning for each model an upstream
+/// serves that no price covers (its cost is unknown).
+fn price_state(config: &crate::config::Config) -> anyhow::Result<Vec<String>> {
+    let prices = crate::usage::prices::Prices::load(config)?;
+    if prices.is_empty() {
+        return Ok(vec!["prices: none (usage reports show no cost)".into()]);
+    }
+    let mut lines = vec![format!(
+        "prices: {} models or patterns priced{}",
+        prices.len(),
+        match &config.prices_file {
+            Some(f) => format!(" (prices_file {} and `prices`)", f.display()),
+            None => String::new(),
+        }
+    )];
+    for u in &config.upstreams {
+        for pattern in u.models.iter().filter(|m| !prices.covers(m)) {
+            lines.push(format!(
+                "warning: upstream `{}` serves `{pattern}`, which no price covers: its requests have no cost",
+                u.name
+            ));
+        }
+    }
+    Ok(lines)
 }
 
 /// The backend and its migration state, or why it cannot be read. A

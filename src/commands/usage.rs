@@ -104,9 +104,8 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<()> {
         by: a.by,
     };
     let mut conn = ctx.connection()?;
-    let prices = &ctx.loaded.config.prices;
-    let rows = report::run(&mut conn, &query, prices).context("cannot read usage")?;
-    let text = render(&rows, &query.by, a.format, !prices.is_empty())?;
+    let rows = report::run(&mut conn, &query).context("cannot read usage")?;
+    let text = render(&rows, &query.by, a.format)?;
     match a.output {
         Some(path) => {
             std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
@@ -115,12 +114,7 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<()> {
     }
 }
 
-fn render(
-    rows: &[report::Row],
-    by: &[GroupBy],
-    format: Format,
-    priced: bool,
-) -> anyhow::Result<String> {
+fn render(rows: &[report::Row], by: &[GroupBy], format: Format) -> anyhow::Result<String> {
     Ok(match format {
         Format::Json => serde_json::to_string_pretty(&report::to_json(rows, by))? + "\n",
         Format::Csv => {
@@ -151,7 +145,7 @@ fn render(
                         .collect::<Vec<_>>(),
                 );
             }
-            let total = report::totals(rows, priced);
+            let total = report::totals(rows);
             let mut label = vec![String::new(); by.len()];
             if let Some(first) = label.first_mut() {
                 *first = "TOTAL".into();
@@ -180,6 +174,6 @@ fn metric_cells(r: &report::Row) -> impl Iterator<Item = String> {
     .into_iter()
     .map(|n| n.to_string())
     .chain(std::iter::once(
-        r.cost_usd.map(|c| format!("{c:.6}")).unwrap_or_default(),
+        r.cost.usd().map(|c| format!("{c:.6}")).unwrap_or_default(),
     ))
 }

@@ -38,6 +38,7 @@ diesel::table! {
         latency_ms -> BigInt,
         request_id -> Nullable<Text>,
         cached_tokens -> Nullable<BigInt>,
+        cost_nano_usd -> Nullable<BigInt>,
     }
 }
 
@@ -60,6 +61,8 @@ diesel::table! {
         completion_tokens -> BigInt,
         estimated_requests -> BigInt,
         cached_tokens -> BigInt,
+        cost_nano_usd -> BigInt,
+        priced_requests -> BigInt,
     }
 }
 

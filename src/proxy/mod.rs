@@ -71,6 +71,8 @@ pub async fn handle(
             completion_tokens: None,
             total_tokens: None,
             cached_tokens: None,
+            cache_written_tokens: None,
+            cost_nano_usd: None,
             estimated: false,
             stream: false,
             latency_ms: 0,

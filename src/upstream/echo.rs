@@ -99,6 +99,7 @@ fn chat(request: &Value) -> LocalReply {
         prompt: prompt_tokens(model, messages.iter().map(|m| &m["content"])),
         completion: count_tokens(model, &reply),
         cached: 0,
+        cache_written: 0,
     };
     let id = format!("chatcmpl-echo{}", short_hash(&reply));
     let created = chrono::Utc::now().timestamp();
@@ -175,6 +176,7 @@ fn response(request: &Value) -> LocalReply {
         prompt: prompt_tokens(model, instructions.into_iter().chain(contents)),
         completion: count_tokens(model, &reply),
         cached: 0,
+        cache_written: 0,
     };
     let hash = short_hash(&reply);
     let (id, item_id) = (format!("resp_echo{hash}"), format!("msg_echo{hash}"));
@@ -257,6 +259,7 @@ fn completion(request: &Value) -> LocalReply {
         prompt: count_tokens(model, &prompt),
         completion: count_tokens(model, &prompt),
         cached: 0,
+        cache_written: 0,
     };
     let id = format!("cmpl-echo{}", short_hash(&prompt));
     let created = chrono::Utc::now().timestamp();
@@ -331,6 +334,7 @@ fn embeddings(request: &Value) -> LocalReply {
         prompt,
         completion: 0,
         cached: 0,
+        cache_written: 0,
     };
     let body = json!({
         "object": "list", "data": data, "model": model,

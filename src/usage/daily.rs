@@ -24,6 +24,9 @@ pub struct Sums {
     pub completion_tokens: i64,
     pub estimated_requests: i64,
     pub cached_tokens: i64,
+    pub cost_nano_usd: i64,
+    /// Requests whose model had a price (a cost of 0 is then a cost).
+    pub priced_requests: i64,
 }
 
 impl Sums {
@@ -35,6 +38,8 @@ impl Sums {
             completion_tokens: r.completion_tokens.unwrap_or(0),
             estimated_requests: i64::from(r.estimated),
             cached_tokens: r.cached_tokens.unwrap_or(0),
+            cost_nano_usd: r.cost_nano_usd.unwrap_or(0),
+            priced_requests: i64::from(r.cost_nano_usd.is_some()),
         }
     }
 
@@ -45,6 +50,8 @@ impl Sums {
         self.completion_tokens += o.completion_tokens;
         self.estimated_requests += o.estimated_requests;
         self.cached_tokens += o.cached_tokens;
+        self.cost_nano_usd = self.cost_nano_usd.saturating_add(o.cost_nano_usd);
+        self.priced_requests += o.priced_requests;
     }
 }
 
@@ -82,6 +89,8 @@ pub fn add_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<
                 completion_tokens.eq(s.completion_tokens),
                 estimated_requests.eq(s.estimated_requests),
                 cached_tokens.eq(s.cached_tokens),
+                cost_nano_usd.eq(s.cost_nano_usd),
+                priced_requests.eq(s.priced_requests),
             ));
             execute_prepared(conn, insert)?;
         }
@@ -114,6 +123,8 @@ where
             ("completion_tokens", &s.completion_tokens),
             ("estimated_requests", &s.estimated_requests),
             ("cached_tokens", &s.cached_tokens),
+            ("cost_nano_usd", &s.cost_nano_usd),
+            ("priced_requests", &s.priced_requests),
         ];
         out.push_sql("UPDATE usage_daily SET ");
         for (i, (column, n)) in added.into_iter().enumerate() {

@@ -80,6 +80,7 @@ pub fn estimate(
             prompt: bounded_count(model, &prompt_text),
             completion: i64::try_from(reply_len / 4).unwrap_or(i64::MAX),
             cached: 0,
+            cache_written: 0,
         };
     }
     let mut completion = bounded_count(model, &reply_text);
@@ -91,6 +92,7 @@ pub fn estimate(
         prompt: bounded_count(model, &prompt_text),
         completion,
         cached: 0,
+        cache_written: 0,
     }
 }
 
@@ -155,7 +157,8 @@ mod tests {
             Tokens {
                 prompt: 2,
                 completion: 2,
-                cached: 0
+                cached: 0,
+                cache_written: 0
             }
         );
         let json = br#"{"choices":[{"message":{"content":"Hello there"}}]}"#;
@@ -173,7 +176,8 @@ mod tests {
             Tokens {
                 prompt: 3,
                 completion: 2,
-                cached: 0
+                cached: 0,
+                cache_written: 0
             }
         );
     }

@@ -48,6 +48,7 @@ pub struct Reported {
     prompt: Option<i64>,
     completion: Option<i64>,
     cached: Option<i64>,
+    cache_written: Option<i64>,
 }
 
 impl Reported {
@@ -57,6 +58,7 @@ impl Reported {
             prompt: later.prompt.or(self.prompt),
             completion: later.completion.or(self.completion),
             cached: later.cached.or(self.cached),
+            cache_written: later.cache_written.or(self.cache_written),
         }
     }
 
@@ -72,6 +74,7 @@ impl Reported {
             prompt: self.prompt?,
             completion: self.completion.unwrap_or(0),
             cached: self.cached.unwrap_or(0),
+            cache_written: self.cache_written.unwrap_or(0),
         })
     }
 }
@@ -98,6 +101,7 @@ impl UsageField {
             cached: details
                 .and_then(|d| d.cached_tokens)
                 .or(self.cache_read_input_tokens),
+            cache_written: self.cache_creation_input_tokens,
         }
     }
 
@@ -432,7 +436,8 @@ mod tests {
             Some(Tokens {
                 prompt: 7,
                 completion: 2,
-                cached: 0
+                cached: 0,
+                cache_written: 0
             })
         );
         let emb = br#"{"data":[],"usage":{"prompt_tokens":3,"total_tokens":3}}"#;
@@ -441,7 +446,8 @@ mod tests {
             Some(Tokens {
                 prompt: 3,
                 completion: 0,
-                cached: 0
+                cached: 0,
+                cache_written: 0
             })
         );
         let resp = br#"{"id":"r","usage":{"input_tokens":5,"output_tokens":4,"total_tokens":9}}"#;
@@ -450,7 +456,8 @@ mod tests {
             Some(Tokens {
                 prompt: 5,
                 completion: 4,
-                cached: 0
+                cached: 0,
+                cache_written: 0
             })
         );
         assert_eq!(from_json(br#"{"usage":null}"#), None);
@@ -464,6 +471,7 @@ mod tests {
                 prompt,
                 completion,
                 cached: 0,
+                cache_written: 0,
             })
         };
         // A "usage" inside a string has escaped quotes: no match.
@@ -496,6 +504,7 @@ mod tests {
             prompt: 12,
             completion: 3,
             cached: 0,
+            cache_written: 0,
         });
         assert_eq!(from_json(reply), want);
         for size in 1..reply.len() {
@@ -522,6 +531,7 @@ mod tests {
                 prompt,
                 completion,
                 cached,
+                cache_written: 0,
             })
         };
         let usage =
@@ -550,13 +560,18 @@ mod tests {
                 prompt,
                 completion,
                 cached,
+                cache_written: 0,
             })
         };
         let chat = br#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":64}}}"#;
         assert_eq!(from_json(chat), t(100, 5, 64));
         // Anthropic counts cache reads and writes apart from the input.
         let anthropic = br#"{"type":"message","usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":20,"output_tokens":7}}"#;
-        assert_eq!(from_json(anthropic), t(130, 7, 100));
+        let written = Tokens {
+            cache_written: 20,
+            ..t(130, 7, 100).unwrap()
+        };
+        assert_eq!(from_json(anthropic), Some(written));
         // Streamed: the input at message_start, the output at the last
         // message_delta; message_start's output count is a placeholder.
         let start = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n";

@@ -7,6 +7,7 @@ pub mod estimator;
 pub mod extract;
 pub mod last_used;
 pub mod meter;
+pub mod prices;
 pub mod range;
 pub mod report;
 pub mod watch;
@@ -36,6 +37,11 @@ pub struct UsageRecord {
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
     pub cached_tokens: Option<i64>,
+    /// Written to the prompt cache: priced apart, not stored.
+    pub cache_written_tokens: Option<i64>,
+    /// What the tokens cost at the prices in force when the record is
+    /// written; `None` when the model has no price.
+    pub cost_nano_usd: Option<i64>,
     pub estimated: bool,
     pub stream: bool,
     pub latency_ms: i64,
@@ -95,6 +101,25 @@ impl UsageRecord {
             prompt: guess(work.request.len()),
             completion: guess(work.reply_len),
             cached: 0,
+            cache_written: 0,
+        });
+    }
+
+    /// Prices the record's tokens with `prices` (on the writer, when it
+    /// is written: a later change of prices does not rewrite it).
+    pub fn price(&mut self, prices: &prices::Prices) {
+        let (Some(model), Some(prompt), Some(completion)) =
+            (&self.model, self.prompt_tokens, self.completion_tokens)
+        else {
+            return;
+        };
+        self.cost_nano_usd = prices.rate(model).map(|rate| {
+            rate.cost(Tokens {
+                prompt,
+                completion,
+                cached: self.cached_tokens.unwrap_or(0),
+                cache_written: self.cache_written_tokens.unwrap_or(0),
+            })
         });
     }
 
@@ -103,6 +128,7 @@ impl UsageRecord {
         self.completion_tokens = Some(t.completion);
         self.total_tokens = Some(t.prompt.saturating_add(t.completion));
         self.cached_tokens = Some(t.cached);
+        self.cache_written_tokens = Some(t.cache_written);
         if let Some(r) = &mut self.reservation {
             r.hold(t.prompt + t.completion);
         }
@@ -117,6 +143,9 @@ pub struct Tokens {
     pub completion: i64,
     /// Of the prompt, the tokens read from the upstream's prompt cache.
     pub cached: i64,
+    /// Of the prompt, the tokens written to the cache (Anthropic's
+    /// `cache_creation_input_tokens`): priced apart, not stored.
+    pub cache_written: i64,
 }
 
 /// Counts tokens the way the model's own tokenizer does (tiktoken); models

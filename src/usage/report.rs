@@ -4,7 +4,6 @@
 
 use super::daily::Sums;
 pub use super::range::{bound, midnight, period, resolve, Range};
-use crate::config::Price;
 use crate::db::DbConnection;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
@@ -94,14 +93,10 @@ impl Params {
     }
 }
 
-/// The report: its parts loaded, then grouped and priced.
-pub fn run(
-    conn: &mut DbConnection,
-    q: &Query,
-    prices: &BTreeMap<String, Price>,
-) -> QueryResult<Vec<Row>> {
+/// The report: its parts loaded, then grouped (costs are the stored ones).
+pub fn run(conn: &mut DbConnection, q: &Query) -> QueryResult<Vec<Row>> {
     let parts = load(conn, q.range, &q.users)?;
-    Ok(aggregate(&parts, &q.by, prices))
+    Ok(aggregate(&parts, &q.by))
 }
 
 /// What a report adds up: one record, or one day's total, of one user,
@@ -146,6 +141,8 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
             completion_tokens,
             estimated_requests,
             cached_tokens,
+            cost_nano_usd,
+            priced_requests,
         ))
         .into_boxed();
     if !users.is_empty() {
@@ -162,24 +159,30 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
         i64,
         i64,
         i64,
+        i64,
+        i64,
     );
     let rows: Vec<Row> = q.load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(d, u, m, up, r, e, p, c, est, cached)| Part {
-            at: midnight(d),
-            user: u,
-            model: m,
-            upstream: up,
-            sums: Sums {
-                requests: r,
-                errors: e,
-                prompt_tokens: p,
-                completion_tokens: c,
-                estimated_requests: est,
-                cached_tokens: cached,
+        .map(
+            |(d, u, m, up, r, e, p, c, est, cached, cost, priced)| Part {
+                at: midnight(d),
+                user: u,
+                model: m,
+                upstream: up,
+                sums: Sums {
+                    requests: r,
+                    errors: e,
+                    prompt_tokens: p,
+                    completion_tokens: c,
+                    estimated_requests: est,
+                    cached_tokens: cached,
+                    cost_nano_usd: cost,
+                    priced_requests: priced,
+                },
             },
-        })
+        )
         .collect())
 }
 
@@ -198,6 +201,7 @@ fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> Quer
             completion_tokens,
             estimated,
             cached_tokens,
+            cost_nano_usd,
         ))
         .into_boxed();
     if !users.is_empty() {
@@ -213,11 +217,12 @@ fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> Quer
         Option<i64>,
         bool,
         Option<i64>,
+        Option<i64>,
     );
     let rows: Vec<Row> = q.load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(t, u, m, up, st, p, c, est, cached)| Part {
+        .map(|(t, u, m, up, st, p, c, est, cached, cost)| Part {
             at: t,
             user: u,
             model: m.unwrap_or_default(),
@@ -229,6 +234,8 @@ fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> Quer
                 completion_tokens: c.unwrap_or(0),
                 estimated_requests: i64::from(est),
                 cached_tokens: cached.unwrap_or(0),
+                cost_nano_usd: cost.unwrap_or(0),
+                priced_requests: i64::from(cost.is_some()),
             },
         })
         .collect())
@@ -246,11 +253,31 @@ pub struct Row {
     pub total_tokens: i64,
     pub cached_tokens: i64,
     pub estimated_requests: i64,
-    pub cost_usd: Option<f64>,
+    #[serde(rename = "cost_usd", serialize_with = "as_usd")]
+    pub cost: Cost,
+}
+
+/// The stored costs of a row's requests, exact until shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    pub nano_usd: i64,
+    /// How many of the requests had a price.
+    pub priced: i64,
+}
+
+impl Cost {
+    /// In USD; `None` when no request of the row had a price.
+    pub fn usd(self) -> Option<f64> {
+        (self.priced > 0).then(|| self.nano_usd as f64 / super::prices::NANO_PER_USD)
+    }
+}
+
+fn as_usd<S: serde::Serializer>(cost: &Cost, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&cost.usd(), s)
 }
 
 impl Row {
-    fn empty(keys: Vec<String>, priced: bool) -> Row {
+    fn empty(keys: Vec<String>) -> Row {
         Row {
             keys,
             requests: 0,
@@ -260,12 +287,12 @@ impl Row {
             total_tokens: 0,
             cached_tokens: 0,
             estimated_requests: 0,
-            cost_usd: priced.then_some(0.0),
+            cost: Cost::default(),
         }
     }
 
     /// One part as a row of its own, to merge into a group.
-    fn of(part: &Part, prices: &BTreeMap<String, Price>) -> Row {
+    fn of(part: &Part) -> Row {
         let s = part.sums;
         let (p, c) = (s.prompt_tokens, s.completion_tokens);
         Row {
@@ -277,12 +304,10 @@ impl Row {
             total_tokens: p + c,
             cached_tokens: s.cached_tokens,
             estimated_requests: s.estimated_requests,
-            // Unpriced models add nothing to a priced report.
-            cost_usd: (!prices.is_empty()).then(|| {
-                prices
-                    .get(&part.model)
-                    .map_or(0.0, |pr| (p as f64 * pr.input + c as f64 * pr.output) / 1e6)
-            }),
+            cost: Cost {
+                nano_usd: s.cost_nano_usd,
+                priced: s.priced_requests,
+            },
         }
     }
 
@@ -294,9 +319,8 @@ impl Row {
         self.total_tokens += other.total_tokens;
         self.cached_tokens += other.cached_tokens;
         self.estimated_requests += other.estimated_requests;
-        if let (Some(a), Some(b)) = (&mut self.cost_usd, other.cost_usd) {
-            *a += b;
-        }
+        self.cost.nano_usd = self.cost.nano_usd.saturating_add(other.cost.nano_usd);
+        self.cost.priced += other.cost.priced;
     }
 
     /// The row as a JSON object with the contract's field names.
@@ -321,15 +345,14 @@ fn key(p: &Part, g: GroupBy) -> String {
 }
 
 /// Groups records; rows come sorted by their keys.
-pub fn aggregate(records: &[Part], by: &[GroupBy], prices: &BTreeMap<String, Price>) -> Vec<Row> {
-    let priced = !prices.is_empty();
+pub fn aggregate(records: &[Part], by: &[GroupBy]) -> Vec<Row> {
     let mut groups: BTreeMap<Vec<String>, Row> = BTreeMap::new();
     for r in records {
         let keys: Vec<String> = by.iter().map(|g| key(r, *g)).collect();
         groups
             .entry(keys.clone())
-            .or_insert_with(|| Row::empty(keys, priced))
-            .merge(&Row::of(r, prices));
+            .or_insert_with(|| Row::empty(keys))
+            .merge(&Row::of(r));
     }
     groups.into_values().collect()
 }
@@ -339,8 +362,8 @@ pub fn to_json(rows: &[Row], by: &[GroupBy]) -> Vec<serde_json::Value> {
     rows.iter().map(|r| r.to_json(by)).collect()
 }
 
-pub fn totals(rows: &[Row], priced: bool) -> Row {
-    let mut t = Row::empty(Vec::new(), priced);
+pub fn totals(rows: &[Row]) -> Row {
+    let mut t = Row::empty(Vec::new());
     for r in rows {
         t.merge(r);
     }
@@ -355,7 +378,9 @@ mod tests {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
     }
 
+    /// A record; gpt-4o ones cost a nano-dollar a token, others have no price.
     fn rec(when: &str, user: &str, model: &str, status: i32, p: i64, c: i64) -> Part {
+        let priced = model == "gpt-4o";
         Part {
             at: at(when),
             user: user.into(),
@@ -367,7 +392,9 @@ mod tests {
                 prompt_tokens: p,
                 completion_tokens: c,
                 estimated_requests: i64::from(p == 1),
-                cached_tokens: 0,
+                cached_tokens: p / 10,
+                cost_nano_usd: if priced { p + c } else { 0 },
+                priced_requests: i64::from(priced),
             },
         }
     }
@@ -380,14 +407,7 @@ mod tests {
             rec("2026-11-02 10:00:00", "bob", "gpt-4o-mini", 200, 1, 3),
             rec("2026-11-02 12:00:00", "alice", "gpt-4o-mini", 200, 10, 10),
         ];
-        let prices = BTreeMap::from([(
-            "gpt-4o".to_string(),
-            Price {
-                input: 2.5,
-                output: 10.0,
-            },
-        )]);
-        let rows = aggregate(&records, &[GroupBy::User, GroupBy::Day], &prices);
+        let rows = aggregate(&records, &[GroupBy::User, GroupBy::Day]);
         let keys: Vec<_> = rows.iter().map(|r| r.keys.join("/")).collect();
         assert_eq!(
             keys,
@@ -397,22 +417,29 @@ mod tests {
             (rows[0].requests, rows[0].errors, rows[0].total_tokens),
             (2, 1, 150)
         );
-        assert_eq!(rows[0].cost_usd, Some((100.0 * 2.5 + 50.0 * 10.0) / 1e6));
+        // The stored costs, summed exactly: 150 nano-dollars.
+        assert_eq!(rows[0].cost.usd(), Some(150e-9));
+        assert_eq!(rows[0].cached_tokens, 10);
         assert_eq!(rows[2].estimated_requests, 1);
-        let t = totals(&rows, true);
+        let t = totals(&rows);
         assert_eq!(
             (t.requests, t.prompt_tokens, t.completion_tokens),
             (4, 111, 63)
         );
+        assert_eq!(
+            t.cost,
+            Cost {
+                nano_usd: 150,
+                priced: 2
+            }
+        );
         let json = rows[1].to_json(&[GroupBy::User, GroupBy::Day]);
         assert_eq!(json["user"], "alice");
         assert_eq!(json["day"], "2026-11-02");
-        assert_eq!(json["cost_usd"], 0.0);
-        let unpriced = aggregate(&records, &[GroupBy::Month], &BTreeMap::new());
-        assert_eq!(unpriced[0].keys, ["2026-11"]);
-        assert_eq!(
-            unpriced[0].to_json(&[GroupBy::Month])["cost_usd"],
-            serde_json::Value::Null
-        );
+        // No request of the row had a price: null, not 0.
+        assert_eq!(json["cost_usd"], serde_json::Value::Null);
+        let by_month = aggregate(&records, &[GroupBy::Month]);
+        assert_eq!(by_month[0].keys, ["2026-11"]);
+        assert_eq!(by_month[0].to_json(&[GroupBy::Month])["cost_usd"], 150e-9);
     }
 }

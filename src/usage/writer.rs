@@ -6,6 +6,7 @@
 
 use super::estimator::{EstimateSink, Estimator};
 use super::last_used::LastUsed;
+use super::prices::PriceBook;
 use super::UsageRecord;
 use crate::db::schema::{usage_records, users};
 use crate::db::{execute_prepared, DbConnection, Pool};
@@ -144,12 +145,18 @@ pub struct UsageWriter {
 impl UsageWriter {
     /// Starts the writer; it also keeps the limited users' ledgers in step
     /// with the database.
-    pub fn start(pool: Pool, ledgers: Arc<Ledgers>, metrics: Arc<Metrics>) -> UsageWriter {
+    /// Each record is priced with what `prices` holds when it is written.
+    pub fn start(
+        pool: Pool,
+        ledgers: Arc<Ledgers>,
+        metrics: Arc<Metrics>,
+        prices: PriceBook,
+    ) -> UsageWriter {
         let (tx, rx) = mpsc::channel();
         let writer_metrics = metrics.clone();
         let handle = std::thread::Builder::new()
             .name("chatgate-usage".into())
-            .spawn(move || run(pool, ledgers, writer_metrics, rx))
+            .spawn(move || run(pool, ledgers, writer_metrics, prices, rx))
             .expect("spawn usage writer thread");
         let to_writer = tx.clone();
         let estimator = Estimator::start(move |r| send_to(&to_writer, r));
@@ -185,7 +192,13 @@ impl Drop for UsageWriter {
     }
 }
 
-fn run(pool: Pool, ledgers: Arc<Ledgers>, metrics: Arc<Metrics>, rx: mpsc::Receiver<Msg>) {
+fn run(
+    pool: Pool,
+    ledgers: Arc<Ledgers>,
+    metrics: Arc<Metrics>,
+    prices: PriceBook,
+    rx: mpsc::Receiver<Msg>,
+) {
     let mut batch: Vec<UsageRecord> = Vec::new();
     let mut stopping = false;
     let mut refreshed = Instant::now();
@@ -211,7 +224,9 @@ fn run(pool: Pool, ledgers: Arc<Ledgers>, metrics: Arc<Metrics>, rx: mpsc::Recei
             }
         }
         behind = batch.len() == MAX_BATCH;
-        for r in &batch {
+        let in_force = prices.load();
+        for r in &mut batch {
+            r.price(&in_force);
             count_tokens(&metrics, r);
         }
         last_used.saw(&batch);
@@ -342,6 +357,7 @@ struct NewRecord {
     latency_ms: i64,
     request_id: Option<String>,
     cached_tokens: Option<i64>,
+    cost_nano_usd: Option<i64>,
 }
 
 impl From<&UsageRecord> for NewRecord {
@@ -362,6 +378,7 @@ impl From<&UsageRecord> for NewRecord {
             latency_ms: r.latency_ms,
             request_id: r.request_id.as_deref().map(str::to_owned),
             cached_tokens: r.cached_tokens,
+            cost_nano_usd: r.cost_nano_usd,
         }
     }
 }
@@ -369,7 +386,7 @@ impl From<&UsageRecord> for NewRecord {
 /// Inserts the records many rows per statement, in statements of a few
 /// fixed sizes: diesel prepares each size once per connection and reuses
 /// it, where a statement of any other size is built and parsed anew (about
-/// a fifth of the writer's time). 256 rows × 15 columns stays well under
+/// a fifth of the writer's time). 256 rows × 16 columns stays well under
 /// SQLite's 32,766 bound parameters.
 fn insert_records(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
     let rows: Vec<NewRecord> = batch.iter().map(NewRecord::from).collect();

@@ -47,6 +47,7 @@ pub(super) fn messages(request: &Value) -> LocalReply {
         prompt: prompt_tokens(model, request),
         completion: count_tokens(model, &reply),
         cached: 0,
+        cache_written: 0,
     };
     let id = format!("msg_echo{}", short_hash(&reply));
     if request["stream"] != true {

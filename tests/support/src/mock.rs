@@ -242,7 +242,8 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
                 "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": json["model"],
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": "mock reply"}}],
-                "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+                "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9,
+                          "prompt_tokens_details": {"cached_tokens": CACHED_TOKENS}}
             });
             if !reports_usage {
                 reply.as_object_mut().unwrap().remove("usage");
@@ -337,7 +338,8 @@ fn account_objects(
             let reply = json!({"id": id, "object": "response", "status": "completed",
                 "previous_response_id": json["previous_response_id"],
                 "output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "mock reply"}]}],
-                "usage": {"input_tokens": 6, "output_tokens": 2, "total_tokens": 8}});
+                "usage": {"input_tokens": 6, "output_tokens": 2, "total_tokens": 8,
+                          "input_tokens_details": {"cached_tokens": CACHED_TOKENS}}});
             if json["store"] != false {
                 objects.push((id.clone(), reply.clone()));
             }
@@ -415,6 +417,10 @@ pub const NO_USAGE_MODEL: &str = "no-usage";
 /// The usage the mock reports at the end of a stream, when asked.
 pub const STREAM_USAGE: (i64, i64) = (5, 2);
 
+/// Of the prompt tokens the mock reports (chat, streamed chat, the
+/// Responses API), how many came from its prompt cache.
+pub const CACHED_TOKENS: i64 = 4;
+
 /// `Hello` at once; ` world`, the finish chunk, the usage chunk (when asked)
 /// and `[DONE]` only after release.
 fn stream_reply(state: &MockState, usage: bool) -> HttpResponse {
@@ -442,7 +448,8 @@ fn async_stream(
             serde_json::json!({"id": "c1", "object": "chat.completion.chunk",
             "created": 1, "model": "m", "choices": [],
             "usage": {"prompt_tokens": STREAM_USAGE.0, "completion_tokens": STREAM_USAGE.1,
-                      "total_tokens": STREAM_USAGE.0 + STREAM_USAGE.1}}),
+                      "total_tokens": STREAM_USAGE.0 + STREAM_USAGE.1,
+                      "prompt_tokens_details": {"cached_tokens": CACHED_TOKENS}}}),
         ));
     }
     items.push(Bytes::from_static(b"data: [DONE]\n\n"));

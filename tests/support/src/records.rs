@@ -39,15 +39,32 @@ pub fn stored(pool: &Pool, endpoint_is: &str) -> Vec<Stored> {
         .unwrap()
 }
 
-/// The cached tokens of an endpoint's usage records, oldest first.
-pub fn stored_cached(pool: &Pool, endpoint_is: &str) -> Vec<Option<i64>> {
+/// (cached tokens, cost in nano-dollars) of an endpoint's usage records,
+/// oldest first.
+pub fn stored_money(pool: &Pool, endpoint_is: &str) -> Vec<(Option<i64>, Option<i64>)> {
     use chatgate::db::schema::usage_records::dsl::*;
     use diesel::prelude::*;
     let mut conn = pool.get().unwrap();
     usage_records
         .filter(endpoint.eq(endpoint_is))
         .order(id.asc())
-        .select(cached_tokens)
+        .select((cached_tokens, cost_nano_usd))
         .load(&mut conn)
         .unwrap()
+}
+
+/// The cached tokens of an endpoint's usage records, oldest first.
+pub fn stored_cached(pool: &Pool, endpoint_is: &str) -> Vec<Option<i64>> {
+    stored_money(pool, endpoint_is)
+        .into_iter()
+        .map(|m| m.0)
+        .collect()
+}
+
+/// The costs (nano-dollars) of an endpoint's usage records, oldest first.
+pub fn stored_costs(pool: &Pool, endpoint_is: &str) -> Vec<Option<i64>> {
+    stored_money(pool, endpoint_is)
+        .into_iter()
+        .map(|m| m.1)
+        .collect()
 }
