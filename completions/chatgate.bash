@@ -1067,7 +1067,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__user__subcmd__add)
-            opts="-c -v -q -h -V --token --token-limit --request-limit --limit-period --expires --models --rpm --max-parallel --note --format --config --database --verbose --quiet --help --version"
+            opts="-c -v -q -h -V --token --token-limit --request-limit --budget-usd --limit-period --expires --models --rpm --max-parallel --note --format --config --database --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1082,6 +1082,10 @@ _chatgate() {
                     return 0
                     ;;
                 --request-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-usd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1159,7 +1163,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__user__subcmd__edit)
-            opts="-c -v -q -h -V --token-limit --request-limit --limit-period --expires --models --rpm --max-parallel --note --config --database --verbose --quiet --help --version"
+            opts="-c -v -q -h -V --token-limit --request-limit --budget-usd --limit-period --expires --models --rpm --max-parallel --note --config --database --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1170,6 +1174,10 @@ _chatgate() {
                     return 0
                     ;;
                 --request-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-usd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1457,7 +1465,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__user__subcmd__recharge)
-            opts="-c -v -q -h -V --tokens --requests --format --config --database --verbose --quiet --help --version"
+            opts="-c -v -q -h -V --tokens --requests --usd --format --config --database --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1468,6 +1476,10 @@ _chatgate() {
                     return 0
                     ;;
                 --requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --usd)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -64,6 +64,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand user; and not __fish_s
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l token -d 'Use this key instead of generating one' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l token-limit -d 'Token limit per period (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l request-limit -d 'Request limit per period (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l budget-usd -d 'USD the user may spend per period, at the configured prices (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l limit-period -d 'The period limits apply to' -r -f -a "total\t''
 day\t''
 month\t''"
@@ -102,6 +103,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l token-limit -d 'Token limit per period (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l request-limit -d 'Request limit per period (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l budget-usd -d 'USD the user may spend per period, at the configured prices (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l limit-period -d 'The period limits apply to' -r -f -a "total\t''
 day\t''
 month\t''"
@@ -118,6 +120,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -s V -l version -d 'Print version'
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from recharge" -l tokens -d 'Tokens to add to the token limit' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from recharge" -l requests -d 'Requests to add to the request limit' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from recharge" -l usd -d 'USD to add to the budget' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from recharge" -l format -r -f -a "table\t''
 json\t''
 csv\t''"

@@ -2,11 +2,12 @@
 //! that chat clients call to show a balance (`/dashboard/billing/*`, also
 //! under `/v1/`). Answered here, never forwarded upstream.
 //!
-//! Those clients show dollars; chatgate's limits are tokens. The billing
-//! endpoints report tokens in thousands: 1.00 "USD" is 1,000 tokens, so a
-//! 500,000-token limit reads as $500.00 in NextChat. A user without a token
-//! limit shows a limit of 100,000,000 (what OpenAI-compatible gateways send
-//! for "unlimited").
+//! Those clients show dollars. For a user with a USD budget they are real
+//! dollars: the budget, and what was spent this period. Otherwise the
+//! limits are tokens, reported in thousands: 1.00 "USD" is 1,000 tokens, so
+//! a 500,000-token limit reads as $500.00 in NextChat; a user without a
+//! token limit shows a limit of 100,000,000 (what OpenAI-compatible
+//! gateways send for "unlimited").
 
 use crate::error::ApiError;
 use crate::proxy::auth;
@@ -39,18 +40,18 @@ async fn caller_view(
     req: &HttpRequest,
     gw: &web::Data<Gateway>,
     range: Option<(NaiveDate, Option<NaiveDate>)>,
-) -> Result<(UserView, Option<i64>), ApiError> {
+) -> Result<(UserView, Option<crate::usage::daily::Used>), ApiError> {
     let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
     let name = caller.name.clone();
     let read = crate::db::run(&gw.pool, move |conn| {
         let view = users::show(conn, &name)?;
-        let tokens = match range {
-            Some((since, until)) => {
-                Some(crate::usage::daily::used_between(conn, &name, since, until)?.1)
-            }
+        let used = match range {
+            Some((since, until)) => Some(crate::usage::daily::used_between(
+                conn, &name, since, until,
+            )?),
             None => None,
         };
-        Ok::<_, UserError>((view, tokens))
+        Ok::<_, UserError>((view, used))
     })
     .await;
     read.map_err(|e| match e {
@@ -72,13 +73,27 @@ fn usd(tokens: i64) -> f64 {
     tokens as f64 / TOKENS_PER_USD
 }
 
-fn limit_usd(view: &UserView) -> f64 {
-    view.token_limit.map_or(UNLIMITED_USD, usd)
+/// (limit, used) in the dollars the billing endpoints show: a budget and
+/// what was spent, else tokens in thousands. `in_range`: what was used in
+/// the dates asked, instead of this period.
+fn balance(view: &UserView, in_range: Option<crate::usage::daily::Used>) -> (f64, f64) {
+    match view.budget_usd {
+        Some(budget) => (
+            budget,
+            in_range.map_or(view.spent_usd, |u| {
+                u.nano_usd as f64 / crate::usage::prices::NANO_PER_USD
+            }),
+        ),
+        None => (
+            view.token_limit.map_or(UNLIMITED_USD, usd),
+            usd(in_range.map_or(view.tokens_used, |u| u.tokens)),
+        ),
+    }
 }
 
 async fn subscription(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
     let (view, _) = caller_view(&req, &gw, None).await?;
-    let limit = limit_usd(&view);
+    let (limit, _) = balance(&view, None);
     let access_until = view
         .expires_at
         .as_deref()
@@ -122,17 +137,16 @@ async fn usage(
     let end = date(&q.end_date, "end_date")?;
     let range = start.map(|s| (s, end));
     let (view, in_range) = caller_view(&req, &gw, range).await?;
-    let tokens = in_range.unwrap_or(view.tokens_used);
+    let (_, used) = balance(&view, in_range);
     Ok(HttpResponse::Ok().json(json!({
         "object": "list",
-        "total_usage": usd(tokens) * 100.0,
+        "total_usage": used * 100.0,
     })))
 }
 
 async fn credit_grants(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
     let (view, _) = caller_view(&req, &gw, None).await?;
-    let granted = limit_usd(&view);
-    let used = usd(view.tokens_used);
+    let (granted, used) = balance(&view, None);
     Ok(HttpResponse::Ok().json(json!({
         "object": "credit_summary",
         "total_granted": granted,

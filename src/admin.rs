@@ -256,6 +256,9 @@ struct RechargeBody {
     tokens: Option<i64>,
     #[serde(default)]
     requests: Option<i64>,
+    /// USD to add to the budget.
+    #[serde(default)]
+    usd: Option<f64>,
 }
 
 async fn recharge(
@@ -265,11 +268,21 @@ async fn recharge(
     body: web::Json<RechargeBody>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    let RechargeBody { tokens, requests } = body.into_inner();
-    let user = db::run(&gw.pool, move |c| {
-        users::recharge(c, &name, tokens, requests)
-    })
-    .await?;
+    let RechargeBody {
+        tokens,
+        requests,
+        usd,
+    } = body.into_inner();
+    let usd = usd
+        .map(users::json_usd_amount)
+        .transpose()
+        .map_err(|e| bad(format!("`usd`: {e}")))?;
+    let top_up = users::TopUp {
+        tokens,
+        requests,
+        usd,
+    };
+    let user = db::run(&gw.pool, move |c| users::recharge(c, &name, top_up)).await?;
     Ok(HttpResponse::Ok().json(user))
 }
 

@@ -18,6 +18,9 @@ pub enum ApiError {
     UserDisabled,
     #[error("You are not allowed to use the model `{0}`.")]
     ModelNotAllowed(String),
+    /// A user with a USD budget asked for a model without a price.
+    #[error("The model `{0}` has no price, and your key spends from a USD budget: ask the gateway's admin to price it.")]
+    ModelUnpriced(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("The request body is larger than {0} bytes.")]
@@ -61,7 +64,7 @@ impl ApiError {
             ApiError::InvalidKey(_) => "invalid_api_key",
             ApiError::KeyExpired(_) => "key_expired",
             ApiError::UserDisabled => "user_disabled",
-            ApiError::ModelNotAllowed(_) => "model_not_allowed",
+            ApiError::ModelNotAllowed(_) | ApiError::ModelUnpriced(_) => "model_not_allowed",
             ApiError::BadRequest(_) => "invalid_request_error",
             ApiError::TooLarge(_) => "request_too_large",
             ApiError::UnsupportedMedia(_) => "unsupported_media_type",
@@ -86,7 +89,7 @@ impl ApiError {
             ApiError::InvalidKey(_) | ApiError::KeyExpired(_) | ApiError::UserDisabled => {
                 "invalid_request_error"
             }
-            ApiError::ModelNotAllowed(_) => "permission_error",
+            ApiError::ModelNotAllowed(_) | ApiError::ModelUnpriced(_) => "permission_error",
             // OpenAI's own types. Clients read them to tell a spent quota
             // (permanent: async-openai's retry layer gives up on it) from a
             // requests-per-minute limit (retried after `Retry-After`).
@@ -114,7 +117,9 @@ impl ResponseError for ApiError {
             ApiError::InvalidKey(_) | ApiError::KeyExpired(_) | ApiError::UserDisabled => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::ModelNotAllowed(_) | ApiError::EndpointNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::ModelNotAllowed(_)
+            | ApiError::ModelUnpriced(_)
+            | ApiError::EndpointNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

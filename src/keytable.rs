@@ -45,6 +45,7 @@ impl Caller {
         Limits {
             tokens: row.token_limit,
             requests: row.request_limit,
+            budget: row.budget_nano_usd,
             period: row.period(),
             rpm: row.rpm,
             parallel: row.max_parallel,

@@ -1,5 +1,6 @@
-//! Access rules that count: token and request limits per period, and
-//! requests per minute. All checked from memory on the request path.
+//! Access rules that count: token and request limits and USD budgets per
+//! period, and requests per minute. All checked from memory on the request
+//! path.
 //!
 //! Each user has a `Ledger` that outlives key-table reloads: what the user
 //! used this period (re-read from the database's daily totals by the usage
@@ -18,7 +19,7 @@
 //! admitted while something is left.
 //!
 //! Longer than 450 lines only with its unit tests: the code is the first
-//! 359 lines; the tests drive private steps, so they stay beside it.
+//! 409 lines; the tests drive private steps, so they stay beside it.
 
 use chrono::{Datelike, Duration as Days, NaiveDateTime};
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,8 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
 pub struct Limits {
     pub tokens: Option<i64>,
     pub requests: Option<i64>,
+    /// USD per period, in nano-dollars.
+    pub budget: Option<i64>,
     pub period: LimitPeriod,
     pub rpm: Option<i64>,
     /// Requests the user may have running at once.
@@ -93,7 +96,7 @@ pub struct Limits {
 
 impl Limits {
     pub fn counts_usage(&self) -> bool {
-        self.tokens.is_some() || self.requests.is_some()
+        self.tokens.is_some() || self.requests.is_some() || self.budget.is_some()
     }
 }
 
@@ -103,6 +106,8 @@ pub struct Ledger {
     used_requests: AtomicI64,
     reserved_tokens: AtomicI64,
     reserved_requests: AtomicI64,
+    used_nano_usd: AtomicI64,
+    reserved_nano_usd: AtomicI64,
     /// Start times of the requests admitted in the last minute (rpm).
     recent: Mutex<VecDeque<Instant>>,
     /// The user's requests running now (parallel limit).
@@ -135,6 +140,7 @@ pub struct Reservation {
     ledger: Arc<Ledger>,
     tokens: i64,
     requests: i64,
+    nano_usd: i64,
 }
 
 impl Reservation {
@@ -150,6 +156,18 @@ impl Reservation {
             .fetch_add(tokens - self.tokens, Ordering::AcqRel);
         self.tokens = tokens;
     }
+
+    /// The request's cost is known (the usage writer priced it): hold
+    /// exactly that until it is committed and re-read.
+    pub fn hold_cost(&mut self, nano_usd: i64) {
+        if self.nano_usd == 0 {
+            return; // not counted against a budget
+        }
+        self.ledger
+            .reserved_nano_usd
+            .fetch_add(nano_usd - self.nano_usd, Ordering::AcqRel);
+        self.nano_usd = nano_usd;
+    }
 }
 
 impl Drop for Reservation {
@@ -160,6 +178,9 @@ impl Drop for Reservation {
         self.ledger
             .reserved_requests
             .fetch_sub(self.requests, Ordering::AcqRel);
+        self.ledger
+            .reserved_nano_usd
+            .fetch_sub(self.nano_usd, Ordering::AcqRel);
     }
 }
 
@@ -199,17 +220,35 @@ pub fn next_reset(period: LimitPeriod, now: NaiveDateTime) -> Option<NaiveDateTi
     next.and_hms_opt(0, 0, 0)
 }
 
-fn quota_message(what: &str, limit: i64, period: LimitPeriod, now: NaiveDateTime) -> String {
+/// `limit`: what is used up, as said (`token limit of 500`, `budget of $5.00`).
+fn quota_message(limit: &str, period: LimitPeriod, now: NaiveDateTime) -> String {
     match next_reset(period, now) {
         Some(reset) => format!(
-            "You have used your {what} limit of {limit} for this {}; it resets at {}.",
+            "You have used your {limit} for this {}; it resets at {}.",
             period.as_str(),
             crate::db::rfc3339(reset)
         ),
-        None => format!(
-            "You have used your {what} limit of {limit}; ask the gateway's admin for a top-up."
-        ),
+        None => format!("You have used your {limit}; ask the gateway's admin for a top-up."),
     }
+}
+
+/// `$5.00`, or more decimals where a budget has them.
+pub fn usd_text(nano_usd: i64) -> String {
+    let cents = nano_usd / 10_000_000;
+    if nano_usd % 10_000_000 == 0 {
+        format!("${}.{:02}", cents / 100, cents % 100)
+    } else {
+        format!("${:.9}", nano_usd as f64 / 1e9)
+            .trim_end_matches('0')
+            .to_owned()
+    }
+}
+
+/// What a request may cost at most: reserved from a budget.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Want {
+    pub tokens: i64,
+    pub nano_usd: i64,
 }
 
 impl Ledger {
@@ -221,12 +260,12 @@ impl Ledger {
         (before < limit).then_some(slot)
     }
 
-    /// Admits a request that may use `want_tokens` (0: one that uses no
-    /// tokens, like a model list), or says why not.
+    /// Admits a request that may use `want` (tokens, and what they cost;
+    /// 0: one that uses none, like a model list), or says why not.
     pub fn admit(
         self: &Arc<Self>,
         limits: &Limits,
-        want_tokens: i64,
+        want: Want,
         now: NaiveDateTime,
         at: Instant,
     ) -> Result<Option<Reservation>, Refusal> {
@@ -241,15 +280,40 @@ impl Ledger {
             ledger: self.clone(),
             tokens: 0,
             requests: 0,
+            nano_usd: 0,
         };
         if let Some(limit) = limits.requests {
             held.requests = reserve(&self.used_requests, &self.reserved_requests, limit, 1)
-                .ok_or_else(|| Refusal::Quota(quota_message("request", limit, period, now)))?;
+                .ok_or_else(|| {
+                    Refusal::Quota(quota_message(
+                        &format!("request limit of {limit}"),
+                        period,
+                        now,
+                    ))
+                })?;
         }
-        if let (Some(limit), true) = (limits.tokens, want_tokens > 0) {
-            // Dropping `held` on refusal gives back the request slot.
-            held.tokens = reserve(&self.used_tokens, &self.reserved_tokens, limit, want_tokens)
-                .ok_or_else(|| Refusal::Quota(quota_message("token", limit, period, now)))?;
+        // Dropping `held` on a refusal gives back what it took so far.
+        if let (Some(limit), true) = (limits.tokens, want.tokens > 0) {
+            held.tokens = reserve(&self.used_tokens, &self.reserved_tokens, limit, want.tokens)
+                .ok_or_else(|| {
+                    Refusal::Quota(quota_message(
+                        &format!("token limit of {limit}"),
+                        period,
+                        now,
+                    ))
+                })?;
+        }
+        if let (Some(limit), true) = (limits.budget, want.nano_usd > 0) {
+            held.nano_usd = reserve(
+                &self.used_nano_usd,
+                &self.reserved_nano_usd,
+                limit,
+                want.nano_usd,
+            )
+            .ok_or_else(|| {
+                let budget = format!("budget of {}", usd_text(limit));
+                Refusal::Quota(quota_message(&budget, period, now))
+            })?;
         }
         Ok(Some(held))
     }
@@ -282,9 +346,10 @@ impl Ledger {
     }
 
     /// Sets what the database says was used this period.
-    pub fn set_used(&self, requests: i64, tokens: i64) {
+    pub fn set_used(&self, requests: i64, tokens: i64, nano_usd: i64) {
         self.used_requests.store(requests, Ordering::Release);
         self.used_tokens.store(tokens, Ordering::Release);
+        self.used_nano_usd.store(nano_usd, Ordering::Release);
     }
 
     /// (used, reserved) tokens and requests, for tests and `/metrics`.
@@ -379,6 +444,62 @@ mod tests {
 
     const NOW: &str = "2026-11-22 10:00:00";
 
+    fn want(tokens: i64) -> Want {
+        Want {
+            tokens,
+            nano_usd: 0,
+        }
+    }
+
+    #[test]
+    fn a_budget_is_reserved_like_tokens_and_named_when_spent() {
+        let ledger = Arc::new(Ledger::default());
+        // $1 a month; $0.95 spent.
+        ledger.set_used(0, 0, 950_000_000);
+        let limits = Limits {
+            budget: Some(1_000_000_000),
+            period: LimitPeriod::Month,
+            ..Default::default()
+        };
+        let cost = |nano_usd| Want {
+            tokens: 10,
+            nano_usd,
+        };
+        let admitted: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..30)
+                .map(|_| {
+                    s.spawn(|| ledger.admit(&limits, cost(10_000_000), at(NOW), Instant::now()))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut held: Vec<_> = admitted
+            .into_iter()
+            .filter_map(Result::ok)
+            .flatten()
+            .collect();
+        assert_eq!(held.len(), 5, "$0.05 left, $0.01 each");
+        // One finished for less: what it did not use is free again.
+        held[0].hold_cost(1_000_000);
+        assert!(ledger
+            .admit(&limits, cost(9_000_000), at(NOW), Instant::now())
+            .is_ok());
+        drop(held);
+        ledger.set_used(0, 0, 1_000_000_000);
+        let refused = ledger
+            .admit(&limits, cost(1), at(NOW), Instant::now())
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            Refusal::Quota(
+                "You have used your budget of $1.00 for this month; it resets at 2026-12-01T00:00:00Z."
+                    .into()
+            )
+        );
+        assert_eq!(usd_text(12_500_000_000), "$12.50");
+        assert_eq!(usd_text(1_500), "$0.0000015");
+    }
+
     fn tokens(limit: i64) -> Limits {
         Limits {
             tokens: Some(limit),
@@ -390,11 +511,11 @@ mod tests {
     #[test]
     fn reservations_never_exceed_what_is_left_under_contention() {
         let ledger = Arc::new(Ledger::default());
-        ledger.set_used(0, 950);
+        ledger.set_used(0, 950, 0);
         let limits = tokens(1000);
         let admitted: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..50)
-                .map(|_| s.spawn(|| ledger.admit(&limits, 10, at(NOW), Instant::now())))
+                .map(|_| s.spawn(|| ledger.admit(&limits, want(10), at(NOW), Instant::now())))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -408,14 +529,14 @@ mod tests {
     #[test]
     fn the_last_reservation_is_capped_at_what_is_left() {
         let ledger = Arc::new(Ledger::default());
-        ledger.set_used(0, 990);
+        ledger.set_used(0, 990, 0);
         let r = ledger
-            .admit(&tokens(1000), 500, at(NOW), Instant::now())
+            .admit(&tokens(1000), want(500), at(NOW), Instant::now())
             .unwrap();
         assert_eq!(r.unwrap().tokens, 10);
-        ledger.set_used(0, 1000);
+        ledger.set_used(0, 1000, 0);
         let refused = ledger
-            .admit(&tokens(1000), 1, at(NOW), Instant::now())
+            .admit(&tokens(1000), want(1), at(NOW), Instant::now())
             .unwrap_err();
         assert_eq!(
             refused,
@@ -431,16 +552,20 @@ mod tests {
         let ledger = Arc::new(Ledger::default());
         let limits = tokens(1000);
         let mut r = ledger
-            .admit(&limits, 500, at(NOW), Instant::now())
+            .admit(&limits, want(500), at(NOW), Instant::now())
             .unwrap()
             .unwrap();
         // It used less than its guess: others may have the rest at once.
         r.hold(100);
         assert_eq!(ledger.snapshot()[1], 100);
-        assert!(ledger.admit(&limits, 900, at(NOW), Instant::now()).is_ok());
+        assert!(ledger
+            .admit(&limits, want(900), at(NOW), Instant::now())
+            .is_ok());
         // More than its guess: that counts too, before the commit.
         r.hold(1200);
-        assert!(ledger.admit(&limits, 1, at(NOW), Instant::now()).is_err());
+        assert!(ledger
+            .admit(&limits, want(1), at(NOW), Instant::now())
+            .is_err());
         drop(r);
         assert_eq!(ledger.snapshot()[1], 0);
     }
@@ -448,12 +573,14 @@ mod tests {
     #[test]
     fn a_refused_token_check_gives_back_the_request_slot() {
         let ledger = Arc::new(Ledger::default());
-        ledger.set_used(0, 1000);
+        ledger.set_used(0, 1000, 0);
         let limits = Limits {
             requests: Some(10),
             ..tokens(1000)
         };
-        assert!(ledger.admit(&limits, 1, at(NOW), Instant::now()).is_err());
+        assert!(ledger
+            .admit(&limits, want(1), at(NOW), Instant::now())
+            .is_err());
         assert_eq!(ledger.snapshot()[3], 0);
     }
 
@@ -464,10 +591,14 @@ mod tests {
             requests: Some(2),
             ..Default::default()
         };
-        let a = ledger.admit(&limits, 0, at(NOW), Instant::now()).unwrap();
-        let _b = ledger.admit(&limits, 0, at(NOW), Instant::now()).unwrap();
+        let a = ledger
+            .admit(&limits, want(0), at(NOW), Instant::now())
+            .unwrap();
+        let _b = ledger
+            .admit(&limits, want(0), at(NOW), Instant::now())
+            .unwrap();
         let Refusal::Quota(msg) = ledger
-            .admit(&limits, 0, at(NOW), Instant::now())
+            .admit(&limits, want(0), at(NOW), Instant::now())
             .unwrap_err()
         else {
             panic!("quota expected")
@@ -477,7 +608,9 @@ mod tests {
             "{msg}"
         );
         drop(a);
-        assert!(ledger.admit(&limits, 0, at(NOW), Instant::now()).is_ok());
+        assert!(ledger
+            .admit(&limits, want(0), at(NOW), Instant::now())
+            .is_ok());
     }
 
     #[test]
@@ -490,11 +623,16 @@ mod tests {
         let t0 = Instant::now();
         for s in [0, 10, 20] {
             assert!(ledger
-                .admit(&limits, 0, at(NOW), t0 + Duration::from_secs(s))
+                .admit(&limits, want(0), at(NOW), t0 + Duration::from_secs(s))
                 .is_ok());
         }
         let refused = ledger
-            .admit(&limits, 0, at(NOW), t0 + Duration::from_millis(30_500))
+            .admit(
+                &limits,
+                want(0),
+                at(NOW),
+                t0 + Duration::from_millis(30_500),
+            )
             .unwrap_err();
         let Refusal::Rate { retry_after, .. } = refused else {
             panic!("rate expected")
@@ -505,10 +643,10 @@ mod tests {
         );
         // Refused requests take no slot; at 60 s the first one has left.
         assert!(ledger
-            .admit(&limits, 0, at(NOW), t0 + Duration::from_secs(60))
+            .admit(&limits, want(0), at(NOW), t0 + Duration::from_secs(60))
             .is_ok());
         assert!(ledger
-            .admit(&limits, 0, at(NOW), t0 + Duration::from_secs(61))
+            .admit(&limits, want(0), at(NOW), t0 + Duration::from_secs(61))
             .is_err());
     }
 

@@ -281,6 +281,41 @@ fn list_show_edit_disable_enable_remove() {
     let bob = cli.json(&["user", "show", "bob", "--format", "json"]);
     assert_eq!(bob["max_parallel"], 2);
 
+    // A USD budget: set, topped up in dollars, shown, refused when bad.
+    let err = cli.fails(&["user", "recharge", "bob", "--usd", "5"], 1);
+    assert!(
+        err.contains("no budget") && err.contains("--budget-usd"),
+        "{err}"
+    );
+    cli.ok(&["user", "edit", "bob", "--budget-usd", "12.50"]);
+    let bob = cli.json(&[
+        "user", "recharge", "bob", "--usd", "0.25", "--format", "json",
+    ]);
+    assert_eq!(
+        (bob["budget_usd"].clone(), bob["spent_usd"].clone()),
+        (Value::from(12.75), Value::from(0.0))
+    );
+    let table = cli.ok(&["user", "list", "--all"]);
+    assert!(
+        table.contains("BUDGET") && table.contains("$12.75") && table.contains("SPENT"),
+        "{table}"
+    );
+    let csv = cli.ok(&["user", "list", "--format", "csv"]);
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",budget_usd,spent_usd"),
+        "{csv}"
+    );
+    let err = cli.fails(&["user", "edit", "bob", "--budget-usd=-3"], 2);
+    assert!(err.contains("USD"), "{err}");
+    cli.ok(&["user", "edit", "bob", "--budget-usd", "none"]);
+    assert_eq!(
+        cli.json(&["user", "show", "bob", "--format", "json"])["budget_usd"],
+        Value::Null
+    );
+
     // No TTY here: removal needs --yes.
     let err = cli.fails(&["user", "remove", "bob"], 1);
     assert!(err.contains("--yes"), "{err}");

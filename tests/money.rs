@@ -147,3 +147,189 @@ async fn a_price_change_applies_to_later_records_only() {
     server.signal("TERM");
     assert!(server.exit().await);
 }
+
+const ADMIN: &str = "adm-money-test";
+
+/// A gateway with gpt-4o priced ($2.50 / $10 per 1M) and the admin API.
+async fn priced_app() -> (Mock, TestApp) {
+    let mock = start_mock();
+    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    config.prices = [("gpt-4o".to_string(), price(2.5, 10.0, None))].into();
+    config.admin = Some(chatgate::config::AdminConfig {
+        token: Some(ADMIN.into()),
+    });
+    config.endpoints.allow = vec!["/batches".into()];
+    (mock, spawn_app(config, dir))
+}
+
+fn budget(usd: &str) -> chatgate::users::UserSettings {
+    chatgate::users::UserSettings {
+        budget: Some(chatgate::users::parse_usd(usd).unwrap()),
+        ..Default::default()
+    }
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "max_tokens": 3,
+           "messages": [{"role": "user", "content": "hi"}]})
+}
+
+async fn admin(method: reqwest::Method, app: &TestApp, path: &str, body: Value) -> Value {
+    let r = http()
+        .request(method, app.url(path))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_concurrent_requests_only_get_what_the_budget_reserves() {
+    let (mock, app) = priced_app().await;
+    // What one streamed request reserves: its prompt guess (body bytes / 4)
+    // at the input price, its max_tokens at the output price.
+    let body = chat("gpt-4o", true);
+    let guess = (serde_json::to_vec(&body).unwrap().len() / 4) as i64;
+    let reserved = guess * 2500 + 3 * 10_000;
+    let five = format!("{:.9}", 5.0 * reserved as f64 / 1e9);
+    let key = app.add_user_with("alice", budget(&five)).await;
+    let results: Vec<_> = futures_util::future::join_all((0..30).map(|_| async {
+        let r = post_json(&app, &key, "/chat/completions", &body).await;
+        (r.status().as_u16(), r)
+    }))
+    .await;
+    let admitted = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(
+        admitted,
+        5,
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    mock.state.release.add_permits(admitted);
+    for (status, r) in results {
+        if status == 200 {
+            r.bytes().await.unwrap();
+        } else {
+            assert_eq!(r.headers()["x-should-retry"], "false");
+            let (status, code, msg) = error_parts(r).await;
+            assert_eq!((status, code.as_str()), (429, "insufficient_quota"));
+            assert!(msg.contains("budget of $"), "{msg}");
+        }
+    }
+    let pool = app.stop().await;
+    let spent: i64 = stored_costs(&pool, "/chat/completions")
+        .iter()
+        .flatten()
+        .sum();
+    let (p, c) = STREAM_USAGE;
+    assert_eq!(
+        spent,
+        5 * (p * 2500 + c * 10_000),
+        "five settled at their real cost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_refuses_until_a_dollar_top_up() {
+    let (_mock, app) = priced_app().await;
+    // Less than one request's real cost ($0.0000375).
+    let key = app.add_user_with("bob", budget("0.00001")).await;
+    assert_eq!(
+        post_json(&app, &key, "/chat/completions", &chat("gpt-4o", false))
+            .await
+            .status(),
+        200
+    );
+    let refused = eventually(Duration::from_secs(10), || async {
+        let r = post_json(&app, &key, "/chat/completions", &chat("gpt-4o", false)).await;
+        r.status() == 429
+    })
+    .await;
+    assert!(refused, "the spent budget never refused");
+    let (_, code, msg) =
+        error_parts(post_json(&app, &key, "/chat/completions", &chat("gpt-4o", false)).await).await;
+    assert_eq!(code, "insufficient_quota");
+    assert!(
+        msg.contains("budget of $0.00001") && msg.contains("top-up"),
+        "{msg}"
+    );
+
+    // The admin API shows it and tops it up by a dollar.
+    let user = admin(reqwest::Method::GET, &app, "/admin/users/bob", Value::Null).await;
+    assert_eq!(user["budget_usd"], 0.00001);
+    assert!(user["spent_usd"].as_f64().unwrap() >= 0.0000375);
+    let user = admin(
+        reqwest::Method::POST,
+        &app,
+        "/admin/users/bob/recharge",
+        json!({"usd": 1}),
+    )
+    .await;
+    assert_eq!(user["budget_usd"], 1.00001);
+    let lifted = eventually(Duration::from_secs(10), || async {
+        post_json(&app, &key, "/chat/completions", &chat("gpt-4o", false))
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    assert!(lifted, "the top-up never reached the running server");
+
+    // The billing endpoints report real dollars: the budget, and the
+    // spent cost in cents.
+    let sub = get_json(app.url("/dashboard/billing/subscription"), &key).await;
+    assert_eq!(sub["hard_limit_usd"], 1.00001);
+    let usage = get_json(app.url("/v1/dashboard/billing/usage"), &key).await;
+    let spent = get_json(app.url("/v1/me"), &key).await["spent_usd"]
+        .as_f64()
+        .unwrap();
+    assert!((usage["total_usage"].as_f64().unwrap() - spent * 100.0).abs() < 1e-9);
+
+    // Set and cleared through PATCH, as `user edit --budget-usd` does.
+    let user = admin(
+        reqwest::Method::PATCH,
+        &app,
+        "/admin/users/bob",
+        json!({"budget_usd": 2.5}),
+    )
+    .await;
+    assert_eq!(user["budget_usd"], 2.5);
+    let user = admin(
+        reqwest::Method::PATCH,
+        &app,
+        "/admin/users/bob",
+        json!({"budget_usd": null}),
+    )
+    .await;
+    assert_eq!(user["budget_usd"], Value::Null);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_user_may_use_only_priced_models() {
+    let (_mock, app) = priced_app().await;
+    let key = app.add_user_with("carol", budget("5")).await;
+    let (status, code, msg) =
+        error_parts(post_json(&app, &key, "/chat/completions", &chat("o1", false)).await).await;
+    assert_eq!((status, code.as_str()), (403, "model_not_allowed"));
+    assert!(msg.contains("`o1` has no price"), "{msg}");
+    assert_eq!(
+        post_json(&app, &key, "/chat/completions", &chat("gpt-4o", false))
+            .await
+            .status(),
+        200
+    );
+    // Nor a path opened with endpoints.allow: its use cannot be priced.
+    let (status, code, _) = error_parts(post_json(&app, &key, "/batches", &json!({})).await).await;
+    assert_eq!((status, code.as_str()), (403, "endpoint_not_allowed"));
+    // A user without a budget may use both.
+    let free = app.add_user("dave").await;
+    for path in ["/chat/completions", "/batches"] {
+        let r = post_json(&app, &free, path, &chat("o1", false)).await;
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    app.stop().await;
+}

@@ -4,7 +4,7 @@
 
 import uPlot from './vendor/uPlot.esm.js';
 import { call, session } from './api.js';
-import { alertBox, fmtDate, fmtNumber, h, mount } from './dom.js';
+import { alertBox, fmtDate, fmtNumber, fmtUsd, h, mount } from './dom.js';
 
 /// When the current period ends (UTC), as the gateway counts it.
 function resets(period) {
@@ -84,6 +84,8 @@ export async function accountPage() {
       h('tbody', {},
         limitRow('Tokens', me.tokens_used, me.token_limit),
         limitRow('Requests', me.requests_used, me.request_limit),
+        h('tr', {}, h('th', { scope: 'row', text: 'Budget (USD)' }), h('td', { text: fmtUsd(me.spent_usd) }),
+          h('td', { text: me.budget_usd === null ? 'no limit' : `${fmtUsd(Math.max(me.budget_usd - me.spent_usd, 0))} left of ${fmtUsd(me.budget_usd)}` })),
         h('tr', {}, h('th', { scope: 'row', text: 'Requests per minute' }), h('td', { text: '—' }), h('td', { text: me.rpm ?? 'no limit' })),
         h('tr', {}, h('th', { scope: 'row', text: 'Requests at once' }), h('td', { text: '—' }), h('td', { text: me.max_parallel ?? 'no limit' })))),
     h('section', { 'aria-label': 'Usage by day', class: 'usage' },

@@ -3,13 +3,13 @@
 
 import { call, session } from './api.js';
 import { chart, dailySeries } from './account.js';
-import { alertBox, field, fmtDate, fmtNumber, h, mount } from './dom.js';
+import { alertBox, field, fmtDate, fmtNumber, fmtUsd, h, mount } from './dom.js';
 
 const COLUMNS = [
   ['name', 'Name'], ['status', 'Status'], ['key_hint', 'Key'], ['created_at', 'Created'],
   ['expires_at', 'Expires'], ['last_used_at', 'Last used'], ['tokens_used', 'Tokens used'],
   ['token_limit', 'Token limit'], ['requests_used', 'Requests used'], ['request_limit', 'Request limit'],
-  ['limit_period', 'Period'], ['models', 'Models'], ['rpm', 'RPM'], ['max_parallel', 'Max parallel'],
+  ['spent_usd', 'Spent (USD)'], ['budget_usd', 'Budget (USD)'], ['limit_period', 'Period'], ['models', 'Models'], ['rpm', 'RPM'], ['max_parallel', 'Max parallel'],
   ['note', 'Note'],
 ];
 
@@ -17,6 +17,7 @@ function show(v, col) {
   if (v === null || v === undefined) return '—';
   if (Array.isArray(v)) return v.join(', ');
   if (col.endsWith('_at')) return fmtDate(v);
+  if (col.endsWith('_usd')) return fmtUsd(v);
   return typeof v === 'number' ? fmtNumber(v) : String(v);
 }
 
@@ -27,6 +28,14 @@ function numberOrNull(s) {
   const n = Number(t);
   if (!Number.isInteger(n) || n < 0) throw new Error(`“${t}” is not a whole number ≥ 0`);
   return n;
+}
+
+/// `""`/`none` clears; otherwise an amount of USD ≥ 0 (sent as a number).
+function usdOrNull(s) {
+  const t = s.trim().replace(/^\$/, '');
+  if (t === '' || t === 'none') return null;
+  if (!/^\d*\.?\d+$|^\d+\.$/.test(t)) throw new Error(`“${t}” is not an amount of USD ≥ 0`);
+  return Number(t);
 }
 
 function modal(title, fields, submitLabel, onSubmit) {
@@ -129,6 +138,7 @@ export async function adminUsers(rerender) {
     const input = (label, value) => field(label, h('input', { value: value ?? '', 'data-field': label }));
     return [
       input('Token limit', u?.token_limit), input('Request limit', u?.request_limit),
+      field('Budget (USD)', h('input', { value: u?.budget_usd ?? '', 'data-field': 'Budget (USD)', inputmode: 'decimal' })),
       field('Period', h('select', { 'data-field': 'Period' }, ['total', 'day', 'month'].map((p) => h('option', { value: p, text: p, selected: (u?.limit_period ?? 'total') === p })))),
       input('Models', u?.models?.join(',')), input('Expires', u?.expires_at),
       input('RPM', u?.rpm), input('Max parallel', u?.max_parallel), input('Note', u?.note),
@@ -141,6 +151,7 @@ export async function adminUsers(rerender) {
     return {
       token_limit: numberOrNull(value(dialog, 'Token limit')),
       request_limit: numberOrNull(value(dialog, 'Request limit')),
+      budget_usd: usdOrNull(value(dialog, 'Budget (USD)')),
       limit_period: value(dialog, 'Period'),
       models: models ? models.split(',').map((m) => m.trim()).filter(Boolean) : null,
       expires: expires || null,
@@ -154,9 +165,7 @@ export async function adminUsers(rerender) {
     const d = modal('Add user', [
       field('Name', h('input', { 'data-field': 'Name', required: true })),
       ...settingsFields(null),
-      field('Budget (USD)', h('input', { 'data-field': 'Budget (USD)', inputmode: 'decimal' })),
     ], 'Create', async () => {
-      if (value(d, 'Budget (USD)').trim()) throw new Error('USD budgets are not supported by this gateway yet; set a token limit.');
       const body = { name: value(d, 'Name').trim(), ...settingsBody(d) };
       if (body.expires === null) delete body.expires;
       const r = await call('/admin/users', token, { method: 'POST', body });
@@ -173,11 +182,14 @@ export async function adminUsers(rerender) {
     const d = modal(`Recharge ${u.name}`, [
       field('Tokens', h('input', { 'data-field': 'Tokens', inputmode: 'numeric' })),
       field('Requests', h('input', { 'data-field': 'Requests', inputmode: 'numeric' })),
+      field('USD', h('input', { 'data-field': 'USD', inputmode: 'decimal' })),
     ], 'Recharge', async () => {
       const body = {};
       const t = numberOrNull(value(d, 'Tokens')), r = numberOrNull(value(d, 'Requests'));
+      const usd = usdOrNull(value(d, 'USD'));
       if (t !== null) body.tokens = t;
       if (r !== null) body.requests = r;
+      if (usd !== null) body.usd = usd;
       await call(path(u.name, '/recharge'), token, { method: 'POST', body });
       await act('Recharge', async () => null);
     });
@@ -199,7 +211,7 @@ export async function adminUsers(rerender) {
 }
 
 function csv(rows, keys) {
-  const cols = [...keys, 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cost_usd'];
+  const cols = [...keys, 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cached_tokens', 'cost_usd'];
   const cell = (v) => { const s = v === null || v === undefined ? '' : String(v); return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; };
   return [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
 }

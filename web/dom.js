@@ -39,6 +39,12 @@ export function fmtNumber(n) {
   return n === null || n === undefined ? '—' : Number(n).toLocaleString('en-US');
 }
 
+export function fmtUsd(n) {
+  if (n === null || n === undefined) return '—';
+  const cents = Math.round(n * 100) / 100;
+  return Math.abs(n - cents) < 1e-9 ? `$${cents.toFixed(2)}` : `$${n.toFixed(6)}`;
+}
+
 export function fmtDate(s) {
   return s ? s.replace('T', ' ').replace(/\.\d+/, '').replace('Z', ' UTC') : '—';
 }

@@ -34,7 +34,7 @@ pub enum Command {
         settings: SettingsArgs,
     },
     /// Raise a user's limits by N (a top-up)
-    #[command(group = clap::ArgGroup::new("amount").required(true).multiple(true).args(["tokens", "requests"]))]
+    #[command(group = clap::ArgGroup::new("amount").required(true).multiple(true).args(["tokens", "requests", "usd"]))]
     Recharge {
         name: String,
         /// Tokens to add to the token limit
@@ -43,6 +43,9 @@ pub enum Command {
         /// Requests to add to the request limit
         #[arg(long, value_name = "N")]
         requests: Option<i64>,
+        /// USD to add to the budget
+        #[arg(long, value_name = "N", value_parser = users::usd_to_nano)]
+        usd: Option<i64>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -83,6 +86,9 @@ pub struct SettingsArgs {
     /// Request limit per period (none = unlimited)
     #[arg(long, value_name = "N", value_parser = users::parse_count)]
     request_limit: Option<Setting<i64>>,
+    /// USD the user may spend per period, at the configured prices (none = unlimited)
+    #[arg(long, value_name = "N", value_parser = users::parse_usd)]
+    budget_usd: Option<Setting<i64>>,
     /// The period limits apply to
     #[arg(long, value_name = "PERIOD",
           value_parser = clap::builder::PossibleValuesParser::new(LimitPeriod::NAMES)
@@ -110,6 +116,7 @@ impl From<SettingsArgs> for UserSettings {
         UserSettings {
             token_limit: a.token_limit,
             request_limit: a.request_limit,
+            budget: a.budget_usd,
             limit_period: a.limit_period,
             expires: a.expires,
             models: a.models,
@@ -138,6 +145,8 @@ const USER_FIELDS: &[&str] = &[
     "rpm",
     "note",
     "max_parallel",
+    "budget_usd",
+    "spent_usd",
 ];
 
 impl Command {
@@ -180,9 +189,15 @@ impl Command {
                 name,
                 tokens,
                 requests,
+                usd,
                 format,
             } => {
-                let user = users::recharge(conn, &name, tokens, requests)?;
+                let top_up = users::TopUp {
+                    tokens,
+                    requests,
+                    usd,
+                };
+                let user = users::recharge(conn, &name, top_up)?;
                 say(ctx, &format!("user {name} recharged"));
                 print_user(&user, format)
             }
@@ -249,6 +264,16 @@ fn limit(used: i64, limit: Option<i64>) -> String {
     }
 }
 
+/// `$12.50`; a cent's fractions shown when there are any.
+fn dollars(usd: f64) -> String {
+    let cents = format!("{usd:.2}");
+    if (usd - cents.parse::<f64>().unwrap_or(usd)).abs() < 1e-12 {
+        format!("${cents}")
+    } else {
+        format!("${usd:.6}")
+    }
+}
+
 fn or_dash(v: Option<&str>) -> String {
     v.unwrap_or("-").to_owned()
 }
@@ -266,6 +291,8 @@ fn print_users(list: &[UserView], format: Format) -> anyhow::Result<()> {
                 "EXPIRES",
                 "TOKENS",
                 "REQUESTS",
+                "BUDGET",
+                "SPENT",
                 "PERIOD",
                 "LAST USED",
             ]);
@@ -278,6 +305,8 @@ fn print_users(list: &[UserView], format: Format) -> anyhow::Result<()> {
                     or_dash(u.expires_at.as_deref()),
                     limit(u.tokens_used, u.token_limit),
                     limit(u.requests_used, u.request_limit),
+                    u.budget_usd.map_or_else(|| "-".into(), dollars),
+                    dollars(u.spent_usd),
                     u.limit_period.as_str().to_owned(),
                     or_dash(u.last_used_at.as_deref()),
                 ]);
@@ -311,6 +340,18 @@ fn print_detail(u: &UserView) -> anyhow::Result<()> {
         (
             "requests used / limit",
             limit(u.requests_used, u.request_limit),
+        ),
+        (
+            "spent / budget (USD)",
+            match u.budget_usd {
+                Some(b) => format!(
+                    "{} / {} ({} left)",
+                    dollars(u.spent_usd),
+                    dollars(b),
+                    dollars((b - u.spent_usd).max(0.0))
+                ),
+                None => dollars(u.spent_usd),
+            },
         ),
         (
             "models",

@@ -17,6 +17,7 @@ diesel::table! {
         rpm -> Nullable<BigInt>,
         note -> Nullable<Text>,
         max_parallel -> Nullable<BigInt>,
+        budget_nano_usd -> Nullable<BigInt>,
     }
 }
 

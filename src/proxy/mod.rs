@@ -12,7 +12,7 @@ pub mod probe;
 pub mod reply;
 
 use crate::error::ApiError;
-use crate::limits;
+use crate::limits::{self, Want};
 use crate::objects::ObjectKind;
 use crate::state::Gateway;
 use crate::upstream::client::Clients;
@@ -160,7 +160,7 @@ impl Request<'_> {
         match endpoint {
             Endpoint::Metered(kind) => self.metered(kind, incoming, pending, &live).await,
             Endpoint::ModelList | Endpoint::Model => {
-                self.admit(pending, 0)?;
+                self.admit(pending, Want::default())?;
                 let (status, list, asked) = if endpoint == Endpoint::ModelList {
                     let (list, asked) =
                         models::list(&live.upstreams, self.clients, self.req, caller, self.gw)
@@ -185,14 +185,14 @@ impl Request<'_> {
             }
             Endpoint::Object(kind) => self.object(kind, incoming, pending, &live).await,
             Endpoint::Extra => {
-                if caller.limits.tokens.is_some() {
+                if caller.limits.tokens.is_some() || caller.limits.budget.is_some() {
                     return Err(ApiError::EndpointNotAllowed(format!(
-                        "/v1{} cannot be metered, so it is not open to users with a token limit.",
+                        "/v1{} cannot be metered, so it is not open to users with a token limit or a USD budget.",
                         self.endpoint
                     )));
                 }
                 let mut body = body::pass_through(self.req, incoming).await?;
-                self.admit(pending, 0)?;
+                self.admit(pending, Want::default())?;
                 let candidates = live.upstreams.candidates(None);
                 self.send(
                     &live,
@@ -263,9 +263,26 @@ impl Request<'_> {
         }
         let want = if accounting.counted {
             let guess = limits::prompt_guess(bytes.len());
-            probe.reservation(guess, live.config.limits.reserve_completion_tokens)
+            let reply = probe.reply_tokens(live.config.limits.reserve_completion_tokens);
+            let nano_usd = match self.caller.limits.budget {
+                // At most what the prompt guess and full replies cost.
+                Some(_) => live
+                    .prices
+                    .rate(&model)
+                    .ok_or_else(|| ApiError::ModelUnpriced(model.clone()))?
+                    .cost(crate::usage::Tokens {
+                        prompt: guess,
+                        completion: reply,
+                        ..Default::default()
+                    }),
+                None => 0,
+            };
+            Want {
+                tokens: guess.saturating_add(reply),
+                nano_usd,
+            }
         } else {
-            0
+            Want::default()
         };
         self.admit(pending, want)?;
         if let Target::Echo(e) = &candidates[0].target {
@@ -356,7 +373,7 @@ impl Request<'_> {
             }
         };
         let mut body = body::pass_through(self.req, incoming).await?;
-        self.admit(pending, 0)?;
+        self.admit(pending, Want::default())?;
         let reply = self
             .send(
                 live,
@@ -408,8 +425,8 @@ impl Request<'_> {
         Ok(read_reply(status, headers, text))
     }
 
-    /// Takes what the request needs of the caller's limits (`want` tokens).
-    fn admit(&self, pending: &mut Pending, want: i64) -> Result<(), ApiError> {
+    /// Takes what the request needs of the caller's limits.
+    fn admit(&self, pending: &mut Pending, want: Want) -> Result<(), ApiError> {
         let limits = &self.caller.limits;
         if limits.rpm.is_some() || limits.counts_usage() {
             let record = &mut pending.record;

@@ -169,8 +169,13 @@ impl Probe {
     /// The tokens a request holds while it runs: its prompt guess plus a
     /// full reply for each reply it asks for. Saturating: never wraps.
     pub fn reservation(&self, prompt_guess: i64, default_reply: i64) -> i64 {
+        prompt_guess.saturating_add(self.reply_tokens(default_reply))
+    }
+
+    /// A full reply for each reply asked for. Saturating.
+    pub fn reply_tokens(&self, default_reply: i64) -> i64 {
         let reply = self.max_reply.unwrap_or(default_reply);
-        prompt_guess.saturating_add(self.replies.saturating_mul(reply))
+        self.replies.saturating_mul(reply)
     }
 }
 

@@ -167,19 +167,27 @@ pub fn refresh(
         .collect();
     let used = used_this_period(conn, &periods, now)?;
     for (name, _, ledger) in &limited {
-        let (r, t) = used.get(name).copied().unwrap_or_default();
-        ledger.set_used(r, t);
+        let u = used.get(name).copied().unwrap_or_default();
+        ledger.set_used(u.requests, u.tokens, u.nano_usd);
     }
     Ok(())
 }
 
-/// (requests, tokens) each user used in their own current period, from the
-/// daily totals: one grouped query per kind of period, however many users.
+/// What a user used in a stretch of days: what limits count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Queryable)]
+pub struct Used {
+    pub requests: i64,
+    pub tokens: i64,
+    pub nano_usd: i64,
+}
+
+/// What each user used in their own current period, from the daily
+/// totals: one grouped query per kind of period, however many users.
 pub fn used_this_period(
     conn: &mut DbConnection,
     users: &[(String, LimitPeriod)],
     now: chrono::NaiveDateTime,
-) -> QueryResult<HashMap<String, (i64, i64)>> {
+) -> QueryResult<HashMap<String, Used>> {
     let mut out = HashMap::with_capacity(users.len());
     for period in [LimitPeriod::Total, LimitPeriod::Month, LimitPeriod::Day] {
         let names: Vec<String> = users
@@ -190,26 +198,26 @@ pub fn used_this_period(
         if names.is_empty() {
             continue;
         }
-        for (name, r, t) in used_by_users(conn, &names, period.start(now).date(), None)? {
-            out.insert(name, (r, t));
+        for (name, used) in used_by_users(conn, &names, period.start(now).date(), None)? {
+            out.insert(name, used);
         }
     }
     Ok(out)
 }
 
-/// Requests and tokens a user used from day `since` until before day
-/// `until` (open-ended without), from the daily totals.
+/// What a user used from day `since` until before day `until`
+/// (open-ended without), from the daily totals.
 pub fn used_between(
     conn: &mut DbConnection,
     name: &str,
     since: NaiveDate,
     until: Option<NaiveDate>,
-) -> QueryResult<(i64, i64)> {
+) -> QueryResult<Used> {
     let used = used_by_users(conn, &[name.to_owned()], since, until)?;
-    Ok(used.first().map_or((0, 0), |(_, r, t)| (*r, *t)))
+    Ok(used.first().map_or_else(Used::default, |(_, u)| *u))
 }
 
-/// (name, requests, tokens) of each of `names` that used anything from day
+/// What each of `names` that used anything used from day
 /// `since` until before day `until`, from the daily totals. Requests the
 /// gateway refused itself never reached an upstream and do not count.
 pub fn used_by_users(
@@ -217,7 +225,7 @@ pub fn used_by_users(
     names: &[String],
     since: NaiveDate,
     until: Option<NaiveDate>,
-) -> QueryResult<Vec<(String, i64, i64)>> {
+) -> QueryResult<Vec<(String, Used)>> {
     let until = until.unwrap_or_else(|| crate::db::end_of_time().date());
     usage_daily
         .filter(user_name.eq_any(names))
@@ -227,8 +235,11 @@ pub fn used_by_users(
         .group_by(user_name)
         .select((
             user_name,
-            sql::<BigInt>("CAST(SUM(requests) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT)"),
+            (
+                sql::<BigInt>("CAST(SUM(requests) AS BIGINT)"),
+                sql::<BigInt>("CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT)"),
+                sql::<BigInt>("CAST(SUM(cost_nano_usd) AS BIGINT)"),
+            ),
         ))
         .load(conn)
 }

@@ -121,6 +121,9 @@ impl UsageRecord {
                 cache_written: self.cache_written_tokens.unwrap_or(0),
             })
         });
+        if let Some(r) = &mut self.reservation {
+            r.hold_cost(self.cost_nano_usd.unwrap_or(0));
+        }
     }
 
     pub fn set_tokens(&mut self, t: Tokens) {

@@ -12,9 +12,10 @@ use crate::db::DbError;
 pub use crate::limits::LimitPeriod;
 pub use seed::{seed, UserSeed};
 pub use settings::{
-    parse_count, parse_expiry, parse_models, parse_note, Setting, UserName, UserSettings,
+    json_usd_amount, parse_count, parse_expiry, parse_models, parse_note, parse_usd, usd_to_nano,
+    Setting, UserName, UserSettings,
 };
-pub use store::{add, all_rows, list, recharge, remove, rotate, show, update};
+pub use store::{add, all_rows, list, recharge, remove, rotate, show, update, TopUp};
 pub use view::{decode_models, Status, UserRow, UserView};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,11 +26,13 @@ pub enum UserError {
     Exists(String),
     #[error("that key is already in use; choose another")]
     KeyInUse,
-    #[error(
-        "`{name}` has no {what} limit to top up; set one with `user edit {name} --{what}-limit N`"
-    )]
-    NoLimit { name: String, what: &'static str },
-    #[error("give --tokens or --requests (or both), each a whole number above 0")]
+    #[error("`{name}` has no {what} to top up; set one with `user edit {name} --{flag} N`")]
+    NoLimit {
+        name: String,
+        what: &'static str,
+        flag: &'static str,
+    },
+    #[error("give --tokens, --requests or --usd (any of them), each above 0")]
     NothingToRecharge,
     #[error(transparent)]
     Db(#[from] DbError),

@@ -78,6 +78,48 @@ pub fn parse_count(s: &str) -> Result<Setting<i64>, String> {
         .ok_or_else(|| format!("`{s}` is not a whole number ≥ 0 (or `none`)"))
 }
 
+/// Nano-dollars in a dollar, as budgets are kept.
+const NANO: i64 = 1_000_000_000;
+
+/// USD as typed (`5`, `12.50`, `0.000001`), exactly, in nano-dollars:
+/// no float on the way. At most 9 decimals; not negative.
+pub fn usd_to_nano(s: &str) -> Result<i64, String> {
+    let bad = || format!("`{s}` is not an amount of USD ≥ 0 (like 25 or 12.50)");
+    let t = s.trim().trim_start_matches('$');
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) || frac.len() > 9 {
+        return Err(bad());
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let frac: i64 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
+    whole
+        .checked_mul(NANO)
+        .and_then(|n| n.checked_add(frac))
+        .ok_or_else(bad)
+}
+
+/// A budget in USD (`--budget-usd`); `none` clears.
+pub fn parse_usd(s: &str) -> Result<Setting<i64>, String> {
+    if CLEAR_WORDS.contains(&s) {
+        return Ok(Setting::Clear);
+    }
+    usd_to_nano(s).map(Setting::Set)
+}
+
+/// A JSON amount of USD (a number) in nano-dollars.
+pub fn json_usd_amount(v: f64) -> Result<i64, String> {
+    if !(v.is_finite() && v >= 0.0 && v * 1e9 < i64::MAX as f64) {
+        return Err(format!("`{v}` is not an amount of USD ≥ 0"));
+    }
+    // Through its shortest decimal text, so 0.1 is 100,000,000 exactly.
+    usd_to_nano(&format!("{v}")).or_else(|_| Ok((v * 1e9).round() as i64))
+}
+
 /// `YYYY-MM-DD` (the end of that day, UTC), RFC 3339, or a duration from now
 /// (`30d`, `12h`, `90m`); `never` clears.
 pub fn parse_expiry(s: &str) -> Result<Setting<NaiveDateTime>, String> {
@@ -149,6 +191,9 @@ pub struct UserSettings {
     pub token_limit: Option<Setting<i64>>,
     #[serde(default, deserialize_with = "json_count")]
     pub request_limit: Option<Setting<i64>>,
+    /// USD per period, in nano-dollars (`budget_usd` in JSON).
+    #[serde(default, rename = "budget_usd", deserialize_with = "json_usd")]
+    pub budget: Option<Setting<i64>>,
     #[serde(default)]
     pub limit_period: Option<LimitPeriod>,
     #[serde(default, deserialize_with = "json_expiry")]
@@ -170,6 +215,7 @@ impl UserSettings {
     pub fn is_empty(&self) -> bool {
         self.token_limit.is_none()
             && self.request_limit.is_none()
+            && self.budget.is_none()
             && self.limit_period.is_none()
             && self.expires.is_none()
             && self.models.is_none()
@@ -210,6 +256,10 @@ where
 
 fn json_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Setting<i64>>, D::Error> {
     json_setting(d, count)
+}
+
+fn json_usd<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Setting<i64>>, D::Error> {
+    json_setting(d, json_usd_amount)
 }
 
 fn json_expiry<'de, D: Deserializer<'de>>(
@@ -281,6 +331,16 @@ mod tests {
         );
         assert!(parse_models(",").is_err());
         assert!(parse_models("[").is_err());
+        assert_eq!(parse_usd("25").unwrap(), Setting::Set(25 * NANO));
+        assert_eq!(parse_usd("$0.10").unwrap(), Setting::Set(NANO / 10));
+        assert_eq!(parse_usd(".000000001").unwrap(), Setting::Set(1));
+        assert_eq!(parse_usd("none").unwrap(), Setting::Clear);
+        for bad in ["-1", "1.0000000001", "ten", "", ".", "1e3", "99999999999"] {
+            assert!(parse_usd(bad).is_err(), "{bad}");
+        }
+        assert_eq!(json_usd_amount(0.1), Ok(NANO / 10));
+        assert_eq!(json_usd_amount(12.5), Ok(12 * NANO + NANO / 2));
+        assert!(json_usd_amount(-1.0).is_err() && json_usd_amount(f64::NAN).is_err());
     }
 
     #[test]
@@ -306,6 +366,7 @@ mod tests {
             (json!({"limit_period": "week"}), "`limit_period`"),
             (json!({"expires": "soon"}), "`expires`"),
             (json!({"models": ["["]}), "`models`"),
+            (json!({"budget_usd": -2}), "`budget_usd`"),
             (json!({"colour": "blue"}), "colour"),
         ] {
             let e = UserSettings::from_json(body.clone()).unwrap_err();

@@ -15,6 +15,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 struct UserChanges {
     token_limit: Option<Option<i64>>,
     request_limit: Option<Option<i64>>,
+    budget_nano_usd: Option<Option<i64>>,
     limit_period: Option<String>,
     expires_at: Option<Option<chrono::NaiveDateTime>>,
     models: Option<Option<String>>,
@@ -29,6 +30,7 @@ impl From<UserSettings> for UserChanges {
         UserChanges {
             token_limit: s.token_limit.map(Setting::into_option),
             request_limit: s.request_limit.map(Setting::into_option),
+            budget_nano_usd: s.budget.map(Setting::into_option),
             limit_period: s.limit_period.map(|p| p.as_str().to_owned()),
             expires_at: s.expires.map(Setting::into_option),
             models: s.models.map(|m| m.into_option().map(|l| encode_models(&l))),
@@ -149,35 +151,50 @@ pub fn rotate(
     Ok(key)
 }
 
-/// Raises a user's token and/or request limit by the amounts given (a
-/// top-up); the user can go on at once (a running server sees it within
-/// a second).
-pub fn recharge(
-    conn: &mut DbConnection,
-    name: &str,
-    tokens: Option<i64>,
-    requests: Option<i64>,
-) -> Result<UserView, UserError> {
-    let positive = |v: Option<i64>| v.is_none_or(|n| n > 0);
-    if (tokens.is_none() && requests.is_none()) || !positive(tokens) || !positive(requests) {
+/// What a top-up adds: tokens, requests, USD (in nano-dollars).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TopUp {
+    pub tokens: Option<i64>,
+    pub requests: Option<i64>,
+    pub usd: Option<i64>,
+}
+
+/// Raises a user's token limit, request limit and/or USD budget by the
+/// amounts given (a top-up); the user can go on at once (a running server
+/// sees it within a second).
+pub fn recharge(conn: &mut DbConnection, name: &str, top_up: TopUp) -> Result<UserView, UserError> {
+    let TopUp {
+        tokens,
+        requests,
+        usd,
+    } = top_up;
+    let amounts = [tokens, requests, usd];
+    if amounts.iter().all(Option::is_none) || amounts.iter().flatten().any(|n| *n <= 0) {
         return Err(UserError::NothingToRecharge);
     }
     conn.transaction(|conn| {
         let row = find_row(conn, name)?;
-        let raise = |limit: Option<i64>, by: Option<i64>, what| match (limit, by) {
+        let raise = |limit: Option<i64>, by: Option<i64>, (what, flag)| match (limit, by) {
             (_, None) => Ok(limit),
             (Some(l), Some(n)) => Ok(Some(l.saturating_add(n))),
             (None, Some(_)) => Err(UserError::NoLimit {
                 name: name.to_owned(),
                 what,
+                flag,
             }),
         };
-        let token_limit = raise(row.token_limit, tokens, "token")?;
-        let request_limit = raise(row.request_limit, requests, "request")?;
+        let token_limit = raise(row.token_limit, tokens, ("token limit", "token-limit"))?;
+        let request_limit = raise(
+            row.request_limit,
+            requests,
+            ("request limit", "request-limit"),
+        )?;
+        let budget = raise(row.budget_nano_usd, usd, ("budget", "budget-usd"))?;
         diesel::update(users::table.filter(users::id.eq(row.id)))
             .set((
                 users::token_limit.eq(token_limit),
                 users::request_limit.eq(request_limit),
+                users::budget_nano_usd.eq(budget),
             ))
             .execute(conn)?;
         show(conn, name)

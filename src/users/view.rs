@@ -27,6 +27,7 @@ pub struct UserRow {
     pub rpm: Option<i64>,
     pub note: Option<String>,
     pub max_parallel: Option<i64>,
+    pub budget_nano_usd: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,6 +92,13 @@ pub struct UserView {
     pub rpm: Option<i64>,
     pub note: Option<String>,
     pub max_parallel: Option<i64>,
+    pub budget_usd: Option<f64>,
+    /// The cost of what the user used this period.
+    pub spent_usd: f64,
+}
+
+fn usd(nano: i64) -> f64 {
+    nano as f64 / crate::usage::prices::NANO_PER_USD
 }
 
 /// The views of `rows`, with what each used in their own period: the
@@ -105,7 +113,7 @@ pub(super) fn views(
     Ok(rows
         .into_iter()
         .map(|row| {
-            let (requests_used, tokens_used) = used.get(&row.name).copied().unwrap_or_default();
+            let used = used.get(&row.name).copied().unwrap_or_default();
             UserView {
                 status: row.status(now),
                 created_at: rfc3339(row.created_at),
@@ -113,8 +121,10 @@ pub(super) fn views(
                 last_used_at: row.last_used_at.map(rfc3339),
                 limit_period: row.period(),
                 models: decode_models(row.models.as_deref()),
-                tokens_used,
-                requests_used,
+                tokens_used: used.tokens,
+                requests_used: used.requests,
+                budget_usd: row.budget_nano_usd.map(usd),
+                spent_usd: usd(used.nano_usd),
                 name: row.name,
                 key_hint: row.key_hint,
                 token_limit: row.token_limit,

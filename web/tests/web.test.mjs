@@ -229,6 +229,7 @@ test('the admin adds, disables, enables and removes a user, as the CLI then sees
   const dialog = p.getByRole('dialog');
   await dialog.getByRole('textbox', { name: 'Name' }).fill('bob');
   await dialog.getByRole('textbox', { name: 'Token limit' }).fill('5000');
+  await dialog.getByRole('textbox', { name: 'Budget (USD)' }).fill('12.50');
   await dialog.getByRole('textbox', { name: 'Models' }).fill('gpt-4o, echo*');
   await dialog.getByRole('textbox', { name: 'Note' }).fill('from the console');
   await dialog.getByRole('button', { name: 'Create' }).click();
@@ -236,6 +237,7 @@ test('the admin adds, disables, enables and removes a user, as the CLI then sees
   assert.match(newKey, /^sk-/);
   let bob = JSON.parse(cli('user', 'show', 'bob', '--format', 'json'));
   assert.equal(bob.token_limit, 5000);
+  assert.equal(bob.budget_usd, 12.5);
   assert.deepEqual(bob.models, ['gpt-4o', 'echo*']);
   assert.equal(bob.note, 'from the console');
   // A running server sees a new key within a second.
@@ -346,6 +348,19 @@ test('the admin sorts, filters, edits, recharges and rotates, as the CLI then se
   await dialog.getByRole('button', { name: 'Recharge' }).click();
   await dialog.waitFor({ state: 'detached' });
   assert.equal(JSON.parse(cli('user', 'show', 'dave', '--format', 'json')).token_limit, 1000);
+  // A budget set in Edit, topped up in dollars.
+  await row.getByRole('button', { name: 'Edit', exact: true }).click();
+  dialog = p.getByRole('dialog', { name: 'Edit dave' });
+  await dialog.getByRole('textbox', { name: 'Budget (USD)' }).fill('5');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await row.getByRole('button', { name: 'Recharge', exact: true }).click();
+  dialog = p.getByRole('dialog', { name: 'Recharge dave' });
+  await dialog.getByRole('textbox', { name: 'USD' }).fill('2.25');
+  await dialog.getByRole('button', { name: 'Recharge' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(JSON.parse(cli('user', 'show', 'dave', '--format', 'json')).budget_usd, 7.25);
+  await row.getByRole('cell', { name: '$7.25', exact: true }).waitFor();
   await row.getByRole('cell', { name: '1,000', exact: true }).waitFor();
 
   await row.getByRole('button', { name: 'Rotate key', exact: true }).click();
