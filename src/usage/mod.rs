@@ -108,6 +108,9 @@ impl UsageRecord {
     /// Prices the record's tokens with `prices` (on the writer, when it
     /// is written: a later change of prices does not rewrite it).
     pub fn price(&mut self, prices: &prices::Prices) {
+        if prices.is_empty() {
+            return;
+        }
         let (Some(model), Some(prompt), Some(completion)) =
             (&self.model, self.prompt_tokens, self.completion_tokens)
         else {
