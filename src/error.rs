@@ -280,3 +280,60 @@ impl From<crate::limits::Refusal> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every refusal keeps its status in Anthropic's shape, with the type
+    /// Anthropic's SDKs map to their error classes, and its headers.
+    #[actix_web::test]
+    async fn each_refusal_in_anthropics_shape() {
+        let quota = ApiError::Quota("spent".into());
+        for (e, status, kind) in [
+            (ApiError::InvalidKey(NO_KEY), 401, "authentication_error"),
+            (ApiError::UserDisabled, 401, "authentication_error"),
+            (
+                ApiError::ModelNotAllowed("m".into()),
+                403,
+                "permission_error",
+            ),
+            (ApiError::ModelUnpriced("m".into()), 403, "permission_error"),
+            (
+                ApiError::BadRequest("x".into()),
+                400,
+                "invalid_request_error",
+            ),
+            (ApiError::BodyTimeout, 408, "invalid_request_error"),
+            (ApiError::TooLarge(1), 413, "request_too_large"),
+            (
+                ApiError::UnsupportedMedia("x".into()),
+                415,
+                "invalid_request_error",
+            ),
+            (ApiError::ModelNotFound("x".into()), 404, "not_found_error"),
+            (ApiError::Parallel(2), 429, "rate_limit_error"),
+            (ApiError::Upstream("x".into()), 502, "api_error"),
+            (ApiError::UpstreamTimeout("u".into()), 504, "api_error"),
+            (ApiError::Unavailable("db".into()), 503, "api_error"),
+        ] {
+            let res = e.anthropic_response();
+            assert_eq!(res.status().as_u16(), status, "{e:?}");
+            let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                (v["type"].as_str(), v["error"]["type"].as_str()),
+                (Some("error"), Some(kind))
+            );
+            assert_eq!(v["error"]["message"], e.to_string());
+        }
+        let res = quota.anthropic_response();
+        assert_eq!(res.headers().get("x-should-retry").unwrap(), "false");
+        let res = ApiError::RateLimited {
+            message: "slow".into(),
+            retry_after: 7,
+        }
+        .anthropic_response();
+        assert_eq!(res.headers().get("retry-after").unwrap(), "7");
+    }
+}

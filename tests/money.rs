@@ -26,10 +26,13 @@ fn gpt4o_cost(plain: i64, cached: i64, completion: i64) -> i64 {
 async fn each_record_is_priced_with_its_cached_tokens() {
     let mock = start_mock();
     let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
-    config.prices = [("gpt-4o".to_string(), price(2.5, 10.0, Some(1.25)))].into();
+    config.prices = [
+        ("gpt-4o".to_string(), price(2.5, 10.0, Some(1.25))),
+        (NO_USAGE_MODEL.to_string(), price(1.0, 1.0, None)),
+    ]
+    .into();
     let app = spawn_app(config, dir);
     let key = app.add_user("alice").await;
-    let chat = |model: &str, stream: bool| json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
     assert_eq!(
         post_json(&app, &key, "/chat/completions", &chat("gpt-4o", false))
             .await
@@ -54,6 +57,15 @@ async fn each_record_is_priced_with_its_cached_tokens() {
             .status(),
         200
     );
+    // A reply without usage is estimated, and so is its cost.
+    let r = post_json(
+        &app,
+        &key,
+        "/chat/completions",
+        &chat(NO_USAGE_MODEL, false),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
 
     let pool = app.stop().await;
     let plain = gpt4o_cost(7 - CACHED_TOKENS, CACHED_TOKENS, 2);
@@ -62,8 +74,9 @@ async fn each_record_is_priced_with_its_cached_tokens() {
         CACHED_TOKENS,
         STREAM_USAGE.1,
     );
+    let chats = stored_money(&pool, "/chat/completions");
     assert_eq!(
-        stored_money(&pool, "/chat/completions"),
+        chats[..3],
         [
             (Some(CACHED_TOKENS), Some(plain)),
             (Some(CACHED_TOKENS), Some(stream)),
@@ -72,6 +85,10 @@ async fn each_record_is_priced_with_its_cached_tokens() {
     );
     let responses = gpt4o_cost(6 - CACHED_TOKENS, CACHED_TOKENS, 2);
     assert_eq!(stored_costs(&pool, "/responses"), [Some(responses)]);
+    let estimated = &stored(&pool, "/chat/completions")[3];
+    assert!(estimated.estimated);
+    // $1 per 1M tokens: 1,000 nano-dollars a token.
+    assert_eq!(chats[3].1, Some(estimated.total.unwrap() * 1000));
 
     // The report sums what is stored, in dollars; an unpriced row is null.
     let mut conn = pool.get().unwrap();

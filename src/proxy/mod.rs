@@ -263,7 +263,8 @@ impl Request<'_> {
         }
         let want = if accounting.counted {
             let guess = limits::prompt_guess(bytes.len());
-            let reply = probe.reply_tokens(live.config.limits.reserve_completion_tokens);
+            let default_reply = live.config.limits.reserve_completion_tokens;
+            let reply = probe.reply_tokens(default_reply);
             let nano_usd = match self.caller.limits.budget {
                 // At most what the prompt guess and full replies cost.
                 Some(_) => live
@@ -278,7 +279,7 @@ impl Request<'_> {
                 None => 0,
             };
             Want {
-                tokens: guess.saturating_add(reply),
+                tokens: probe.reservation(guess, default_reply),
                 nano_usd,
             }
         } else {
