@@ -80,9 +80,7 @@ fn balance(view: &UserView, in_range: Option<crate::usage::daily::Used>) -> (f64
     match view.budget_usd {
         Some(budget) => (
             budget,
-            in_range.map_or(view.spent_usd, |u| {
-                u.nano_usd as f64 / crate::usage::prices::NANO_PER_USD
-            }),
+            in_range.map_or(view.spent_usd, |u| crate::usage::prices::usd(u.nano_usd)),
         ),
         None => (
             view.token_limit.map_or(UNLIMITED_USD, usd),

@@ -113,6 +113,25 @@ pub struct UpstreamConfig {
     pub project: Option<String>,
 }
 
+impl UpstreamConfig {
+    /// An upstream of `kind` serving every model, with nothing else set.
+    pub fn new(name: &str, kind: UpstreamKind) -> UpstreamConfig {
+        UpstreamConfig {
+            name: name.into(),
+            kind,
+            base_url: None,
+            api_keys: Vec::new(),
+            models: all_models(),
+            proxy: None,
+            endpoint: None,
+            api_version: None,
+            deployments: BTreeMap::new(),
+            organization: None,
+            project: None,
+        }
+    }
+}
+
 fn all_models() -> Vec<String> {
     vec!["*".into()]
 }

@@ -9,18 +9,13 @@ use std::time::Duration;
 
 fn azure_upstream(name: &str, mock: &Mock, api_version: &str, models: &[&str]) -> UpstreamConfig {
     UpstreamConfig {
-        name: name.into(),
-        kind: UpstreamKind::Azure,
-        base_url: None,
         api_keys: vec!["azure-key-0001".into()],
         models: models.iter().map(|m| m.to_string()).collect(),
-        proxy: None,
         // The mock's root, as an Azure resource endpoint.
         endpoint: Some(mock.url.trim_end_matches("/v1").to_owned()),
         api_version: Some(api_version.into()),
         deployments: BTreeMap::from([("gpt-4o".into(), "prod-gpt4o".into())]),
-        organization: None,
-        project: None,
+        ..UpstreamConfig::new(name, UpstreamKind::Azure)
     }
 }
 

@@ -264,14 +264,9 @@ fn limit(used: i64, limit: Option<i64>) -> String {
     }
 }
 
-/// `$12.50`; a cent's fractions shown when there are any.
+/// `$12.50`, as refusals name a budget.
 fn dollars(usd: f64) -> String {
-    let cents = format!("{usd:.2}");
-    if (usd - cents.parse::<f64>().unwrap_or(usd)).abs() < 1e-12 {
-        format!("${cents}")
-    } else {
-        format!("${usd:.6}")
-    }
+    crate::limits::usd_text((usd * 1e9).round() as i64)
 }
 
 fn or_dash(v: Option<&str>) -> String {

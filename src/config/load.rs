@@ -92,35 +92,15 @@ impl Config {
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.into());
         self.upstreams.push(UpstreamConfig {
-            name: "openai".into(),
-            kind: UpstreamKind::Openai,
             base_url: Some(base_url),
             api_keys: vec![key],
-            models: all_models(),
-            proxy: None,
-            endpoint: None,
-            api_version: None,
-            deployments: BTreeMap::new(),
-            organization: None,
-            project: None,
+            ..UpstreamConfig::new("openai", UpstreamKind::Openai)
         });
     }
 
     /// Replaces the upstreams by the built-in echo upstream (`serve --demo`).
     pub fn use_demo_upstream(&mut self) {
-        self.upstreams = vec![UpstreamConfig {
-            name: "echo".into(),
-            kind: UpstreamKind::Echo,
-            base_url: None,
-            api_keys: Vec::new(),
-            models: all_models(),
-            proxy: None,
-            endpoint: None,
-            api_version: None,
-            deployments: BTreeMap::new(),
-            organization: None,
-            project: None,
-        }];
+        self.upstreams = vec![UpstreamConfig::new("echo", UpstreamKind::Echo)];
     }
 
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {

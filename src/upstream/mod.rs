@@ -273,17 +273,11 @@ mod tests {
 
     fn upstream(name: &str, kind: UpstreamKind, models: &[&str]) -> UpstreamConfig {
         UpstreamConfig {
-            name: name.into(),
-            kind,
-            base_url: None,
             api_keys: vec!["k1".into(), "k2".into()],
             models: models.iter().map(|m| m.to_string()).collect(),
-            proxy: None,
             endpoint: Some("https://res.openai.azure.com".into()),
             api_version: Some("v1".into()),
-            deployments: Default::default(),
-            organization: None,
-            project: None,
+            ..UpstreamConfig::new(name, kind)
         }
     }
 

@@ -428,52 +428,31 @@ impl SseSplitter {
 mod tests {
     use super::*;
 
+    /// Reported tokens, none written to a cache.
+    fn t(prompt: i64, completion: i64, cached: i64) -> Option<Tokens> {
+        Some(Tokens {
+            prompt,
+            completion,
+            cached,
+            cache_written: 0,
+        })
+    }
+
     #[test]
     fn usage_from_chat_embeddings_and_responses_json() {
         let chat = br#"{"choices":[{"message":{"content":"usage"}}],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}"#;
-        assert_eq!(
-            from_json(chat),
-            Some(Tokens {
-                prompt: 7,
-                completion: 2,
-                cached: 0,
-                cache_written: 0
-            })
-        );
+        assert_eq!(from_json(chat), t(7, 2, 0));
         let emb = br#"{"data":[],"usage":{"prompt_tokens":3,"total_tokens":3}}"#;
-        assert_eq!(
-            from_json(emb),
-            Some(Tokens {
-                prompt: 3,
-                completion: 0,
-                cached: 0,
-                cache_written: 0
-            })
-        );
+        assert_eq!(from_json(emb), t(3, 0, 0));
         let resp = br#"{"id":"r","usage":{"input_tokens":5,"output_tokens":4,"total_tokens":9}}"#;
-        assert_eq!(
-            from_json(resp),
-            Some(Tokens {
-                prompt: 5,
-                completion: 4,
-                cached: 0,
-                cache_written: 0
-            })
-        );
+        assert_eq!(from_json(resp), t(5, 4, 0));
         assert_eq!(from_json(br#"{"usage":null}"#), None);
         assert_eq!(from_json(b"not json"), None);
     }
 
     #[test]
     fn only_the_replys_own_usage_object_counts() {
-        let t = |prompt, completion| {
-            Some(Tokens {
-                prompt,
-                completion,
-                cached: 0,
-                cache_written: 0,
-            })
-        };
+        let t = |prompt, completion| t(prompt, completion, 0);
         // A "usage" inside a string has escaped quotes: no match.
         let quoted = br#"{"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\": 99}"}}],"usage":{"prompt_tokens":7,"completion_tokens":2}}"#;
         assert_eq!(from_json(quoted), t(7, 2));
@@ -500,12 +479,7 @@ mod tests {
     fn the_scanner_finds_usage_across_any_chunk_seams() {
         let reply = br#"{"data":[{"usage":"x","embedding":[0.1,0.2]}],"usage" :
             {"prompt_tokens":12,"completion_tokens":3,"details":{"a":[1,{"b":"}"}]}}}"#;
-        let want = Some(Tokens {
-            prompt: 12,
-            completion: 3,
-            cached: 0,
-            cache_written: 0,
-        });
+        let want = t(12, 3, 0);
         assert_eq!(from_json(reply), want);
         for size in 1..reply.len() {
             let mut scanner = UsageScanner::default();
@@ -526,14 +500,6 @@ mod tests {
 
     #[test]
     fn usage_chunk_is_recognised() {
-        let t = |prompt, completion, cached| {
-            Some(Tokens {
-                prompt,
-                completion,
-                cached,
-                cache_written: 0,
-            })
-        };
         let usage =
             b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6}}\n\n";
         let event = inspect_event(usage);
@@ -555,14 +521,6 @@ mod tests {
 
     #[test]
     fn cached_tokens_in_each_dialect() {
-        let t = |prompt, completion, cached| {
-            Some(Tokens {
-                prompt,
-                completion,
-                cached,
-                cache_written: 0,
-            })
-        };
         let chat = br#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":64}}}"#;
         assert_eq!(from_json(chat), t(100, 5, 64));
         // Anthropic counts cache reads and writes apart from the input.

@@ -15,8 +15,10 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Nano-dollars in a dollar.
-pub const NANO_PER_USD: f64 = 1e9;
+/// Nano-dollars as USD, for showing them (never to sum).
+pub fn usd(nano_usd: i64) -> f64 {
+    nano_usd as f64 / 1e9
+}
 
 /// What one model's tokens cost, in pico-dollars a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -268,7 +268,7 @@ pub struct Cost {
 impl Cost {
     /// In USD; `None` when no request of the row had a price.
     pub fn usd(self) -> Option<f64> {
-        (self.priced > 0).then(|| self.nano_usd as f64 / super::prices::NANO_PER_USD)
+        (self.priced > 0).then(|| super::prices::usd(self.nano_usd))
     }
 }
 

@@ -97,10 +97,6 @@ pub struct UserView {
     pub spent_usd: f64,
 }
 
-fn usd(nano: i64) -> f64 {
-    nano as f64 / crate::usage::prices::NANO_PER_USD
-}
-
 /// The views of `rows`, with what each used in their own period: the
 /// usage of all of them read in one go.
 pub(super) fn views(
@@ -123,8 +119,8 @@ pub(super) fn views(
                 models: decode_models(row.models.as_deref()),
                 tokens_used: used.tokens,
                 requests_used: used.requests,
-                budget_usd: row.budget_nano_usd.map(usd),
-                spent_usd: usd(used.nano_usd),
+                budget_usd: row.budget_nano_usd.map(crate::usage::prices::usd),
+                spent_usd: crate::usage::prices::usd(used.nano_usd),
                 name: row.name,
                 key_hint: row.key_hint,
                 token_limit: row.token_limit,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import http from 'node:http';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = process.env.BIN || join(root, 'target', 'debug', 'chatgate');
@@ -35,4 +36,30 @@ export async function startGateway(yaml, prepare = () => undefined) {
     await new Promise((r) => setTimeout(r, 100));
   }
   return { base, cli, prepared, stop: () => server.kill('SIGTERM') };
+}
+
+/// An OpenAI-compatible upstream that streams `count` chunks of chat
+/// text, `piece(i)` each, one every `everyMs`, then usage and `[DONE]`:
+/// a reply that takes its time, as a model's does. Answers the server.
+export function pacedUpstream({ count, everyMs, piece }) {
+  return new Promise((ok) => {
+    const s = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        let i = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed) return clearInterval(timer);
+          if (i === count) {
+            clearInterval(timer);
+            const usage = { prompt_tokens: 3, completion_tokens: count, total_tokens: 3 + count };
+            res.end(`data: ${JSON.stringify({ choices: [], usage })}\n\ndata: [DONE]\n\n`);
+            return;
+          }
+          const content = piece(i++);
+          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\n\n`);
+        }, everyMs);
+      });
+    }).listen(0, '127.0.0.1', () => ok(s));
+  });
 }

@@ -6,9 +6,8 @@
 // page's stream reader gets it to the moment it is in the document.
 // Prints a Markdown table.
 
-import http from 'node:http';
 import { chromium } from 'playwright-core';
-import { startGateway } from '../../tests/clients/gateway.mjs';
+import { pacedUpstream, startGateway } from '../../tests/clients/gateway.mjs';
 
 const BROWSER = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHUNKS = 300, EVERY_MS = 15;
@@ -17,25 +16,7 @@ const CHUNKS = 300, EVERY_MS = 15;
 const words = ('Here is **how** it works: the `gateway` reads the key, checks the limits and '
   + 'forwards the request.\n\n- one\n- two\n\n```rust\nfn main() { println!("hello"); }\n```\n\n').split(/(?<= )/);
 
-const upstream = await new Promise((ok) => {
-  const s = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
-      let i = 0;
-      const timer = setInterval(() => {
-        if (res.destroyed) return clearInterval(timer);
-        if (i === CHUNKS) {
-          clearInterval(timer);
-          res.end('data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":300,"total_tokens":303}}\n\ndata: [DONE]\n\n');
-          return;
-        }
-        const content = words[i++ % words.length];
-        res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\n\n`);
-      }, EVERY_MS);
-    });
-  }).listen(0, '127.0.0.1', () => ok(s));
-});
+const upstream = await pacedUpstream({ count: CHUNKS, everyMs: EVERY_MS, piece: (i) => words[i % words.length] });
 const gate = await startGateway(`upstreams:\n  - name: model\n    kind: openai\n`
   + `    base_url: http://127.0.0.1:${upstream.address().port}/v1\n    api_keys: [sk-upstream]\n    models: [gpt-4o]\n`,
 (cli) => JSON.parse(cli('user', 'add', 'bench', '--format', 'json')).key);

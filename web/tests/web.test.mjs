@@ -7,40 +7,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import http from 'node:http';
 import { chromium } from 'playwright-core';
-import { root, startGateway } from '../../tests/clients/gateway.mjs';
+import { pacedUpstream, root, startGateway } from '../../tests/clients/gateway.mjs';
 
 const BROWSER = process.env.CHROMIUM || '/usr/bin/chromium';
 const ADMIN = 'adm-web-test-token';
 let gate, cli, browser, base, key, limitedKey, slow;
 
-/// An OpenAI-compatible upstream whose `slow` model streams a chunk every
-/// 60 ms (the echo upstream answers at once), so that progressive
-/// rendering and Stop can be seen.
-function slowUpstream() {
-  return new Promise((ok) => {
-    const s = http.createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
-        let i = 0;
-        const timer = setInterval(() => {
-          if (res.destroyed) return clearInterval(timer);
-          if (i === 20) {
-            clearInterval(timer);
-            res.end('data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":20,"total_tokens":23}}\n\ndata: [DONE]\n\n');
-            return;
-          }
-          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: `word${i++} ` } }] })}\n\n`);
-        }, 60);
-      });
-    }).listen(0, '127.0.0.1', () => ok(s));
-  });
-}
-
 before(async () => {
-  slow = await slowUpstream();
+  // The `slow` model streams a chunk every 60 ms (the echo upstream
+  // answers at once), so that progressive rendering and Stop can be seen.
+  slow = await pacedUpstream({ count: 20, everyMs: 60, piece: (i) => `word${i} ` });
   gate = await startGateway(`admin:\n  token: ${ADMIN}\nweb:\n  help_link: https://help.example.test/quota\n`
     + `upstreams:\n  - name: slow\n    kind: openai\n    base_url: http://127.0.0.1:${slow.address().port}/v1\n`
     + `    api_keys: [sk-slow-upstream]\n    models: [slow]\n  - name: echo\n    kind: echo\n    models: [gpt-4o, gpt-4o-mini]\n`,

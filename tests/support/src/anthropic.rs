@@ -39,10 +39,7 @@ impl AnthropicMock {
 }
 
 pub fn anthropic_upstream(name: &str, base_url: &str, models: &[&str]) -> UpstreamConfig {
-    UpstreamConfig {
-        kind: UpstreamKind::Anthropic,
-        ..crate::openai_upstream(name, base_url, models)
-    }
+    crate::upstream(UpstreamKind::Anthropic, name, base_url, models)
 }
 
 fn error(status: u16, kind: &str, message: &str) -> HttpResponse {

@@ -19,20 +19,18 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
 }
 
-pub fn openai_upstream(name: &str, base_url: &str, models: &[&str]) -> UpstreamConfig {
+/// An upstream of `kind` at `base_url` with the mock's key.
+pub fn upstream(kind: UpstreamKind, name: &str, base_url: &str, models: &[&str]) -> UpstreamConfig {
     UpstreamConfig {
-        name: name.into(),
-        kind: UpstreamKind::Openai,
         base_url: Some(base_url.into()),
         api_keys: vec![UPSTREAM_KEY.into()],
         models: models.iter().map(|m| m.to_string()).collect(),
-        proxy: None,
-        endpoint: None,
-        api_version: None,
-        deployments: Default::default(),
-        organization: None,
-        project: None,
+        ..UpstreamConfig::new(name, kind)
     }
+}
+
+pub fn openai_upstream(name: &str, base_url: &str, models: &[&str]) -> UpstreamConfig {
+    upstream(UpstreamKind::Openai, name, base_url, models)
 }
 
 /// The backend the suite runs on: SQLite unless `TEST_DATABASE`
