@@ -36,9 +36,19 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     pub endpoints: EndpointsConfig,
     pub limits: LimitsConfig,
+    pub usage: UsageConfig,
     pub log: LogConfig,
     pub cors: CorsConfig,
     pub web: WebConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageConfig {
+    /// How long per-request records are kept (`400d`); the running server
+    /// deletes older ones daily, daily totals stay. Unset: kept forever.
+    #[serde(with = "humantime_serde::option")]
+    pub keep_records: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,6 +241,7 @@ impl Default for Config {
             prices: BTreeMap::new(),
             endpoints: EndpointsConfig::default(),
             limits: LimitsConfig::default(),
+            usage: UsageConfig::default(),
             log: LogConfig::default(),
             cors: CorsConfig::default(),
             web: WebConfig::default(),
@@ -290,5 +301,27 @@ mod humantime_serde {
         humantime::parse_duration(&s).map_err(|e| {
             serde::de::Error::custom(format!("`{s}` is not a duration like 10s or 5m: {e}"))
         })
+    }
+
+    /// The same for an optional one (absent or null: none).
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use std::time::Duration;
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            match Option::<String>::deserialize(d)? {
+                None => Ok(None),
+                Some(s) => {
+                    super::deserialize(serde::de::value::StringDeserializer::new(s)).map(Some)
+                }
+            }
+        }
     }
 }

@@ -4,8 +4,10 @@
 //! A request never waits on the database: it hashes the presented key and
 //! looks the digest up in an immutable map behind an `ArcSwap`. A background
 //! thread polls the `users` revision (bumped by triggers on every change)
-//! once a second and swaps in a fresh map when it moved, so a CLI change is
-//! seen by a running server within about a second.
+//! once a second; when it moved, it reads only the users changed or deleted
+//! since (each row carries its revision) and swaps in a copy of the map
+//! with them changed, so a CLI change is seen by a running server within
+//! about a second, at a cost that does not grow with the users left alone.
 
 use crate::db::schema::revisions;
 use crate::db::{DbConnection, Pool};
@@ -17,7 +19,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use std::collections::HashMap;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// What the request path knows about the owner of a key.
@@ -68,33 +70,42 @@ impl Caller {
     }
 }
 
-type Table = HashMap<KeyDigest, Arc<Caller>>;
+/// The keys the request path looks up, and which key each user (by id)
+/// holds, so that a changed or deleted user's old key can be dropped.
+#[derive(Default, Clone)]
+struct Table {
+    by_key: HashMap<KeyDigest, Arc<Caller>>,
+    key_of: HashMap<i64, KeyDigest>,
+}
+
+impl Table {
+    fn forget(&mut self, id: i64) -> Option<Arc<str>> {
+        let digest = self.key_of.remove(&id)?;
+        self.by_key.remove(&digest).map(|c| c.name.clone())
+    }
+
+    fn add(&mut self, row: &UserRow, ledger: Arc<Ledger>) {
+        if let Some(digest) = keys::HashedKey(row.key_hash.clone()).digest() {
+            self.key_of.insert(row.id, digest);
+            self.by_key
+                .insert(digest, Arc::new(Caller::from_row(row, ledger)));
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct KeyTable {
     table: ArcSwap<Table>,
     /// The users' ledgers, kept across reloads.
     ledgers: Arc<Ledgers>,
+    /// Taken by whoever swaps in a new table (the refresher, a reload), so
+    /// that neither swaps in a table made from an older one.
+    swapping: Mutex<()>,
 }
 
 impl KeyTable {
     pub fn lookup(&self, key: &[u8]) -> Option<Arc<Caller>> {
-        self.table.load().get(&keys::digest(key)).cloned()
-    }
-
-    fn replace(&self, rows: &[UserRow]) {
-        let ledgers = self
-            .ledgers
-            .update(rows.iter().map(|r| (r.name.as_str(), Caller::limits(r))));
-        let table: Table = rows
-            .iter()
-            .filter_map(|r| {
-                let digest = keys::HashedKey(r.key_hash.clone()).digest()?;
-                let ledger = ledgers.get(&r.name)?.clone();
-                Some((digest, Arc::new(Caller::from_row(r, ledger))))
-            })
-            .collect();
-        self.table.store(Arc::new(table));
+        self.table.load().by_key.get(&keys::digest(key)).cloned()
     }
 
     /// The users' ledgers (for the usage writer's refreshes).
@@ -102,10 +113,56 @@ impl KeyTable {
         self.ledgers.clone()
     }
 
-    /// Loads every user now; used at start, before the server accepts requests.
+    /// Loads every user now: at start, before the server accepts
+    /// requests, and on a reload. Returns the revision loaded.
     pub fn load(&self, conn: &mut DbConnection) -> QueryResult<i64> {
+        let _swapping = self.swapping.lock().unwrap_or_else(|e| e.into_inner());
         let revision = users_revision(conn)?;
-        self.replace(&users::all_rows(conn)?);
+        let rows = users::all_rows(conn)?;
+        let ledgers = self
+            .ledgers
+            .update(rows.iter().map(|r| (r.name.as_str(), Caller::limits(r))));
+        let mut table = Table::default();
+        for r in &rows {
+            if let Some(ledger) = ledgers.get(&r.name) {
+                table.add(r, ledger.clone());
+            }
+        }
+        self.table.store(Arc::new(table));
+        Ok(revision)
+    }
+
+    /// Takes in what changed after revision `since`: the users changed or
+    /// added and those deleted, no others. Returns the revision now held.
+    pub fn refresh(&self, conn: &mut DbConnection, since: i64) -> QueryResult<i64> {
+        let revision = users_revision(conn)?;
+        if revision == since {
+            return Ok(revision);
+        }
+        let _swapping = self.swapping.lock().unwrap_or_else(|e| e.into_inner());
+        // Read after the revision: a change committed meanwhile is taken
+        // now and again next time, which is harmless.
+        let changed = users::rows_changed_after(conn, since)?;
+        let deleted = users::deleted_after(conn, since)?;
+        let mut table = Table::clone(&self.table.load());
+        let mut gone = Vec::new();
+        for id in deleted.iter().chain(changed.iter().map(|r| &r.id)) {
+            gone.extend(table.forget(*id));
+        }
+        let ledgers = self.ledgers.change(
+            gone.iter().map(|n| &**n),
+            changed.iter().map(|r| (r.name.as_str(), Caller::limits(r))),
+        );
+        for (r, ledger) in changed.iter().zip(ledgers) {
+            table.add(r, ledger);
+        }
+        self.table.store(Arc::new(table));
+        tracing::debug!(
+            revision,
+            changed = changed.len(),
+            deleted = deleted.len(),
+            "key table refreshed"
+        );
         Ok(revision)
     }
 }
@@ -134,11 +191,9 @@ impl Refresher {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH_EVERY)
                 {
                     let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
-                        let now = users_revision(&mut conn).map_err(|e| e.to_string())?;
-                        if now != revision {
-                            revision = keys.load(&mut conn).map_err(|e| e.to_string())?;
-                            tracing::debug!(revision, "key table reloaded");
-                        }
+                        revision = keys
+                            .refresh(&mut conn, revision)
+                            .map_err(|e| e.to_string())?;
                         Ok(())
                     });
                     if let Err(e) = result {
@@ -165,5 +220,56 @@ impl Refresher {
 impl Drop for Refresher {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PlainKey;
+    use crate::users::{Setting, UserName, UserSettings};
+
+    fn add(conn: &mut DbConnection, name: &str) -> PlainKey {
+        let name = UserName::parse(name).unwrap();
+        users::add(conn, &name, None, UserSettings::default()).unwrap()
+    }
+
+    #[test]
+    fn a_refresh_takes_only_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let pool = crate::db::open(&url).unwrap();
+        let conn = &mut *pool.get().unwrap();
+        let (a, b, c) = (add(conn, "alice"), add(conn, "bob"), add(conn, "carol"));
+        let keys = KeyTable::default();
+        let loaded = keys.load(conn).unwrap();
+        let find = |k: &PlainKey| keys.lookup(k.expose().as_bytes());
+        let (alice, bob) = (find(&a).unwrap(), find(&b).unwrap());
+
+        let rpm = UserSettings {
+            rpm: Some(Setting::Set(5)),
+            ..UserSettings::default()
+        };
+        users::update(conn, "bob", rpm).unwrap();
+        users::remove(conn, "carol").unwrap();
+        let d = add(conn, "dave");
+        let refreshed = keys.refresh(conn, loaded).unwrap();
+        assert!(refreshed > loaded);
+
+        // Alice was left alone: the very same entry.
+        assert!(Arc::ptr_eq(&find(&a).unwrap(), &alice));
+        // Bob's entry is new, his ledger (what he used) the same.
+        let bob_now = find(&b).unwrap();
+        assert_eq!(bob_now.limits.rpm, Some(5));
+        assert!(Arc::ptr_eq(&bob_now.ledger, &bob.ledger));
+        assert!(find(&c).is_none(), "a removed user's key still works");
+        assert_eq!(&*find(&d).unwrap().name, "dave");
+
+        // A new key replaces the old one; nothing new, nothing read.
+        let new_key = users::rotate(conn, "dave", None).unwrap();
+        let rotated = keys.refresh(conn, refreshed).unwrap();
+        assert!(find(&d).is_none() && find(&new_key).is_some());
+        assert_eq!(keys.refresh(conn, rotated).unwrap(), rotated);
+        assert_eq!(keys.table.load().by_key.len(), 3);
     }
 }

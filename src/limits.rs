@@ -392,6 +392,33 @@ impl Ledgers {
             .collect()
     }
 
+    /// Drops the ledgers of `gone`, then takes `changed` (name and limits)
+    /// as `update` does, leaving everyone else alone; returns the changed
+    /// users' ledgers in their order.
+    pub fn change<'a>(
+        &self,
+        gone: impl Iterator<Item = &'a str>,
+        changed: impl Iterator<Item = (&'a str, Limits)>,
+    ) -> Vec<Arc<Ledger>> {
+        let mut map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept: HashMap<String, Arc<Ledger>> = HashMap::new();
+        for name in gone {
+            if let Some((_, ledger)) = map.remove(name) {
+                kept.insert(name.to_owned(), ledger);
+            }
+        }
+        changed
+            .map(|(name, limits)| {
+                let ledger = kept
+                    .remove(name)
+                    .or_else(|| map.remove(name).map(|(_, l)| l))
+                    .unwrap_or_default();
+                map.insert(name.to_owned(), (limits, ledger.clone()));
+                ledger
+            })
+            .collect()
+    }
+
     /// The limited users (name, limits, ledger), a snapshot taken under
     /// the lock, so that no lock is held while their usage is read.
     pub fn limited(&self) -> Vec<(String, Limits, Arc<Ledger>)> {

@@ -13,6 +13,7 @@ use crate::proxy::edge::{self, Cors};
 pub use crate::state::{Gateway, Live};
 use crate::upstream::client::Clients;
 use crate::usage::prices::PriceBook;
+use crate::usage::pruner::Pruner;
 use crate::usage::writer::UsageWriter;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
@@ -38,6 +39,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     refresher: Refresher,
     writer: UsageWriter,
+    pruner: Option<Pruner>,
     gateway: web::Data<Gateway>,
     config_source: Option<ConfigSource>,
 }
@@ -110,6 +112,9 @@ impl Application {
                 .context("cannot read used totals")?;
         }
         let refresher = Refresher::start(keys.clone(), pool.clone(), revision);
+        let pruner = (live.config.usage.keep_records)
+            .filter(|_| records == Records::Kept)
+            .map(|keep| Pruner::start(pool.clone(), keep));
         let metrics = Arc::new(Metrics::new());
         metrics.know_models(live.upstreams.named_models());
         let prices: PriceBook = Arc::new(ArcSwap::new(live.prices.clone()));
@@ -192,6 +197,7 @@ impl Application {
             server,
             refresher,
             writer,
+            pruner,
             gateway: gateway_handle,
             config_source: None,
         })
@@ -219,6 +225,7 @@ impl Application {
             server,
             mut refresher,
             mut writer,
+            pruner,
             gateway,
             config_source,
             ..
@@ -230,6 +237,7 @@ impl Application {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         reloads.abort();
         tokio::task::spawn_blocking(move || {
+            drop(pruner);
             refresher.stop();
             writer.flush_and_stop();
         })

@@ -469,16 +469,11 @@ async fn every_request_leaves_a_usage_record() {
     assert_eq!(r.status(), 200);
     // add_user's probe requests (GET /models) are records too.
     let pool = app.stop().await;
-    use chatgate::db::schema::usage_records::dsl::*;
-    use diesel::prelude::*;
-    let mut conn = pool.get().unwrap();
-    type Row = (String, Option<String>, Option<String>, i32);
-    let rows: Vec<Row> = usage_records
-        .filter(endpoint.eq("/chat/completions"))
-        .select((user_name, model, upstream, status))
-        .order(id.asc())
-        .load(&mut conn)
-        .unwrap();
+    let rows: Vec<_> = all_records(&pool)
+        .into_iter()
+        .filter(|r| r.endpoint == "/chat/completions")
+        .map(|r| (r.user, r.model, r.upstream, r.status))
+        .collect();
     let expect = |m: &str| {
         (
             "alice".to_owned(),

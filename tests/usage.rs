@@ -422,7 +422,10 @@ fn a_batch_of_any_size_is_stored_whole() {
         assert_eq!(s.model, (i % 2 == 0).then(|| format!("model-{i}")));
         assert_eq!(s.prompt, Some(i));
         assert_eq!(s.completion, (i % 3 == 0).then_some(1));
-        assert_eq!((s.total, s.estimated), (None, i % 5 == 0));
+        assert_eq!(
+            (s.total, s.estimated),
+            ((i % 3 == 0).then_some(i + 1), i % 5 == 0)
+        );
     }
 }
 
@@ -479,8 +482,7 @@ fn batches_add_up_in_the_daily_totals() {
 /// minute waits, and is written exactly when the server stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_use_is_written_at_once_then_exactly_at_stop() {
-    use chatgate::db::schema::{usage_records, users};
-    use diesel::dsl::max;
+    use chatgate::db::schema::users;
     use diesel::prelude::*;
     let (mock, app, key) = app_with_user().await;
     let pool = app.pool.clone();
@@ -504,11 +506,115 @@ async fn last_use_is_written_at_once_then_exactly_at_stop() {
     // Its record is committed; the next request goes in a later batch.
     send(&app, &key, &chat("gpt-4o", false, None), &mock).await;
     let pool = app.stop().await;
-    let latest: Option<chrono::NaiveDateTime> = usage_records::table
-        .select(max(usage_records::at))
-        .first(&mut pool.get().unwrap())
-        .unwrap();
+    let latest = all_records(&pool).into_iter().map(|r| r.at).max();
     assert_eq!(stored(&pool, "/chat/completions").len(), 2);
     assert!(latest > written, "both requests share one timestamp");
     assert_eq!(last_used(), latest);
+}
+
+/// `usage.keep_records`: the running server deletes older records (in
+/// chunks; there are more than one chunk's worth), keeps newer ones and the
+/// daily totals, and on SQLite gives the freed pages back to the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_older_than_keep_records_are_pruned_and_their_space_given_back() {
+    use diesel::connection::SimpleConnection;
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Pages {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        pages: i64,
+    }
+    let pages = |pool: &chatgate::db::Pool, pragma: &str| -> i64 {
+        let p: Pages = diesel::sql_query(format!(
+            "SELECT CAST({pragma} AS BIGINT) AS pages FROM pragma_{pragma}"
+        ))
+        .get_result(&mut pool.get().unwrap())
+        .unwrap();
+        p.pages
+    };
+    // (The upstream is never asked.)
+    let (mut config, dir) = test_config(vec![openai_upstream(
+        "mock",
+        "http://127.0.0.1:9/v1",
+        &["*"],
+    )]);
+    config.usage.keep_records = Some(Duration::from_secs(30 * 86_400));
+    let pool = chatgate::db::open(&config.database.url).unwrap();
+    let now = chatgate::db::now();
+    let record = |days_ago: i64, i: i64| chatgate::usage::UsageRecord {
+        at: now - chrono::Duration::days(days_ago),
+        user: "alice".into(),
+        method: "POST",
+        endpoint: "/chat/completions".into(),
+        model: Some("gpt-4o".into()),
+        status: 200,
+        prompt_tokens: Some(i),
+        completion_tokens: Some(1),
+        request_id: Some(format!("req_{i:032x}").into()),
+        ..Default::default()
+    };
+    let old: Vec<_> = (0..5000).map(|i| record(40, i)).collect();
+    let recent = [record(1, 7), record(0, 8)];
+    let mut conn = pool.get().unwrap();
+    chatgate::usage::writer::write_batch(&mut conn, &old).unwrap();
+    chatgate::usage::writer::write_batch(&mut conn, &recent).unwrap();
+    drop(conn);
+    let sqlite = !on_postgres();
+    if sqlite {
+        pool.get()
+            .unwrap()
+            .batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        assert_eq!(
+            pages(&pool, "auto_vacuum"),
+            2,
+            "a new database vacuums incrementally"
+        );
+    }
+    let full = if sqlite {
+        pages(&pool, "page_count")
+    } else {
+        0
+    };
+    let app = spawn_app(config, dir);
+    let pruned = eventually(Duration::from_secs(20), || {
+        let left = all_records(&app.pool).len();
+        async move { left == 2 }
+    })
+    .await;
+    assert!(pruned, "{} records left", all_records(&app.pool).len());
+    let kept: Vec<_> = all_records(&app.pool)
+        .iter()
+        .map(|r| r.prompt_tokens)
+        .collect();
+    assert_eq!(kept, [Some(7), Some(8)]);
+    if sqlite {
+        let given_back = eventually(Duration::from_secs(20), || {
+            let (free, count) = (
+                pages(&app.pool, "freelist_count"),
+                pages(&app.pool, "page_count"),
+            );
+            async move { free == 0 && count < full / 2 }
+        })
+        .await;
+        assert!(
+            given_back,
+            "{} of {full} pages left",
+            pages(&app.pool, "page_count")
+        );
+    }
+    let pool = app.stop().await;
+    // The daily totals keep what the pruned records counted.
+    let mut conn = pool.get().unwrap();
+    let since = chatgate::usage::report::midnight((now - chrono::Duration::days(41)).date());
+    let q = chatgate::usage::report::Query {
+        range: chatgate::usage::report::Range {
+            since,
+            until: chatgate::usage::report::midnight(now.date() + chrono::Duration::days(1)),
+        },
+        users: vec![],
+        by: vec![],
+    };
+    let rows = chatgate::usage::report::run(&mut conn, &q).unwrap();
+    assert_eq!(rows.iter().map(|r| r.requests).sum::<i64>(), 5002);
 }

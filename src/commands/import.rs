@@ -10,6 +10,7 @@ use anyhow::{bail, Context as _};
 use diesel::connection::{Connection, SimpleConnection};
 use diesel::sql_types::Text;
 use diesel::{sql_query, QueryableByName, RunQueryDsl, SqliteConnection};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,35 +48,54 @@ impl Args {
             Source::Csv => read_csv(&self.file)?,
         };
         let (mut imported, mut skipped) = (0, 0);
-        for (line, (name, token)) in rows.into_iter().enumerate() {
-            let result = UserName::parse(&name)
-                .map_err(|e| format!("bad name: {e}"))
-                .and_then(|n| {
-                    let key = PlainKey::parse(&token).map_err(|e| format!("bad key: {e}"))?;
-                    users::add(conn, &n, Some(key), UserSettings::default()).map_err(|e| match e {
-                        UserError::Exists(_) => "exists".to_string(),
-                        e => e.to_string(),
-                    })
-                });
-            match result {
-                Ok(_) => {
-                    imported += 1;
-                    println!("imported {name}");
-                }
-                Err(why) => {
-                    skipped += 1;
-                    let shown = if name.is_empty() {
-                        format!("row {}", line + 1)
-                    } else {
-                        name
-                    };
-                    println!("skipped {shown}: {why}");
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let rows: Vec<_> = rows.into_iter().enumerate().collect();
+        // A thousand users per transaction (each row its own savepoint, so
+        // a refused one is skipped alone): one commit per user made a large
+        // import slow, one for all would hold the database's write lock
+        // against a running server for as long as the import takes.
+        for chunk in rows.chunks(1000) {
+            let results = conn.transaction(|conn| {
+                let results: Vec<Result<(), String>> = chunk
+                    .iter()
+                    .map(|(_, (name, token))| import_one(conn, name, token))
+                    .collect();
+                Ok::<_, diesel::result::Error>(results)
+            })?;
+            for ((line, (name, _)), result) in chunk.iter().zip(results) {
+                match result {
+                    Ok(()) => {
+                        imported += 1;
+                        writeln!(out, "imported {name}")?;
+                    }
+                    Err(why) => {
+                        skipped += 1;
+                        let shown = if name.is_empty() {
+                            format!("row {}", line + 1)
+                        } else {
+                            name.clone()
+                        };
+                        writeln!(out, "skipped {shown}: {why}")?;
+                    }
                 }
             }
         }
+        out.flush()?;
+        drop(out);
         say(ctx, &format!("{imported} imported, {skipped} skipped"));
         Ok(())
     }
+}
+
+/// One user, or why not.
+fn import_one(conn: &mut crate::db::DbConnection, name: &str, token: &str) -> Result<(), String> {
+    let name = UserName::parse(name).map_err(|e| format!("bad name: {e}"))?;
+    let key = PlainKey::parse(token).map_err(|e| format!("bad key: {e}"))?;
+    users::add(conn, &name, Some(key), UserSettings::default()).map_err(|e| match e {
+        UserError::Exists(_) => "exists".to_string(),
+        e => e.to_string(),
+    })?;
+    Ok(())
 }
 
 fn guess(file: &Path) -> anyhow::Result<Source> {

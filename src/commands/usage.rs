@@ -71,14 +71,14 @@ impl Command {
                 let before =
                     report::bound(&before, false).map_err(|e| anyhow::anyhow!("--before: {e}"))?;
                 let mut conn = ctx.connection()?;
-                let n = crate::usage::count_before(&mut conn, before)?;
+                let n = crate::usage::records::count_before(&mut conn, before)?;
                 if n == 0 {
                     say(ctx, "no usage records to delete");
                     return Ok(());
                 }
                 let when = crate::users::rfc3339(before);
                 output::confirm(&format!("Delete {n} usage records before {when}?"), yes)?;
-                let n = crate::usage::prune(&mut conn, before)?;
+                let n = crate::usage::records::prune(&mut conn, before)?;
                 say(
                     ctx,
                     &format!("deleted {n} usage records before {when}; daily totals are kept"),

@@ -140,8 +140,12 @@ impl Backend {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // WAL lets the CLI write while a server reads and writes; the
                 // busy timeout makes a writer wait for the lock, not fail.
+                // auto_vacuum takes effect only in a new database: there
+                // the pruner can give freed pages back (usage.keep_records).
+                // After the busy timeout: it reads the file's header.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                    "PRAGMA busy_timeout = 10000; PRAGMA auto_vacuum = INCREMENTAL; \
+                     PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
@@ -243,6 +247,31 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
             .map(|v| v.iter().map(|m| m.to_string()).collect()),
     };
     applied.map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
+}
+
+/// Applies pending migrations up to and including version `last`
+/// (`2026-12-01-000007`; tests of a later migration start from the schema
+/// an earlier release left).
+pub fn migrate_through(conn: &mut DbConnection, last: &str) -> anyhow::Result<()> {
+    fn step<C: MigrationHarness<B>, B: diesel::backend::Backend>(
+        c: &mut C,
+        migrations: impl Fn() -> EmbeddedMigrations,
+        last: &str,
+    ) -> anyhow::Result<()> {
+        loop {
+            let applied = c
+                .run_next_migration(migrations())
+                .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+            // A version is shown without the name's dashes.
+            if applied.to_string() == last.replace('-', "") {
+                return Ok(());
+            }
+        }
+    }
+    match conn {
+        DbConnection::Sqlite(c) => step(c, || SQLITE_MIGRATIONS, last),
+        DbConnection::Postgres(c) => step(c, || POSTGRES_MIGRATIONS, last),
+    }
 }
 
 /// Why a database call from the server failed.

@@ -18,28 +18,45 @@ diesel::table! {
         note -> Nullable<Text>,
         max_parallel -> Nullable<BigInt>,
         budget_nano_usd -> Nullable<BigInt>,
+        /// The `revisions` value of the row's last change (triggers set it).
+        revision -> BigInt,
+    }
+}
+
+diesel::table! {
+    users_deleted (id) {
+        id -> BigInt,
+        revision -> BigInt,
     }
 }
 
 diesel::table! {
     usage_records (id) {
         id -> BigInt,
-        at -> Timestamp,
-        user_name -> Text,
-        method -> Text,
-        endpoint -> Text,
-        model -> Nullable<Text>,
-        upstream -> Nullable<Text>,
+        /// Milliseconds since 1970, UTC.
+        at -> BigInt,
+        user_id -> BigInt,
+        /// "METHOD /endpoint"
+        endpoint_id -> BigInt,
+        model_id -> Nullable<BigInt>,
+        upstream_id -> Nullable<BigInt>,
         status -> Integer,
         prompt_tokens -> Nullable<BigInt>,
         completion_tokens -> Nullable<BigInt>,
-        total_tokens -> Nullable<BigInt>,
+        cached_tokens -> Nullable<BigInt>,
+        cost_nano_usd -> Nullable<BigInt>,
         estimated -> Bool,
         stream -> Bool,
         latency_ms -> BigInt,
+        request_hex -> Nullable<Binary>,
         request_id -> Nullable<Text>,
-        cached_tokens -> Nullable<BigInt>,
-        cost_nano_usd -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    usage_names (id) {
+        id -> BigInt,
+        name -> Text,
     }
 }
 

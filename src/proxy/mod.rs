@@ -58,7 +58,7 @@ pub async fn handle(
     };
     let mut pending = Pending::new(
         UsageRecord {
-            at: crate::db::now(),
+            at: crate::usage::records::now(),
             request_id: id.to_str().ok().map(Box::from),
             user: caller.name.clone(),
             method: method_name(req.method()),

@@ -8,7 +8,9 @@ pub mod extract;
 pub mod last_used;
 pub mod meter;
 pub mod prices;
+pub mod pruner;
 pub mod range;
+pub mod records;
 pub mod report;
 pub mod watch;
 pub mod writer;
@@ -161,24 +163,4 @@ pub fn count_tokens(model: &str, text: &str) -> i64 {
     let bpe =
         tiktoken_rs::bpe_for_model(model).unwrap_or_else(|_| tiktoken_rs::o200k_base_singleton());
     i64::try_from(bpe.encode_with_special_tokens(text).len()).unwrap_or(i64::MAX)
-}
-
-/// How many per-request records lie before `before`.
-pub fn count_before(
-    conn: &mut crate::db::DbConnection,
-    before: NaiveDateTime,
-) -> diesel::QueryResult<i64> {
-    use crate::db::schema::usage_records::dsl::*;
-    use diesel::prelude::*;
-    usage_records.filter(at.lt(before)).count().get_result(conn)
-}
-
-/// Deletes the per-request records before `before`; daily totals stay.
-pub fn prune(
-    conn: &mut crate::db::DbConnection,
-    before: NaiveDateTime,
-) -> diesel::QueryResult<usize> {
-    use crate::db::schema::usage_records::dsl::*;
-    use diesel::prelude::*;
-    diesel::delete(usage_records.filter(at.lt(before))).execute(conn)
 }

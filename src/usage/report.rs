@@ -187,58 +187,8 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
 }
 
 fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
-    use crate::db::schema::usage_records::dsl::*;
-    let mut q = usage_records
-        .filter(at.ge(range.since))
-        .filter(at.lt(range.until))
-        .select((
-            at,
-            user_name,
-            model,
-            upstream,
-            status,
-            prompt_tokens,
-            completion_tokens,
-            estimated,
-            cached_tokens,
-            cost_nano_usd,
-        ))
-        .into_boxed();
-    if !users.is_empty() {
-        q = q.filter(user_name.eq_any(users));
-    }
-    type Row = (
-        NaiveDateTime,
-        String,
-        Option<String>,
-        Option<String>,
-        i32,
-        Option<i64>,
-        Option<i64>,
-        bool,
-        Option<i64>,
-        Option<i64>,
-    );
-    let rows: Vec<Row> = q.load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(t, u, m, up, st, p, c, est, cached, cost)| Part {
-            at: t,
-            user: u,
-            model: m.unwrap_or_default(),
-            upstream: up.unwrap_or_default(),
-            sums: Sums {
-                requests: 1,
-                errors: i64::from(st >= 400),
-                prompt_tokens: p.unwrap_or(0),
-                completion_tokens: c.unwrap_or(0),
-                estimated_requests: i64::from(est),
-                cached_tokens: cached.unwrap_or(0),
-                cost_nano_usd: cost.unwrap_or(0),
-                priced_requests: i64::from(cost.is_some()),
-            },
-        })
-        .collect())
+    let records = super::records::load(conn, range, users)?;
+    Ok(records.into_iter().map(|r| r.part()).collect())
 }
 
 /// One line of a report: the grouping keys, then the sums.

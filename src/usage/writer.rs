@@ -7,9 +7,10 @@
 use super::estimator::{EstimateSink, Estimator};
 use super::last_used::LastUsed;
 use super::prices::PriceBook;
+use super::records::{self, Names};
 use super::UsageRecord;
-use crate::db::schema::{usage_records, users};
-use crate::db::{execute_prepared, DbConnection, Pool};
+use crate::db::schema::users;
+use crate::db::{DbConnection, Pool};
 use crate::limits::Ledgers;
 use crate::limits::REFRESH_EVERY;
 use crate::metrics::Metrics;
@@ -204,6 +205,7 @@ fn run(
     let mut refreshed = Instant::now();
     let mut behind = false;
     let mut last_used = LastUsed::default();
+    let mut names = Names::default();
     while !stopping {
         // Wait for the first message (or the next refresh), let more
         // gather (asleep: a waiting receiver would be woken by every send),
@@ -231,7 +233,7 @@ fn run(
         }
         last_used.saw(&batch);
         let due = last_used.due(stopping);
-        write_with_retry(&pool, &batch, &due, stopping, &metrics);
+        write_with_retry(&pool, &mut names, &batch, &due, stopping, &metrics);
         last_used.wrote(due);
         metrics.usage_queue.sub(batch.len() as i64);
         // Re-read what limited users used (this batch and other instances')
@@ -279,6 +281,7 @@ fn refresh_ledgers(pool: &Pool, ledgers: &Ledgers) {
 /// Retries a failed batch (database locked or away) instead of dropping it.
 fn write_with_retry(
     pool: &Pool,
+    names: &mut Names,
     batch: &[UsageRecord],
     last_used: &[(Arc<str>, NaiveDateTime)],
     stopping: bool,
@@ -289,7 +292,7 @@ fn write_with_retry(
         let result = pool
             .get()
             .map_err(|e| e.to_string())
-            .and_then(|mut c| commit(&mut c, batch, last_used).map_err(|e| e.to_string()));
+            .and_then(|mut c| commit(&mut c, names, batch, last_used).map_err(|e| e.to_string()));
         match result {
             Ok(()) => return,
             Err(e) => {
@@ -310,17 +313,19 @@ fn write_with_retry(
 pub fn write_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
     let mut last_used = LastUsed::default();
     last_used.saw(batch);
-    commit(conn, batch, &last_used.due(true))
+    commit(conn, &mut Names::default(), batch, &last_used.due(true))
 }
 
 /// Stores a batch and the given users' last use in one transaction.
 fn commit(
     conn: &mut DbConnection,
+    names: &mut Names,
     batch: &[UsageRecord],
     last_used: &[(Arc<str>, NaiveDateTime)],
 ) -> QueryResult<()> {
+    names.learn(conn, batch)?;
     conn.transaction(|conn| {
-        insert_records(conn, batch)?;
+        records::insert(conn, names, batch)?;
         super::daily::add_batch(conn, batch)?;
         for (name, at) in last_used {
             // Never backwards: another instance may have written a later use.
@@ -333,83 +338,4 @@ fn commit(
         }
         Ok(())
     })
-}
-
-/// A usage row as inserted. It owns its text: diesel reuses a prepared
-/// statement only for a query type without borrowed lifetimes. `None` is
-/// NULL, not DEFAULT: SQLite has no DEFAULT in VALUES, so diesel would
-/// insert a batch holding one row by row.
-#[derive(Insertable)]
-#[diesel(table_name = usage_records, treat_none_as_default_value = false)]
-struct NewRecord {
-    at: NaiveDateTime,
-    user_name: String,
-    method: &'static str,
-    endpoint: String,
-    model: Option<String>,
-    upstream: Option<String>,
-    status: i32,
-    prompt_tokens: Option<i64>,
-    completion_tokens: Option<i64>,
-    total_tokens: Option<i64>,
-    estimated: bool,
-    stream: bool,
-    latency_ms: i64,
-    request_id: Option<String>,
-    cached_tokens: Option<i64>,
-    cost_nano_usd: Option<i64>,
-}
-
-impl From<&UsageRecord> for NewRecord {
-    fn from(r: &UsageRecord) -> Self {
-        NewRecord {
-            at: r.at,
-            user_name: r.user.to_string(),
-            method: r.method,
-            endpoint: r.endpoint.clone(),
-            model: r.model.clone(),
-            upstream: r.upstream.as_deref().map(str::to_owned),
-            status: i32::from(r.status),
-            prompt_tokens: r.prompt_tokens,
-            completion_tokens: r.completion_tokens,
-            total_tokens: r.total_tokens,
-            estimated: r.estimated,
-            stream: r.stream,
-            latency_ms: r.latency_ms,
-            request_id: r.request_id.as_deref().map(str::to_owned),
-            cached_tokens: r.cached_tokens,
-            cost_nano_usd: r.cost_nano_usd,
-        }
-    }
-}
-
-/// Inserts the records many rows per statement, in statements of a few
-/// fixed sizes: diesel prepares each size once per connection and reuses
-/// it, where a statement of any other size is built and parsed anew (about
-/// a fifth of the writer's time). 256 rows × 16 columns stays well under
-/// SQLite's 32,766 bound parameters.
-fn insert_records(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
-    let rows: Vec<NewRecord> = batch.iter().map(NewRecord::from).collect();
-    let mut rest = &rows[..];
-    rest = insert_fixed::<256>(conn, rest)?;
-    rest = insert_fixed::<32>(conn, rest)?;
-    rest = insert_fixed::<4>(conn, rest)?;
-    insert_fixed::<1>(conn, rest)?;
-    Ok(())
-}
-
-/// Inserts `rows` in statements of `N` rows; returns the fewer than `N` left.
-fn insert_fixed<'r, const N: usize>(
-    conn: &mut DbConnection,
-    rows: &'r [NewRecord],
-) -> QueryResult<&'r [NewRecord]> {
-    let mut chunks = rows.chunks_exact(N);
-    for chunk in &mut chunks {
-        let chunk: &[NewRecord; N] = chunk.try_into().expect("chunks_exact gives N rows");
-        execute_prepared(
-            conn,
-            diesel::insert_into(usage_records::table).values(chunk),
-        )?;
-    }
-    Ok(chunks.remainder())
 }

@@ -15,7 +15,10 @@ pub use settings::{
     json_usd_amount, parse_count, parse_expiry, parse_models, parse_note, parse_usd, usd_to_nano,
     Setting, UserName, UserSettings,
 };
-pub use store::{add, all_rows, list, recharge, remove, rotate, show, update, TopUp};
+pub use store::{
+    add, all_rows, deleted_after, list, recharge, remove, rotate, rows_changed_after, show, update,
+    TopUp,
+};
 pub use view::{decode_models, Status, UserRow, UserView};
 
 #[derive(Debug, thiserror::Error)]

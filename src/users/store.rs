@@ -226,6 +226,23 @@ pub fn all_rows(conn: &mut DbConnection) -> QueryResult<Vec<UserRow>> {
     users::table.select(UserRow::as_select()).load(conn)
 }
 
+/// The user rows changed or added after revision `since`.
+pub fn rows_changed_after(conn: &mut DbConnection, since: i64) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::revision.gt(since))
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
+/// The ids of the users deleted after revision `since`.
+pub fn deleted_after(conn: &mut DbConnection, since: i64) -> QueryResult<Vec<i64>> {
+    use crate::db::schema::users_deleted;
+    users_deleted::table
+        .filter(users_deleted::revision.gt(since))
+        .select(users_deleted::id)
+        .load(conn)
+}
+
 /// Whether a user of that name exists.
 pub fn exists(conn: &mut DbConnection, name: &str) -> QueryResult<bool> {
     let n: i64 = users::table

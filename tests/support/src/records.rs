@@ -3,7 +3,7 @@
 use chatgate::db::Pool;
 
 /// One stored usage record, as tests compare it.
-#[derive(Debug, Clone, PartialEq, diesel::Queryable)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
     pub user: String,
     pub endpoint: String,
@@ -16,41 +16,38 @@ pub struct Stored {
     pub stream: bool,
 }
 
+/// Every usage record as read back, oldest first.
+pub fn all_records(pool: &Pool) -> Vec<chatgate::usage::records::Stored> {
+    chatgate::usage::records::all(&mut pool.get().unwrap()).unwrap()
+}
+
 /// Usage records of an endpoint, oldest first.
 pub fn stored(pool: &Pool, endpoint_is: &str) -> Vec<Stored> {
-    use chatgate::db::schema::usage_records::dsl::*;
-    use diesel::prelude::*;
-    let mut conn = pool.get().unwrap();
-    usage_records
-        .filter(endpoint.eq(endpoint_is))
-        .order(id.asc())
-        .select((
-            user_name,
-            endpoint,
-            model,
-            status,
-            prompt_tokens,
-            completion_tokens,
-            total_tokens,
-            estimated,
-            stream,
-        ))
-        .load(&mut conn)
-        .unwrap()
+    all_records(pool)
+        .into_iter()
+        .filter(|r| r.endpoint == endpoint_is)
+        .map(|r| Stored {
+            total: r.total_tokens(),
+            user: r.user,
+            endpoint: r.endpoint,
+            model: r.model,
+            status: r.status,
+            prompt: r.prompt_tokens,
+            completion: r.completion_tokens,
+            estimated: r.estimated,
+            stream: r.stream,
+        })
+        .collect()
 }
 
 /// (cached tokens, cost in nano-dollars) of an endpoint's usage records,
 /// oldest first.
 pub fn stored_money(pool: &Pool, endpoint_is: &str) -> Vec<(Option<i64>, Option<i64>)> {
-    use chatgate::db::schema::usage_records::dsl::*;
-    use diesel::prelude::*;
-    let mut conn = pool.get().unwrap();
-    usage_records
-        .filter(endpoint.eq(endpoint_is))
-        .order(id.asc())
-        .select((cached_tokens, cost_nano_usd))
-        .load(&mut conn)
-        .unwrap()
+    all_records(pool)
+        .into_iter()
+        .filter(|r| r.endpoint == endpoint_is)
+        .map(|r| (r.cached_tokens, r.cost_nano_usd))
+        .collect()
 }
 
 /// The cached tokens of an endpoint's usage records, oldest first.

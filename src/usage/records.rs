@@ -1,0 +1,437 @@
+//! The per-request records as stored: rows of integers (migration
+//! 000008_compact_records). Names (users, models, upstreams,
+//! "METHOD /endpoint") live once in `usage_names` and are referred to by
+//! id; the time is milliseconds since 1970, UTC; a request id shaped like
+//! OpenAI's (and the gateway's own) is kept as its 16 bytes. Everything
+//! that reads or writes `usage_records` goes through here.
+
+use super::report::{Part, Range};
+use super::{daily::Sums, UsageRecord};
+use crate::db::schema::{usage_names, usage_records};
+use crate::db::{execute_prepared, DbConnection};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use std::collections::{HashMap, HashSet};
+
+pub fn millis(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_millis()
+}
+
+/// The time a record is stamped with, to the millisecond as it is stored
+/// (so that a user's last use is exactly their last record's time).
+pub fn now() -> NaiveDateTime {
+    from_millis(millis(chrono::Utc::now().naive_utc()))
+}
+
+pub fn from_millis(ms: i64) -> NaiveDateTime {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+/// `req_` and 32 lowercase hex digits as their 16 bytes; any other id as
+/// text (Anthropic's, Azure's, a client's).
+fn split_id(id: &str) -> (Option<Vec<u8>>, Option<String>) {
+    let hex = id
+        .strip_prefix("req_")
+        .filter(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    match hex.and_then(|h| hex::decode(h).ok()) {
+        Some(bytes) => (Some(bytes), None),
+        None => (None, Some(id.to_owned())),
+    }
+}
+
+fn join_id(bytes: Option<Vec<u8>>, text: Option<String>) -> Option<String> {
+    match bytes {
+        Some(b) => Some(format!("req_{}", hex::encode(b))),
+        None => text,
+    }
+}
+
+/// The name a record's method and endpoint are stored under.
+fn endpoint_name(into: &mut String, method: &str, endpoint: &str) {
+    into.clear();
+    into.push_str(method);
+    into.push(' ');
+    into.push_str(endpoint);
+}
+
+/// The writer's ids of the names it has seen. Names are never deleted or
+/// renamed, so a cached id stays right; the cache is emptied when it grows
+/// large (paths that name objects are many).
+#[derive(Default)]
+pub struct Names {
+    ids: HashMap<Box<str>, i64>,
+    scratch: String,
+}
+
+const MAX_CACHED: usize = 100_000;
+
+impl Names {
+    /// Gives every name `batch` uses an id, inserting new ones (committed
+    /// at once, outside the batch's transaction: an id in the cache is
+    /// always in the database, whatever becomes of the batch).
+    pub fn learn(&mut self, conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
+        let mut missing: HashSet<String> = HashSet::new();
+        for r in batch {
+            endpoint_name(&mut self.scratch, r.method, &r.endpoint);
+            let names = [
+                Some(&*r.user),
+                Some(self.scratch.as_str()),
+                r.model.as_deref(),
+                r.upstream.as_deref(),
+            ];
+            for name in names.into_iter().flatten() {
+                if !self.ids.contains_key(name) && !missing.contains(name) {
+                    missing.insert(name.to_owned());
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if self.ids.len() + missing.len() > MAX_CACHED {
+            self.ids.clear();
+        }
+        let missing: Vec<String> = missing.into_iter().collect();
+        for chunk in missing.chunks(1000) {
+            for name in chunk {
+                // Another instance may have inserted it meanwhile: then its id is read.
+                let inserted = diesel::insert_into(usage_names::table)
+                    .values(usage_names::name.eq(name))
+                    .execute(conn);
+                match inserted {
+                    Ok(_)
+                    | Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let found: Vec<(i64, String)> = usage_names::table
+                .filter(usage_names::name.eq_any(chunk))
+                .select((usage_names::id, usage_names::name))
+                .load(conn)?;
+            for (id, name) in found {
+                self.ids.insert(name.into_boxed_str(), id);
+            }
+        }
+        Ok(())
+    }
+
+    fn id(&self, name: &str) -> QueryResult<i64> {
+        self.ids
+            .get(name)
+            .copied()
+            .ok_or_else(|| DieselError::QueryBuilderError(format!("no id for `{name}`").into()))
+    }
+
+    fn row(&mut self, r: &UsageRecord) -> QueryResult<NewRecord> {
+        endpoint_name(&mut self.scratch, r.method, &r.endpoint);
+        let (request_hex, request_id) = match r.request_id.as_deref() {
+            Some(id) => split_id(id),
+            None => (None, None),
+        };
+        Ok(NewRecord {
+            at: millis(r.at),
+            user_id: self.id(&r.user)?,
+            endpoint_id: self.id(&self.scratch)?,
+            model_id: r.model.as_deref().map(|m| self.id(m)).transpose()?,
+            upstream_id: r.upstream.as_deref().map(|u| self.id(u)).transpose()?,
+            status: i32::from(r.status),
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            cached_tokens: r.cached_tokens,
+            cost_nano_usd: r.cost_nano_usd,
+            estimated: r.estimated,
+            stream: r.stream,
+            latency_ms: r.latency_ms,
+            request_hex,
+            request_id,
+        })
+    }
+}
+
+/// A usage row as inserted. It owns what it holds: diesel reuses a
+/// prepared statement only for a query type without borrowed lifetimes.
+/// `None` is NULL, not DEFAULT: SQLite has no DEFAULT in VALUES, so diesel
+/// would insert a batch holding one row by row.
+#[derive(Insertable)]
+#[diesel(table_name = usage_records, treat_none_as_default_value = false)]
+struct NewRecord {
+    at: i64,
+    user_id: i64,
+    endpoint_id: i64,
+    model_id: Option<i64>,
+    upstream_id: Option<i64>,
+    status: i32,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    cached_tokens: Option<i64>,
+    cost_nano_usd: Option<i64>,
+    estimated: bool,
+    stream: bool,
+    latency_ms: i64,
+    request_hex: Option<Vec<u8>>,
+    request_id: Option<String>,
+}
+
+/// Inserts the records (their names learned) many rows per statement, in
+/// statements of a few fixed sizes: diesel prepares each size once per
+/// connection and reuses it, where a statement of any other size is built
+/// and parsed anew. 256 rows × 15 columns stays well under SQLite's 32,766
+/// bound parameters.
+pub fn insert(
+    conn: &mut DbConnection,
+    names: &mut Names,
+    batch: &[UsageRecord],
+) -> QueryResult<()> {
+    let rows = batch
+        .iter()
+        .map(|r| names.row(r))
+        .collect::<QueryResult<Vec<_>>>()?;
+    let mut rest = &rows[..];
+    rest = insert_fixed::<256>(conn, rest)?;
+    rest = insert_fixed::<32>(conn, rest)?;
+    rest = insert_fixed::<4>(conn, rest)?;
+    insert_fixed::<1>(conn, rest)?;
+    Ok(())
+}
+
+/// Inserts `rows` in statements of `N` rows; returns the fewer than `N` left.
+fn insert_fixed<'r, const N: usize>(
+    conn: &mut DbConnection,
+    rows: &'r [NewRecord],
+) -> QueryResult<&'r [NewRecord]> {
+    let mut chunks = rows.chunks_exact(N);
+    for chunk in &mut chunks {
+        let chunk: &[NewRecord; N] = chunk.try_into().expect("chunks_exact gives N rows");
+        execute_prepared(
+            conn,
+            diesel::insert_into(usage_records::table).values(chunk),
+        )?;
+    }
+    Ok(chunks.remainder())
+}
+
+/// The names of `ids`, one query per thousand.
+fn names_of(conn: &mut DbConnection, ids: HashSet<i64>) -> QueryResult<HashMap<i64, String>> {
+    let ids: Vec<i64> = ids.into_iter().collect();
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<(i64, String)> = usage_names::table
+            .filter(usage_names::id.eq_any(chunk))
+            .select((usage_names::id, usage_names::name))
+            .load(conn)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// The ids of `names` (those that have one).
+fn ids_of(conn: &mut DbConnection, names: &[String]) -> QueryResult<Vec<i64>> {
+    usage_names::table
+        .filter(usage_names::name.eq_any(names))
+        .select(usage_names::id)
+        .load(conn)
+}
+
+type Row = (
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    i32,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    bool,
+    bool,
+    i64,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+/// One record as read back, its names and request id restored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub id: i64,
+    pub at: NaiveDateTime,
+    pub request_id: Option<String>,
+    pub user: String,
+    pub method: String,
+    pub endpoint: String,
+    pub model: Option<String>,
+    pub upstream: Option<String>,
+    pub status: i32,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub cached_tokens: Option<i64>,
+    pub cost_nano_usd: Option<i64>,
+    pub estimated: bool,
+    pub stream: bool,
+    pub latency_ms: i64,
+}
+
+impl Stored {
+    /// Prompt and completion tokens together, where both were counted.
+    pub fn total_tokens(&self) -> Option<i64> {
+        Some(self.prompt_tokens? + self.completion_tokens?)
+    }
+}
+
+/// The records in `range` (of `users` only, unless empty), oldest first.
+pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Stored>> {
+    use usage_records as t;
+    let mut q = t::table
+        .filter(t::at.ge(millis(range.since)))
+        .filter(t::at.lt(millis(range.until)))
+        .order(t::id.asc())
+        .select((
+            t::id,
+            t::at,
+            t::user_id,
+            t::endpoint_id,
+            t::model_id,
+            t::upstream_id,
+            t::status,
+            t::prompt_tokens,
+            t::completion_tokens,
+            t::cached_tokens,
+            t::cost_nano_usd,
+            t::estimated,
+            t::stream,
+            t::latency_ms,
+            t::request_hex,
+            t::request_id,
+        ))
+        .into_boxed();
+    if !users.is_empty() {
+        q = q.filter(t::user_id.eq_any(ids_of(conn, users)?));
+    }
+    let rows: Vec<Row> = q.load(conn)?;
+    let mut wanted = HashSet::new();
+    for r in &rows {
+        wanted.extend([Some(r.2), Some(r.3), r.4, r.5].into_iter().flatten());
+    }
+    let names = names_of(conn, wanted)?;
+    let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let route = name(r.3);
+            let (method, path) = route.split_once(' ').unwrap_or(("", &route));
+            Stored {
+                id: r.0,
+                at: from_millis(r.1),
+                user: name(r.2),
+                method: method.to_owned(),
+                endpoint: path.to_owned(),
+                model: r.4.map(name),
+                upstream: r.5.map(name),
+                status: r.6,
+                prompt_tokens: r.7,
+                completion_tokens: r.8,
+                cached_tokens: r.9,
+                cost_nano_usd: r.10,
+                estimated: r.11,
+                stream: r.12,
+                latency_ms: r.13,
+                request_id: join_id(r.14, r.15),
+            }
+        })
+        .collect())
+}
+
+/// Every record, oldest first.
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Stored>> {
+    let everything = Range {
+        since: crate::db::beginning_of_time(),
+        until: crate::db::end_of_time(),
+    };
+    load(conn, everything, &[])
+}
+
+impl Stored {
+    /// What a report adds up of this record.
+    pub fn part(self) -> Part {
+        let cost = self.cost_nano_usd;
+        Part {
+            at: self.at,
+            sums: Sums {
+                requests: 1,
+                errors: i64::from(self.status >= 400),
+                prompt_tokens: self.prompt_tokens.unwrap_or(0),
+                completion_tokens: self.completion_tokens.unwrap_or(0),
+                estimated_requests: i64::from(self.estimated),
+                cached_tokens: self.cached_tokens.unwrap_or(0),
+                cost_nano_usd: cost.unwrap_or(0),
+                priced_requests: i64::from(cost.is_some()),
+            },
+            user: self.user,
+            model: self.model.unwrap_or_default(),
+            upstream: self.upstream.unwrap_or_default(),
+        }
+    }
+}
+
+/// How many per-request records lie before `before`.
+pub fn count_before(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<i64> {
+    usage_records::table
+        .filter(usage_records::at.lt(millis(before)))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes the per-request records before `before`; daily totals stay.
+pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(usage_records::table.filter(usage_records::at.lt(millis(before)))).execute(conn)
+}
+
+/// Deletes up to `limit` of the records before `before` (the pruner's
+/// chunks); returns how many.
+pub fn prune_some(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<usize> {
+    let some: Vec<i64> = usage_records::table
+        .filter(usage_records::at.lt(millis(before)))
+        .select(usage_records::id)
+        .limit(limit)
+        .load(conn)?;
+    diesel::delete(usage_records::table.filter(usage_records::id.eq_any(some))).execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_round_trip() {
+        for id in [
+            "req_45e335096e208bc20000000000000000",
+            "req_011CVabcXYZ",
+            "req_45E335096E208BC20000000000000000",
+            "req_45e335096e208bc2000000000000000",
+            "chatcmpl-1",
+            "",
+        ] {
+            let (bytes, text) = split_id(id);
+            assert_eq!(bytes.is_some(), id.len() == 36 && id == id.to_lowercase());
+            assert_eq!(join_id(bytes, text).as_deref(), Some(id));
+        }
+    }
+
+    #[test]
+    fn times_keep_milliseconds() {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+            .unwrap()
+            .and_hms_milli_opt(17, 40, 42, 609)
+            .unwrap();
+        assert_eq!(from_millis(millis(t)), t);
+        assert_eq!(millis(t) % 1000, 609);
+    }
+}
