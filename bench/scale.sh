@@ -4,6 +4,9 @@
 #   /readyz and its idle RSS with them; one CLI change (`user disable`)
 #   until the server refuses that key, and the CPU the key thread spent
 #   taking it in;
+# - streams: STREAMS slow streams open at once through chatgate and through
+#   the actix-web + awc floor (bench/src/floor.rs), RSS growth over idle
+#   per stream for each;
 # - records: RECORDS usage records over 400 days written through the usage
 #   writer (bench/src/records.rs), their bytes per record on SQLite (table,
 #   index and daily totals, from dbstat), and `usage report` over them.
@@ -14,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
 RECORDS=${RECORDS:-10000000}
+STREAMS=${STREAMS:-2000}
+command -v wrk >/dev/null || { echo "bench: installing wrk" >&2; apt-get install -y wrk >/dev/null; }
 cargo build --release --bins >&2 && cargo build --release -p chatgate-bench >&2
 BIN=${BIN:-$PWD/target/release/chatgate}
 RECORDS_BIN=${RECORDS_BIN:-$PWD/target/release/bench_records}
@@ -82,6 +87,48 @@ sleep 1.5
 cpu1=$(thread_ns "$SERVER" chatgate-keys)
 echo "one CLI change: seen after $(( t1 - t0 )) ms; key thread CPU $(( (cpu1 - cpu0) / 1000000 )) ms (idle: $(( (idle1 - idle0) / 1000000 )) ms per 3 s)"
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
+
+echo
+echo "## Open streams ($STREAMS, 500 chunks 20 ms apart)"
+ulimit -n 65536
+BENCH=$PWD/target/release
+CHUNKS=500 CHUNK_DELAY_MS=20 "$BENCH/bench_upstream" 127.0.0.1:9122 & PIDS+=($!)
+"$BENCH/bench_floor" 127.0.0.1:9123 http://127.0.0.1:9122 & PIDS+=($!)
+FLOOR=$!
+KEY=sk-bench0000000000000000000000000000000000000000000000
+cat > "$WORK/streams.yaml" <<YAML
+listen: 127.0.0.1:9124
+workers: 1
+database: { url: "sqlite://$WORK/streams.db" }
+upstreams:
+  - { name: slow, kind: openai, base_url: "http://127.0.0.1:9122/v1", api_keys: [sk-up], models: ["*"] }
+users: [ { name: bench, token: $KEY } ]
+YAML
+"$BIN" -c "$WORK/streams.yaml" -q serve & PIDS+=($!)
+GATE=$!
+for port in 9123 9124; do
+  until curl -s -o /dev/null "http://127.0.0.1:$port/healthz"; do sleep 0.05; done
+done
+cat > "$WORK/slow.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello there"}]}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
+LUA
+# streams NAME PORT PID: RSS growth per open stream, read 6 s into 10 s streams.
+streams() {
+  local idle open
+  curl -s -o /dev/null -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o-mini","messages":[]}' "http://127.0.0.1:$2/v1/chat/completions"
+  idle=$(awk '/^VmRSS/ {print $2}' /proc/"$3"/status)
+  ( wrk -t1 -c"$STREAMS" -d9s --timeout 30s -s "$WORK/slow.lua" "http://127.0.0.1:$2/v1/chat/completions" >/dev/null 2>&1 ) &
+  sleep 6
+  open=$(awk '/^VmRSS/ {print $2}' /proc/"$3"/status)
+  wait $! || true
+  echo "$1: RSS idle $((idle / 1024)) MiB, with $STREAMS open streams $((open / 1024)) MiB: $(( (open - idle) / STREAMS )) KiB per stream"
+}
+streams "actix-web + awc alone" 9123 "$FLOOR"
+streams chatgate 9124 "$GATE"
 
 echo
 echo "## Records ($RECORDS over 400 days)"

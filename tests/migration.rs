@@ -15,11 +15,11 @@ use std::sync::Arc;
 const FIXTURE: &str = "tests/data/release-2026-12-01";
 
 /// A record as the fixture's records.txt has it (`sqlite3` of the old
-/// table): the time to the millisecond, as the new layout keeps it.
+/// table), without the old id: the time to the millisecond, as the new
+/// layout keeps it (records are now kept in time order, keyed by it).
 fn line(r: &Stored) -> String {
     let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
     [
-        r.id.to_string(),
         r.at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
         r.user.clone(),
         r.method.clone(),
@@ -48,13 +48,14 @@ fn fixture_rows() -> Vec<Vec<String>> {
         .collect()
 }
 
-/// records.txt with its times cut to the millisecond.
+/// records.txt in time order, its times cut to the millisecond.
 fn expected_lines() -> Vec<String> {
-    fixture_rows()
-        .into_iter()
+    let mut rows = fixture_rows();
+    rows.sort_by(|a, b| a[1].cmp(&b[1]));
+    rows.into_iter()
         .map(|mut f| {
             f[1].truncate("2026-12-01 17:40:42.609".len());
-            f.join("|")
+            f[1..].join("|")
         })
         .collect()
 }
@@ -68,12 +69,11 @@ fn stored_lines(url: &str) -> Vec<String> {
         .collect()
 }
 
-/// A record written after the migration reuses the names and goes on
-/// from the last id.
+/// A record written after the migration reuses the names and comes last.
 fn write_one_more(url: &str) -> Stored {
     let mut conn = chatgate::db::connect(url).unwrap();
     let r = UsageRecord {
-        at: chatgate::db::now(),
+        at: chatgate::usage::records::now(),
         user: Arc::from("alice"),
         method: "POST",
         endpoint: "/chat/completions".into(),
@@ -86,10 +86,9 @@ fn write_one_more(url: &str) -> Stored {
         ..UsageRecord::default()
     };
     writer::write_batch(&mut conn, &[r]).unwrap();
-    chatgate::usage::records::all(&mut conn)
-        .unwrap()
-        .pop()
-        .unwrap()
+    let mut all = chatgate::usage::records::all(&mut conn).unwrap();
+    assert_eq!(all.len(), 16);
+    all.pop().unwrap()
 }
 
 #[test]
@@ -143,7 +142,6 @@ fn a_database_of_the_last_release_keeps_its_records_and_reports() {
     }
     assert_eq!(stored_lines(&url), expected_lines());
     let next = write_one_more(&url);
-    assert_eq!(next.id, 16);
     assert_eq!(
         line(&next)[line(&next).find("|alice").unwrap()..],
         *"|alice|POST|/chat/completions|gpt-4o-mini|echo|200|3|4|0|0|0|req_00000000000000000000000000000abc||"
@@ -194,5 +192,5 @@ fn todays_schema_migrates_on_this_backend() {
     chatgate::db::migrate(&mut conn).unwrap();
     drop(conn);
     assert_eq!(stored_lines(&url), expected_lines());
-    assert_eq!(write_one_more(&url).id, 16);
+    assert_eq!(write_one_more(&url).user, "alice");
 }

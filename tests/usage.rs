@@ -429,6 +429,38 @@ fn a_batch_of_any_size_is_stored_whole() {
     }
 }
 
+/// Records are keyed by their time: records of one millisecond from two
+/// writers (two instances, or a restart) are all kept, and more than a
+/// millisecond holds go on into the next one.
+#[test]
+fn records_of_one_millisecond_from_two_writers_are_all_kept() {
+    let (config, _dir) = test_config(vec![]);
+    let pool = chatgate::db::open(&config.database.url).unwrap();
+    let at = chatgate::usage::records::now();
+    let batch = |n: i64| -> Vec<_> {
+        (0..n)
+            .map(|i| chatgate::usage::UsageRecord {
+                at,
+                user: "alice".into(),
+                method: "POST",
+                endpoint: "/chat/completions".into(),
+                status: 200,
+                prompt_tokens: Some(i),
+                ..Default::default()
+            })
+            .collect()
+    };
+    // Each write_batch is a writer of its own, knowing nothing of the other.
+    for n in [3, 3, 1001] {
+        chatgate::usage::writer::write_batch(&mut pool.get().unwrap(), &batch(n)).unwrap();
+    }
+    let stored = all_records(&pool);
+    assert_eq!(stored.len(), 1007);
+    let next_ms = at + chrono::Duration::milliseconds(1);
+    assert_eq!(stored.iter().filter(|r| r.at == at).count(), 1000);
+    assert_eq!(stored.iter().filter(|r| r.at == next_ms).count(), 7);
+}
+
 /// The first batch of a day, user, model and upstream inserts its daily
 /// row; later ones add to it, each sum in its own column.
 #[test]

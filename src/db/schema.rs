@@ -32,9 +32,9 @@ diesel::table! {
 
 diesel::table! {
     usage_records (id) {
+        /// The time: milliseconds since 1970 (UTC) × 1000, plus the
+        /// record's place among those of its millisecond.
         id -> BigInt,
-        /// Milliseconds since 1970, UTC.
-        at -> BigInt,
         user_id -> BigInt,
         /// "METHOD /endpoint"
         endpoint_id -> BigInt,

@@ -1,8 +1,10 @@
 //! The per-request records as stored: rows of integers (migration
 //! 000008_compact_records). Names (users, models, upstreams,
 //! "METHOD /endpoint") live once in `usage_names` and are referred to by
-//! id; the time is milliseconds since 1970, UTC; a request id shaped like
-//! OpenAI's (and the gateway's own) is kept as its 16 bytes. Everything
+//! id; a request id shaped like OpenAI's (and the gateway's own) is kept
+//! as its 16 bytes. The key is the time: milliseconds since 1970 (UTC)
+//! × 1000 plus the record's place among those of its millisecond, so a
+//! time range is a range of keys and needs no index of its own. Everything
 //! that reads or writes `usage_records` goes through here.
 
 use super::report::{Part, Range};
@@ -57,18 +59,74 @@ fn endpoint_name(into: &mut String, method: &str, endpoint: &str) {
     into.push_str(endpoint);
 }
 
-/// The writer's ids of the names it has seen. Names are never deleted or
-/// renamed, so a cached id stays right; the cache is emptied when it grows
-/// large (paths that name objects are many).
+/// What the writer remembers between batches: the ids of the names it
+/// has seen (names are never deleted or renamed, so a cached id stays
+/// right), and for each recent millisecond the next place in it. Both are
+/// emptied when they grow large (paths that name objects are many).
 #[derive(Default)]
-pub struct Names {
+pub struct Cache {
     ids: HashMap<Box<str>, i64>,
+    places: HashMap<i64, i64>,
     scratch: String,
 }
 
 const MAX_CACHED: usize = 100_000;
+/// Records a millisecond holds; more (a thousand requests begun in one
+/// millisecond) go on into the next one.
+const PLACES: i64 = 1000;
 
-impl Names {
+/// The first key of millisecond `ms`.
+fn key_of(ms: i64) -> i64 {
+    ms.saturating_mul(PLACES)
+}
+
+/// The key's time.
+fn time_of(key: i64) -> NaiveDateTime {
+    from_millis(key.div_euclid(PLACES))
+}
+
+impl Cache {
+    /// A key for a record of time `at` that this writer has not given yet.
+    fn key(&mut self, at: NaiveDateTime) -> i64 {
+        if self.places.len() > MAX_CACHED {
+            self.places.clear();
+        }
+        let mut ms = millis(at);
+        loop {
+            let next = self.places.entry(ms).or_insert(0);
+            if *next < PLACES {
+                *next += 1;
+                return key_of(ms) + *next - 1;
+            }
+            ms += 1;
+        }
+    }
+
+    /// Another writer (an instance on the same database, or this one
+    /// after it forgot) took keys of the batch's milliseconds: their next
+    /// places are read from the table, which is right again once the
+    /// failed transaction is rolled back.
+    fn read_places(&mut self, conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
+        let mut seen = HashSet::new();
+        for r in batch {
+            let mut ms = millis(r.at);
+            while seen.insert(ms) {
+                let last: Option<i64> = usage_records::table
+                    .filter(usage_records::id.ge(key_of(ms)))
+                    .filter(usage_records::id.lt(key_of(ms + 1)))
+                    .select(diesel::dsl::max(usage_records::id))
+                    .first(conn)?;
+                let next = last.map_or(0, |l| l.rem_euclid(PLACES) + 1);
+                self.places.insert(ms, next);
+                if next < PLACES {
+                    break;
+                }
+                ms += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Gives every name `batch` uses an id, inserting new ones (committed
     /// at once, outside the batch's transaction: an id in the cache is
     /// always in the database, whatever becomes of the batch).
@@ -126,13 +184,14 @@ impl Names {
     }
 
     fn row(&mut self, r: &UsageRecord) -> QueryResult<NewRecord> {
+        let id = self.key(r.at);
         endpoint_name(&mut self.scratch, r.method, &r.endpoint);
         let (request_hex, request_id) = match r.request_id.as_deref() {
             Some(id) => split_id(id),
             None => (None, None),
         };
         Ok(NewRecord {
-            at: millis(r.at),
+            id,
             user_id: self.id(&r.user)?,
             endpoint_id: self.id(&self.scratch)?,
             model_id: r.model.as_deref().map(|m| self.id(m)).transpose()?,
@@ -158,7 +217,7 @@ impl Names {
 #[derive(Insertable)]
 #[diesel(table_name = usage_records, treat_none_as_default_value = false)]
 struct NewRecord {
-    at: i64,
+    id: i64,
     user_id: i64,
     endpoint_id: i64,
     model_id: Option<i64>,
@@ -175,26 +234,47 @@ struct NewRecord {
     request_id: Option<String>,
 }
 
-/// Inserts the records (their names learned) many rows per statement, in
-/// statements of a few fixed sizes: diesel prepares each size once per
-/// connection and reuses it, where a statement of any other size is built
-/// and parsed anew. 256 rows × 15 columns stays well under SQLite's 32,766
-/// bound parameters.
+/// Inserts the records (their names learned), in a transaction of the
+/// caller's. A key another writer took makes the insert fail (a unique
+/// violation): `after_conflict` then reads the places taken, and the
+/// caller tries again.
 pub fn insert(
     conn: &mut DbConnection,
-    names: &mut Names,
+    cache: &mut Cache,
     batch: &[UsageRecord],
 ) -> QueryResult<()> {
     let rows = batch
         .iter()
-        .map(|r| names.row(r))
+        .map(|r| cache.row(r))
         .collect::<QueryResult<Vec<_>>>()?;
+    // Many rows per statement, in statements of a few fixed sizes: diesel
+    // prepares each size once per connection and reuses it, where one of
+    // any other size is built and parsed anew. 256 rows × 15 columns stays
+    // well under SQLite's 32,766 bound parameters.
     let mut rest = &rows[..];
     rest = insert_fixed::<256>(conn, rest)?;
     rest = insert_fixed::<32>(conn, rest)?;
     rest = insert_fixed::<4>(conn, rest)?;
     insert_fixed::<1>(conn, rest)?;
     Ok(())
+}
+
+/// After a batch's keys were taken: reads the places its milliseconds
+/// have left.
+pub fn after_conflict(
+    conn: &mut DbConnection,
+    cache: &mut Cache,
+    batch: &[UsageRecord],
+) -> QueryResult<()> {
+    cache.read_places(conn, batch)
+}
+
+/// Whether an error is a key taken by another writer.
+pub fn is_conflict(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
 }
 
 /// Inserts `rows` in statements of `N` rows; returns the fewer than `N` left.
@@ -236,7 +316,6 @@ fn ids_of(conn: &mut DbConnection, names: &[String]) -> QueryResult<Vec<i64>> {
 }
 
 type Row = (
-    i64,
     i64,
     i64,
     i64,
@@ -286,12 +365,11 @@ impl Stored {
 pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Stored>> {
     use usage_records as t;
     let mut q = t::table
-        .filter(t::at.ge(millis(range.since)))
-        .filter(t::at.lt(millis(range.until)))
+        .filter(t::id.ge(key_of(millis(range.since))))
+        .filter(t::id.lt(key_of(millis(range.until))))
         .order(t::id.asc())
         .select((
             t::id,
-            t::at,
             t::user_id,
             t::endpoint_id,
             t::model_id,
@@ -314,33 +392,111 @@ pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryRes
     let rows: Vec<Row> = q.load(conn)?;
     let mut wanted = HashSet::new();
     for r in &rows {
-        wanted.extend([Some(r.2), Some(r.3), r.4, r.5].into_iter().flatten());
+        wanted.extend([Some(r.1), Some(r.2), r.3, r.4].into_iter().flatten());
     }
     let names = names_of(conn, wanted)?;
     let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
     Ok(rows
         .into_iter()
         .map(|r| {
-            let route = name(r.3);
+            let route = name(r.2);
             let (method, path) = route.split_once(' ').unwrap_or(("", &route));
             Stored {
                 id: r.0,
-                at: from_millis(r.1),
-                user: name(r.2),
+                at: time_of(r.0),
+                user: name(r.1),
                 method: method.to_owned(),
                 endpoint: path.to_owned(),
-                model: r.4.map(name),
-                upstream: r.5.map(name),
-                status: r.6,
-                prompt_tokens: r.7,
-                completion_tokens: r.8,
-                cached_tokens: r.9,
-                cost_nano_usd: r.10,
-                estimated: r.11,
-                stream: r.12,
-                latency_ms: r.13,
-                request_id: join_id(r.14, r.15),
+                model: r.3.map(name),
+                upstream: r.4.map(name),
+                status: r.5,
+                prompt_tokens: r.6,
+                completion_tokens: r.7,
+                cached_tokens: r.8,
+                cost_nano_usd: r.9,
+                estimated: r.10,
+                stream: r.11,
+                latency_ms: r.12,
+                request_id: join_id(r.13, r.14),
             }
+        })
+        .collect())
+}
+
+/// What a report adds up of the records in `range` (of `users` only,
+/// unless empty): their sums per day, user, model and upstream (reports
+/// group by no finer time), read without a string per record.
+pub fn sums_by_day(
+    conn: &mut DbConnection,
+    range: Range,
+    users: &[String],
+) -> QueryResult<Vec<Part>> {
+    use usage_records as t;
+    let mut q = t::table
+        .filter(t::id.ge(key_of(millis(range.since))))
+        .filter(t::id.lt(key_of(millis(range.until))))
+        .select((
+            t::id,
+            t::user_id,
+            t::model_id,
+            t::upstream_id,
+            t::status,
+            t::prompt_tokens,
+            t::completion_tokens,
+            t::cached_tokens,
+            t::cost_nano_usd,
+            t::estimated,
+        ))
+        .into_boxed();
+    if !users.is_empty() {
+        q = q.filter(t::user_id.eq_any(ids_of(conn, users)?));
+    }
+    type Summed = (
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        i32,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        bool,
+    );
+    let mut days: HashMap<(chrono::NaiveDate, i64, Option<i64>, Option<i64>), Sums> =
+        HashMap::new();
+    // Row by row, not a vector of them all: a month holds millions.
+    let rows = q.load_iter::<Summed, diesel::connection::DefaultLoadingMode>(conn)?;
+    for row in rows {
+        let (key, user, model, upstream, status, p, c, cached, cost, est) = row?;
+        let day = time_of(key).date();
+        days.entry((day, user, model, upstream))
+            .or_default()
+            .add(Sums {
+                requests: 1,
+                errors: i64::from(status >= 400),
+                prompt_tokens: p.unwrap_or(0),
+                completion_tokens: c.unwrap_or(0),
+                estimated_requests: i64::from(est),
+                cached_tokens: cached.unwrap_or(0),
+                cost_nano_usd: cost.unwrap_or(0),
+                priced_requests: i64::from(cost.is_some()),
+            });
+    }
+    let mut wanted = HashSet::new();
+    for (_, user, model, upstream) in days.keys() {
+        wanted.extend([Some(*user), *model, *upstream].into_iter().flatten());
+    }
+    let names = names_of(conn, wanted)?;
+    let name = |id: Option<i64>| id.and_then(|i| names.get(&i).cloned()).unwrap_or_default();
+    Ok(days
+        .into_iter()
+        .map(|((day, user, model, upstream), sums)| Part {
+            at: super::range::midnight(day),
+            user: name(Some(user)),
+            model: name(model),
+            upstream: name(upstream),
+            sums,
         })
         .collect())
 }
@@ -354,40 +510,18 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Stored>> {
     load(conn, everything, &[])
 }
 
-impl Stored {
-    /// What a report adds up of this record.
-    pub fn part(self) -> Part {
-        let cost = self.cost_nano_usd;
-        Part {
-            at: self.at,
-            sums: Sums {
-                requests: 1,
-                errors: i64::from(self.status >= 400),
-                prompt_tokens: self.prompt_tokens.unwrap_or(0),
-                completion_tokens: self.completion_tokens.unwrap_or(0),
-                estimated_requests: i64::from(self.estimated),
-                cached_tokens: self.cached_tokens.unwrap_or(0),
-                cost_nano_usd: cost.unwrap_or(0),
-                priced_requests: i64::from(cost.is_some()),
-            },
-            user: self.user,
-            model: self.model.unwrap_or_default(),
-            upstream: self.upstream.unwrap_or_default(),
-        }
-    }
-}
-
 /// How many per-request records lie before `before`.
 pub fn count_before(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<i64> {
     usage_records::table
-        .filter(usage_records::at.lt(millis(before)))
+        .filter(usage_records::id.lt(key_of(millis(before))))
         .count()
         .get_result(conn)
 }
 
 /// Deletes the per-request records before `before`; daily totals stay.
 pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(usage_records::table.filter(usage_records::at.lt(millis(before)))).execute(conn)
+    diesel::delete(usage_records::table.filter(usage_records::id.lt(key_of(millis(before)))))
+        .execute(conn)
 }
 
 /// Deletes up to `limit` of the records before `before` (the pruner's
@@ -397,12 +531,16 @@ pub fn prune_some(
     before: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<usize> {
-    let some: Vec<i64> = usage_records::table
-        .filter(usage_records::at.lt(millis(before)))
+    let end = key_of(millis(before));
+    let last: Option<i64> = usage_records::table
+        .filter(usage_records::id.lt(end))
+        .order(usage_records::id.asc())
+        .offset(limit - 1)
         .select(usage_records::id)
-        .limit(limit)
-        .load(conn)?;
-    diesel::delete(usage_records::table.filter(usage_records::id.eq_any(some))).execute(conn)
+        .first(conn)
+        .optional()?;
+    let until = last.map_or(end, |l| l + 1);
+    diesel::delete(usage_records::table.filter(usage_records::id.lt(until))).execute(conn)
 }
 
 #[cfg(test)]

@@ -187,8 +187,7 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
 }
 
 fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
-    let records = super::records::load(conn, range, users)?;
-    Ok(records.into_iter().map(|r| r.part()).collect())
+    super::records::sums_by_day(conn, range, users)
 }
 
 /// One line of a report: the grouping keys, then the sums.

@@ -7,7 +7,7 @@
 use super::estimator::{EstimateSink, Estimator};
 use super::last_used::LastUsed;
 use super::prices::PriceBook;
-use super::records::{self, Names};
+use super::records::{self, Cache};
 use super::UsageRecord;
 use crate::db::schema::users;
 use crate::db::{DbConnection, Pool};
@@ -205,7 +205,7 @@ fn run(
     let mut refreshed = Instant::now();
     let mut behind = false;
     let mut last_used = LastUsed::default();
-    let mut names = Names::default();
+    let mut cache = Cache::default();
     while !stopping {
         // Wait for the first message (or the next refresh), let more
         // gather (asleep: a waiting receiver would be woken by every send),
@@ -233,7 +233,7 @@ fn run(
         }
         last_used.saw(&batch);
         let due = last_used.due(stopping);
-        write_with_retry(&pool, &mut names, &batch, &due, stopping, &metrics);
+        write_with_retry(&pool, &mut cache, &batch, &due, stopping, &metrics);
         last_used.wrote(due);
         metrics.usage_queue.sub(batch.len() as i64);
         // Re-read what limited users used (this batch and other instances')
@@ -281,7 +281,7 @@ fn refresh_ledgers(pool: &Pool, ledgers: &Ledgers) {
 /// Retries a failed batch (database locked or away) instead of dropping it.
 fn write_with_retry(
     pool: &Pool,
-    names: &mut Names,
+    cache: &mut Cache,
     batch: &[UsageRecord],
     last_used: &[(Arc<str>, NaiveDateTime)],
     stopping: bool,
@@ -292,7 +292,7 @@ fn write_with_retry(
         let result = pool
             .get()
             .map_err(|e| e.to_string())
-            .and_then(|mut c| commit(&mut c, names, batch, last_used).map_err(|e| e.to_string()));
+            .and_then(|mut c| commit(&mut c, cache, batch, last_used).map_err(|e| e.to_string()));
         match result {
             Ok(()) => return,
             Err(e) => {
@@ -313,19 +313,36 @@ fn write_with_retry(
 pub fn write_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
     let mut last_used = LastUsed::default();
     last_used.saw(batch);
-    commit(conn, &mut Names::default(), batch, &last_used.due(true))
+    commit(conn, &mut Cache::default(), batch, &last_used.due(true))
 }
 
-/// Stores a batch and the given users' last use in one transaction.
+/// Stores a batch and the given users' last use in one transaction; if
+/// another writer took some of the batch's keys, once more with keys read
+/// from the table.
 fn commit(
     conn: &mut DbConnection,
-    names: &mut Names,
+    cache: &mut Cache,
     batch: &[UsageRecord],
     last_used: &[(Arc<str>, NaiveDateTime)],
 ) -> QueryResult<()> {
-    names.learn(conn, batch)?;
+    cache.learn(conn, batch)?;
+    match commit_once(conn, cache, batch, last_used) {
+        Err(e) if records::is_conflict(&e) => {
+            records::after_conflict(conn, cache, batch)?;
+            commit_once(conn, cache, batch, last_used)
+        }
+        done => done,
+    }
+}
+
+fn commit_once(
+    conn: &mut DbConnection,
+    cache: &mut Cache,
+    batch: &[UsageRecord],
+    last_used: &[(Arc<str>, NaiveDateTime)],
+) -> QueryResult<()> {
     conn.transaction(|conn| {
-        records::insert(conn, names, batch)?;
+        records::insert(conn, cache, batch)?;
         super::daily::add_batch(conn, batch)?;
         for (name, at) in last_used {
             // Never backwards: another instance may have written a later use.

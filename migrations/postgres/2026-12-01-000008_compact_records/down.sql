@@ -18,8 +18,8 @@ CREATE TABLE usage_records_text (
     cost_nano_usd     BIGINT
 );
 INSERT INTO usage_records_text
-SELECT r.id,
-       to_timestamp(r.at / 1000.0) AT TIME ZONE 'UTC',
+SELECT nextval('usage_records_text_id_seq'),
+       to_timestamp((r.id / 1000) / 1000.0) AT TIME ZONE 'UTC',
        u.name, split_part(e.name, ' ', 1), substr(e.name, strpos(e.name, ' ') + 1),
        m.name, up.name, r.status, r.prompt_tokens, r.completion_tokens,
        r.prompt_tokens + r.completion_tokens, r.estimated, r.stream, r.latency_ms,
@@ -29,10 +29,10 @@ FROM usage_records r
 JOIN usage_names u ON u.id = r.user_id
 JOIN usage_names e ON e.id = r.endpoint_id
 LEFT JOIN usage_names m ON m.id = r.model_id
-LEFT JOIN usage_names up ON up.id = r.upstream_id;
+LEFT JOIN usage_names up ON up.id = r.upstream_id
+ORDER BY r.id;
 DROP TABLE usage_records;
 ALTER TABLE usage_records_text RENAME TO usage_records;
 ALTER SEQUENCE usage_records_text_id_seq RENAME TO usage_records_id_seq;
-SELECT setval('usage_records_id_seq', COALESCE((SELECT MAX(id) FROM usage_records), 0) + 1, false);
 CREATE INDEX usage_records_at ON usage_records (at);
 DROP TABLE usage_names;

@@ -18,8 +18,8 @@ CREATE TABLE usage_records_text (
     cost_nano_usd     BIGINT
 );
 INSERT INTO usage_records_text
-SELECT r.id,
-       strftime('%Y-%m-%d %H:%M:%f', r.at / 1000.0, 'unixepoch'),
+SELECT NULL,
+       strftime('%Y-%m-%d %H:%M:%f', (r.id / 1000) / 1000.0, 'unixepoch'),
        u.name,
        substr(e.name, 1, instr(e.name, ' ') - 1),
        substr(e.name, instr(e.name, ' ') + 1),
@@ -31,7 +31,8 @@ FROM usage_records r
 JOIN usage_names u ON u.id = r.user_id
 JOIN usage_names e ON e.id = r.endpoint_id
 LEFT JOIN usage_names m ON m.id = r.model_id
-LEFT JOIN usage_names up ON up.id = r.upstream_id;
+LEFT JOIN usage_names up ON up.id = r.upstream_id
+ORDER BY r.id;
 DROP TABLE usage_records;
 ALTER TABLE usage_records_text RENAME TO usage_records;
 CREATE INDEX usage_records_at ON usage_records (at);

@@ -1,6 +1,9 @@
 -- Compact usage records: a record is integers only. Names (users, models,
 -- upstreams, "METHOD /endpoint") are kept once in usage_names and
--- referred to by id; the time is milliseconds since 1970 (UTC); the
+-- referred to by id. The key is the time: milliseconds since 1970 (UTC)
+-- times 1000, plus the record's place among those of its millisecond, so
+-- records are stored in time order and found by time without an index of
+-- their own (a report's range and `usage prune` read a range of keys). The
 -- gateway's and OpenAI's request ids (`req_` and 32 hex digits) are their
 -- 16 bytes in request_hex, any other id is text in request_id;
 -- total_tokens, the sum of the two, is no longer stored. Names are never
@@ -17,7 +20,6 @@ UNION SELECT method || ' ' || endpoint FROM usage_records;
 
 CREATE TABLE usage_records_compact (
     id                INTEGER PRIMARY KEY,
-    at                BIGINT NOT NULL,
     user_id           BIGINT NOT NULL,
     endpoint_id       BIGINT NOT NULL,
     model_id          BIGINT,
@@ -35,11 +37,7 @@ CREATE TABLE usage_records_compact (
 );
 
 INSERT INTO usage_records_compact
-SELECT r.id,
-       -- whole seconds, then the fraction's first three digits (truncated,
-       -- as the writer does; the text has none when it is 0)
-       CAST(strftime('%s', substr(r.at, 1, 19)) AS INTEGER) * 1000
-         + CAST(substr(substr(r.at, 21) || '000', 1, 3) AS INTEGER),
+SELECT r.ms * 1000 + ROW_NUMBER() OVER (PARTITION BY r.ms ORDER BY r.id) - 1,
        u.id, e.id, m.id, up.id, r.status,
        r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.cost_nano_usd,
        r.estimated, r.stream, r.latency_ms,
@@ -48,14 +46,18 @@ SELECT r.id,
             THEN unhex(substr(r.request_id, 5)) END,
        CASE WHEN r.request_id GLOB 'req_' || replace(hex(zeroblob(32)), '00', '[0-9a-f]')
             THEN NULL ELSE r.request_id END
-FROM usage_records r
+FROM (
+    -- whole seconds, then the fraction's first three digits (truncated,
+    -- as the writer does; the text has none when it is 0)
+    SELECT *, CAST(strftime('%s', substr(at, 1, 19)) AS INTEGER) * 1000
+              + CAST(substr(substr(at, 21) || '000', 1, 3) AS INTEGER) AS ms
+    FROM usage_records
+) r
 JOIN usage_names u ON u.name = r.user_name
 JOIN usage_names e ON e.name = r.method || ' ' || r.endpoint
 LEFT JOIN usage_names m ON m.name = r.model
 LEFT JOIN usage_names up ON up.name = r.upstream
-ORDER BY r.id;
+ORDER BY 1;
 
 DROP TABLE usage_records;
 ALTER TABLE usage_records_compact RENAME TO usage_records;
--- The one index: reports and `usage prune` find records by time.
-CREATE INDEX usage_records_at ON usage_records (at);
