@@ -9,6 +9,7 @@
 #   bench/run.sh            (DURATION=10 seconds per run by default)
 #   ROUNDS=3 bench/run.sh   (every figure the median of 3 rounds, each round
 #                            all targets in turn: steadier, 3x as long)
+#   BIN=/path/to/other/chatgate bench/run.sh   (another build of chatgate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -18,7 +19,7 @@ for tool in wrk nginx taskset; do
   command -v "$tool" >/dev/null || { echo "bench: installing wrk and nginx" >&2; apt-get install -y wrk nginx-light >/dev/null; break; }
 done
 cargo build --release --bins >&2 && cargo build --release -p chatgate-bench >&2
-BIN=$PWD/target/release/chatgate
+BIN=${BIN:-$PWD/target/release/chatgate}
 MOCK=$PWD/target/release/bench_upstream
 STREAM=$PWD/target/release/bench_stream
 FLOOR=$PWD/target/release/bench_floor

@@ -90,7 +90,7 @@ kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
 
 echo
 echo "## Open streams ($STREAMS, 500 chunks 20 ms apart)"
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"  # 2 sockets a stream, and the upstream's
 BENCH=$PWD/target/release
 CHUNKS=500 CHUNK_DELAY_MS=20 "$BENCH/bench_upstream" 127.0.0.1:9122 & PIDS+=($!)
 "$BENCH/bench_floor" 127.0.0.1:9123 http://127.0.0.1:9122 & PIDS+=($!)

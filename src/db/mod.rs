@@ -138,17 +138,17 @@ impl Backend {
         match self {
             Backend::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-                // WAL lets the CLI write while a server reads and writes; the
-                // busy timeout makes a writer wait for the lock, not fail.
-                // auto_vacuum takes effect only in a new database: there
-                // the pruner can give freed pages back (usage.keep_records).
-                // After the busy timeout: it reads the file's header.
+                let bad = |e: diesel::result::Error| ConnectionError::BadConnection(e.to_string());
+                // The busy timeout makes a connection wait for a lock, not
+                // fail; WAL lets the CLI write while a server reads and writes.
+                conn.batch_execute("PRAGMA busy_timeout = 10000;")
+                    .map_err(bad)?;
+                incremental_vacuum_if_new(&mut conn).map_err(bad)?;
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA auto_vacuum = INCREMENTAL; \
-                     PRAGMA journal_mode = WAL; \
+                    "PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
-                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                .map_err(bad)?;
                 Ok(DbConnection::Sqlite(conn))
             }
             Backend::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
@@ -166,6 +166,22 @@ impl Backend {
         }
         Ok(backend)
     }
+}
+
+/// A new SQLite file (no page yet) gives the pages it frees back to the
+/// file system when asked (the pruner asks: usage.keep_records). Only
+/// then, and before WAL mode writes the file's header: later the setting
+/// would not take, and setting it writes that header, which a
+/// connection's start must not do while others write.
+fn incremental_vacuum_if_new(c: &mut SqliteConnection) -> QueryResult<()> {
+    let pages: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT page_count FROM pragma_page_count)",
+    ))
+    .get_result(c)?;
+    if pages == 0 {
+        c.batch_execute("PRAGMA auto_vacuum = INCREMENTAL")?;
+    }
+    Ok(())
 }
 
 /// Opens connections for the pool.

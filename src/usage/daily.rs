@@ -6,7 +6,7 @@ use super::UsageRecord;
 use crate::db::schema::usage_daily::dsl::*;
 use crate::db::{execute_prepared, DbConnection};
 use crate::limits::LimitPeriod;
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::backend::Backend;
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -53,6 +53,17 @@ impl Sums {
         self.cost_nano_usd = self.cost_nano_usd.saturating_add(o.cost_nano_usd);
         self.priced_requests += o.priced_requests;
     }
+}
+
+/// What a report adds up: one record, or one day's total, of one user,
+/// model and upstream (`""` where there is none).
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub at: NaiveDateTime,
+    pub user: String,
+    pub model: String,
+    pub upstream: String,
+    pub sums: Sums,
 }
 
 type Key<'a> = (NaiveDate, &'a str, &'a str, &'a str);

@@ -32,8 +32,11 @@ impl Pruner {
         let handle = std::thread::Builder::new()
             .name("chatgate-prune".into())
             .spawn(move || loop {
-                let before = crate::db::now()
-                    - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+                // (A keep longer than the calendar keeps everything.)
+                let before = chrono::Duration::from_std(keep)
+                    .ok()
+                    .and_then(|k| crate::db::now().checked_sub_signed(k))
+                    .unwrap_or_else(crate::db::beginning_of_time);
                 match prune(&pool, before, &stopped) {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(

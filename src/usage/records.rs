@@ -7,8 +7,9 @@
 //! time range is a range of keys and needs no index of its own. Everything
 //! that reads or writes `usage_records` goes through here.
 
-use super::report::{Part, Range};
-use super::{daily::Sums, UsageRecord};
+use super::daily::{Part, Sums};
+use super::range::Range;
+use super::UsageRecord;
 use crate::db::schema::{usage_names, usage_records};
 use crate::db::{execute_prepared, DbConnection};
 use chrono::NaiveDateTime;
@@ -62,7 +63,8 @@ fn endpoint_name(into: &mut String, method: &str, endpoint: &str) {
 /// What the writer remembers between batches: the ids of the names it
 /// has seen (names are never deleted or renamed, so a cached id stays
 /// right), and for each recent millisecond the next place in it. Both are
-/// emptied when they grow large (paths that name objects are many).
+/// emptied when they grow large (paths that name objects are many; a key
+/// given twice then is caught as a conflict, and read back).
 #[derive(Default)]
 pub struct Cache {
     ids: HashMap<Box<str>, i64>,

@@ -2,6 +2,7 @@
 //! a time range. The range and grouping logic is pure and unit-tested; the
 //! one query reads the records in the range.
 
+pub use super::daily::Part;
 use super::daily::Sums;
 pub use super::range::{bound, midnight, period, resolve, Range};
 use crate::db::DbConnection;
@@ -97,17 +98,6 @@ impl Params {
 pub fn run(conn: &mut DbConnection, q: &Query) -> QueryResult<Vec<Row>> {
     let parts = load(conn, q.range, &q.users)?;
     Ok(aggregate(&parts, &q.by))
-}
-
-/// What a report adds up: one record, or one day's total, of one user,
-/// model and upstream (`""` where there is none).
-#[derive(Debug, Clone)]
-pub struct Part {
-    pub at: NaiveDateTime,
-    pub user: String,
-    pub model: String,
-    pub upstream: String,
-    pub sums: Sums,
 }
 
 fn is_midnight(t: NaiveDateTime) -> bool {
