@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What chatgate costs as the work grows (issue #21's table):
-# - users: `user import` of USERS users from CSV; the server's start until
-#   /readyz and its idle RSS with them; one CLI change (`user disable`)
+# - users: `user import` of USERS users from CSV, `user list` of them; the
+#   server's start until /readyz and its idle RSS with them; one CLI
+#   change (`user disable`)
 #   until the server refuses that key, and the CPU the key thread spent
 #   taking it in;
 # - streams: STREAMS slow streams open at once through chatgate and through
@@ -56,6 +57,10 @@ t0=$(now_ms)
 "$BIN" --database "$DB" -q user import "$WORK/users.csv" >/dev/null
 t1=$(now_ms)
 echo "user import: $(( t1 - t0 )) ms"
+t0=$(now_ms)
+"$BIN" --database "$DB" user list --format json >/dev/null
+t1=$(now_ms)
+echo "user list --format json: $(( t1 - t0 )) ms"
 
 cat > "$WORK/chatgate.yaml" <<YAML
 listen: 127.0.0.1:$PORT

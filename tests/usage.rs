@@ -461,6 +461,53 @@ fn records_of_one_millisecond_from_two_writers_are_all_kept() {
     assert_eq!(stored.iter().filter(|r| r.at == next_ms).count(), 7);
 }
 
+/// What users used, asked for many users at once (more than SQLite binds
+/// in one query: `user list` with 100,000 users), is what asking for a
+/// few gives.
+#[test]
+fn usage_of_many_users_is_read_in_one_query() {
+    let (config, _dir) = test_config(vec![]);
+    let pool = chatgate::db::open(&config.database.url).unwrap();
+    let record = |user: &str, tokens: i64| chatgate::usage::UsageRecord {
+        at: chatgate::db::now(),
+        user: user.into(),
+        method: "POST",
+        endpoint: "/chat/completions".into(),
+        model: Some("gpt-4o".into()),
+        upstream: Some("mock".into()),
+        status: 200,
+        prompt_tokens: Some(tokens),
+        completion_tokens: Some(1),
+        ..Default::default()
+    };
+    let batch = [record("alice", 10), record("bob", 20), record("carol", 30)];
+    let mut conn = pool.get().unwrap();
+    chatgate::usage::writer::write_batch(&mut conn, &batch).unwrap();
+    let today = chatgate::db::now().date();
+    let few = ["alice".to_owned(), "bob".to_owned()];
+    let many: Vec<String> = few
+        .iter()
+        .cloned()
+        .chain((0..40_000).map(|i| format!("nobody{i}")))
+        .collect();
+    let sorted = |mut v: Vec<(String, chatgate::usage::daily::Used)>| {
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let read = |conn: &mut chatgate::db::DbConnection, names: &[String]| {
+        sorted(chatgate::usage::daily::used_by_users(conn, names, today, None).unwrap())
+    };
+    let from_few = read(&mut conn, &few);
+    assert_eq!(
+        from_few
+            .iter()
+            .map(|(n, u)| (n.as_str(), u.tokens))
+            .collect::<Vec<_>>(),
+        [("alice", 11), ("bob", 21)]
+    );
+    assert_eq!(read(&mut conn, &many), from_few);
+}
+
 /// The first batch of a day, user, model and upstream inserts its daily
 /// row; later ones add to it, each sum in its own column.
 #[test]

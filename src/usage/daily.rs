@@ -238,8 +238,7 @@ pub fn used_by_users(
     until: Option<NaiveDate>,
 ) -> QueryResult<Vec<(String, Used)>> {
     let until = until.unwrap_or_else(|| crate::db::end_of_time().date());
-    usage_daily
-        .filter(user_name.eq_any(names))
+    let mut q = usage_daily
         .filter(day.ge(since))
         .filter(day.lt(until))
         .filter(upstream.ne(""))
@@ -252,5 +251,24 @@ pub fn used_by_users(
                 sql::<BigInt>("CAST(SUM(cost_nano_usd) AS BIGINT)"),
             ),
         ))
-        .load(conn)
+        .into_boxed();
+    // Many names are not bound one by one (SQLite takes at most 32,766
+    // parameters): everyone's sums are read in the one query, and the
+    // others dropped here.
+    let many = names.len() > MANY_NAMES;
+    if !many {
+        q = q.filter(user_name.eq_any(names));
+    }
+    let rows: Vec<(String, Used)> = q.load(conn)?;
+    if !many {
+        return Ok(rows);
+    }
+    let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    Ok(rows
+        .into_iter()
+        .filter(|(name, _)| wanted.contains(name.as_str()))
+        .collect())
 }
+
+/// Above this many names, a query reads every user's sums instead.
+const MANY_NAMES: usize = 1000;
