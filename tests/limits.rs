@@ -251,20 +251,7 @@ async fn limit_periods_reset_with_the_clock() {
         .unwrap();
     }
     let at = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
-    let record = |user: &str| chatgate::usage::UsageRecord {
-        at: at("2026-03-30 23:00:00"),
-        user: user.into(),
-        method: "POST",
-        endpoint: "/chat/completions".into(),
-        model: Some("gpt-4o".into()),
-        upstream: Some("mock".into()),
-        status: 200,
-        prompt_tokens: Some(40),
-        completion_tokens: Some(2),
-        total_tokens: Some(42),
-        latency_ms: 1,
-        ..Default::default()
-    };
+    let record = |user: &str| chat_record(user, at("2026-03-30 23:00:00"), 40, 2);
     chatgate::usage::writer::write_batch(&mut conn, &[record("daily"), record("monthly")]).unwrap();
     let keys = KeyTable::default();
     keys.load(&mut conn).unwrap();

@@ -468,18 +468,7 @@ fn records_of_one_millisecond_from_two_writers_are_all_kept() {
 fn usage_of_many_users_is_read_in_one_query() {
     let (config, _dir) = test_config(vec![]);
     let pool = chatgate::db::open(&config.database.url).unwrap();
-    let record = |user: &str, tokens: i64| chatgate::usage::UsageRecord {
-        at: chatgate::db::now(),
-        user: user.into(),
-        method: "POST",
-        endpoint: "/chat/completions".into(),
-        model: Some("gpt-4o".into()),
-        upstream: Some("mock".into()),
-        status: 200,
-        prompt_tokens: Some(tokens),
-        completion_tokens: Some(1),
-        ..Default::default()
-    };
+    let record = |user: &str, tokens: i64| chat_record(user, chatgate::db::now(), tokens, 1);
     let batch = [record("alice", 10), record("bob", 20), record("carol", 30)];
     let mut conn = pool.get().unwrap();
     chatgate::usage::writer::write_batch(&mut conn, &batch).unwrap();
@@ -621,16 +610,8 @@ async fn records_older_than_keep_records_are_pruned_and_their_space_given_back()
     let pool = chatgate::db::open(&config.database.url).unwrap();
     let now = chatgate::db::now();
     let record = |days_ago: i64, i: i64| chatgate::usage::UsageRecord {
-        at: now - chrono::Duration::days(days_ago),
-        user: "alice".into(),
-        method: "POST",
-        endpoint: "/chat/completions".into(),
-        model: Some("gpt-4o".into()),
-        status: 200,
-        prompt_tokens: Some(i),
-        completion_tokens: Some(1),
         request_id: Some(format!("req_{i:032x}").into()),
-        ..Default::default()
+        ..chat_record("alice", now - chrono::Duration::days(days_ago), i, 1)
     };
     let old: Vec<_> = (0..5000).map(|i| record(40, i)).collect();
     let recent = [record(1, 7), record(0, 8)];

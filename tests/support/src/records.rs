@@ -16,6 +16,28 @@ pub struct Stored {
     pub stream: bool,
 }
 
+/// A chat completion's usage record as the writer takes it: `user` asked
+/// gpt-4o through the upstream `mock` at `at`, and it answered.
+pub fn chat_record(
+    user: &str,
+    at: chrono::NaiveDateTime,
+    prompt: i64,
+    completion: i64,
+) -> chatgate::usage::UsageRecord {
+    chatgate::usage::UsageRecord {
+        at,
+        user: user.into(),
+        method: "POST",
+        endpoint: "/chat/completions".into(),
+        model: Some("gpt-4o".into()),
+        upstream: Some("mock".into()),
+        status: 200,
+        prompt_tokens: Some(prompt),
+        completion_tokens: Some(completion),
+        ..Default::default()
+    }
+}
+
 /// Every usage record as read back, oldest first.
 pub fn all_records(pool: &Pool) -> Vec<chatgate::usage::records::Stored> {
     chatgate::usage::records::all(&mut pool.get().unwrap()).unwrap()
