@@ -13,14 +13,13 @@ use crate::db::schema::revisions;
 use crate::db::{DbConnection, Pool};
 use crate::keys::{self, KeyDigest};
 use crate::limits::{Ledger, Ledgers, Limits};
+use crate::periodic::Periodic;
 use crate::users::{self, UserRow};
 use arc_swap::ArcSwap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use std::collections::HashMap;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 /// What the request path knows about the owner of a key.
 #[derive(Debug)]
@@ -197,51 +196,21 @@ fn users_revision(conn: &mut DbConnection) -> QueryResult<i64> {
 
 pub use crate::limits::REFRESH_EVERY;
 
-/// The background refresher; stops when dropped or on `stop`.
-pub struct Refresher {
-    stop: Option<mpsc::Sender<()>>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Refresher {
-    pub fn start(keys: Arc<KeyTable>, pool: Pool, mut revision: i64) -> Refresher {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let handle = std::thread::Builder::new()
-            .name("chatgate-keys".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH_EVERY)
-                {
-                    let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
-                        revision = keys
-                            .refresh(&mut conn, revision)
-                            .map_err(|e| e.to_string())?;
-                        Ok(())
-                    });
-                    if let Err(e) = result {
-                        // Keep serving from the table we have.
-                        tracing::warn!("cannot refresh keys from the database: {e}");
-                    }
-                }
-            })
-            .expect("spawn key refresher thread");
-        Refresher {
-            stop: Some(stop),
-            handle: Some(handle),
+/// The background refresher: takes in what changed every `REFRESH_EVERY`
+/// (stops when dropped or on `stop`).
+pub fn refresher(keys: Arc<KeyTable>, pool: Pool, mut revision: i64) -> Periodic {
+    Periodic::start("chatgate-keys", REFRESH_EVERY, false, move |_| {
+        let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+            revision = keys
+                .refresh(&mut conn, revision)
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            // Keep serving from the table we have.
+            tracing::warn!("cannot refresh keys from the database: {e}");
         }
-    }
-
-    pub fn stop(&mut self) {
-        self.stop.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Refresher {
-    fn drop(&mut self) {
-        self.stop();
-    }
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod objects;
 pub mod output;
 pub mod paths;
+pub mod periodic;
 pub mod proxy;
 pub mod server;
 pub mod state;

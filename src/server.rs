@@ -6,14 +6,14 @@ use crate::admin;
 use crate::config::Config;
 use crate::db::Pool;
 use crate::error::error_body;
-use crate::keytable::{KeyTable, Refresher};
+use crate::keytable::{self, KeyTable};
 use crate::metrics::Metrics;
+use crate::periodic::Periodic;
 use crate::proxy;
 use crate::proxy::edge::{self, Cors};
 pub use crate::state::{Gateway, Live};
 use crate::upstream::client::Clients;
 use crate::usage::prices::PriceBook;
-use crate::usage::pruner::Pruner;
 use crate::usage::writer::UsageWriter;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
@@ -37,9 +37,9 @@ pub enum Records {
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
-    refresher: Refresher,
+    refresher: Periodic,
     writer: UsageWriter,
-    pruner: Option<Pruner>,
+    pruner: Option<Periodic>,
     gateway: web::Data<Gateway>,
     config_source: Option<ConfigSource>,
 }
@@ -111,10 +111,10 @@ impl Application {
             crate::usage::daily::refresh(&mut conn, &keys.ledgers(), crate::db::now())
                 .context("cannot read used totals")?;
         }
-        let refresher = Refresher::start(keys.clone(), pool.clone(), revision);
+        let refresher = keytable::refresher(keys.clone(), pool.clone(), revision);
         let pruner = (live.config.usage.keep_records)
             .filter(|_| records == Records::Kept)
-            .map(|keep| Pruner::start(pool.clone(), keep));
+            .map(|keep| crate::usage::pruner::start(pool.clone(), keep));
         let metrics = Arc::new(Metrics::new());
         metrics.know_models(live.upstreams.named_models());
         let prices: PriceBook = Arc::new(ArcSwap::new(live.prices.clone()));

@@ -7,10 +7,9 @@
 
 use super::records;
 use crate::db::{DbConnection, Pool};
+use crate::periodic::{Periodic, Stop};
 use diesel::connection::SimpleConnection;
 use diesel::{QueryResult, RunQueryDsl};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 const EVERY: Duration = Duration::from_secs(24 * 3600);
@@ -20,97 +19,51 @@ const CHUNK: i64 = 2000;
 const VACUUM_PAGES: i64 = 2000;
 const PAUSE: Duration = Duration::from_millis(20);
 
-pub struct Pruner {
-    stop: Option<mpsc::Sender<()>>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Pruner {
-    /// Prunes what is older than `keep` now and every day until stopped.
-    pub fn start(pool: Pool, keep: Duration) -> Pruner {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let handle = std::thread::Builder::new()
-            .name("chatgate-prune".into())
-            .spawn(move || loop {
-                // (A keep longer than the calendar keeps everything.)
-                let before = chrono::Duration::from_std(keep)
-                    .ok()
-                    .and_then(|k| crate::db::now().checked_sub_signed(k))
-                    .unwrap_or_else(crate::db::beginning_of_time);
-                match prune(&pool, before, &stopped) {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(
-                        records = n,
-                        before = %crate::db::rfc3339(before),
-                        "pruned usage records (usage.keep_records)"
-                    ),
-                    Err(e) => tracing::warn!("cannot prune usage records: {e}"),
-                }
-                if !matches!(
-                    stopped.recv_timeout(EVERY),
-                    Err(mpsc::RecvTimeoutError::Timeout)
-                ) {
-                    return;
-                }
-            })
-            .expect("spawn pruner thread");
-        Pruner {
-            stop: Some(stop),
-            handle: Some(handle),
+/// Prunes what is older than `keep` now and every day until stopped.
+pub fn start(pool: Pool, keep: Duration) -> Periodic {
+    Periodic::start("chatgate-prune", EVERY, true, move |stop| {
+        // (A keep longer than the calendar keeps everything.)
+        let before = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|k| crate::db::now().checked_sub_signed(k))
+            .unwrap_or_else(crate::db::beginning_of_time);
+        match prune(&pool, before, stop) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                records = n,
+                before = %crate::db::rfc3339(before),
+                "pruned usage records (usage.keep_records)"
+            ),
+            Err(e) => tracing::warn!("cannot prune usage records: {e}"),
         }
-    }
-
-    pub fn stop(&mut self) {
-        self.stop.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
+    })
 }
 
-impl Drop for Pruner {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Whether to go on: no stop asked for, after a pause.
-fn pause(stopped: &mpsc::Receiver<()>) -> bool {
-    matches!(
-        stopped.recv_timeout(PAUSE),
-        Err(mpsc::RecvTimeoutError::Timeout)
-    )
-}
-
-fn prune(
-    pool: &Pool,
-    before: chrono::NaiveDateTime,
-    stopped: &mpsc::Receiver<()>,
-) -> Result<usize, String> {
+fn prune(pool: &Pool, before: chrono::NaiveDateTime, stop: &Stop) -> Result<usize, String> {
     let mut total = 0;
     loop {
         let mut conn = pool.get().map_err(|e| e.to_string())?;
         let n = records::prune_some(&mut conn, before, CHUNK).map_err(|e| e.to_string())?;
         total += n;
         drop(conn);
-        if n < CHUNK as usize || !pause(stopped) {
+        if n < CHUNK as usize || !stop.pause(PAUSE) {
             break;
         }
     }
     if total > 0 {
         let mut conn = pool.get().map_err(|e| e.to_string())?;
-        give_back(&mut conn, stopped).map_err(|e| e.to_string())?;
+        give_back(&mut conn, stop).map_err(|e| e.to_string())?;
     }
     Ok(total)
 }
 
 /// SQLite's incremental vacuum, a step at a time, where the database has
 /// it (`auto_vacuum` 2); elsewhere freed pages are reused by new records.
-fn give_back(conn: &mut DbConnection, stopped: &mpsc::Receiver<()>) -> QueryResult<()> {
+fn give_back(conn: &mut DbConnection, stop: &Stop) -> QueryResult<()> {
     if !matches!(conn, DbConnection::Sqlite(_)) || sqlite_pragma(conn, "auto_vacuum")? != 2 {
         return Ok(());
     }
-    while sqlite_pragma(conn, "freelist_count")? > 0 && pause(stopped) {
+    while sqlite_pragma(conn, "freelist_count")? > 0 && stop.pause(PAUSE) {
         conn.batch_execute(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
     }
     Ok(())

@@ -82,6 +82,18 @@ fn key_of(ms: i64) -> i64 {
     ms.saturating_mul(PLACES)
 }
 
+/// The records of a time range: a range of keys.
+fn within(
+    range: Range,
+) -> diesel::dsl::And<
+    diesel::dsl::GtEq<usage_records::id, i64>,
+    diesel::dsl::Lt<usage_records::id, i64>,
+> {
+    usage_records::id
+        .ge(key_of(millis(range.since)))
+        .and(usage_records::id.lt(key_of(millis(range.until))))
+}
+
 /// The key's time.
 fn time_of(key: i64) -> NaiveDateTime {
     from_millis(key.div_euclid(PLACES))
@@ -367,8 +379,7 @@ impl Stored {
 pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Stored>> {
     use usage_records as t;
     let mut q = t::table
-        .filter(t::id.ge(key_of(millis(range.since))))
-        .filter(t::id.lt(key_of(millis(range.until))))
+        .filter(within(range))
         .order(t::id.asc())
         .select((
             t::id,
@@ -435,8 +446,7 @@ pub fn sums_by_day(
 ) -> QueryResult<Vec<Part>> {
     use usage_records as t;
     let mut q = t::table
-        .filter(t::id.ge(key_of(millis(range.since))))
-        .filter(t::id.lt(key_of(millis(range.until))))
+        .filter(within(range))
         .select((
             t::id,
             t::user_id,
