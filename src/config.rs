@@ -42,13 +42,32 @@ pub struct Config {
     pub web: WebConfig,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UsageConfig {
     /// How long per-request records are kept (`400d`); the running server
     /// deletes older ones daily, daily totals stay. Unset: kept forever.
     #[serde(with = "humantime_serde::option")]
     pub keep_records: Option<Duration>,
+    /// How long the writer gathers records after the first of a batch
+    /// before it commits them in one transaction (one-api's
+    /// BATCH_UPDATE_INTERVAL, LiteLLM's proxy_batch_write_at). Longer:
+    /// fewer, larger commits; limits stay exact meanwhile.
+    #[serde(with = "humantime_serde")]
+    pub batch_window: Duration,
+}
+
+/// At most this long: what one instance wrote must reach the others'
+/// limits within 2 s (they re-read every second).
+pub const MAX_BATCH_WINDOW: Duration = Duration::from_secs(1);
+
+impl Default for UsageConfig {
+    fn default() -> UsageConfig {
+        UsageConfig {
+            keep_records: None,
+            batch_window: Duration::from_millis(5),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -25,6 +25,7 @@ pub struct Metrics {
     pub usage_queue: IntGauge,
     pub usage_write_failures: IntCounter,
     pub usage_dropped: IntCounter,
+    pub usage_batches: IntCounter,
 }
 
 impl Metrics {
@@ -73,6 +74,11 @@ impl Metrics {
             "Usage records dropped because too many waited for the database",
         )
         .expect("valid metric");
+        let usage_batches = IntCounter::new(
+            "chatgate_usage_batches_total",
+            "Batches of usage records committed (records per batch: requests / batches)",
+        )
+        .expect("valid metric");
         let registry = Registry::new();
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -82,6 +88,7 @@ impl Metrics {
             Box::new(usage_queue.clone()),
             Box::new(usage_write_failures.clone()),
             Box::new(usage_dropped.clone()),
+            Box::new(usage_batches.clone()),
         ] {
             registry.register(m).expect("metric names are unique");
         }
@@ -95,6 +102,7 @@ impl Metrics {
             usage_queue,
             usage_write_failures,
             usage_dropped,
+            usage_batches,
         }
     }
 

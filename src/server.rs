@@ -123,6 +123,7 @@ impl Application {
             keys.ledgers(),
             metrics.clone(),
             prices.clone(),
+            live.config.usage.batch_window,
         );
         let usage = match records {
             Records::Kept => writer.sink(),

@@ -392,6 +392,10 @@ fn config_check_redacts_secrets_and_names_bad_fields() {
             "upstreams:\n  - name: x\n    kind: openai\n    api_keys: [k]\n    proxy: ftp://p:1\n",
             "upstreams[0].proxy",
         ),
+        (
+            "usage:\n  batch_window: 2s\n",
+            "usage.batch_window must be at most 1s",
+        ),
     ] {
         std::fs::write(&file, yaml).unwrap();
         let err = cli.fails(&["-c", file.to_str().unwrap(), "config", "check"], 1);

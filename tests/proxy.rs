@@ -650,6 +650,17 @@ async fn metrics_count_requests_tokens_and_upstream_time() {
     })
     .await;
     assert!(counted, "requests or tokens were not counted");
+    // Committed in at least one batch, and never more batches than
+    // records (add_user's /v1/models check is one of them).
+    let batches = "chatgate_usage_batches_total";
+    let committed = eventually(Duration::from_secs(10), || async {
+        metric(&app, batches).await >= 1.0
+    })
+    .await;
+    assert!(committed, "no usage batch was counted");
+    let n = metric(&app, batches).await;
+    let records = all_records(&app.pool).len() as f64;
+    assert!(n <= records, "{n} batches of {records} records");
     assert!(
         metric(
             &app,

@@ -678,3 +678,31 @@ async fn records_older_than_keep_records_are_pruned_and_their_space_given_back()
     let rows = chatgate::usage::report::run(&mut conn, &q).unwrap();
     assert_eq!(rows.iter().map(|r| r.requests).sum::<i64>(), 5002);
 }
+
+/// `usage.batch_window`: records that reach the writer within the window
+/// after a batch's first are committed with it, in one transaction.
+#[test]
+fn records_within_the_batch_window_are_committed_as_one_batch() {
+    use chatgate::usage::writer::UsageWriter;
+    let (config, _dir) = test_config(vec![]);
+    let pool = chatgate::db::open(&config.database.url).unwrap();
+    let metrics = std::sync::Arc::new(chatgate::metrics::Metrics::new());
+    let mut writer = UsageWriter::start(
+        pool.clone(),
+        Default::default(),
+        metrics.clone(),
+        Default::default(),
+        Duration::from_secs(1),
+    );
+    let sink = writer.sink();
+    // Sent microseconds apart: all within the second after the first.
+    for tokens in [10, 20, 30] {
+        sink.started();
+        sink.record(chat_record("alice", chatgate::db::now(), tokens, 1));
+    }
+    writer.flush_and_stop();
+    assert_eq!(metrics.usage_batches.get(), 1);
+    let stored = all_records(&pool);
+    let prompts: Vec<_> = stored.iter().map(|r| r.prompt_tokens).collect();
+    assert_eq!(prompts, [Some(10), Some(20), Some(30)]);
+}

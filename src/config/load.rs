@@ -133,6 +133,9 @@ impl Config {
                 bail!("limits.{what} must be more than 0 and at most 10 years");
             }
         }
+        if self.usage.batch_window > super::MAX_BATCH_WINDOW {
+            bail!("usage.batch_window must be at most 1s (other instances see usage within 2 s)");
+        }
         for (i, prefix) in self.endpoints.allow.iter().enumerate() {
             crate::paths::check_prefix(prefix)
                 .map_err(|e| anyhow::anyhow!("endpoints.allow[{i}]: {e}"))?;

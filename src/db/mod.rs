@@ -137,6 +137,7 @@ impl Backend {
     fn establish(&self) -> ConnectionResult<DbConnection> {
         match self {
             Backend::Sqlite(path) => {
+                sqlite_multithread();
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 let bad = |e: diesel::result::Error| ConnectionError::BadConnection(e.to_string());
                 // The busy timeout makes a connection wait for a lock, not
@@ -166,6 +167,26 @@ impl Backend {
         }
         Ok(backend)
     }
+}
+
+/// SQLite in multi-thread mode: no mutex taken around every call on a
+/// connection (each value the usage writer binds took and gave back one).
+/// Sound because a connection and its statements are only ever used by
+/// the one thread holding the connection: diesel's `Send` for
+/// `SqliteConnection` rests on the same invariant. Set before SQLite
+/// starts (the first connection); if something opened one before, SQLite
+/// refuses the change and stays serialized, which is only slower.
+fn sqlite_multithread() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use libsqlite3_sys::{sqlite3_config, SQLITE_CONFIG_MULTITHREAD, SQLITE_OK};
+        // SAFETY: a configuration call with its documented argument, made
+        // once, before this process opens its first connection.
+        let rc = unsafe { sqlite3_config(SQLITE_CONFIG_MULTITHREAD) };
+        if rc != SQLITE_OK {
+            tracing::debug!(rc, "SQLite stays in serialized mode");
+        }
+    });
 }
 
 /// A new SQLite file (no page yet) gives the pages it frees back to the

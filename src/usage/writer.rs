@@ -1,8 +1,8 @@
 //! The batch writer: a thread that drains the usage channel and commits what
 //! it gathered in one transaction, so the request path only pushes to a
-//! queue. A batch gathers for up to `GATHER` after its first record: one
-//! commit per record would cost more CPU (SQLite's WAL writes and locks,
-//! a thread wake-up each) than the proxying itself.
+//! queue. A batch gathers for `usage.batch_window` (5 ms) after its first
+//! record: one commit per record would cost more CPU (SQLite's WAL writes
+//! and locks, a thread wake-up each) than the proxying itself.
 
 use super::estimator::{EstimateSink, Estimator};
 use super::last_used::LastUsed;
@@ -10,24 +10,19 @@ use super::prices::PriceBook;
 use super::records::{self, Cache};
 use super::UsageRecord;
 use crate::db::schema::users;
-use crate::db::{DbConnection, Pool};
+use crate::db::{DbConnection, Manager, Pool};
 use crate::limits::Ledgers;
 use crate::limits::REFRESH_EVERY;
 use crate::metrics::Metrics;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::r2d2::PooledConnection;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const MAX_BATCH: usize = 5000;
-
-/// How long a batch gathers records before it is committed: long enough
-/// for batches of hundreds under load, short enough that a commit is a
-/// brief burst (it shares cores with the workers). Limits stay exact
-/// meanwhile: the records' reservations are held until the commit.
-const GATHER: Duration = Duration::from_millis(5);
 
 /// Records that may wait for the database (while it is away, say) before
 /// new ones are dropped, counted and logged: a bound on memory.
@@ -147,17 +142,23 @@ impl UsageWriter {
     /// Starts the writer; it also keeps the limited users' ledgers in step
     /// with the database.
     /// Each record is priced with what `prices` holds when it is written.
+    /// A batch gathers for `gather` after its first record (`usage.batch_window`):
+    /// the default 5 ms is long enough for batches of hundreds under load,
+    /// short enough that a commit is a brief burst (it shares cores with
+    /// the workers). Limits stay exact meanwhile: the records'
+    /// reservations are held until the commit.
     pub fn start(
         pool: Pool,
         ledgers: Arc<Ledgers>,
         metrics: Arc<Metrics>,
         prices: PriceBook,
+        gather: Duration,
     ) -> UsageWriter {
         let (tx, rx) = mpsc::channel();
         let writer_metrics = metrics.clone();
         let handle = std::thread::Builder::new()
             .name("chatgate-usage".into())
-            .spawn(move || run(pool, ledgers, writer_metrics, prices, rx))
+            .spawn(move || run(pool, ledgers, writer_metrics, prices, gather, rx))
             .expect("spawn usage writer thread");
         let to_writer = tx.clone();
         let estimator = Estimator::start(move |r| send_to(&to_writer, r));
@@ -198,6 +199,7 @@ fn run(
     ledgers: Arc<Ledgers>,
     metrics: Arc<Metrics>,
     prices: PriceBook,
+    gather: Duration,
     rx: mpsc::Receiver<Msg>,
 ) {
     let mut batch: Vec<UsageRecord> = Vec::new();
@@ -206,6 +208,7 @@ fn run(
     let mut behind = false;
     let mut last_used = LastUsed::default();
     let mut cache = Cache::default();
+    let mut held = Held { pool, conn: None };
     while !stopping {
         // Wait for the first message (or the next refresh), let more
         // gather (asleep: a waiting receiver would be woken by every send),
@@ -216,7 +219,7 @@ fn run(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if !batch.is_empty() && !behind && !stopping {
-            std::thread::sleep(GATHER);
+            std::thread::sleep(gather);
         }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -233,7 +236,7 @@ fn run(
         }
         last_used.saw(&batch);
         let due = last_used.due(stopping);
-        write_with_retry(&pool, &mut cache, &batch, &due, stopping, &metrics);
+        write_with_retry(&mut held, &mut cache, &batch, &due, stopping, &metrics);
         last_used.wrote(due);
         metrics.usage_queue.sub(batch.len() as i64);
         // Re-read what limited users used (this batch and other instances')
@@ -241,7 +244,7 @@ fn run(
         // that used + reserved never under-counts.
         let reserved = batch.iter().any(|r| r.reservation.is_some());
         if reserved || refreshed.elapsed() >= REFRESH_EVERY {
-            refresh_ledgers(&pool, &ledgers);
+            refresh_ledgers(&mut held, &ledgers);
             refreshed = Instant::now();
         }
         batch.clear();
@@ -266,13 +269,37 @@ fn count_tokens(metrics: &Metrics, r: &UsageRecord) {
     }
 }
 
-fn refresh_ledgers(pool: &Pool, ledgers: &Ledgers) {
+/// The writer's connection, kept from batch to batch: taking one from the
+/// pool each time checked it with a query of its own, and its prepared
+/// statements stay prepared. Let go after an error (it may be broken).
+struct Held {
+    pool: Pool,
+    conn: Option<PooledConnection<Manager>>,
+}
+
+impl Held {
+    fn run<T>(
+        &mut self,
+        work: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> Result<T, String> {
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => self
+                .conn
+                .insert(self.pool.get().map_err(|e| e.to_string())?),
+        };
+        work(conn).map_err(|e| {
+            self.conn = None;
+            e.to_string()
+        })
+    }
+}
+
+fn refresh_ledgers(held: &mut Held, ledgers: &Ledgers) {
     if !ledgers.any_limited() {
         return;
     }
-    let result = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
-        super::daily::refresh(&mut c, ledgers, crate::db::now()).map_err(|e| e.to_string())
-    });
+    let result = held.run(|c| super::daily::refresh(c, ledgers, crate::db::now()));
     if let Err(e) = result {
         tracing::warn!("cannot re-read used totals; limits count from the last reading: {e}");
     }
@@ -280,7 +307,7 @@ fn refresh_ledgers(pool: &Pool, ledgers: &Ledgers) {
 
 /// Retries a failed batch (database locked or away) instead of dropping it.
 fn write_with_retry(
-    pool: &Pool,
+    held: &mut Held,
     cache: &mut Cache,
     batch: &[UsageRecord],
     last_used: &[(Arc<str>, NaiveDateTime)],
@@ -289,12 +316,15 @@ fn write_with_retry(
 ) {
     let mut attempt = 0u32;
     while !batch.is_empty() || !last_used.is_empty() {
-        let result = pool
-            .get()
-            .map_err(|e| e.to_string())
-            .and_then(|mut c| commit(&mut c, cache, batch, last_used).map_err(|e| e.to_string()));
+        let result = held.run(|c| commit(c, cache, batch, last_used));
         match result {
-            Ok(()) => return,
+            Ok(()) => {
+                // (A commit of last uses alone is no batch of records.)
+                if !batch.is_empty() {
+                    metrics.usage_batches.inc();
+                }
+                return;
+            }
             Err(e) => {
                 attempt += 1;
                 metrics.usage_write_failures.inc();
