@@ -695,14 +695,72 @@ fn records_within_the_batch_window_are_committed_as_one_batch() {
         Duration::from_secs(1),
     );
     let sink = writer.sink();
-    // Sent microseconds apart: all within the second after the first.
-    for tokens in [10, 20, 30] {
+    let send = |tokens| {
         sink.started();
         sink.record(chat_record("alice", chatgate::db::now(), tokens, 1));
-    }
+    };
+    // The first, then two more a tenth of a second later: well within the
+    // window (a writer without it would have committed the first alone).
+    send(10);
+    std::thread::sleep(Duration::from_millis(100));
+    send(20);
+    send(30);
     writer.flush_and_stop();
     assert_eq!(metrics.usage_batches.get(), 1);
     let stored = all_records(&pool);
     let prompts: Vec<_> = stored.iter().map(|r| r.prompt_tokens).collect();
     assert_eq!(prompts, [Some(10), Some(20), Some(30)]);
+}
+
+/// Every field of a record comes back as written, whatever size of
+/// statement carried it (37 records: one of 32 rows, one of 4, one of 1;
+/// each value distinct, so two columns bound in each other's place show).
+#[test]
+fn every_field_of_a_record_is_stored_as_written() {
+    let (config, _dir) = test_config(vec![]);
+    let pool = chatgate::db::open(&config.database.url).unwrap();
+    let at = chatgate::usage::records::now();
+    let written: Vec<_> = (0..37i64)
+        .map(|i| chatgate::usage::UsageRecord {
+            at,
+            request_id: Some(if i % 2 == 0 {
+                format!("req_{:032x}", 0xabc0 + i).into()
+            } else {
+                format!("msg_01Client{i}").into()
+            }),
+            user: format!("user{}", i % 3).into(),
+            method: if i % 2 == 0 { "POST" } else { "GET" },
+            endpoint: format!("/endpoint{i}"),
+            model: (i % 4 != 0).then(|| format!("model{i}")),
+            upstream: (i % 5 != 0).then(|| format!("up{i}").into()),
+            status: 200 + i as u16,
+            prompt_tokens: (i % 6 != 0).then_some(1000 + i),
+            completion_tokens: Some(2000 + i),
+            cached_tokens: Some(3000 + i),
+            cost_nano_usd: (i % 7 != 0).then_some(4000 + i),
+            estimated: i % 2 == 0,
+            stream: i % 3 == 0,
+            latency_ms: 5000 + i,
+            ..Default::default()
+        })
+        .collect();
+    chatgate::usage::writer::write_batch(&mut pool.get().unwrap(), &written).unwrap();
+    let stored = all_records(&pool);
+    assert_eq!(stored.len(), written.len());
+    for (w, s) in written.iter().zip(&stored) {
+        assert_eq!(s.at, w.at);
+        assert_eq!(s.request_id.as_deref(), w.request_id.as_deref());
+        assert_eq!(s.user, &*w.user);
+        assert_eq!(s.method, w.method);
+        assert_eq!(s.endpoint, w.endpoint);
+        assert_eq!(s.model, w.model);
+        assert_eq!(s.upstream.as_deref(), w.upstream.as_deref());
+        assert_eq!(s.status, i32::from(w.status));
+        assert_eq!(s.prompt_tokens, w.prompt_tokens);
+        assert_eq!(s.completion_tokens, w.completion_tokens);
+        assert_eq!(s.cached_tokens, w.cached_tokens);
+        assert_eq!(s.cost_nano_usd, w.cost_nano_usd);
+        assert_eq!((s.estimated, s.stream), (w.estimated, w.stream));
+        assert_eq!(s.latency_ms, w.latency_ms);
+    }
 }

@@ -134,7 +134,10 @@ impl Config {
             }
         }
         if self.usage.batch_window > super::MAX_BATCH_WINDOW {
-            bail!("usage.batch_window must be at most 1s (other instances see usage within 2 s)");
+            bail!(
+                "usage.batch_window must be at most {} (other instances see usage within 2 s)",
+                humantime::format_duration(super::MAX_BATCH_WINDOW)
+            );
         }
         for (i, prefix) in self.endpoints.allow.iter().enumerate() {
             crate::paths::check_prefix(prefix)
