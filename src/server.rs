@@ -160,6 +160,16 @@ impl Application {
                 .app_data(cors.clone())
                 .app_data(web::Data::new(clients))
                 .wrap(from_fn(edge::middleware))
+                // The proxied API first: routes are tried in order, and every
+                // one before it (the web app's assets are a regex) costs each
+                // proxied request a match.
+                .service(
+                    web::scope("/v1")
+                        .route("/me", web::get().to(account::me))
+                        .route("/me/usage", web::get().to(account::my_usage))
+                        .configure(account::configure)
+                        .default_service(web::to(proxy::handle)),
+                )
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_text))
@@ -174,13 +184,6 @@ impl Application {
                         crate::web::WebApp::configure(app, cfg);
                     }
                 })
-                .service(
-                    web::scope("/v1")
-                        .route("/me", web::get().to(account::me))
-                        .route("/me/usage", web::get().to(account::my_usage))
-                        .configure(account::configure)
-                        .default_service(web::to(proxy::handle)),
-                )
                 .default_service(web::to(not_found))
         })
         .tcp_nodelay(true)
