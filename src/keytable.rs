@@ -13,6 +13,7 @@ use crate::db::schema::revisions;
 use crate::db::{DbConnection, Pool};
 use crate::keys::{self, KeyDigest};
 use crate::limits::{Ledger, Ledgers, Limits};
+use crate::model_pattern::ModelPattern;
 use crate::periodic::Periodic;
 use crate::users::{self, UserRow};
 use arc_swap::ArcSwap;
@@ -28,7 +29,7 @@ pub struct Caller {
     pub disabled: bool,
     pub expires_at: Option<NaiveDateTime>,
     /// Allowed model patterns; `None` allows every model.
-    pub models: Option<Vec<glob::Pattern>>,
+    pub models: Option<Vec<ModelPattern>>,
     pub limits: Limits,
     /// The user's usage and reservations; kept across reloads.
     pub ledger: Arc<Ledger>,
@@ -58,11 +59,8 @@ impl Caller {
             name: Arc::from(row.name.as_str()),
             disabled: row.disabled,
             expires_at: row.expires_at,
-            models: users::decode_models(row.models.as_deref()).map(|l| {
-                l.iter()
-                    .filter_map(|m| glob::Pattern::new(m).ok())
-                    .collect()
-            }),
+            models: users::decode_models(row.models.as_deref())
+                .map(|l| l.iter().filter_map(|m| ModelPattern::new(m).ok()).collect()),
             limits: Caller::limits(row),
             ledger,
         }

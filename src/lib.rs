@@ -13,6 +13,7 @@ pub mod keytable;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod model_pattern;
 pub mod objects;
 pub mod output;
 pub mod paths;

@@ -153,7 +153,7 @@ impl Config {
                 bail!("{field}.name: upstream `{}` is defined twice", u.name);
             }
             for m in &u.models {
-                glob::Pattern::new(m)
+                crate::model_pattern::ModelPattern::new(m)
                     .with_context(|| format!("{field}.models: `{m}` is not a glob pattern"))?;
             }
             match u.kind {

@@ -9,6 +9,7 @@ pub mod headers;
 pub mod pool;
 
 use crate::config::{UpstreamConfig, UpstreamKind, DEFAULT_OPENAI_BASE_URL};
+use crate::model_pattern::ModelPattern;
 use actix_web::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use actix_web::http::StatusCode;
 use anyhow::Context;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 pub struct Upstream {
     pub name: Arc<str>,
-    models: Vec<glob::Pattern>,
+    models: Vec<ModelPattern>,
     pub target: Target,
     /// The outbound proxy its connections go through, if any.
     pub proxy: Option<String>,
@@ -56,19 +57,15 @@ impl Upstream {
     pub fn listed_models(&self) -> Vec<&str> {
         self.models
             .iter()
+            .filter(|p| p.is_name())
             .map(|p| p.as_str())
-            .filter(|m| !m.contains(['*', '?', '[']))
             .collect()
     }
 
     /// Whether `/v1/models` should ask the upstream itself: an OpenAI
     /// upstream that serves model patterns rather than a fixed list.
     pub fn lists_live(&self) -> bool {
-        matches!(self.target, Target::OpenAi { .. })
-            && self
-                .models
-                .iter()
-                .any(|p| p.as_str().contains(['*', '?', '[']))
+        matches!(self.target, Target::OpenAi { .. }) && self.models.iter().any(|p| !p.is_name())
     }
 
     /// Whether an error reply says that the key itself is invalid: OpenAI's
@@ -112,7 +109,7 @@ impl Upstream {
         let models = c
             .models
             .iter()
-            .map(|m| glob::Pattern::new(m))
+            .map(|m| ModelPattern::new(m))
             .collect::<Result<_, _>>()
             .with_context(|| format!("upstream `{}`: bad model pattern", c.name))?;
         let pool = |header: HeaderName, bearer: bool| {

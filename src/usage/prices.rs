@@ -9,6 +9,7 @@
 
 use super::Tokens;
 use crate::config::{Config, Price};
+use crate::model_pattern::{is_pattern, ModelPattern};
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use serde::Deserialize;
@@ -67,7 +68,7 @@ impl Rate {
 pub struct Prices {
     exact: HashMap<String, Rate>,
     /// Longest pattern first.
-    globs: Vec<(glob::Pattern, Rate)>,
+    globs: Vec<(ModelPattern, Rate)>,
 }
 
 /// One entry of LiteLLM's table (USD per token); its other fields are
@@ -78,10 +79,6 @@ struct LiteLlmEntry {
     output_cost_per_token: Option<f64>,
     cache_read_input_token_cost: Option<f64>,
     cache_creation_input_token_cost: Option<f64>,
-}
-
-fn is_glob(name: &str) -> bool {
-    name.contains(['*', '?', '['])
 }
 
 impl Prices {
@@ -107,8 +104,8 @@ impl Prices {
     fn from_rates(rates: BTreeMap<String, Rate>) -> anyhow::Result<Prices> {
         let mut prices = Prices::default();
         for (name, rate) in rates {
-            if is_glob(&name) {
-                let pattern = glob::Pattern::new(&name)
+            if is_pattern(&name) {
+                let pattern = ModelPattern::new(&name)
                     .with_context(|| format!("prices: `{name}` is not a glob pattern"))?;
                 prices.globs.push((pattern, rate));
             } else {
@@ -144,12 +141,12 @@ impl Prices {
     /// Whether some entry could price a model that `pattern` (an
     /// upstream's `models` entry) names.
     pub fn covers(&self, pattern: &str) -> bool {
-        if !is_glob(pattern) {
+        if !is_pattern(pattern) {
             return self.rate(pattern).is_some();
         }
         // A pattern serves many names: it is covered if an entry's name
         // matches it, or an entry's pattern matches the pattern itself.
-        let Ok(served) = glob::Pattern::new(pattern) else {
+        let Ok(served) = ModelPattern::new(pattern) else {
             return false;
         };
         self.exact.keys().any(|m| served.matches(m))

@@ -167,7 +167,8 @@ fn models(list: Vec<String>) -> Result<Vec<String>, String> {
         return Err("give at least one model pattern, or `none`".into());
     }
     for m in &list {
-        glob::Pattern::new(m).map_err(|e| format!("`{m}` is not a glob pattern: {e}"))?;
+        crate::model_pattern::ModelPattern::new(m)
+            .map_err(|e| format!("`{m}` is not a glob pattern: {e}"))?;
     }
     Ok(list)
 }
