@@ -232,8 +232,8 @@ fn run(
         let in_force = prices.load();
         for r in &mut batch {
             r.price(&in_force);
-            count_tokens(&metrics, r);
         }
+        count_tokens(&metrics, &batch);
         last_used.saw(&batch);
         let due = last_used.due(stopping);
         write_with_retry(&mut held, &mut cache, &batch, &due, stopping, &metrics);
@@ -251,21 +251,34 @@ fn run(
     }
 }
 
-fn count_tokens(metrics: &Metrics, r: &UsageRecord) {
-    let (Some(upstream), Some(p), Some(c)) = (&r.upstream, r.prompt_tokens, r.completion_tokens)
-    else {
-        return;
-    };
-    let model = match &r.model {
-        Some(m) if r.model_known => m.as_str(),
-        Some(_) => "other",
-        None => "-",
-    };
-    for (kind, n) in [("prompt", p), ("completion", c)] {
-        metrics
-            .tokens
-            .with_label_values(&[kind, model, upstream])
-            .inc_by(u64::try_from(n).unwrap_or(0));
+/// Adds a batch's tokens to the metrics, once per model and upstream in
+/// it: a label lookup hashes its values and takes a lock, and a batch
+/// mostly holds few of each.
+fn count_tokens(metrics: &Metrics, batch: &[UsageRecord]) {
+    let mut sums: Vec<(&str, &str, i64, i64)> = Vec::new();
+    for r in batch {
+        let (Some(upstream), Some(p), Some(c)) =
+            (&r.upstream, r.prompt_tokens, r.completion_tokens)
+        else {
+            continue;
+        };
+        let model = match &r.model {
+            Some(m) if r.model_known => m.as_str(),
+            Some(_) => "other",
+            None => "-",
+        };
+        match sums.iter_mut().find(|s| s.0 == model && s.1 == &**upstream) {
+            Some(s) => (s.2, s.3) = (s.2 + p, s.3 + c),
+            None => sums.push((model, upstream, p, c)),
+        }
+    }
+    for (model, upstream, p, c) in sums {
+        for (kind, n) in [("prompt", p), ("completion", c)] {
+            metrics
+                .tokens
+                .with_label_values(&[kind, model, upstream])
+                .inc_by(u64::try_from(n).unwrap_or(0));
+        }
     }
 }
 
@@ -385,4 +398,52 @@ fn commit_once(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{count_tokens, UsageRecord};
+    use crate::metrics::Metrics;
+
+    fn used(model: &str, known: bool, upstream: Option<&str>, p: i64, c: i64) -> UsageRecord {
+        UsageRecord {
+            model: Some(model.into()),
+            model_known: known,
+            upstream: upstream.map(Into::into),
+            prompt_tokens: Some(p),
+            completion_tokens: Some(c),
+            ..UsageRecord::default()
+        }
+    }
+
+    /// Summed per model and upstream within the batch, each series apart.
+    #[test]
+    fn a_batch_adds_its_tokens_to_each_models_and_upstreams_series() {
+        let metrics = Metrics::new();
+        let batch = [
+            used("gpt-4o", true, Some("a"), 10, 1),
+            used("gpt-4o", true, Some("b"), 100, 2),
+            used("o3", true, Some("a"), 1000, 3),
+            used("gpt-4o", true, Some("a"), 20, 4),
+            used("someones-own", false, Some("a"), 5, 5),
+            used("elsewhere", false, Some("a"), 7, 6),
+            used("refused", true, None, 9, 9),
+        ];
+        count_tokens(&metrics, &batch);
+        count_tokens(&metrics, &batch[..1]);
+        let get = |kind, model, upstream| {
+            metrics
+                .tokens
+                .with_label_values(&[kind, model, upstream])
+                .get()
+        };
+        assert_eq!(get("prompt", "gpt-4o", "a"), 40);
+        assert_eq!(get("completion", "gpt-4o", "a"), 6);
+        assert_eq!(get("prompt", "gpt-4o", "b"), 100);
+        assert_eq!(get("prompt", "o3", "a"), 1000);
+        assert_eq!(get("completion", "o3", "a"), 3);
+        assert_eq!(get("prompt", "other", "a"), 12);
+        assert_eq!(get("completion", "other", "a"), 11);
+        assert_eq!(get("prompt", "refused", "-"), 0);
+    }
 }
