@@ -23,6 +23,11 @@ use std::time::Instant;
 /// The most of a reply kept for estimating its tokens (the tokenizer reads
 /// no more than this; the rest is extrapolated by length).
 const MAX_KEPT: usize = crate::usage::estimate::ESTIMATE_TEXT;
+/// The same for a stream, which holds it for as long as it runs (minutes,
+/// for a long answer): its events repeat one shape, so their first 16 KiB
+/// (some hundreds of events) extrapolate well, and 2,000 long streams hold
+/// 32 MiB of it rather than 512.
+const MAX_KEPT_STREAMED: usize = 16 * 1024;
 
 /// A usage record waiting for its request to finish.
 pub struct Pending {
@@ -130,9 +135,9 @@ impl<S> Metered<S> {
         self
     }
 
-    fn keep(&mut self, chunk: &Bytes) {
+    fn keep(&mut self, chunk: &Bytes, most: usize) {
         self.reply_len += chunk.len();
-        let room = MAX_KEPT.saturating_sub(self.kept_len);
+        let room = most.saturating_sub(self.kept_len);
         if room == 0 {
             return;
         }
@@ -159,7 +164,7 @@ impl<S> Metered<S> {
                     }
                 }
                 if estimate {
-                    self.keep(&chunk);
+                    self.keep(&chunk, MAX_KEPT);
                 } else {
                     self.reply_len += chunk.len();
                 }
@@ -171,7 +176,7 @@ impl<S> Metered<S> {
             } => (strip_usage, estimate),
         };
         if estimate {
-            self.keep(&chunk);
+            self.keep(&chunk, MAX_KEPT_STREAMED);
         }
         // The common case: whole events and no usage object in them. The
         // chunk goes on as it is, without copying or parsing.
@@ -395,6 +400,38 @@ mod tests {
         assert!(work.streamed);
         assert_eq!(&work.reply[..], format!("{CONTENT}{DONE}").as_bytes());
         assert_eq!(&work.request[..], REQUEST.as_bytes());
+    }
+
+    /// A long stream keeps its first 16 KiB for estimating, and the
+    /// estimate from them, extrapolated, is within 2 % of the whole's.
+    #[actix_web::test]
+    async fn a_long_unreported_stream_is_estimated_from_its_first_part() {
+        let watch = Watch::Events {
+            strip_usage: true,
+            estimate: true,
+        };
+        let events: Vec<&'static str> = (0..3000)
+            .map(|i| match i % 3 {
+                0 => "data: {\"choices\":[{\"delta\":{\"content\":\" hello\"}}]}\n\n",
+                1 => "data: {\"choices\":[{\"delta\":{\"content\":\" there,\"}}]}\n\n",
+                _ => "data: {\"choices\":[{\"delta\":{\"content\":\" friend\"}}]}\n\n",
+            })
+            .collect();
+        let whole = events.concat();
+        let (text, r) = run(&events, watch).await;
+        assert_eq!(text, whole);
+        let work = r.work.expect("estimation work");
+        assert_eq!(work.reply_len, whole.len());
+        assert!(work.reply.len() == MAX_KEPT_STREAMED && whole.len() > 8 * MAX_KEPT_STREAMED);
+        let estimate = |reply: &[u8]| {
+            crate::usage::estimate::estimate("gpt-4o", REQUEST.as_bytes(), reply, whole.len(), true)
+                .completion as f64
+        };
+        let (part, all) = (estimate(&work.reply), estimate(whole.as_bytes()));
+        assert!(
+            (part - all).abs() < all / 50.0,
+            "{part} from the first part, {all} from all"
+        );
     }
 
     #[actix_web::test]
