@@ -53,7 +53,7 @@ impl Gateway {
     /// keys are tried again), limits, prices, the admin token and the log
     /// level; then re-reads users and keys. What only a restart changes
     /// (listen, workers, database, tls, cors, turning the admin API on or
-    /// off) is kept, with a warning.
+    /// off, `usage`) is kept, with a warning.
     pub fn reload(&self, config: Config) -> anyhow::Result<()> {
         let old = self.live();
         let new = Live::build(config)?;
@@ -68,6 +68,15 @@ impl Gateway {
             (
                 "admin",
                 old.config.admin.is_some() != new.config.admin.is_some(),
+            ),
+            // The pruner and the usage writer took theirs at start.
+            (
+                "usage.keep_records",
+                old.config.usage.keep_records != new.config.usage.keep_records,
+            ),
+            (
+                "usage.batch_window",
+                old.config.usage.batch_window != new.config.usage.batch_window,
             ),
         ] {
             if changed {

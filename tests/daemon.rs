@@ -47,11 +47,13 @@ async fn sighup_swaps_the_upstream_key_while_a_stream_completes() {
     let last_key = || mock.last().header("authorization").unwrap_or("").to_owned();
     assert_eq!(last_key(), "Bearer sk-old-key-0001");
 
+    // (With a setting only a restart applies, which the log says.)
     std::fs::write(
         &server.config,
         std::fs::read_to_string(&server.config)
             .unwrap()
-            .replace("sk-old-key-0001", "sk-new-key-0002"),
+            .replace("sk-old-key-0001", "sk-new-key-0002")
+            + "usage:\n  keep_records: 30d\n",
     )
     .unwrap();
     server.signal("HUP");
@@ -61,6 +63,12 @@ async fn sighup_swaps_the_upstream_key_while_a_stream_completes() {
     })
     .await;
     assert!(swapped, "the new key was never used");
+    let warned = "`usage.keep_records` changed; it takes effect at the next restart";
+    let said = eventually(Duration::from_secs(10), || async {
+        server.log().contains(warned)
+    })
+    .await;
+    assert!(said, "log: {}", server.log());
 
     // The stream that began before the reload finishes normally.
     mock.state.release.add_permits(1);
