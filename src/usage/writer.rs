@@ -268,7 +268,7 @@ fn count_tokens(metrics: &Metrics, batch: &[UsageRecord]) {
             None => "-",
         };
         match sums.iter_mut().find(|s| s.0 == model && s.1 == &**upstream) {
-            Some(s) => (s.2, s.3) = (s.2 + p, s.3 + c),
+            Some(s) => (s.2, s.3) = (s.2.saturating_add(p), s.3.saturating_add(c)),
             None => sums.push((model, upstream, p, c)),
         }
     }
@@ -445,5 +445,12 @@ mod tests {
         assert_eq!(get("prompt", "other", "a"), 12);
         assert_eq!(get("completion", "other", "a"), 11);
         assert_eq!(get("prompt", "refused", "-"), 0);
+        // An upstream's absurd counts saturate rather than overflow.
+        let absurd = [
+            used("big", true, Some("a"), i64::MAX, 1),
+            used("big", true, Some("a"), i64::MAX, 1),
+        ];
+        count_tokens(&metrics, &absurd);
+        assert_eq!(get("prompt", "big", "a"), i64::MAX as u64);
     }
 }
