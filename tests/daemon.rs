@@ -63,7 +63,7 @@ async fn sighup_swaps_the_upstream_key_while_a_stream_completes() {
     })
     .await;
     assert!(swapped, "the new key was never used");
-    let warned = "`usage.keep_records` changed; it takes effect at the next restart";
+    let warned = "`usage` changed; it takes effect at the next restart";
     let said = eventually(Duration::from_secs(10), || async {
         server.log().contains(warned)
     })
