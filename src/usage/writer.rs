@@ -267,8 +267,16 @@ fn count_tokens(metrics: &Metrics, batch: &[UsageRecord]) {
             Some(_) => "other",
             None => "-",
         };
-        match sums.iter_mut().find(|s| s.0 == model && s.1 == &**upstream) {
-            Some(s) => (s.2, s.3) = (s.2.saturating_add(p), s.3.saturating_add(c)),
+        // A negative count (an upstream's) adds nothing, as alone it did.
+        let (p, c) = (p.max(0), c.max(0));
+        match sums
+            .iter_mut()
+            .find(|(m, u, ..)| *m == model && *u == &**upstream)
+        {
+            Some((.., sum_p, sum_c)) => {
+                *sum_p = sum_p.saturating_add(p);
+                *sum_c = sum_c.saturating_add(c);
+            }
             None => sums.push((model, upstream, p, c)),
         }
     }
@@ -277,7 +285,7 @@ fn count_tokens(metrics: &Metrics, batch: &[UsageRecord]) {
             metrics
                 .tokens
                 .with_label_values(&[kind, model, upstream])
-                .inc_by(u64::try_from(n).unwrap_or(0));
+                .inc_by(n.unsigned_abs());
         }
     }
 }
@@ -428,6 +436,7 @@ mod tests {
             used("someones-own", false, Some("a"), 5, 5),
             used("elsewhere", false, Some("a"), 7, 6),
             used("refused", true, None, 9, 9),
+            used("gpt-4o", true, Some("b"), -50, 0),
         ];
         count_tokens(&metrics, &batch);
         count_tokens(&metrics, &batch[..1]);
