@@ -165,15 +165,65 @@ fn all_models() -> Vec<String> {
     vec!["*".into()]
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A model's prices (`prices:`): USD per 1M tokens, and per the units the
+/// provider bills some models and tools by. Absent: not charged (and a
+/// surcharge a USD-budget user asks for without its price is refused).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
+    #[serde(default)]
     pub input: f64,
+    #[serde(default)]
     pub output: f64,
     /// Prompt tokens read from the upstream's cache; default: `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input: Option<f64>,
     /// Prompt tokens written to the cache (Anthropic); default: `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<f64>,
+    /// Cache writes kept for an hour; default: twice `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<f64>,
+    /// Rates of the `priority`, `flex` and `batch` service tiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<TierPrice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flex: Option<TierPrice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<TierPrice>,
+    /// Rates for every token of a request whose prompt is above 200k tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above_200k: Option<TierPrice>,
+    /// Text to speech: USD per 1M characters of input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_million_characters: Option<f64>,
+    /// Audio: USD per minute heard (transcriptions) and spoken (speech).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_minute_audio_in: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_minute_audio_out: Option<f64>,
+    /// USD per image made (where the reply reports no tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_image: Option<f64>,
+    /// Server-side tools: USD per 1,000 calls, and per code interpreter
+    /// container session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_thousand_web_searches: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_thousand_file_searches: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_code_session: Option<f64>,
+}
+
+/// Token rates of a tier or a long-context band, USD per 1M tokens; what is
+/// left out is the standard rate.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierPrice {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write: Option<f64>,
 }

@@ -21,6 +21,9 @@ pub enum ApiError {
     /// A user with a USD budget asked for a model without a price.
     #[error("The model `{0}` has no price, and your key spends from a USD budget: ask the gateway's admin to price it.")]
     ModelUnpriced(String),
+    /// A user with a USD budget asked for a surcharge without a price.
+    #[error("The request asks for {what}, which has no price for the model `{model}`, and your key spends from a USD budget: leave it out or ask the gateway's admin to price it.")]
+    SurchargeUnpriced { model: String, what: &'static str },
     #[error("{0}")]
     BadRequest(String),
     #[error("The request body is larger than {0} bytes.")]
@@ -64,7 +67,9 @@ impl ApiError {
             ApiError::InvalidKey(_) => "invalid_api_key",
             ApiError::KeyExpired(_) => "key_expired",
             ApiError::UserDisabled => "user_disabled",
-            ApiError::ModelNotAllowed(_) | ApiError::ModelUnpriced(_) => "model_not_allowed",
+            ApiError::ModelNotAllowed(_)
+            | ApiError::ModelUnpriced(_)
+            | ApiError::SurchargeUnpriced { .. } => "model_not_allowed",
             ApiError::BadRequest(_) => "invalid_request_error",
             ApiError::TooLarge(_) => "request_too_large",
             ApiError::UnsupportedMedia(_) => "unsupported_media_type",
@@ -89,7 +94,9 @@ impl ApiError {
             ApiError::InvalidKey(_) | ApiError::KeyExpired(_) | ApiError::UserDisabled => {
                 "invalid_request_error"
             }
-            ApiError::ModelNotAllowed(_) | ApiError::ModelUnpriced(_) => "permission_error",
+            ApiError::ModelNotAllowed(_)
+            | ApiError::ModelUnpriced(_)
+            | ApiError::SurchargeUnpriced { .. } => "permission_error",
             // OpenAI's own types. Clients read them to tell a spent quota
             // (permanent: async-openai's retry layer gives up on it) from a
             // requests-per-minute limit (retried after `Retry-After`).
@@ -119,6 +126,7 @@ impl ResponseError for ApiError {
             }
             ApiError::ModelNotAllowed(_)
             | ApiError::ModelUnpriced(_)
+            | ApiError::SurchargeUnpriced { .. }
             | ApiError::EndpointNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod catalogue;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod paths;
 pub mod periodic;
 pub mod proxy;
 pub mod server;
+pub mod settle;
 pub mod state;
 pub mod upstream;
 pub mod usage;

@@ -157,6 +157,11 @@ impl Reservation {
         self.tokens = tokens;
     }
 
+    /// What it holds: (tokens, nano-USD).
+    pub fn held(&self) -> (i64, i64) {
+        (self.tokens, self.nano_usd)
+    }
+
     /// The request's cost is known (the usage writer priced it): hold
     /// exactly that until it is committed and re-read.
     pub fn hold_cost(&mut self, nano_usd: i64) {
@@ -185,15 +190,24 @@ impl Drop for Reservation {
 }
 
 /// Takes up to `want` from what is left of `limit`, atomically; `None`
-/// when nothing is left.
-fn reserve(used: &AtomicI64, reserved: &AtomicI64, limit: i64, want: i64) -> Option<i64> {
+/// when nothing is left, or less than `floor` (what the request is known
+/// to cost whatever it does: a prompt given by reference).
+fn reserve(
+    used: &AtomicI64,
+    reserved: &AtomicI64,
+    limit: i64,
+    want: i64,
+    floor: i64,
+) -> Option<i64> {
     let mut current = reserved.load(Ordering::Acquire);
     loop {
-        let left = limit - used.load(Ordering::Acquire) - current;
-        if left <= 0 {
+        let left = limit
+            .saturating_sub(used.load(Ordering::Acquire))
+            .saturating_sub(current);
+        if left <= 0 || left < floor {
             return None;
         }
-        let take = want.clamp(1, left);
+        let take = want.max(floor).clamp(1, left);
         match reserved.compare_exchange_weak(
             current,
             current + take,
@@ -244,11 +258,19 @@ pub fn usd_text(nano_usd: i64) -> String {
     }
 }
 
-/// What a request may cost at most: reserved from a budget.
+/// What a request may cost at most: reserved from its limits. The
+/// `floor`s are what it costs at least (a prompt given by reference, whose
+/// size the gateway knows): a request is admitted only while that much is
+/// left, so that concurrent requests cannot spend it several times over.
+/// What is above the floor (the reply) may be capped at what is left.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Want {
+    /// Whether it uses up a request limit (requests that reach a model).
+    pub request: bool,
     pub tokens: i64,
     pub nano_usd: i64,
+    pub floor_tokens: i64,
+    pub floor_nano_usd: i64,
 }
 
 impl Ledger {
@@ -282,8 +304,8 @@ impl Ledger {
             requests: 0,
             nano_usd: 0,
         };
-        if let Some(limit) = limits.requests {
-            held.requests = reserve(&self.used_requests, &self.reserved_requests, limit, 1)
+        if let (Some(limit), true) = (limits.requests, want.request) {
+            held.requests = reserve(&self.used_requests, &self.reserved_requests, limit, 1, 1)
                 .ok_or_else(|| {
                     Refusal::Quota(quota_message(
                         &format!("request limit of {limit}"),
@@ -294,14 +316,20 @@ impl Ledger {
         }
         // Dropping `held` on a refusal gives back what it took so far.
         if let (Some(limit), true) = (limits.tokens, want.tokens > 0) {
-            held.tokens = reserve(&self.used_tokens, &self.reserved_tokens, limit, want.tokens)
-                .ok_or_else(|| {
-                    Refusal::Quota(quota_message(
-                        &format!("token limit of {limit}"),
-                        period,
-                        now,
-                    ))
-                })?;
+            held.tokens = reserve(
+                &self.used_tokens,
+                &self.reserved_tokens,
+                limit,
+                want.tokens,
+                want.floor_tokens,
+            )
+            .ok_or_else(|| {
+                Refusal::Quota(quota_message(
+                    &format!("token limit of {limit}"),
+                    period,
+                    now,
+                ))
+            })?;
         }
         if let (Some(limit), true) = (limits.budget, want.nano_usd > 0) {
             held.nano_usd = reserve(
@@ -309,6 +337,7 @@ impl Ledger {
                 &self.reserved_nano_usd,
                 limit,
                 want.nano_usd,
+                want.floor_nano_usd,
             )
             .ok_or_else(|| {
                 let budget = format!("budget of {}", usd_text(limit));
@@ -473,8 +502,9 @@ mod tests {
 
     fn want(tokens: i64) -> Want {
         Want {
+            request: true,
             tokens,
-            nano_usd: 0,
+            ..Want::default()
         }
     }
 
@@ -489,8 +519,10 @@ mod tests {
             ..Default::default()
         };
         let cost = |nano_usd| Want {
+            request: true,
             tokens: 10,
             nano_usd,
+            ..Want::default()
         };
         let admitted: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..30)
@@ -595,6 +627,73 @@ mod tests {
             .is_err());
         drop(r);
         assert_eq!(ledger.snapshot()[1], 0);
+    }
+
+    /// Prompts given by reference: with N at once against a budget that
+    /// admits one, one runs; the reply part alone may still be capped.
+    #[test]
+    fn a_known_floor_must_fit_whole() {
+        let ledger = Arc::new(Ledger::default());
+        let limits = Limits {
+            budget: Some(300_000_000),
+            requests: Some(100),
+            ..Default::default()
+        };
+        let by_reference = Want {
+            request: true,
+            nano_usd: 290_000_000,
+            floor_nano_usd: 250_000_000,
+            ..Want::default()
+        };
+        let admitted: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..20)
+                .map(|_| s.spawn(|| ledger.admit(&limits, by_reference, at(NOW), Instant::now())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let held: Vec<_> = admitted.into_iter().filter_map(Result::ok).collect();
+        assert_eq!(held.len(), 1, "one runs");
+        assert_eq!(
+            ledger.snapshot()[3],
+            1,
+            "the refused gave their request back"
+        );
+        drop(held);
+        // Without a floor the last one runs with what is left.
+        let guess = Want {
+            floor_nano_usd: 0,
+            ..by_reference
+        };
+        let _a = ledger
+            .admit(&limits, guess, at(NOW), Instant::now())
+            .unwrap();
+        assert!(ledger
+            .admit(&limits, guess, at(NOW), Instant::now())
+            .is_ok());
+    }
+
+    /// Model lists and object reads do not use up a request limit.
+    #[test]
+    fn only_requests_that_reach_a_model_use_up_the_limit() {
+        let ledger = Arc::new(Ledger::default());
+        let limits = Limits {
+            requests: Some(1),
+            ..Default::default()
+        };
+        for _ in 0..5 {
+            assert!(ledger
+                .admit(&limits, Want::default(), at(NOW), Instant::now())
+                .is_ok());
+        }
+        let _one = ledger
+            .admit(&limits, want(0), at(NOW), Instant::now())
+            .unwrap();
+        assert!(ledger
+            .admit(&limits, want(0), at(NOW), Instant::now())
+            .is_err());
+        assert!(ledger
+            .admit(&limits, Want::default(), at(NOW), Instant::now())
+            .is_ok());
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Metrics {
     pub usage_write_failures: IntCounter,
     pub usage_dropped: IntCounter,
     pub usage_batches: IntCounter,
+    /// Charges settled: work that finished after its reply, charged its
+    /// real usage (or its fallback).
+    pub usage_settled: IntCounter,
 }
 
 impl Metrics {
@@ -79,6 +82,11 @@ impl Metrics {
             "Batches of usage records committed (records per batch: requests / batches)",
         )
         .expect("valid metric");
+        let usage_settled = IntCounter::new(
+            "chatgate_usage_settled_total",
+            "Charges settled: background and cut-short stored responses charged once finished",
+        )
+        .expect("valid metric");
         let registry = Registry::new();
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
@@ -89,6 +97,7 @@ impl Metrics {
             Box::new(usage_write_failures.clone()),
             Box::new(usage_dropped.clone()),
             Box::new(usage_batches.clone()),
+            Box::new(usage_settled.clone()),
         ] {
             registry.register(m).expect("metric names are unique");
         }
@@ -103,6 +112,7 @@ impl Metrics {
             usage_write_failures,
             usage_dropped,
             usage_batches,
+            usage_settled,
         }
     }
 

@@ -1,29 +1,38 @@
 //! Account objects: what the upstream account keeps for every key alike
-//! (files, uploads, vector stores, stored responses and chat completions,
-//! conversations). The gateway records which user created each one, and
-//! at which upstream, so that a user reaches only their own.
+//! (files, uploads and their parts, vector stores, stored responses and
+//! chat completions, conversations). The gateway records which user
+//! created each one, at which upstream, and how many tokens it brings into
+//! a prompt that names it, so that a user reaches only their own and a
+//! request that builds on one reserves what it will cost.
 
 use crate::db::schema::objects;
 use crate::db::DbConnection;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The kinds of objects one upstream account keeps for all its keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
     Files,
     Uploads,
+    /// The parts of an upload (`part_ids` when it is completed).
+    UploadParts,
     VectorStores,
     Responses,
     ChatCompletions,
     Conversations,
+    /// Code interpreter containers: the gateway does not serve
+    /// `/v1/containers`, so none is ever anyone's; a request naming one is
+    /// refused.
+    Containers,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 6] = [
+    pub const ALL: [ObjectKind; 7] = [
         ObjectKind::Files,
         ObjectKind::Uploads,
+        ObjectKind::UploadParts,
         ObjectKind::VectorStores,
         ObjectKind::Responses,
         ObjectKind::ChatCompletions,
@@ -39,8 +48,38 @@ impl ObjectKind {
             ObjectKind::Responses => "responses",
             ObjectKind::ChatCompletions => "chat_completions",
             ObjectKind::Conversations => "conversations",
+            ObjectKind::UploadParts => "upload_parts",
+            ObjectKind::Containers => "containers",
         }
     }
+
+    /// One of them, as the README's endpoint table names a path's id.
+    pub fn singular(self) -> &'static str {
+        match self {
+            ObjectKind::Files => "file",
+            ObjectKind::Uploads => "upload",
+            ObjectKind::UploadParts => "part",
+            ObjectKind::VectorStores => "vector_store",
+            ObjectKind::Responses => "response",
+            ObjectKind::ChatCompletions => "chat_completion",
+            ObjectKind::Conversations => "conversation",
+            ObjectKind::Containers => "container",
+        }
+    }
+
+    fn from_str(s: &str) -> Option<ObjectKind> {
+        ObjectKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// What the gateway knows of one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    pub kind: ObjectKind,
+    pub owner: Owner,
+    /// The tokens it brings into a prompt that names it (a stored
+    /// response's prompt and reply, a file's size), where known.
+    pub tokens: Option<i64>,
 }
 
 /// Who created an object, and the upstream that holds it.
@@ -50,9 +89,10 @@ pub struct Owner {
     pub upstream: String,
 }
 
-/// Records that `user` created `id` at `upstream`. An id already recorded
-/// keeps its first owner (an upstream does not hand out an id twice; a
-/// replayed reply must not move an object to another user).
+/// Records that `user` created `id` at `upstream` (bringing `tokens` into
+/// a prompt that names it, where known). An id already recorded keeps its
+/// first owner (an upstream does not hand out an id twice; a replayed reply
+/// must not move an object to another user).
 pub fn claim(
     conn: &mut DbConnection,
     id: &str,
@@ -60,6 +100,7 @@ pub fn claim(
     user: &str,
     upstream: &str,
     at: NaiveDateTime,
+    tokens: Option<i64>,
 ) -> QueryResult<()> {
     if owner(conn, id)?.is_some() {
         return Ok(());
@@ -71,6 +112,7 @@ pub fn claim(
             objects::user_name.eq(user),
             objects::upstream.eq(upstream),
             objects::created_at.eq(at),
+            objects::tokens.eq(tokens),
         ))
         .execute(conn);
     match inserted {
@@ -90,6 +132,45 @@ pub fn owner(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Owner>> {
         .first::<(String, String)>(conn)
         .optional()
         .map(|o| o.map(|(user, upstream)| Owner { user, upstream }))
+}
+
+/// What is known of each of `ids` that the gateway recorded.
+pub fn known(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<HashMap<String, Known>> {
+    let rows: Vec<(String, String, String, String, Option<i64>)> = objects::table
+        .filter(objects::id.eq_any(ids))
+        .select((
+            objects::id,
+            objects::kind,
+            objects::user_name,
+            objects::upstream,
+            objects::tokens,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, kind, user, upstream, tokens)| {
+            let kind = ObjectKind::from_str(&kind)?;
+            Some((
+                id,
+                Known {
+                    kind,
+                    owner: Owner { user, upstream },
+                    tokens,
+                },
+            ))
+        })
+        .collect())
+}
+
+/// Sets what each object brings into a prompt that names it (a stored
+/// response: its prompt and reply; a conversation: its last turn's).
+pub fn set_tokens(conn: &mut DbConnection, sizes: &[(&str, i64)]) -> QueryResult<()> {
+    for (id, tokens) in sizes {
+        diesel::update(objects::table.filter(objects::id.eq(*id)))
+            .set(objects::tokens.eq(tokens))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// The ids of `user`'s objects of `kind`.

@@ -1,5 +1,5 @@
-//! The HTTP server: routes, and the lifecycle around them (key refresher
-//! and usage writer threads started before, flushed after).
+//! The HTTP server: routes, and the lifecycle around them (key refresher,
+//! usage writer and settling threads started before, flushed after).
 
 use crate::account;
 use crate::admin;
@@ -40,6 +40,7 @@ pub struct Application {
     refresher: Periodic,
     writer: UsageWriter,
     pruner: Option<Periodic>,
+    settler: Option<crate::settle::Settler>,
     gateway: web::Data<Gateway>,
     config_source: Option<ConfigSource>,
 }
@@ -152,6 +153,13 @@ impl Application {
             metrics,
         });
         let gateway_handle = gateway.clone();
+        let settler = (records == Records::Kept).then(|| {
+            crate::settle::Settler::start(
+                gateway.clone().into_inner(),
+                connect_timeout,
+                upstream_timeout,
+            )
+        });
         let mut server = HttpServer::new(move || {
             // awc clients are not thread-safe: one set and pool per worker.
             let clients = Clients::new(connect_timeout, upstream_timeout, gateway.metrics.clone());
@@ -202,6 +210,7 @@ impl Application {
             refresher,
             writer,
             pruner,
+            settler,
             gateway: gateway_handle,
             config_source: None,
         })
@@ -230,6 +239,7 @@ impl Application {
             mut refresher,
             mut writer,
             pruner,
+            settler,
             gateway,
             config_source,
             ..
@@ -242,6 +252,8 @@ impl Application {
         reloads.abort();
         tokio::task::spawn_blocking(move || {
             drop(pruner);
+            // Before the writer: what it settles goes to the writer.
+            drop(settler);
             refresher.stop();
             writer.flush_and_stop();
         })

@@ -12,7 +12,7 @@ fn price(input: f64, output: f64, cached_input: Option<f64>) -> Price {
         input,
         output,
         cached_input,
-        cache_write: None,
+        ..Price::default()
     }
 }
 

@@ -289,7 +289,7 @@ async fn unmeterable_endpoints_are_closed_unless_opened_and_then_not_for_limited
         ("/evals", "endpoint_not_allowed"),
         ("/organization/users", "endpoint_not_allowed"),
         ("/realtime/client_secrets", "endpoint_not_allowed"),
-        ("/containers", "unknown_endpoint"),
+        ("/containers", "endpoint_not_allowed"),
         ("/nonsense/deep/path", "unknown_endpoint"),
     ] {
         let r = http()

@@ -91,5 +91,23 @@ diesel::table! {
         user_name -> Text,
         upstream -> Text,
         created_at -> Timestamp,
+        /// What the object brings into a prompt that names it.
+        tokens -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Usage records waiting for their real usage (work that finishes
+    /// after its reply), with what they hold of their user's limits.
+    charges (id) {
+        id -> Text,
+        user_name -> Text,
+        upstream -> Text,
+        record -> Text,
+        reserved_tokens -> BigInt,
+        reserved_nano_usd -> BigInt,
+        created_at -> Timestamp,
+        next_poll_at -> Timestamp,
+        polls -> BigInt,
     }
 }

@@ -3,6 +3,8 @@
 //! endpoint's body is read whole (JSON for the probe, a multipart form for
 //! its `model` field); any other body streams through to the upstream.
 
+use super::probe::{reference_kind, Probe, Ref};
+use crate::catalogue;
 use crate::error::ApiError;
 use crate::upstream::failover::ClientStream;
 pub use crate::upstream::failover::RequestBody;
@@ -201,38 +203,219 @@ pub async fn pass_through(req: &HttpRequest, mut body: Incoming) -> Result<Reque
     }
 }
 
-/// The `model` field of a multipart form (audio, image edits), read from
-/// the whole form. A form that names `model` twice is refused: an upstream
-/// may read the other one.
-pub async fn form_model(req: &HttpRequest, form: &Bytes) -> Result<Option<String>, ApiError> {
+/// A body read whole and probed, by the catalogue's rule for its endpoint:
+/// JSON, a multipart form, or either; any other media type is refused
+/// (415) before anything is forwarded, so the reference scan reads every
+/// body that goes out.
+pub struct Probed {
+    pub bytes: Bytes,
+    pub media: Media,
+    pub probe: Probe,
+}
+
+pub async fn read_probed(
+    req: &HttpRequest,
+    rule: catalogue::Body,
+    endpoint: &str,
+    incoming: Incoming,
+) -> Result<Probed, ApiError> {
+    let media = media(req);
+    let fits = matches!(
+        (&media, rule),
+        (_, catalogue::Body::None)
+            | (
+                Media::Json,
+                catalogue::Body::Json | catalogue::Body::JsonOrForm
+            )
+            | (
+                Media::Form,
+                catalogue::Body::Form | catalogue::Body::JsonOrForm
+            )
+    );
+    if !fits {
+        let takes = match rule {
+            catalogue::Body::Form => "a multipart form (Content-Type: multipart/form-data)",
+            catalogue::Body::JsonOrForm => {
+                "a JSON body (Content-Type: application/json) or a multipart form"
+            }
+            _ => "a JSON body (Content-Type: application/json)",
+        };
+        let given = match &media {
+            Media::Json => "JSON".to_owned(),
+            Media::Form => "a multipart form".to_owned(),
+            Media::Other(m) => m
+                .as_deref()
+                .map_or("of no media type".into(), |m| format!("`{m}`")),
+        };
+        return Err(ApiError::UnsupportedMedia(format!(
+            "/v1{endpoint} takes {takes}; this request's body is {given}."
+        )));
+    }
+    if rule == catalogue::Body::None {
+        return Ok(Probed {
+            bytes: Bytes::new(),
+            media,
+            probe: Probe::default(),
+        });
+    }
+    let bytes = read_whole(req, incoming).await?;
+    let probe = match media {
+        Media::Form => form_probe(req, &bytes).await?,
+        _ => Probe::read(&bytes)?,
+    };
+    Ok(Probed {
+        bytes,
+        media,
+        probe,
+    })
+}
+
+/// A body of an opened (`endpoints.allow`) path: JSON and forms are
+/// scanned for references like any other; a body of another media type
+/// cannot be, and is refused.
+pub async fn read_extra(
+    req: &HttpRequest,
+    endpoint: &str,
+    incoming: Incoming,
+) -> Result<(RequestBody, Probe), ApiError> {
+    let body = pass_through(req, incoming).await?;
+    let RequestBody::Stream(stream) = body else {
+        return Ok((RequestBody::None, Probe::default()));
+    };
+    let rule = match media(req) {
+        Media::Json => catalogue::Body::Json,
+        Media::Form => catalogue::Body::Form,
+        Media::Other(given) => {
+            return Err(ApiError::UnsupportedMedia(format!(
+                "/v1{endpoint} is forwarded with a JSON body or a multipart form only (the gateway checks the objects a body names); this request's body is {}.",
+                given.as_deref().map_or("of no media type".into(), |m| format!("`{m}`"))
+            )))
+        }
+    };
+    let mut bytes = BytesMut::new();
+    let ClientStream { mut body, broke } = stream;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            broke().unwrap_or_else(|| {
+                ApiError::BadRequest(format!("Cannot read the request body: {e}"))
+            })
+        })?;
+        bytes.extend_from_slice(&chunk);
+    }
+    let bytes = bytes.freeze();
+    let probe = match rule {
+        catalogue::Body::Form => form_probe(req, &bytes).await?,
+        _ => Probe::read(&bytes)?,
+    };
+    Ok((RequestBody::Buffered(bytes), probe))
+}
+
+/// The longest text field of a form that is read (a model, an id, a
+/// format).
+const MAX_FORM_TEXT: usize = 1024;
+
+/// What a multipart form says (audio, image edits, file uploads): its
+/// `model` (named once), `n`, `response_format`, every field that names an
+/// account object (also nested, as SDKs write `tools[0][file_ids][]`), and
+/// the audio it carries. Form fields are what the upstream reads, so a
+/// form that does not parse is refused.
+pub async fn form_probe(req: &HttpRequest, form: &Bytes) -> Result<Probe, ApiError> {
     let bad = |e: String| ApiError::BadRequest(format!("The multipart body is not valid: {e}"));
     let source = futures_util::stream::iter([Ok::<_, PayloadError>(form.clone())]);
     let mut fields = actix_multipart::Multipart::new(req.headers(), source);
-    let mut model: Option<String> = None;
+    let mut probe = Probe {
+        replies: 1,
+        ..Probe::default()
+    };
+    let mut fields_seen = 0usize;
     while let Some(field) = fields.next().await {
         let mut field = field.map_err(|e| bad(e.to_string()))?;
-        if field.name() != Some("model") {
+        fields_seen += 1;
+        let name = field.name().unwrap_or_default().to_owned();
+        let is_file = field
+            .content_disposition()
+            .is_some_and(|d| d.get_filename().is_some());
+        if is_file {
+            let mut head = Vec::new();
+            let mut size = 0u64;
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(|e| bad(e.to_string()))?;
+                if head.len() < 64 {
+                    head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
+                }
+                size += chunk.len() as u64;
+            }
+            if name == "file" {
+                probe.audio = Some(crate::usage::audio::Clip::of(&head, size));
+            }
             continue;
-        }
-        if model.is_some() {
-            return Err(ApiError::BadRequest(
-                "The form names `model` more than once.".into(),
-            ));
         }
         let mut value = BytesMut::new();
         while let Some(chunk) = field.next().await {
             value.extend_from_slice(&chunk.map_err(|e| bad(e.to_string()))?);
-            if value.len() > 1024 {
-                return Err(ApiError::BadRequest(
-                    "The form's `model` field is too long.".into(),
-                ));
+            if value.len() > MAX_FORM_TEXT {
+                return Err(ApiError::BadRequest(format!(
+                    "The form's `{}` field is longer than {MAX_FORM_TEXT} bytes.",
+                    name.chars().take(64).collect::<String>()
+                )));
             }
         }
-        let text = String::from_utf8(value.to_vec())
-            .map_err(|_| ApiError::BadRequest("The form's `model` is not UTF-8.".into()))?;
-        model = Some(text.trim().to_owned());
+        let text = String::from_utf8(value.to_vec()).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "The form's `{}` field is not UTF-8.",
+                name.chars().take(64).collect::<String>()
+            ))
+        })?;
+        let text = text.trim();
+        match name.as_str() {
+            "model" => {
+                if probe.model.is_some() {
+                    return Err(ApiError::BadRequest(
+                        "The form names `model` more than once.".into(),
+                    ));
+                }
+                probe.model = Some(text.to_owned());
+            }
+            "n" => {
+                probe.replies = text
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| {
+                        ApiError::BadRequest("`n` must be a non-negative integer.".into())
+                    })?
+                    .max(1);
+            }
+            "response_format" => probe.response_format = Some(text.to_owned()),
+            _ => {
+                if let Some(kind) = form_reference(&name) {
+                    probe.refs.push(Ref {
+                        kind,
+                        id: text.to_owned(),
+                    });
+                }
+            }
+        }
     }
-    Ok(model)
+    if fields_seen == 0 && !form.is_empty() {
+        return Err(bad("it holds no field".into()));
+    }
+    Ok(probe)
+}
+
+/// The kind of account object a form field names: its name's last part
+/// that is not an index (`tools[0][vector_store_ids][]`), unless it sits
+/// under `metadata`.
+fn form_reference(name: &str) -> Option<crate::objects::ObjectKind> {
+    let parts: Vec<&str> = name.split(['[', ']']).filter(|p| !p.is_empty()).collect();
+    if parts.contains(&"metadata") {
+        return None;
+    }
+    let last = parts
+        .iter()
+        .rev()
+        .find(|p| !p.bytes().all(|b| b.is_ascii_digit()))?;
+    reference_kind(last)
 }
 
 /// The request body with `stream_options.include_usage` set, so that the
@@ -272,6 +455,19 @@ mod tests {
     fn added(body: &str) -> Value {
         let out = with_include_usage(&Bytes::from(body.to_owned())).expect("changed");
         serde_json::from_slice(&out).expect("still JSON")
+    }
+
+    #[test]
+    fn form_fields_name_objects_however_nested() {
+        use crate::objects::ObjectKind::*;
+        assert_eq!(form_reference("file_id"), Some(Files));
+        assert_eq!(form_reference("file_ids[]"), Some(Files));
+        assert_eq!(
+            form_reference("tools[0][vector_store_ids][1]"),
+            Some(VectorStores)
+        );
+        assert_eq!(form_reference("metadata[file_id]"), None);
+        assert_eq!(form_reference("purpose"), None);
     }
 
     #[test]

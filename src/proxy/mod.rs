@@ -1,32 +1,35 @@
-//! The hot path: authenticate → the door (one parse of what the request
-//! is) → read what routing needs → check the rules → route → forward (or
-//! answer locally) → stream back, metered.
+//! The hot path: authenticate → the door (the catalogue's entry for the
+//! request) → read the body and every object it names → the rules →
+//! route → forward (or answer locally) → stream back, metered.
 
 pub mod auth;
 pub mod body;
 pub mod door;
 pub mod edge;
+pub mod lists;
 pub mod models;
 pub mod owned;
 pub mod probe;
 pub mod reply;
+pub mod rules;
 
+use crate::catalogue::{Entry, Meter, Objects, Serve};
 use crate::error::ApiError;
-use crate::limits::{self, Want};
+use crate::limits::Want;
 use crate::objects::ObjectKind;
-use crate::state::Gateway;
+use crate::state::{Gateway, Live};
 use crate::upstream::client::Clients;
-use crate::upstream::failover::{self, Answer};
-use crate::upstream::{echo, Target};
-use crate::usage::meter::Accounting;
-use crate::usage::meter::Pending;
+use crate::upstream::failover::{self, Answer, Outgoing};
+use crate::upstream::{echo, Target, Upstream};
+use crate::usage::meter::{Accounting, Pending};
 use crate::usage::UsageRecord;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use body::{with_include_usage, Incoming, Media, RequestBody};
 use bytes::Bytes;
-use door::{Endpoint, Metered as Kind, Refused};
-use probe::Probe;
+use door::{Endpoint, Refused};
+use lists::{Asked, Gathered, Page};
+use probe::Ref;
 use reply::{read_reply, read_whole, with_id, Reply};
 use std::time::Instant;
 
@@ -78,6 +81,9 @@ pub async fn handle(
             latency_ms: 0,
             work: None,
             reservation: None,
+            extras: None,
+            later: None,
+            sized: Vec::new(),
         },
         started,
         gw.usage.clone(),
@@ -121,10 +127,15 @@ fn refusal(r: Refused, endpoint: &str, method: &Method) -> ApiError {
             "The gateway does not forward /v1/{name}: its use cannot be metered. \
              The gateway's admin can open it with `endpoints.allow: [\"/{name}\"]`."
         )),
-        Refused::Unknown => ApiError::UnknownEndpoint(format!(
-            "{method} /v1{} is not an endpoint of the API.",
-            endpoint.chars().take(200).collect::<String>()
-        )),
+        Refused::Unknown => {
+            let shown: String = endpoint.chars().take(200).collect();
+            let takes = crate::catalogue::methods_for(endpoint.trim_start_matches('/'));
+            ApiError::UnknownEndpoint(if takes.is_empty() {
+                format!("{method} /v1{shown} is not an endpoint of the API.")
+            } else {
+                format!("/v1{shown} takes {}, not {method}.", takes.join(" or "))
+            })
+        }
     }
 }
 
@@ -157,87 +168,95 @@ impl Request<'_> {
         let limits = &live.config.limits;
         let deadline = tokio::time::Instant::from_std(self.started + limits.client_body_timeout);
         let incoming = Incoming::new(payload, limits.max_body_bytes, deadline);
-        match endpoint {
-            Endpoint::Metered(kind) => self.metered(kind, incoming, pending, &live).await,
-            Endpoint::ModelList | Endpoint::Model => {
-                self.admit(pending, Want::default())?;
-                let (status, list, asked) = if endpoint == Endpoint::ModelList {
-                    let (list, asked) =
-                        models::list(&live.upstreams, self.clients, self.req, caller, self.gw)
-                            .await?;
-                    (StatusCode::OK, list, asked)
-                } else {
-                    let id = &self.endpoint["/models/".len()..];
-                    models::one(&live.upstreams, self.clients, self.req, caller, self.gw, id)
-                        .await?
-                };
-                pending.record.upstream = asked;
-                let list = if self.req.headers().contains_key("anthropic-version") {
-                    models::anthropic_shape(list)
-                } else {
-                    list
-                };
-                Ok(Reply::Local(echo::LocalReply {
-                    status,
-                    body: echo::Body::Full(Bytes::from(list.to_string())),
-                    tokens: None,
-                }))
-            }
-            Endpoint::Object(kind) => self.object(kind, incoming, pending, &live).await,
-            Endpoint::Extra => {
-                if caller.limits.tokens.is_some() || caller.limits.budget.is_some() {
-                    return Err(ApiError::EndpointNotAllowed(format!(
-                        "/v1{} cannot be metered, so it is not open to users with a token limit or a USD budget.",
-                        self.endpoint
-                    )));
-                }
-                let mut body = body::pass_through(self.req, incoming).await?;
-                self.admit(pending, Want::default())?;
-                let candidates = live.upstreams.candidates(None);
-                self.send(
-                    &live,
-                    &candidates,
-                    None,
-                    &mut body,
-                    Accounting::default(),
-                    pending,
-                )
-                .await
-            }
+        let entry = match endpoint {
+            Endpoint::Extra => return self.extra(incoming, pending, &live).await,
+            Endpoint::Known(entry) => entry,
+        };
+        match entry.serve {
+            Serve::Model => self.model(entry, incoming, pending, &live).await,
+            Serve::Object => self.object(entry, incoming, pending, &live).await,
+            Serve::ModelList | Serve::ModelInfo => self.models(entry, pending, &live).await,
         }
     }
 
-    /// A model-aware endpoint: read the model, check it, reserve, route.
-    async fn metered(
+    /// `GET /v1/models[/{id}]`, answered from the upstreams' lists.
+    async fn models(
         &self,
-        kind: Kind,
+        entry: &Entry,
+        pending: &mut Pending,
+        live: &Live,
+    ) -> Result<Reply, ApiError> {
+        self.admit(pending, Want::default())?;
+        let (upstreams, caller) = (&live.upstreams, self.caller);
+        let (status, list, asked) = if entry.serve == Serve::ModelList {
+            let (list, asked) =
+                models::list(upstreams, self.clients, self.req, caller, self.gw).await?;
+            (StatusCode::OK, list, asked)
+        } else {
+            let id = &self.endpoint["/models/".len()..];
+            models::one(upstreams, self.clients, self.req, caller, self.gw, id).await?
+        };
+        pending.record.upstream = asked;
+        let list = if self.req.headers().contains_key("anthropic-version") {
+            models::anthropic_shape(list)
+        } else {
+            list
+        };
+        Ok(Reply::Local(echo::LocalReply {
+            status,
+            body: echo::Body::Full(Bytes::from(list.to_string())),
+            tokens: None,
+        }))
+    }
+
+    /// A path the operator opened: forwarded as it is, counted as a
+    /// request only, so refused to users whose use is metered; the objects
+    /// its body and query name must be the caller's own all the same.
+    async fn extra(
+        &self,
         incoming: Incoming,
         pending: &mut Pending,
-        live: &crate::state::Live,
+        live: &Live,
     ) -> Result<Reply, ApiError> {
-        let media = body::media(self.req);
-        if let Media::Other(given) = &media {
-            return Err(ApiError::UnsupportedMedia(format!(
-                "/v1{} takes a JSON body (Content-Type: application/json){}; this request's body is {}.",
-                self.endpoint,
-                if matches!(kind, Kind::Audio | Kind::Images) { " or a multipart form" } else { "" },
-                given.as_deref().map_or("of no media type".into(), |m| format!("`{m}`"))
+        let limits = &self.caller.limits;
+        if limits.tokens.is_some() || limits.budget.is_some() {
+            return Err(ApiError::EndpointNotAllowed(format!(
+                "/v1{} cannot be metered, so it is not open to users with a token limit or a USD budget.",
+                self.endpoint
             )));
         }
-        let bytes = body::read_whole(self.req, incoming).await?;
-        let mut accounting = Accounting {
-            counted: kind.counted(),
-            estimable: kind.estimable(),
-            strip_usage: false,
-        };
-        let probe = match media {
-            Media::Json => Probe::read(&bytes)?,
-            _ => Probe {
-                model: body::form_model(self.req, &bytes).await?,
-                replies: 1,
-                ..Probe::default()
-            },
-        };
+        let (mut body, probe) = body::read_extra(self.req, self.endpoint, incoming).await?;
+        let mut refs = probe.refs;
+        refs.extend(query_refs(self.req.query_string()));
+        owned::check(&self.gw.pool, &self.caller.name, refs).await?;
+        self.admit(pending, Want::default())?;
+        let candidates = live.upstreams.candidates(None);
+        let out = Outgoing::new(self.req, self.endpoint, None);
+        self.send(
+            live,
+            &candidates,
+            &out,
+            &mut body,
+            Accounting::default(),
+            pending,
+        )
+        .await
+    }
+
+    /// A model-aware endpoint: read the model and every object the body
+    /// names, check the rules, reserve, route.
+    async fn model(
+        &self,
+        entry: &'static Entry,
+        incoming: Incoming,
+        pending: &mut Pending,
+        live: &Live,
+    ) -> Result<Reply, ApiError> {
+        let body::Probed {
+            bytes,
+            media,
+            probe,
+        } = body::read_probed(self.req, entry.body, self.endpoint, incoming).await?;
         let record = &mut pending.record;
         record.stream = probe.stream;
         let model = probe.model.clone().ok_or_else(|| {
@@ -250,41 +269,28 @@ impl Request<'_> {
         if !self.caller.may_use(&model) {
             return Err(ApiError::ModelNotAllowed(model));
         }
-        // A stored response or conversation the request builds on must be
-        // the caller's own.
-        for id in &probe.refers_to {
-            owned::own(&self.gw.pool, &self.caller.name, id).await?;
-        }
-        let candidates = live.upstreams.candidates(Some(&model));
+        // Every object the body names is the caller's own; what they bring
+        // into the prompt is known.
+        let named = owned::check(&self.gw.pool, &self.caller.name, probe.refs.clone()).await?;
+        let mut candidates = live.upstreams.candidates(Some(&model));
         if candidates.is_empty() {
             return Err(ApiError::ModelNotFound(format!(
                 "The model `{model}` does not exist or no upstream serves it."
             )));
         }
-        let want = if accounting.counted {
-            let guess = limits::prompt_guess(bytes.len());
-            let default_reply = live.config.limits.reserve_completion_tokens;
-            let reply = probe.reply_tokens(default_reply);
-            let nano_usd = match self.caller.limits.budget {
-                // At most what the prompt guess and full replies cost.
-                Some(_) => live
-                    .prices
-                    .rate(&model)
-                    .ok_or_else(|| ApiError::ModelUnpriced(model.clone()))?
-                    .cost(crate::usage::Tokens {
-                        prompt: guess,
-                        completion: reply,
-                        ..Default::default()
-                    }),
-                None => 0,
-            };
-            Want {
-                tokens: probe.reservation(guess, default_reply),
-                nano_usd,
-            }
-        } else {
-            Want::default()
-        };
+        // The upstream that holds what the request builds on answers it.
+        if let Some(holder) = named.holder() {
+            candidates.sort_by_key(|u| &*u.name != holder);
+        }
+        let (want, guess) = rules::want(
+            entry,
+            &probe,
+            &named,
+            bytes.len(),
+            &model,
+            self.caller,
+            live,
+        )?;
         self.admit(pending, want)?;
         if let Target::Echo(e) = &candidates[0].target {
             pending.record.upstream = Some(candidates[0].name.clone());
@@ -294,48 +300,53 @@ impl Request<'_> {
                 Some(&bytes),
             )));
         }
-        if accounting.estimable && media == Media::Json {
+        let mut accounting = rules::accounting(entry, &probe, guess);
+        if media == Media::Json && (accounting.estimable() || entry.meter == Meter::Speech) {
             pending.request = Some(bytes.clone());
         }
+        // A conversation the request adds to takes its size from it.
+        pending.record.sized = named
+            .objects
+            .iter()
+            .filter(|(r, _)| r.kind == ObjectKind::Conversations)
+            .map(|(r, _)| Box::from(r.id.as_str()))
+            .collect();
         let mut body = RequestBody::Buffered(bytes);
         // Without accounting nothing would hide an added usage chunk.
-        let wants_usage = probe.stream && kind == Kind::ChatCompletions && pending.counts();
-        if let (true, false, RequestBody::Buffered(bytes)) =
-            (wants_usage, probe.include_usage, &body)
-        {
+        let stream_usage = matches!(entry.meter, Meter::Tokens { stream_usage: true });
+        if let (true, true, false, RequestBody::Buffered(bytes)) = (
+            probe.stream && stream_usage,
+            pending.counts(),
+            probe.include_usage,
+            &body,
+        ) {
             if let Some(changed) = with_include_usage(bytes) {
                 body = RequestBody::Buffered(changed);
                 accounting.strip_usage = true;
             }
         }
         // The upstream account keeps the reply: its creator is recorded.
-        let kind = match kind {
-            Kind::Responses if probe.store != Some(false) => Some(ObjectKind::Responses),
-            Kind::ChatCompletions if probe.store == Some(true) => Some(ObjectKind::ChatCompletions),
+        let creates = match entry.objects {
+            Objects::Creates(ObjectKind::Responses) if probe.store != Some(false) => {
+                Some(ObjectKind::Responses)
+            }
+            Objects::Creates(ObjectKind::ChatCompletions) if probe.store == Some(true) => {
+                Some(ObjectKind::ChatCompletions)
+            }
             _ => None,
         };
+        let out = Outgoing::new(self.req, self.endpoint, Some(&model));
         let reply = self
-            .send(
-                live,
-                &candidates,
-                Some(&model),
-                &mut body,
-                accounting,
-                pending,
-            )
+            .send(live, &candidates, &out, &mut body, accounting, pending)
             .await?;
-        Ok(match (reply, kind) {
+        Ok(match (reply, creates) {
             (Reply::Upstream(answer, accounting, None), Some(kind)) => {
                 let claim = owned::Claim {
                     pool: self.gw.pool.clone(),
                     kind,
                     user: self.caller.name.to_string(),
-                    upstream: pending
-                        .record
-                        .upstream
-                        .as_deref()
-                        .unwrap_or_default()
-                        .to_owned(),
+                    upstream: self.upstream_name(pending),
+                    created: Default::default(),
                 };
                 Reply::Upstream(answer, accounting, Some(claim))
             }
@@ -344,42 +355,67 @@ impl Request<'_> {
     }
 
     /// An account object: forwarded for its owner only, to the upstream
-    /// that holds it; lists cut down to the caller's own; the creator of a
-    /// new one recorded before the reply goes out.
+    /// that holds it, with every object its query and body name the
+    /// caller's own too; lists cut down to the caller's own; the creator
+    /// of a new one recorded before the reply goes out.
     async fn object(
         &self,
-        kind: ObjectKind,
+        entry: &'static Entry,
         incoming: Incoming,
         pending: &mut Pending,
-        live: &crate::state::Live,
+        live: &Live,
     ) -> Result<Reply, ApiError> {
-        let pool = &self.gw.pool;
-        let user = &*self.caller.name;
-        let method = self.req.method().clone();
-        let named = door::object_id(kind, self.endpoint);
-        let holder = match named {
-            Some((id, _)) => {
-                let owner = owned::own(pool, user, id).await?;
-                let upstream = live.upstreams.named(&owner.upstream).ok_or_else(|| {
+        let segments: Vec<&str> = self.endpoint[1..].split('/').collect();
+        let mut refs: Vec<Ref> = entry
+            .owned_ids(&segments)
+            .into_iter()
+            .map(|(kind, id)| Ref {
+                kind,
+                id: id.to_owned(),
+            })
+            .collect();
+        let named_in_path = refs.len();
+        let probed = body::read_probed(self.req, entry.body, self.endpoint, incoming).await?;
+        refs.extend(probed.probe.refs);
+        let listing = match entry.objects {
+            Objects::Lists(kind) => {
+                let asked =
+                    Asked::parse(kind, self.req.query_string()).map_err(ApiError::BadRequest)?;
+                refs.extend(asked.cursors(kind));
+                Some((kind, asked))
+            }
+            _ => None,
+        };
+        refs.extend(query_refs(self.req.query_string()));
+        let named = owned::check(&self.gw.pool, &self.caller.name, refs).await?;
+        let holder = match named.objects.first().filter(|_| named_in_path > 0) {
+            Some((r, known)) => {
+                let upstream = live.upstreams.named(&known.owner.upstream).ok_or_else(|| {
                     ApiError::NotFound(format!(
-                        "The upstream `{}` that holds `{id}` is not configured any more.",
-                        owner.upstream
+                        "The upstream `{}` that holds `{}` is not configured any more.",
+                        known.owner.upstream, r.id
                     ))
                 })?;
                 vec![upstream]
             }
-            None if matches!(method, Method::GET | Method::POST) => live.upstreams.candidates(None),
-            None => {
-                return Err(refusal(Refused::Unknown, self.endpoint, &method));
-            }
+            None => live.upstreams.candidates(None),
         };
-        let mut body = body::pass_through(self.req, incoming).await?;
         self.admit(pending, Want::default())?;
+        if let Some((kind, asked)) = listing {
+            return self.list(kind, asked, &holder, pending, live).await;
+        }
+        let mut body = match entry.body {
+            catalogue_body if catalogue_body != crate::catalogue::Body::None => {
+                RequestBody::Buffered(probed.bytes)
+            }
+            _ => RequestBody::None,
+        };
+        let out = Outgoing::new(self.req, self.endpoint, None);
         let reply = self
             .send(
                 live,
                 &holder,
-                None,
+                &out,
                 &mut body,
                 Accounting::default(),
                 pending,
@@ -388,42 +424,118 @@ impl Request<'_> {
         let Reply::Upstream(answer, accounting, _) = reply else {
             return Ok(reply); // the echo upstream keeps no objects
         };
-        let upstream = pending
+        let looks = match entry.objects {
+            Objects::Creates(_) | Objects::CompletesUpload => true,
+            // A stored response read: if it finished, its charge settles.
+            Objects::None => segments.len() == 2 && segments[0] == "responses",
+            _ => false,
+        };
+        let res = match answer {
+            Answer::Live(res)
+                if res.status().is_success() && (looks || entry.objects == Objects::Deletes) =>
+            {
+                res
+            }
+            answer => return Ok(Reply::Upstream(answer, accounting, None)),
+        };
+        let (status, headers, text) = read_whole(res).await?;
+        let user = self.caller.name.to_string();
+        let upstream = self.upstream_name(pending);
+        let pool = &self.gw.pool;
+        match entry.objects {
+            Objects::Creates(kind) => {
+                let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+                if let Some(id) = owned::first_id(&text) {
+                    let tokens = owned::tokens_of(&v);
+                    owned::claim(pool, id.to_owned(), kind, user, upstream, tokens).await?;
+                }
+            }
+            Objects::CompletesUpload => {
+                if let Some((id, tokens)) = owned::completed_file(&text) {
+                    owned::claim(pool, id, ObjectKind::Files, user, upstream, tokens).await?;
+                }
+            }
+            Objects::Deletes => {
+                let id = segments.last().copied().unwrap_or_default().to_owned();
+                owned::forget(pool, id).await?;
+            }
+            _ => {
+                if let Some(settled) = crate::settle::outcome(segments[1], &text) {
+                    self.gw.usage.settle(settled);
+                }
+            }
+        }
+        Ok(read_reply(status, headers, text))
+    }
+
+    /// A list of the caller's own objects of `kind`: upstream pages read
+    /// until the caller's page is full (or the walk's bound), rebuilt from
+    /// the caller's entries.
+    async fn list(
+        &self,
+        kind: ObjectKind,
+        asked: Asked,
+        holder: &[&Upstream],
+        pending: &mut Pending,
+        live: &Live,
+    ) -> Result<Reply, ApiError> {
+        let own = owned::owned(&self.gw.pool, &self.caller.name, kind).await?;
+        let reply = |page: serde_json::Value| {
+            Reply::Local(echo::LocalReply {
+                status: StatusCode::OK,
+                body: echo::Body::Full(Bytes::from(page.to_string())),
+                tokens: None,
+            })
+        };
+        if own.is_empty() {
+            // Nothing of the caller's to find: the upstream is not asked.
+            return Ok(reply(Gathered::empty()));
+        }
+        let single = asked.before.is_some();
+        let mut gathered = Gathered::new(own, asked.limit);
+        let mut cursor = asked.after.clone();
+        for _ in 0..lists::MAX_PAGES {
+            let out = Outgoing {
+                query: asked.upstream_query(kind, cursor.as_deref()),
+                ..Outgoing::new(self.req, self.endpoint, None)
+            };
+            let sent = self
+                .send(
+                    live,
+                    holder,
+                    &out,
+                    &mut RequestBody::None,
+                    Accounting::default(),
+                    pending,
+                )
+                .await?;
+            let res = match sent {
+                Reply::Upstream(Answer::Live(res), ..) if res.status().is_success() => res,
+                other => return Ok(other),
+            };
+            let (_, _, text) = read_whole(res).await?;
+            let page = Page::parse(&text).ok_or_else(|| {
+                ApiError::Upstream(format!(
+                    "The upstream `{}` sent a list that is not one.",
+                    self.upstream_name(pending)
+                ))
+            })?;
+            let next = page.last_id().map(str::to_owned);
+            if !gathered.take(page) || single || next.is_none() {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(reply(gathered.page()))
+    }
+
+    fn upstream_name(&self, pending: &Pending) -> String {
+        pending
             .record
             .upstream
             .as_deref()
             .unwrap_or_default()
-            .to_owned();
-        let (status, headers, text) = match answer {
-            Answer::Live(res) if res.status().is_success() => read_whole(res).await?,
-            answer => return Ok(Reply::Upstream(answer, accounting, None)),
-        };
-        let created = match named {
-            // A list: the caller's own entries only.
-            None if method == Method::GET => {
-                let own = owned::owned(pool, user, kind).await?;
-                let only = owned::only_own(&text, &own).ok_or_else(|| {
-                    ApiError::Upstream(format!(
-                        "The upstream `{upstream}` sent a list that is not one."
-                    ))
-                })?;
-                return Ok(read_reply(status, headers, only));
-            }
-            None => owned::first_id(&text).map(|id| (id.to_owned(), kind)),
-            // An upload completed into a file: the file is the uploader's.
-            Some((_, "complete")) if kind == ObjectKind::Uploads => {
-                owned::completed_file(&text).map(|id| (id, ObjectKind::Files))
-            }
-            Some((id, "")) if method == Method::DELETE => {
-                owned::forget(pool, id.to_owned()).await?;
-                None
-            }
-            Some(_) => None,
-        };
-        if let Some((id, kind)) = created {
-            owned::claim(pool, id, kind, user.to_owned(), upstream).await?;
-        }
-        Ok(read_reply(status, headers, text))
+            .to_owned()
     }
 
     /// Takes what the request needs of the caller's limits.
@@ -443,9 +555,9 @@ impl Request<'_> {
     /// Forwards to `candidates`, in order.
     async fn send(
         &self,
-        live: &crate::state::Live,
-        candidates: &[&crate::upstream::Upstream],
-        model: Option<&str>,
+        live: &Live,
+        candidates: &[&Upstream],
+        out: &Outgoing<'_>,
         body: &mut RequestBody,
         accounting: Accounting,
         pending: &mut Pending,
@@ -459,17 +571,7 @@ impl Request<'_> {
             )));
         }
         let scrub = |text: &[u8]| live.upstreams.scrub(text);
-        match failover::with_failover(
-            self.clients,
-            candidates,
-            &scrub,
-            self.req,
-            self.endpoint,
-            model,
-            body,
-        )
-        .await
-        {
+        match failover::with_failover(self.clients, candidates, &scrub, out, body).await {
             Ok((answer, upstream)) => {
                 pending.record.upstream = Some(upstream.name.clone());
                 Ok(Reply::Upstream(answer, accounting, None))
@@ -480,4 +582,21 @@ impl Request<'_> {
             }
         }
     }
+}
+
+/// Query parameters that name account objects (as an upstream decodes
+/// them): they must be the caller's own like any other reference.
+fn query_refs(query: &str) -> Vec<Ref> {
+    if query.is_empty() {
+        return Vec::new();
+    }
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter_map(|(name, value)| {
+            let name = name.trim_end_matches("[]");
+            probe::reference_kind(name).map(|kind| Ref {
+                kind,
+                id: value.into_owned(),
+            })
+        })
+        .collect()
 }

@@ -132,15 +132,14 @@ async fn live(
 ) -> Result<Vec<Value>, ApiError> {
     let mut body = RequestBody::None;
     let scrub = |text: &[u8]| bytes::Bytes::copy_from_slice(text);
-    let (answer, _) =
-        match failover::with_failover(clients, &[u], &scrub, req, "/models", None, &mut body).await
-        {
-            Ok(a) => a,
-            Err((e, tried)) => {
-                *asked = tried;
-                return Err(e);
-            }
-        };
+    let out = failover::Outgoing::new(req, "/models", None);
+    let (answer, _) = match failover::with_failover(clients, &[u], &scrub, &out, &mut body).await {
+        Ok(a) => a,
+        Err((e, tried)) => {
+            *asked = tried;
+            return Err(e);
+        }
+    };
     *asked = Some(u.name.clone());
     let mut res = match answer {
         Answer::Live(res) => res,

@@ -1,11 +1,14 @@
-//! Account objects on the request path: whose an object is, recording the
-//! creator of a new one before its reply reaches the client, and lists cut
-//! down to the caller's own. Every database call runs off the worker, and
-//! only requests that touch account objects make one.
+//! Account objects on the request path: whose the objects a request names
+//! are (in its path, query and body, all in one lookup), recording the
+//! creator of a new one before its reply reaches the client. Every
+//! database call runs off the worker, and only requests that name or make
+//! account objects make one.
 
+use super::probe::Ref;
 use crate::db::{self, Pool};
 use crate::error::ApiError;
-use crate::objects::{self, ObjectKind, Owner};
+use crate::objects::{self, Known, ObjectKind};
+use crate::usage::meter::Created;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::LocalBoxFuture;
 use futures_util::Stream;
@@ -17,31 +20,83 @@ use std::task::{Context, Poll};
 /// How far into a reply its object's `id` is looked for.
 const MAX_ID_SCAN: usize = 64 * 1024;
 
-/// The owner of `id`, if that is `user`; anyone else's (or an unknown)
-/// object is 404 `not_found`, so that ids of others are not confirmed.
-pub async fn own(pool: &Pool, user: &str, id: &str) -> Result<Owner, ApiError> {
-    let lookup = id.to_owned();
-    let owner = db::query(pool, move |c| objects::owner(c, &lookup)).await?;
-    match owner {
-        Some(o) if o.user == user => Ok(o),
-        _ => Err(ApiError::NotFound(format!(
-            "No object `{}` of yours exists.",
-            id.chars().take(100).collect::<String>()
-        ))),
+/// The objects a request names, each the caller's own.
+#[derive(Debug, Default)]
+pub struct Named {
+    pub objects: Vec<(Ref, Known)>,
+}
+
+impl Named {
+    /// The tokens the named objects bring into the prompt: a stored
+    /// response's or conversation's recorded prompt and reply, a file's
+    /// size (`unknown` for one whose size the gateway never learnt).
+    pub fn prompt_tokens(&self, unknown: i64) -> i64 {
+        self.objects
+            .iter()
+            .filter(|(r, _)| {
+                matches!(
+                    r.kind,
+                    ObjectKind::Responses | ObjectKind::Conversations | ObjectKind::Files
+                )
+            })
+            .map(|(_, k)| k.tokens.unwrap_or(unknown))
+            .fold(0i64, i64::saturating_add)
+    }
+
+    /// The upstream that holds the first named object.
+    pub fn holder(&self) -> Option<&str> {
+        self.objects.first().map(|(_, k)| k.owner.upstream.as_str())
     }
 }
 
-/// Records `user` as the creator of `id` (at `upstream`).
+/// Every object `refs` name must be `user`'s own and of the kind named;
+/// anyone else's (or an unknown one, or one of another kind) is 404
+/// `not_found` naming the id, so that ids of others are not confirmed.
+/// One lookup for them all; none when there are none.
+pub async fn check(pool: &Pool, user: &str, refs: Vec<Ref>) -> Result<Named, ApiError> {
+    if refs.is_empty() {
+        return Ok(Named::default());
+    }
+    let ids: Vec<String> = refs.iter().map(|r| r.id.clone()).collect();
+    let known = db::query(pool, move |c| {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        objects::known(c, &ids)
+    })
+    .await?;
+    let mut named = Named::default();
+    let mut seen = HashSet::new();
+    for r in refs {
+        let k = known
+            .get(&r.id)
+            .filter(|k| k.owner.user == user && k.kind == r.kind)
+            .ok_or_else(|| not_found(&r.id))?;
+        if seen.insert(r.id.clone()) {
+            named.objects.push((r, k.clone()));
+        }
+    }
+    Ok(named)
+}
+
+pub fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "No object `{}` of yours exists.",
+        id.chars().take(100).collect::<String>()
+    ))
+}
+
+/// Records `user` as the creator of `id` (at `upstream`), bringing
+/// `tokens` into a prompt that names it.
 pub async fn claim(
     pool: &Pool,
     id: String,
     kind: ObjectKind,
     user: String,
     upstream: String,
+    tokens: Option<i64>,
 ) -> Result<(), ApiError> {
     let at = crate::db::now();
     Ok(db::query(pool, move |c| {
-        objects::claim(c, &id, kind, &user, &upstream, at)
+        objects::claim(c, &id, kind, &user, &upstream, at, tokens)
     })
     .await?)
 }
@@ -82,28 +137,27 @@ pub fn first_id(bytes: &[u8]) -> Option<&str> {
     None
 }
 
-/// The id of the file an upload was completed into.
-pub fn completed_file(reply: &[u8]) -> Option<String> {
+/// What a new object brings into a prompt that names it, by its reply: a
+/// file's size, at four bytes a token (an over-estimate for text).
+pub fn tokens_of(object: &Value) -> Option<i64> {
+    object["bytes"].as_i64().map(|b| b.max(0) / 4)
+}
+
+/// The file an upload was completed into: its id, and its size's tokens.
+pub fn completed_file(reply: &[u8]) -> Option<(String, Option<i64>)> {
     let v: Value = serde_json::from_slice(reply).ok()?;
-    v["file"]["id"].as_str().map(str::to_owned)
+    let file = &v["file"];
+    Some((file["id"].as_str()?.to_owned(), tokens_of(file)))
 }
 
-/// A list reply with only `own` entries in its `data`. Paging fields
-/// (`has_more`, `first_id`, `last_id`) stay as the upstream sent them, so
-/// `after=last_id` goes on where the upstream's page ended.
-pub fn only_own(reply: &[u8], own: &HashSet<String>) -> Option<Bytes> {
-    let mut v: Value = serde_json::from_slice(reply).ok()?;
-    let data = v.get_mut("data")?.as_array_mut()?;
-    data.retain(|entry| entry["id"].as_str().is_some_and(|id| own.contains(id)));
-    serde_json::to_vec(&v).ok().map(Bytes::from)
-}
-
-/// What a creating request's reply is recorded as.
+/// What a creating request's reply is recorded as; `created` learns the
+/// id (for the usage record, which sizes the object or settles from it).
 pub struct Claim {
     pub pool: Pool,
     pub kind: ObjectKind,
     pub user: String,
     pub upstream: String,
+    pub created: Created,
 }
 
 enum State {
@@ -163,8 +217,10 @@ where
                         match (id, this.claim.take()) {
                             (Some(id), Some(c)) => {
                                 let held = std::mem::take(held).freeze();
+                                *c.created.borrow_mut() = Some(Box::from(id.as_str()));
                                 let write = Box::pin(async move {
-                                    let _ = claim(&c.pool, id, c.kind, c.user, c.upstream).await;
+                                    let _ =
+                                        claim(&c.pool, id, c.kind, c.user, c.upstream, None).await;
                                 });
                                 this.state = State::Writing(held, write);
                             }
@@ -209,18 +265,10 @@ mod tests {
     }
 
     #[test]
-    fn lists_keep_only_the_callers_entries() {
-        let own: HashSet<String> = ["file-1".to_string()].into();
-        let list = br#"{"object":"list","data":[{"id":"file-1"},{"id":"file-2"}],"has_more":true,"last_id":"file-2"}"#;
-        let v: Value = serde_json::from_slice(&only_own(list, &own).unwrap()).unwrap();
-        assert_eq!(v["data"], serde_json::json!([{"id": "file-1"}]));
+    fn a_completed_upload_names_its_file_and_size() {
         assert_eq!(
-            (v["has_more"].clone(), v["last_id"].clone()),
-            (true.into(), "file-2".into())
-        );
-        assert_eq!(
-            completed_file(br#"{"id":"upload_1","file":{"id":"file-9"}}"#).as_deref(),
-            Some("file-9")
+            completed_file(br#"{"id":"upload_1","file":{"id":"file-9","bytes":4000}}"#),
+            Some(("file-9".into(), Some(1000)))
         );
     }
 }

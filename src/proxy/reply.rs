@@ -43,7 +43,7 @@ impl Reply {
             Reply::Upstream(Answer::Live(res), accounting, claim) => {
                 let status = res.status();
                 let watch = if pending.counts() {
-                    Watch::for_reply(accounting, status, res.headers())
+                    Watch::for_reply(&accounting, status, res.headers())
                 } else {
                     Watch::Nothing
                 };
@@ -71,11 +71,21 @@ impl Reply {
                 }
                 let deadline = tokio::time::Instant::from_std(pending_deadline(&pending, gw));
                 match claim {
-                    Some(claim) if status.is_success() => out.streaming(
-                        Metered::new(owned::Claiming::new(res, claim), pending, watch)
+                    Some(claim) if status.is_success() => {
+                        pending.created = Some(claim.created.clone());
+                        out.streaming(
+                            Metered::new(
+                                owned::Claiming::new(res, claim),
+                                pending,
+                                watch,
+                                accounting,
+                            )
                             .until(deadline),
-                    ),
-                    _ => out.streaming(Metered::new(res, pending, watch).until(deadline)),
+                        )
+                    }
+                    _ => {
+                        out.streaming(Metered::new(res, pending, watch, accounting).until(deadline))
+                    }
                 }
             }
             Reply::Upstream(
@@ -96,7 +106,12 @@ impl Reply {
                     out.append_header((name.clone(), value.clone()));
                 }
                 out.no_chunking(body.len() as u64);
-                out.streaming(Metered::new(once(body), pending, Watch::Nothing))
+                out.streaming(Metered::new(
+                    once(body),
+                    pending,
+                    Watch::Nothing,
+                    Accounting::default(),
+                ))
             }
             Reply::Local(reply) => {
                 pending.record.status = reply.status.as_u16();
@@ -109,7 +124,12 @@ impl Reply {
                         out.content_type("application/json");
                         let len = bytes.len() as u64;
                         out.no_chunking(len);
-                        out.streaming(Metered::new(once(bytes), pending, Watch::Nothing))
+                        out.streaming(Metered::new(
+                            once(bytes),
+                            pending,
+                            Watch::Nothing,
+                            Accounting::default(),
+                        ))
                     }
                     echo::Body::Events(chunks) => {
                         out.content_type("text/event-stream")
@@ -118,7 +138,12 @@ impl Reply {
                         let stream = futures_util::stream::iter(
                             chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
                         );
-                        out.streaming(Metered::new(stream, pending, Watch::Nothing))
+                        out.streaming(Metered::new(
+                            stream,
+                            pending,
+                            Watch::Nothing,
+                            Accounting::default(),
+                        ))
                     }
                 }
             }

@@ -37,6 +37,27 @@ pub fn strip_credentials(query: &str) -> String {
         .join("&")
 }
 
+/// What goes to an upstream: the client's request (method and headers),
+/// the path after `/v1`, the query (credentials stripped) and the model it
+/// was routed by.
+pub struct Outgoing<'r> {
+    pub req: &'r HttpRequest,
+    pub endpoint: &'r str,
+    pub query: String,
+    pub model: Option<&'r str>,
+}
+
+impl<'r> Outgoing<'r> {
+    pub fn new(req: &'r HttpRequest, endpoint: &'r str, model: Option<&'r str>) -> Outgoing<'r> {
+        Outgoing {
+            req,
+            endpoint,
+            query: strip_credentials(req.query_string()),
+            model,
+        }
+    }
+}
+
 /// The client's request body, as it is sent.
 pub enum RequestBody {
     None,
@@ -78,9 +99,7 @@ pub async fn with_failover<'u>(
     clients: &Clients,
     candidates: &[&'u Upstream],
     scrub: &dyn Fn(&[u8]) -> Bytes,
-    req: &HttpRequest,
-    endpoint: &str,
-    model: Option<&str>,
+    out: &Outgoing<'_>,
     body: &mut RequestBody,
 ) -> Result<(Answer, &'u Upstream), (ApiError, Option<Arc<str>>)> {
     let mut last: Option<ApiError> = None;
@@ -96,7 +115,7 @@ pub async fn with_failover<'u>(
             let key = pool.key(i);
             tried = Some(upstream.name.clone());
             let began = Instant::now();
-            let sent = send(client, upstream, key, req, endpoint, model, body).await;
+            let sent = send(client, upstream, key, out, body).await;
             clients.observe(upstream, began.elapsed());
             let mut res = match sent {
                 Ok(res) => res,
@@ -195,18 +214,22 @@ pub enum Failure {
     Client(ApiError),
 }
 
-/// One attempt: the client's request to `upstream` with its key `key`;
-/// `endpoint` is the path after `/v1`.
-pub async fn send(
-    client: &awc::Client,
+/// Where a request for `endpoint` (after `/v1`) with `query` goes on
+/// `upstream`, with which key header, and the model name its body must
+/// carry there (Azure's v1 deployments).
+pub struct Address {
+    pub url: String,
+    pub key: (HeaderName, HeaderValue),
+    pub replace_model: Option<String>,
+}
+
+pub fn address(
     upstream: &Upstream,
     key: &PoolKey,
-    req: &HttpRequest,
     endpoint: &str,
+    query: &str,
     model: Option<&str>,
-    body: &mut RequestBody,
-) -> Result<ClientResponse, Failure> {
-    let query = strip_credentials(req.query_string());
+) -> Result<Address, Failure> {
     let mut replace_model = None;
     let mut key_header = (key.header.0.clone(), key.header.1.clone());
     let joined = |parts: &[&str]| {
@@ -214,7 +237,7 @@ pub async fn send(
         parts.iter().for_each(|p| url.push_str(p));
         if !query.is_empty() {
             url.push('?');
-            url.push_str(&query);
+            url.push_str(query);
         }
         url
     };
@@ -230,7 +253,7 @@ pub async fn send(
         }
         Target::Azure { azure, .. } => {
             let route = azure
-                .route(endpoint, &query, model)
+                .route(endpoint, query, model)
                 .map_err(Failure::NotServed)?;
             replace_model = route.model;
             format!("{}{}", azure.endpoint, route.path_and_query)
@@ -238,6 +261,59 @@ pub async fn send(
         // Answered locally by the handler; never sent.
         Target::Echo(_) => return Err(Failure::NotServed("echo answers locally".into())),
     };
+    Ok(Address {
+        url,
+        key: key_header,
+        replace_model,
+    })
+}
+
+/// A `GET` of the gateway's own (settling a charge): `endpoint` on
+/// `upstream` with its first usable key, no client headers.
+pub async fn fetch(
+    client: &awc::Client,
+    upstream: &Upstream,
+    endpoint: &str,
+) -> Result<ClientResponse, ApiError> {
+    let pool = upstream
+        .keys()
+        .ok_or_else(|| ApiError::NotServed("the echo upstream keeps no objects".into()))?;
+    let i = *pool
+        .order(Instant::now())
+        .first()
+        .ok_or_else(|| ApiError::Upstream(format!("every key of `{}` is parked", upstream.name)))?;
+    let key = pool.key(i);
+    let to = match address(upstream, key, endpoint, "", None) {
+        Ok(a) => a,
+        Err(Failure::NotServed(why)) => return Err(ApiError::NotServed(why)),
+        Err(Failure::Send(e) | Failure::Client(e)) => return Err(e),
+    };
+    let mut request = client.get(to.url.as_str()).no_decompress();
+    let headers = request.headers_mut();
+    for (name, value) in &upstream.account_headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    headers.insert(to.key.0, to.key.1);
+    request
+        .send()
+        .await
+        .map_err(|e| upstream_error(&upstream.name, &key.hint, e))
+}
+
+/// One attempt: the client's request to `upstream` with its key `key`.
+pub async fn send(
+    client: &awc::Client,
+    upstream: &Upstream,
+    key: &PoolKey,
+    out: &Outgoing<'_>,
+    body: &mut RequestBody,
+) -> Result<ClientResponse, Failure> {
+    let req = out.req;
+    let Address {
+        url,
+        key: key_header,
+        replace_model,
+    } = address(upstream, key, out.endpoint, &out.query, out.model)?;
     let mut request = client
         .request(req.method().clone(), url.as_str())
         .no_decompress();

@@ -177,9 +177,17 @@ pub fn refresh(
         .map(|(name, limits, _)| (name.clone(), limits.period))
         .collect();
     let used = used_this_period(conn, &periods, now)?;
+    // Work that finishes later holds what it reserved until it is settled,
+    // on every instance.
+    let waiting = super::charges::held_by_users(conn)?;
     for (name, _, ledger) in &limited {
         let u = used.get(name).copied().unwrap_or_default();
-        ledger.set_used(u.requests, u.tokens, u.nano_usd);
+        let [held_requests, held_tokens, held_usd] = waiting.get(name).copied().unwrap_or_default();
+        ledger.set_used(
+            u.requests.saturating_add(held_requests),
+            u.tokens.saturating_add(held_tokens),
+            u.nano_usd.saturating_add(held_usd),
+        );
     }
     Ok(())
 }
@@ -230,7 +238,9 @@ pub fn used_between(
 
 /// What each of `names` that used anything used from day
 /// `since` until before day `until`, from the daily totals. Requests the
-/// gateway refused itself never reached an upstream and do not count.
+/// gateway refused itself never reached an upstream and do not count; a
+/// request counts against a request limit only if it reached a model
+/// (model lists and object reads have none), its tokens and cost always.
 pub fn used_by_users(
     conn: &mut DbConnection,
     names: &[String],
@@ -246,7 +256,9 @@ pub fn used_by_users(
         .select((
             user_name,
             (
-                sql::<BigInt>("CAST(SUM(requests) AS BIGINT)"),
+                sql::<BigInt>(
+                    "CAST(SUM(CASE WHEN model <> '' THEN requests ELSE 0 END) AS BIGINT)",
+                ),
                 sql::<BigInt>("CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT)"),
                 sql::<BigInt>("CAST(SUM(cost_nano_usd) AS BIGINT)"),
             ),

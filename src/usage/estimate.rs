@@ -1,9 +1,9 @@
 //! Estimating a reply's tokens with the tokenizer when the upstream did not
-//! report them (pure logic): the request's text and the text delivered,
-//! each read up to `ESTIMATE_TEXT` and extrapolated beyond.
+//! report them (pure logic): the request's text and every kind of output
+//! delivered (text, reasoning and thinking, tool-call arguments, refusals,
+//! transcripts), each read up to `ESTIMATE_TEXT` and extrapolated beyond.
 
-use super::extract::{event_data, SseSplitter};
-use super::{count_tokens, Tokens};
+use super::{count_tokens, ReplyKind, Tokens};
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
@@ -27,15 +27,16 @@ fn bounded_count(model: &str, text: &str) -> i64 {
 }
 
 /// Estimates a reply's tokens with the tokenizer when the upstream did not
-/// report them: the request's messages (or prompt, or input) and the text
+/// report them: the request's messages (or prompt, or input) and the output
 /// actually delivered. `reply` may be the first part of a longer reply of
-/// `reply_len` bytes: its count is extrapolated.
+/// `reply_len` bytes (for `StreamText`: of text): its count is
+/// extrapolated.
 pub fn estimate(
     model: &str,
     request: &[u8],
     reply: &[u8],
     reply_len: usize,
-    streamed: bool,
+    kind: ReplyKind,
 ) -> Tokens {
     let request: Value = serde_json::from_slice(request).unwrap_or(Value::Null);
     let mut prompt_text = String::new();
@@ -48,52 +49,70 @@ pub fn estimate(
     for field in ["prompt", "input", "instructions", "system"] {
         push_text(&mut prompt_text, &request[field]);
     }
-    let mut reply_text = String::new();
+    let prompt = bounded_count(model, &prompt_text);
     let whole = reply.len() >= reply_len;
-    if streamed {
-        let mut splitter = SseSplitter::default();
-        splitter.feed(reply, |event| {
-            let data = event_data(event);
-            if let Ok(v) = serde_json::from_slice::<Value>(&data) {
-                for c in v["choices"].as_array().into_iter().flatten() {
-                    push_text(&mut reply_text, &c["delta"]["content"]);
-                    push_text(&mut reply_text, &c["text"]);
-                }
-                push_text(&mut reply_text, &v["delta"]);
-                // Anthropic's `content_block_delta`: `{"delta": {"text"}}`.
-                push_text(&mut reply_text, &v["delta"]["text"]);
+    let reply_text = match kind {
+        ReplyKind::StreamText | ReplyKind::Text => String::from_utf8_lossy(reply).into_owned(),
+        ReplyKind::Json => match serde_json::from_slice::<Value>(reply) {
+            Ok(v) => json_output(&v),
+            Err(_) if !whole => {
+                // The first part of a long JSON reply does not parse: about
+                // four bytes a token.
+                return Tokens {
+                    prompt,
+                    completion: i64::try_from(reply_len / 4).unwrap_or(i64::MAX),
+                    cached: 0,
+                    cache_written: 0,
+                };
             }
-        });
-    } else if let Ok(v) = serde_json::from_slice::<Value>(reply) {
-        for c in v["choices"].as_array().into_iter().flatten() {
-            push_text(&mut reply_text, &c["message"]["content"]);
-            push_text(&mut reply_text, &c["text"]);
-        }
-        // The Responses API: output items, each with content parts.
-        push_text(&mut reply_text, &v["output"]);
-        // Anthropic's Messages API: content blocks.
-        push_text(&mut reply_text, &v["content"]);
-    } else if !whole {
-        // The first part of a long JSON reply does not parse: about four
-        // bytes a token.
-        return Tokens {
-            prompt: bounded_count(model, &prompt_text),
-            completion: i64::try_from(reply_len / 4).unwrap_or(i64::MAX),
-            cached: 0,
-            cache_written: 0,
-        };
-    }
+            Err(_) => String::new(),
+        },
+    };
     let mut completion = bounded_count(model, &reply_text);
     if !whole && !reply.is_empty() {
         let scaled = i128::from(completion) * reply_len as i128 / reply.len() as i128;
         completion = i64::try_from(scaled).unwrap_or(i64::MAX);
     }
     Tokens {
-        prompt: bounded_count(model, &prompt_text),
+        prompt,
         completion,
         cached: 0,
         cache_written: 0,
     }
+}
+
+/// Every kind of output of a whole JSON reply: Chat Completions' message
+/// (content, reasoning, refusal, tool-call arguments), Completions' text,
+/// the Responses API's output items (content, reasoning summaries,
+/// arguments), Anthropic's content blocks (text, thinking, tool input), a
+/// transcript's text.
+fn json_output(v: &Value) -> String {
+    let mut out = String::new();
+    for c in v["choices"].as_array().into_iter().flatten() {
+        let m = &c["message"];
+        for field in ["content", "reasoning_content", "reasoning", "refusal"] {
+            push_text(&mut out, &m[field]);
+        }
+        for call in m["tool_calls"].as_array().into_iter().flatten() {
+            push_text(&mut out, &call["function"]["arguments"]);
+        }
+        push_text(&mut out, &m["function_call"]["arguments"]);
+        push_text(&mut out, &c["text"]);
+    }
+    for item in v["output"].as_array().into_iter().flatten() {
+        push_text(&mut out, &item["content"]);
+        push_text(&mut out, &item["summary"]);
+        push_text(&mut out, &item["arguments"]);
+    }
+    for block in v["content"].as_array().into_iter().flatten() {
+        push_text(&mut out, &block["text"]);
+        push_text(&mut out, &block["thinking"]);
+        if let Some(input) = block.get("input").filter(|i| !i.is_null()) {
+            out.push_str(&input.to_string());
+        }
+    }
+    push_text(&mut out, &v["text"]);
+    out
 }
 
 /// The text of a string, or of a list of strings, parts (`text`) and items
@@ -150,8 +169,8 @@ mod tests {
     #[test]
     fn estimate_counts_request_and_delivered_text() {
         let request = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hello world"}]}"#;
-        let stream = b"data: {\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\" there\"}}]}\n\ndata: [DONE]\n\n";
-        let t = estimate("gpt-4o", request, stream, stream.len(), true);
+        let text = b"Hello there";
+        let t = estimate("gpt-4o", request, text, text.len(), ReplyKind::StreamText);
         assert_eq!(
             t,
             Tokens {
@@ -162,7 +181,10 @@ mod tests {
             }
         );
         let json = br#"{"choices":[{"message":{"content":"Hello there"}}]}"#;
-        assert_eq!(estimate("gpt-4o", request, json, json.len(), false), t);
+        assert_eq!(
+            estimate("gpt-4o", request, json, json.len(), ReplyKind::Json),
+            t
+        );
 
         // The Responses API: input items and output messages.
         let request = br#"{"model":"gpt-4o","instructions":"be","input":[
@@ -170,7 +192,7 @@ mod tests {
             {"role":"user","content":[{"type":"input_text","text":" world"}]}]}"#;
         let reply = br#"{"output":[{"type":"message","content":[
             {"type":"output_text","text":"Hello there"}]}]}"#;
-        let t = estimate("gpt-4o", request, reply, reply.len(), false);
+        let t = estimate("gpt-4o", request, reply, reply.len(), ReplyKind::Json);
         assert_eq!(
             t,
             Tokens {
@@ -180,5 +202,38 @@ mod tests {
                 cache_written: 0
             }
         );
+    }
+
+    /// Reasoning, thinking and tool calls count as the reply, in each
+    /// API's shape.
+    #[test]
+    fn every_kind_of_output_counts() {
+        let request = br#"{"model":"gpt-4o","input":"hi"}"#;
+        let count = |reply: &Value| {
+            let bytes = reply.to_string();
+            estimate(
+                "gpt-4o",
+                request,
+                bytes.as_bytes(),
+                bytes.len(),
+                ReplyKind::Json,
+            )
+            .completion
+        };
+        let words = "one two three four five six seven eight";
+        let n = count_tokens("gpt-4o", words);
+        let chat = serde_json::json!({"choices": [{"message": {"content": null,
+            "reasoning_content": words,
+            "tool_calls": [{"function": {"name": "f", "arguments": words}}]}}]});
+        assert_eq!(count(&chat), 2 * n);
+        let responses = serde_json::json!({"output": [
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": words}]},
+            {"type": "function_call", "arguments": words}]});
+        assert_eq!(count(&responses), 2 * n);
+        let anthropic = serde_json::json!({"content": [
+            {"type": "thinking", "thinking": words}, {"type": "text", "text": words}]});
+        assert_eq!(count(&anthropic), 2 * n);
+        let transcript = serde_json::json!({"text": words});
+        assert_eq!(count(&transcript), n);
     }
 }

@@ -1,16 +1,19 @@
 //! Reading token usage out of upstream replies (pure logic, no I/O): the
 //! `usage` object of a JSON reply, the usage events of a stream (OpenAI's
 //! usage chunk, Anthropic's `message_start` and `message_delta`), cached
-//! tokens in each dialect (the estimate when they report none is in
-//! `estimate`).
+//! tokens in each dialect, the service tier, one-hour cache writes and web
+//! searches a reply reports, and the output text of each stream event (for
+//! the estimate when they report none, in `estimate`).
 //!
 //! Longer than 450 lines only with its unit tests: the code is the first
-//! 420 lines; the tests drive private steps, so they stay beside it.
+//! 560 lines; the tests drive private steps, so they stay beside it.
 
-use super::Tokens;
+use super::{Extras, Tier, Tokens};
 use bytes::{Bytes, BytesMut};
 use memchr::memmem::{Finder, FinderRev};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 #[derive(Deserialize)]
@@ -32,6 +35,56 @@ struct UsageField {
     cache_read_input_tokens: Option<i64>,
     #[serde(default)]
     cache_creation_input_tokens: Option<i64>,
+    /// Anthropic: the cache writes by time to live.
+    #[serde(default)]
+    cache_creation: Option<CacheCreation>,
+    /// Anthropic: server-side tool calls (web searches).
+    #[serde(default)]
+    server_tool_use: Option<ServerToolUse>,
+    /// Anthropic reports its tier in the usage object.
+    #[serde(default)]
+    service_tier: Option<String>,
+}
+
+/// Tool calls a finished reply made, by kind: web searches, file searches,
+/// and whether it ran code (a container session).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ToolCalls {
+    pub web_searches: i64,
+    pub file_searches: i64,
+    pub code_sessions: i64,
+}
+
+impl ToolCalls {
+    /// Counts the output items of a finished Responses reply (a JSON
+    /// reply, or a stream's `response.completed` event) by their type; an
+    /// item type inside a string has escaped quotes and does not match.
+    pub fn count(bytes: &[u8]) -> ToolCalls {
+        let n = |needle: &[u8]| memchr::memmem::find_iter(bytes, needle).count() as i64;
+        ToolCalls {
+            web_searches: n(b"\"web_search_call\""),
+            file_searches: n(b"\"file_search_call\""),
+            code_sessions: n(b"\"code_interpreter_call\"").min(1),
+        }
+    }
+
+    pub fn add_to(self, extras: &mut Extras) {
+        extras.web_searches = extras.web_searches.max(self.web_searches);
+        extras.file_searches = extras.file_searches.max(self.file_searches);
+        extras.code_sessions = extras.code_sessions.max(self.code_sessions);
+    }
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ServerToolUse {
+    #[serde(default)]
+    web_search_requests: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +102,9 @@ pub struct Reported {
     completion: Option<i64>,
     cached: Option<i64>,
     cache_written: Option<i64>,
+    cache_written_1h: Option<i64>,
+    web_searches: Option<i64>,
+    tier: Option<Tier>,
 }
 
 impl Reported {
@@ -59,6 +115,31 @@ impl Reported {
             completion: later.completion.or(self.completion),
             cached: later.cached.or(self.cached),
             cache_written: later.cache_written.or(self.cache_written),
+            cache_written_1h: later.cache_written_1h.or(self.cache_written_1h),
+            web_searches: later.web_searches.or(self.web_searches),
+            tier: later.tier.or(self.tier),
+        }
+    }
+
+    /// The tier the reply names, if it names one.
+    pub fn tier(&self) -> Option<Tier> {
+        self.tier
+    }
+
+    pub fn with_tier(self, tier: Option<Tier>) -> Reported {
+        Reported {
+            tier: self.tier.or(tier),
+            ..self
+        }
+    }
+
+    /// What the reply reports beyond its tokens, over `asked`.
+    pub fn extras(&self, asked: Extras) -> Extras {
+        Extras {
+            tier: self.tier.unwrap_or(asked.tier),
+            cache_written_1h: self.cache_written_1h.unwrap_or(asked.cache_written_1h),
+            web_searches: self.web_searches.unwrap_or(asked.web_searches),
+            ..asked
         }
     }
 
@@ -102,11 +183,16 @@ impl UsageField {
                 .and_then(|d| d.cached_tokens)
                 .or(self.cache_read_input_tokens),
             cache_written: self.cache_creation_input_tokens,
+            cache_written_1h: self
+                .cache_creation
+                .as_ref()
+                .and_then(|c| c.ephemeral_1h_input_tokens),
+            web_searches: self
+                .server_tool_use
+                .as_ref()
+                .and_then(|s| s.web_search_requests),
+            tier: self.service_tier.as_deref().map(Tier::parse),
         }
-    }
-
-    fn tokens(&self) -> Option<Tokens> {
-        self.reported().tokens()
     }
 }
 
@@ -122,12 +208,16 @@ struct WithUsage {
     message: Option<Box<WithUsage>>,
     #[serde(default)]
     choices: Option<Vec<serde::de::IgnoredAny>>,
+    /// OpenAI's tier, beside the usage.
+    #[serde(default)]
+    service_tier: Option<String>,
 }
 
 impl WithUsage {
     fn reported(&self) -> Reported {
+        let tier = self.service_tier.as_deref().map(Tier::parse);
         if let Some(u) = &self.usage {
-            return u.reported();
+            return u.reported().with_tier(tier);
         }
         if let Some(inner) = &self.response {
             return inner.reported();
@@ -145,8 +235,9 @@ impl WithUsage {
 
 /// The usage of a whole JSON reply, read in place: the last `"usage"` key
 /// holding an object with token counts (see `UsageScanner`, which reads a
-/// reply of many chunks the same way as it passes).
-pub fn from_json(body: &[u8]) -> Option<Tokens> {
+/// reply of many chunks the same way as it passes), with the reply's
+/// service tier.
+pub fn from_json(body: &[u8]) -> Option<Reported> {
     let mut end = body.len();
     while let Some(key) = USAGE_FINDER_REV.rfind(&body[..end]) {
         end = key;
@@ -155,14 +246,31 @@ pub fn from_json(body: &[u8]) -> Option<Tokens> {
             continue;
         };
         let mut object = serde_json::Deserializer::from_slice(&body[after + at..]);
-        if let Some(t) = UsageField::deserialize(&mut object)
+        if let Some(r) = UsageField::deserialize(&mut object)
             .ok()
-            .and_then(|u| u.tokens())
+            .map(|u| u.reported())
+            .filter(|r| r.tokens().is_some())
         {
-            return Some(t);
+            return Some(r.with_tier(service_tier(body)));
         }
     }
     None
+}
+
+static TIER_FINDER_REV: LazyLock<FinderRev<'static>> =
+    LazyLock::new(|| FinderRev::new(b"\"service_tier\""));
+
+/// The last `"service_tier": "…"` of a JSON reply (OpenAI's, beside its
+/// usage).
+pub fn service_tier(body: &[u8]) -> Option<Tier> {
+    let key = TIER_FINDER_REV.rfind(body)?;
+    let rest = &body[key + b"\"service_tier\"".len()..];
+    let at = rest
+        .iter()
+        .position(|b| !(b.is_ascii_whitespace() || *b == b':'))?;
+    let value = rest[at..].strip_prefix(b"\"")?;
+    let end = memchr::memchr(b'"', value)?;
+    std::str::from_utf8(&value[..end]).ok().map(Tier::parse)
 }
 
 const USAGE_KEY: &[u8] = b"\"usage\"";
@@ -186,7 +294,7 @@ pub struct UsageScanner {
     state: ScanState,
     /// The end of the last chunk: a key may straddle two chunks.
     carry: Vec<u8>,
-    found: Option<Tokens>,
+    found: Option<Reported>,
 }
 
 #[derive(Default)]
@@ -287,12 +395,13 @@ impl UsageScanner {
                         if done {
                             let text = std::mem::take(&mut capture.text);
                             self.state = ScanState::Searching;
-                            let tokens = UsageField::deserialize(
+                            let reported = UsageField::deserialize(
                                 &mut serde_json::Deserializer::from_slice(&text),
                             )
                             .ok()
-                            .and_then(|u| u.tokens());
-                            self.found = tokens.or(self.found);
+                            .map(|u| u.reported())
+                            .filter(|r| r.tokens().is_some());
+                            self.found = reported.or(self.found);
                         }
                     }
                     None => self.state = ScanState::Searching,
@@ -314,8 +423,8 @@ impl UsageScanner {
         }
     }
 
-    /// The tokens of the last usage object that had them.
-    pub fn tokens(&self) -> Option<Tokens> {
+    /// The last usage object that had tokens.
+    pub fn reported(&self) -> Option<Reported> {
         self.found
     }
 }
@@ -379,6 +488,261 @@ pub fn inspect_event(event: &[u8]) -> Event {
     }
 }
 
+/// A string where one is expected, and nothing otherwise (a provider that
+/// sends `null` or another shape loses no other text).
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("text")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Owned(v))))
+            }
+            fn visit_unit<E>(self) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<Text<'de>, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Text<'de>, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A stream event's output, in any of the APIs' shapes.
+#[derive(Deserialize)]
+struct OutputEvent<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Text<'a>>,
+    /// The Responses API's `*.delta` string, or Anthropic's delta object.
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+    #[serde(borrow, default)]
+    choices: Option<Vec<Choice<'a>>>,
+}
+
+enum Delta<'a> {
+    Text(Cow<'a, str>),
+    Block(Vec<Cow<'a, str>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Delta<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Delta<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a delta")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Delta<'de>, E> {
+                Ok(Delta::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Delta<'de>, E> {
+                Ok(Delta::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_unit<E>(self) -> Result<Delta<'de>, E> {
+                Ok(Delta::Block(Vec::new()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Delta<'de>, A::Error> {
+                // Anthropic's `content_block_delta`: text, thinking and a
+                // tool call's input as it grows (not the signature).
+                let mut texts = Vec::new();
+                while let Some(key) = m.next_key::<Cow<'de, str>>()? {
+                    if matches!(&*key, "text" | "thinking" | "partial_json") {
+                        if let Some(t) = m.next_value::<Text<'de>>()?.0 {
+                            texts.push(t);
+                        }
+                    } else {
+                        m.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Delta::Block(texts))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<ChatDelta<'a>>,
+    #[serde(borrow, default)]
+    text: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChatDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    reasoning: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    refusal: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
+    #[serde(borrow, default)]
+    function_call: Option<Arguments<'a>>,
+    #[serde(borrow, default)]
+    audio: Option<Transcript<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow, default)]
+    function: Option<Arguments<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Arguments<'a> {
+    #[serde(borrow, default)]
+    arguments: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Transcript<'a> {
+    #[serde(borrow, default)]
+    transcript: Option<Text<'a>>,
+}
+
+/// The `data` of an event: borrowed when it is one line, as it mostly is.
+fn data_of(event: &[u8]) -> Cow<'_, [u8]> {
+    let mut lines = event
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter_map(|l| l.strip_prefix(b"data:"));
+    let Some(first) = lines.next() else {
+        return Cow::Borrowed(&[]);
+    };
+    let first = first.strip_prefix(b" ").unwrap_or(first);
+    match lines.next() {
+        None => Cow::Borrowed(first),
+        Some(_) => Cow::Owned(event_data(event)),
+    }
+}
+
+/// Calls `each` with every piece of output one stream event carries: Chat
+/// Completions' deltas (content, reasoning, refusals, tool-call arguments,
+/// audio transcripts), Completions' text, the Responses API's `*.delta`
+/// events (text, reasoning and its summaries, arguments, transcripts; not
+/// audio itself), Anthropic's `content_block_delta` (text, thinking, tool
+/// input). Finished texts repeated at the end (`.done`) are not counted.
+pub fn output_text(event: &[u8], each: &mut impl FnMut(&str)) {
+    let data = data_of(event);
+    if data.first() != Some(&b'{') {
+        return; // `[DONE]`, a comment, nothing
+    }
+    let Ok(e) = serde_json::from_slice::<OutputEvent>(&data) else {
+        return;
+    };
+    let kind = e.kind.and_then(|k| k.0);
+    match e.delta {
+        Some(Delta::Text(t)) => {
+            let kind = kind.as_deref().unwrap_or_default();
+            if kind.ends_with(".delta") && kind != "response.audio.delta" {
+                each(&t);
+            }
+        }
+        Some(Delta::Block(texts)) => texts.iter().for_each(|t| each(t)),
+        None => {}
+    }
+    for c in e.choices.into_iter().flatten() {
+        if let Some(t) = c.text.and_then(|t| t.0) {
+            each(&t);
+        }
+        let Some(d) = c.delta else { continue };
+        for t in [d.content, d.reasoning_content, d.reasoning, d.refusal]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.0)
+        {
+            each(&t);
+        }
+        let arguments = d
+            .tool_calls
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.function)
+            .chain(d.function_call)
+            .filter_map(|f| f.arguments.and_then(|a| a.0));
+        for t in arguments {
+            each(&t);
+        }
+        if let Some(t) = d.audio.and_then(|a| a.transcript).and_then(|t| t.0) {
+            each(&t);
+        }
+    }
+}
+
+/// Calls `each` with every complete event in `buf` from `from` on (an
+/// event ends in a blank line); returns where the incomplete rest begins.
+/// `scan` is where to start looking for an event's end.
+fn events_in(buf: &[u8], mut scan: usize, each: &mut impl FnMut(&[u8])) -> usize {
+    let mut start = 0;
+    while scan + 1 < buf.len() {
+        let end = if buf[scan] == b'\n' && buf[scan + 1] == b'\n' {
+            Some(scan + 2)
+        } else if buf[scan..].starts_with(b"\r\n\r\n") {
+            Some(scan + 4)
+        } else {
+            None
+        };
+        if let Some(end) = end {
+            each(&buf[start..end]);
+            start = end;
+            scan = end;
+        } else {
+            scan += 1;
+        }
+    }
+    start
+}
+
+/// Calls `each` with every event of a chunk made of whole events, in
+/// place.
+pub fn each_event(chunk: &[u8], mut each: impl FnMut(&[u8])) {
+    events_in(chunk, 0, &mut each);
+}
+
 /// Splits a byte stream into complete server-sent events (ending in a blank
 /// line), keeping an incomplete tail for the next chunk.
 #[derive(Default)]
@@ -391,26 +755,9 @@ impl SseSplitter {
     /// with its terminating blank line.
     pub fn feed(&mut self, chunk: &[u8], mut each: impl FnMut(&[u8])) {
         // The tail held no event end; only its last 3 bytes can begin one.
-        let mut i = self.tail.len().saturating_sub(3);
+        let scan = self.tail.len().saturating_sub(3);
         self.tail.extend_from_slice(chunk);
-        let mut start = 0;
-        let buf = &self.tail[..];
-        while i + 1 < buf.len() {
-            let end = if buf[i] == b'\n' && buf[i + 1] == b'\n' {
-                Some(i + 2)
-            } else if buf[i..].starts_with(b"\r\n\r\n") {
-                Some(i + 4)
-            } else {
-                None
-            };
-            if let Some(end) = end {
-                each(&buf[start..end]);
-                start = end;
-                i = end;
-            } else {
-                i += 1;
-            }
-        }
+        let start = events_in(&self.tail, scan, &mut each);
         let _ = self.tail.split_to(start);
     }
 
@@ -428,6 +775,10 @@ impl SseSplitter {
 mod tests {
     use super::*;
 
+    fn json_tokens(body: &[u8]) -> Option<Tokens> {
+        from_json(body).and_then(|r| r.tokens())
+    }
+
     /// Reported tokens, none written to a cache.
     fn t(prompt: i64, completion: i64, cached: i64) -> Option<Tokens> {
         Some(Tokens {
@@ -441,13 +792,13 @@ mod tests {
     #[test]
     fn usage_from_chat_embeddings_and_responses_json() {
         let chat = br#"{"choices":[{"message":{"content":"usage"}}],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}"#;
-        assert_eq!(from_json(chat), t(7, 2, 0));
+        assert_eq!(json_tokens(chat), t(7, 2, 0));
         let emb = br#"{"data":[],"usage":{"prompt_tokens":3,"total_tokens":3}}"#;
-        assert_eq!(from_json(emb), t(3, 0, 0));
+        assert_eq!(json_tokens(emb), t(3, 0, 0));
         let resp = br#"{"id":"r","usage":{"input_tokens":5,"output_tokens":4,"total_tokens":9}}"#;
-        assert_eq!(from_json(resp), t(5, 4, 0));
-        assert_eq!(from_json(br#"{"usage":null}"#), None);
-        assert_eq!(from_json(b"not json"), None);
+        assert_eq!(json_tokens(resp), t(5, 4, 0));
+        assert_eq!(json_tokens(br#"{"usage":null}"#), None);
+        assert_eq!(json_tokens(b"not json"), None);
     }
 
     #[test]
@@ -455,24 +806,24 @@ mod tests {
         let t = |prompt, completion| t(prompt, completion, 0);
         // A "usage" inside a string has escaped quotes: no match.
         let quoted = br#"{"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\": 99}"}}],"usage":{"prompt_tokens":7,"completion_tokens":2}}"#;
-        assert_eq!(from_json(quoted), t(7, 2));
+        assert_eq!(json_tokens(quoted), t(7, 2));
         // An item's own usage comes before the reply's.
         let nested = br#"{"output":[{"type":"compaction","usage":{"input_tokens":50,"output_tokens":5}}],"usage":{"input_tokens":8,"output_tokens":3}}"#;
-        assert_eq!(from_json(nested), t(8, 3));
+        assert_eq!(json_tokens(nested), t(8, 3));
         // Nested in `response`, as the Responses API's events carry it.
         let wrapped = br#"{"type":"response.completed","response":{"output":[],"usage": {"input_tokens":2,"output_tokens":1}}}"#;
-        assert_eq!(from_json(wrapped), t(2, 1));
+        assert_eq!(json_tokens(wrapped), t(2, 1));
         // A last "usage" object without token counts: the whole reply is read.
         let later = br#"{"usage":{"prompt_tokens":3,"completion_tokens":1},"meta":{"usage":{"seconds":1}}}"#;
-        assert_eq!(from_json(later), t(3, 1));
+        assert_eq!(json_tokens(later), t(3, 1));
         // Audio's duration usage has no tokens.
         assert_eq!(
-            from_json(br#"{"text":"x","usage":{"type":"duration","seconds":1}}"#),
+            json_tokens(br#"{"text":"x","usage":{"type":"duration","seconds":1}}"#),
             None
         );
         // Truncated after the key: nothing, and no panic.
-        assert_eq!(from_json(br#"{"usage":"#), None);
-        assert_eq!(from_json(br#"{"usage": {"prompt_tokens":"#), None);
+        assert_eq!(json_tokens(br#"{"usage":"#), None);
+        assert_eq!(json_tokens(br#"{"usage": {"prompt_tokens":"#), None);
     }
 
     #[test]
@@ -480,13 +831,17 @@ mod tests {
         let reply = br#"{"data":[{"usage":"x","embedding":[0.1,0.2]}],"usage" :
             {"prompt_tokens":12,"completion_tokens":3,"details":{"a":[1,{"b":"}"}]}}}"#;
         let want = t(12, 3, 0);
-        assert_eq!(from_json(reply), want);
+        assert_eq!(json_tokens(reply), want);
         for size in 1..reply.len() {
             let mut scanner = UsageScanner::default();
             for chunk in reply.chunks(size) {
                 scanner.feed(chunk);
             }
-            assert_eq!(scanner.tokens(), want, "chunks of {size}");
+            assert_eq!(
+                scanner.reported().and_then(|r| r.tokens()),
+                want,
+                "chunks of {size}"
+            );
         }
         // An oversized "usage" object is not kept whole; memory stays bounded.
         let mut scanner = UsageScanner::default();
@@ -495,7 +850,7 @@ mod tests {
             scanner.feed(&[b'x'; 1024]);
         }
         scanner.feed(br#""}}"#);
-        assert_eq!(scanner.tokens(), None);
+        assert_eq!(scanner.reported().and_then(|r| r.tokens()), None);
     }
 
     #[test]
@@ -522,14 +877,14 @@ mod tests {
     #[test]
     fn cached_tokens_in_each_dialect() {
         let chat = br#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":64}}}"#;
-        assert_eq!(from_json(chat), t(100, 5, 64));
+        assert_eq!(json_tokens(chat), t(100, 5, 64));
         // Anthropic counts cache reads and writes apart from the input.
         let anthropic = br#"{"type":"message","usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":20,"output_tokens":7}}"#;
         let written = Tokens {
             cache_written: 20,
             ..t(130, 7, 100).unwrap()
         };
-        assert_eq!(from_json(anthropic), Some(written));
+        assert_eq!(json_tokens(anthropic), Some(written));
         // Streamed: the input at message_start, the output at the last
         // message_delta; message_start's output count is a placeholder.
         let start = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n";
@@ -540,6 +895,72 @@ mod tests {
         let done = started.then(inspect_event(delta).reported);
         assert_eq!(done.complete(), t(110, 15, 100));
         assert!(!inspect_event(start).usage_only && !inspect_event(delta).usage_only);
+    }
+
+    #[test]
+    fn tiers_hour_long_cache_writes_and_searches_are_read() {
+        let chat =
+            br#"{"service_tier":"priority","usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+        assert_eq!(from_json(chat).unwrap().tier(), Some(Tier::Priority));
+        let anthropic =
+            br#"{"usage":{"input_tokens":10,"output_tokens":2,"cache_creation_input_tokens":20,
+            "cache_creation":{"ephemeral_5m_input_tokens":5,"ephemeral_1h_input_tokens":15},
+            "server_tool_use":{"web_search_requests":3},"service_tier":"priority"}}"#;
+        let extras = from_json(anthropic).unwrap().extras(Extras::default());
+        assert_eq!(
+            (extras.tier, extras.cache_written_1h, extras.web_searches),
+            (Tier::Priority, 15, 3)
+        );
+        let streamed = b"data: {\"service_tier\":\"flex\",\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6}}\n\n";
+        assert_eq!(inspect_event(streamed).reported.tier(), Some(Tier::Flex));
+    }
+
+    /// Every kind of output a stream event carries, in each API's shape.
+    #[test]
+    fn output_text_of_every_kind() {
+        let text = |event: &str| {
+            let mut out = String::new();
+            output_text(event.as_bytes(), &mut |t| out.push_str(t));
+            out
+        };
+        assert_eq!(
+            text(
+                r#"data: {"choices":[{"delta":{"content":"a","reasoning_content":"b","refusal":"c","tool_calls":[{"function":{"arguments":"d"}}],"audio":{"transcript":"e"}}}]}"#
+            ),
+            "abcde"
+        );
+        assert_eq!(text(r#"data: {"choices":[{"text":"t"}]}"#), "t");
+        assert_eq!(
+            text("event: response.reasoning_summary_text.delta\ndata: {\"type\":\"response.reasoning_summary_text.delta\",\"delta\":\"r\"}"),
+            "r"
+        );
+        assert_eq!(
+            text(r#"data: {"type":"response.function_call_arguments.delta","delta":"{\"x\":1}"}"#),
+            "{\"x\":1}"
+        );
+        // Audio itself is not text; its transcript is.
+        assert_eq!(
+            text(r#"data: {"type":"response.audio.delta","delta":"AAAA"}"#),
+            ""
+        );
+        assert_eq!(
+            text(
+                r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#
+            ),
+            "hmm"
+        );
+        assert_eq!(
+            text(
+                r#"data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\""}}"#
+            ),
+            "{\"a\""
+        );
+        // The finished text again (`.done`) is not counted twice.
+        assert_eq!(
+            text(r#"data: {"type":"response.output_text.done","text":"whole"}"#),
+            ""
+        );
+        assert_eq!(text("data: [DONE]"), "");
     }
 
     #[test]

@@ -5,29 +5,41 @@
 //! Chunks pass through as they arrive. On the way the meter reads the
 //! reply's usage in bounded memory (a JSON reply's `usage` object as it
 //! streams by, a stream's usage event), drops the usage chunk of a chat
-//! stream again when only the gateway asked for it, and keeps the first
-//! part of a reply that may need estimating; estimating happens later, off
-//! the request path.
+//! stream again when only the gateway asked for it, and counts what it
+//! needs to estimate the reply if no usage comes: every kind of output
+//! text a stream carries, as it passes (a bounded sample for the tokenizer
+//! and the length of the rest), the first part of a JSON or text reply,
+//! the length of audio. Estimating happens later, off the request path. A
+//! reply the upstream keeps and finishes later (a background response, a
+//! stored response cut short) is left to be settled from the stored one.
 
-use super::extract::{self, SseSplitter, UsageScanner};
+use super::audio;
+use super::extract::{self, SseSplitter, ToolCalls, UsageScanner};
 pub use super::watch::{is_event_stream, Accounting, Watch};
 use super::writer::UsageSink;
-use super::{TokenWork, UsageRecord};
+use super::{ReplyKind, TokenWork, Tokens, UsageRecord};
+use crate::catalogue::Meter;
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// The most of a reply kept for estimating its tokens (the tokenizer reads
 /// no more than this; the rest is extrapolated by length).
 const MAX_KEPT: usize = crate::usage::estimate::ESTIMATE_TEXT;
-/// The same for a stream, which holds it for as long as it runs (minutes,
-/// for a long answer): its events repeat one shape, so their first 16 KiB
-/// (some hundreds of events) extrapolate well, and 2,000 long streams hold
-/// 32 MiB of it rather than 512.
+/// The most of a stream's output text kept for the tokenizer, held for as
+/// long as the stream runs (minutes, for a long answer): the rest is
+/// counted by its length and extrapolated, so 2,000 long streams hold 32
+/// MiB of it rather than 512.
 const MAX_KEPT_STREAMED: usize = 16 * 1024;
+
+/// The id of the object a reply creates, once its first bytes name it
+/// (`proxy::owned::Claiming` sets it).
+pub type Created = Rc<RefCell<Option<Box<str>>>>;
 
 /// A usage record waiting for its request to finish.
 pub struct Pending {
@@ -38,6 +50,8 @@ pub struct Pending {
     pub request: Option<Bytes>,
     /// The user's parallel slot: free again when the request ends.
     pub running: Option<crate::limits::Running>,
+    /// The object the reply creates, if it creates one.
+    pub created: Option<Created>,
 }
 
 impl Pending {
@@ -49,6 +63,7 @@ impl Pending {
             sink,
             request: None,
             running: None,
+            created: None,
         }
     }
 
@@ -90,21 +105,54 @@ impl Pending {
 #[error("the upstream did not finish its reply in time")]
 pub struct ReplyTimedOut;
 
+/// A stream's output text: a sample for the tokenizer, and the length of
+/// all of it.
+#[derive(Default)]
+struct OutputText {
+    sample: String,
+    len: usize,
+}
+
+impl OutputText {
+    fn push(&mut self, t: &str) {
+        self.len += t.len();
+        let room = MAX_KEPT_STREAMED.saturating_sub(self.sample.len());
+        if room == 0 {
+            return;
+        }
+        let mut cut = room.min(t.len());
+        while !t.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.sample.push_str(&t[..cut]);
+    }
+}
+
 pub struct Metered<S> {
     inner: S,
     pending: Option<Pending>,
     watch: Watch,
+    accounting: Accounting,
     splitter: SseSplitter,
     scanner: UsageScanner,
-    /// The first part of the reply, for estimating at the end.
+    /// The first part of a JSON or text reply, for estimating at the end.
     kept: Vec<Bytes>,
     kept_len: usize,
     /// The whole reply's length so far.
     reply_len: usize,
+    /// A stream's output text.
+    text: OutputText,
     /// What the stream's usage events reported so far.
     reported: extract::Reported,
+    /// Tool calls a stream's final event or a JSON reply made.
+    tools: ToolCalls,
+    /// A stored response's stream reached its final event (with or without
+    /// usage): nothing is left to settle later.
+    ended: bool,
     /// A JSON reply's first chunk, while it is the only one.
     first: Option<Bytes>,
+    /// Audio's first bytes (its header).
+    head: Vec<u8>,
     /// When the whole reply must be done (`limits.upstream_timeout`).
     deadline: Option<tokio::time::Instant>,
     /// Made only once the reply makes the client wait.
@@ -112,18 +160,23 @@ pub struct Metered<S> {
 }
 
 impl<S> Metered<S> {
-    pub fn new(inner: S, pending: Pending, watch: Watch) -> Self {
+    pub fn new(inner: S, pending: Pending, watch: Watch, accounting: Accounting) -> Self {
         Metered {
             inner,
             pending: Some(pending),
             watch,
+            accounting,
             splitter: SseSplitter::default(),
             scanner: UsageScanner::default(),
             kept: Vec::new(),
             kept_len: 0,
             reply_len: 0,
+            text: OutputText::default(),
             reported: extract::Reported::default(),
+            tools: ToolCalls::default(),
+            ended: false,
             first: None,
+            head: Vec::new(),
             deadline: None,
             timer: None,
         }
@@ -150,6 +203,18 @@ impl<S> Metered<S> {
     fn observe(&mut self, chunk: Bytes) -> Option<Bytes> {
         let (strip_usage, estimate) = match self.watch {
             Watch::Nothing => return Some(chunk),
+            Watch::Audio => {
+                if self.head.len() < 64 {
+                    let take = (64 - self.head.len()).min(chunk.len());
+                    self.head.extend_from_slice(&chunk[..take]);
+                }
+                self.reply_len += chunk.len();
+                return Some(chunk);
+            }
+            Watch::Text => {
+                self.keep(&chunk, MAX_KEPT);
+                return Some(chunk);
+            }
             Watch::Json { estimate } => {
                 // Most replies come in one chunk: it is read at the end, in
                 // place. From a second chunk on, the scanner reads as they
@@ -163,7 +228,13 @@ impl<S> Metered<S> {
                         self.scanner.feed(&chunk);
                     }
                 }
-                if estimate {
+                if self.accounting.tools {
+                    let calls = ToolCalls::count(&chunk);
+                    self.tools.web_searches += calls.web_searches;
+                    self.tools.file_searches += calls.file_searches;
+                    self.tools.code_sessions = self.tools.code_sessions.max(calls.code_sessions);
+                }
+                if estimate || self.accounting.meter == Some(Meter::Transcription) {
                     self.keep(&chunk, MAX_KEPT);
                 } else {
                     self.reply_len += chunk.len();
@@ -175,37 +246,68 @@ impl<S> Metered<S> {
                 estimate,
             } => (strip_usage, estimate),
         };
-        if estimate {
-            self.keep(&chunk, MAX_KEPT_STREAMED);
-        }
-        // The common case: whole events and no usage object in them. The
-        // chunk goes on as it is, without copying or parsing.
-        if self.splitter.is_empty()
-            && chunk.ends_with(b"\n\n")
-            && !extract::has_usage_object(&chunk)
-        {
+        self.reply_len += chunk.len();
+        let whole = self.splitter.is_empty() && chunk.ends_with(b"\n\n");
+        // The common case when nothing needs the events' text: whole events
+        // and no usage object in them. The chunk goes on as it is, without
+        // copying or parsing.
+        if whole && !estimate && !extract::has_usage_object(&chunk) {
             return Some(chunk);
         }
+        let tools = self.accounting.tools;
+        let later = self.accounting.later;
         let mut reported = self.reported;
+        let mut calls = self.tools;
+        let mut ended = self.ended;
+        let text = &mut self.text;
+        let mut look = |e: &[u8]| {
+            if later && !ended {
+                ended = [
+                    &b"response.completed"[..],
+                    b"response.incomplete",
+                    b"response.failed",
+                ]
+                .iter()
+                .any(|t| memchr::memmem::find(e, t).is_some());
+            }
+            let event = extract::inspect_event(e);
+            if tools && event.reported.tokens().is_some() {
+                // The final event holds every output item once.
+                calls = ToolCalls::count(e);
+            }
+            reported = reported.then(event.reported);
+            if estimate {
+                extract::output_text(e, &mut |t| text.push(t));
+            }
+            !event.usage_only
+        };
         if !strip_usage {
             // Only watching: the bytes go on unchanged.
-            self.splitter.feed(&chunk, |e| {
-                reported = reported.then(extract::inspect_event(e).reported);
-            });
+            if whole {
+                extract::each_event(&chunk, |e| {
+                    look(e);
+                });
+            } else {
+                self.splitter.feed(&chunk, |e| {
+                    look(e);
+                });
+            }
             self.reported = reported;
+            self.tools = calls;
+            self.ended = ended;
             return Some(chunk);
         }
         // Removing the usage chunk: send on whole events only, so that one
         // can be left out; a partial event waits for its end.
         let mut out = BytesMut::with_capacity(chunk.len());
         self.splitter.feed(&chunk, |e| {
-            let event = extract::inspect_event(e);
-            reported = reported.then(event.reported);
-            if !event.usage_only {
+            if look(e) {
                 out.extend_from_slice(e);
             }
         });
         self.reported = reported;
+        self.tools = calls;
+        self.ended = ended;
         (!out.is_empty()).then(|| out.freeze())
     }
 
@@ -220,38 +322,114 @@ impl<S> Metered<S> {
         let Some(mut p) = self.pending.take() else {
             return;
         };
+        let created = p.created.as_ref().and_then(|c| c.borrow().clone());
+        self.count(&mut p, created);
+        self.kept = Vec::new();
+        p.finish();
+    }
+
+    /// What the reply used, set on the record.
+    fn count(&mut self, p: &mut Pending, created: Option<Box<str>>) {
+        if self.watch == Watch::Nothing {
+            return;
+        }
+        let a = &self.accounting;
+        let more = a.more();
+        let mut extras = more.asked;
+        self.tools.add_to(&mut extras);
         // A stream's usage counts once it names the reply's tokens too; an
         // Anthropic stream cut off before its last `message_delta` knows
         // only the prompt's, and the reply is estimated.
         let from_events = self.reported;
         let reported = from_events
             .complete()
+            .map(|_| from_events)
             .or_else(|| self.first.take().and_then(|one| extract::from_json(&one)))
-            .or_else(|| self.scanner.tokens());
-        let (estimate, streamed) = match self.watch {
-            Watch::Nothing => (false, false),
-            Watch::Json { estimate } => (estimate, false),
-            Watch::Events { estimate, .. } => (estimate, true),
-        };
-        match (reported, p.request.take()) {
-            (Some(t), _) => p.record.set_tokens(t),
-            (None, Some(request)) if estimate => {
-                p.record.work = Some(Box::new(TokenWork {
-                    reply: crate::usage::estimate::concat(&std::mem::take(&mut self.kept)),
-                    reply_len: self.reply_len,
-                    request,
-                    streamed,
-                    prompt: from_events.tokens(),
-                }))
+            .or_else(|| self.scanner.reported());
+        let record = &mut p.record;
+        if let Some(r) = reported.filter(|r| r.tokens().is_some()) {
+            if let Some(t) = r.tokens() {
+                record.set_tokens(t);
             }
-            (None, _) => {
-                if let Some(t) = from_events.tokens() {
-                    p.record.set_tokens(t);
+            let extras = r.extras(extras);
+            set_extras(record, extras);
+            if let Some(id) = created {
+                record.sized.push(id);
+            }
+            return;
+        }
+        let request = p.request.take().unwrap_or_default();
+        let kept = crate::usage::estimate::concat(&std::mem::take(&mut self.kept));
+        let work = |reply: Bytes, reply_len: usize, reply_kind: ReplyKind| {
+            Some(Box::new(TokenWork {
+                reply,
+                reply_len,
+                request: request.clone(),
+                reply_kind,
+                prompt: from_events.tokens(),
+            }))
+        };
+        match (a.meter, self.watch) {
+            (Some(Meter::Images), _) => {
+                // Counted by the image, where no tokens were reported.
+                record.set_tokens(Tokens::default());
+            }
+            (Some(Meter::Speech), _) => {
+                let format = more.format.as_deref().unwrap_or("mp3");
+                let (ms, _) = audio::speech_ms(format, &self.head, self.reply_len as u64);
+                extras.audio_out_ms = ms;
+                record.work = work(Bytes::new(), 0, ReplyKind::Json);
+            }
+            (Some(Meter::Transcription), watch) => {
+                let (ms, reply_kind) = if watch == Watch::Text {
+                    let text = String::from_utf8_lossy(&kept);
+                    let clip = more.clip.unwrap_or_default();
+                    let ms = audio::cues_ms(&text)
+                        .or(clip.exact_ms)
+                        .unwrap_or_else(|| clip.ms().max(audio::words_ms(&text)));
+                    (ms, ReplyKind::Text)
+                } else {
+                    let v: serde_json::Value = serde_json::from_slice(&kept).unwrap_or_default();
+                    let seconds = v["usage"]["seconds"].as_f64().or(v["duration"].as_f64());
+                    let ms = seconds.map_or_else(
+                        || more.clip.map_or(0, |c| c.ms()),
+                        |s| (s * 1000.0).round() as i64,
+                    );
+                    (ms, ReplyKind::Json)
+                };
+                extras.audio_in_ms = ms;
+                record.work = work(kept, self.reply_len, reply_kind);
+            }
+            (_, Watch::Events { estimate, .. }) => {
+                let text = std::mem::take(&mut self.text);
+                let later = a.later && !self.ended;
+                if later && text.len == 0 {
+                    set_later(record, created, more.guess);
+                } else {
+                    if later {
+                        record.later = created;
+                    }
+                    if estimate {
+                        record.work =
+                            work(Bytes::from(text.sample), text.len, ReplyKind::StreamText);
+                    } else if let Some(t) = from_events.tokens() {
+                        record.set_tokens(t);
+                    }
                 }
             }
+            (_, Watch::Json { estimate }) => {
+                let v: serde_json::Value = serde_json::from_slice(&kept).unwrap_or_default();
+                if a.later && matches!(v["status"].as_str(), Some("queued" | "in_progress")) {
+                    // Not final (a background response): nothing delivered
+                    // yet to estimate.
+                    set_later(record, created, more.guess);
+                } else if estimate {
+                    record.work = work(kept, self.reply_len, ReplyKind::Json);
+                }
+            }
+            _ => {}
         }
-        self.kept = Vec::new();
-        p.finish();
+        set_extras(record, extras);
     }
 
     /// The deadline passed: the record says 504, the body ends in an error.
@@ -264,6 +442,20 @@ impl<S> Metered<S> {
             );
         }
         self.finish();
+    }
+}
+
+/// The record waits for `created`'s final usage, charging `guess` if it
+/// never comes; without an id to look it up by, `guess` is charged now.
+fn set_later(record: &mut UsageRecord, created: Option<Box<str>>, guess: Tokens) {
+    record.set_fallback(guess);
+    record.estimated = true;
+    record.later = created;
+}
+
+fn set_extras(record: &mut UsageRecord, extras: super::Extras) {
+    if extras != super::Extras::default() {
+        record.extras = Some(Box::new(extras));
     }
 }
 
@@ -347,7 +539,11 @@ mod tests {
                 .iter()
                 .map(|c| Ok::<_, std::convert::Infallible>(Bytes::from_static(c.as_bytes()))),
         );
-        let out: Vec<Bytes> = Metered::new(inner, pending, watch)
+        let accounting = Accounting {
+            meter: Some(Meter::Tokens { stream_usage: true }),
+            ..Accounting::default()
+        };
+        let out: Vec<Bytes> = Metered::new(inner, pending, watch, accounting)
             .map(|c| c.ok().unwrap())
             .collect()
             .await;
@@ -397,8 +593,8 @@ mod tests {
         assert_eq!(text, format!("{CONTENT}{DONE}"));
         assert_eq!(r.total_tokens, None);
         let work = r.work.expect("estimation work");
-        assert!(work.streamed);
-        assert_eq!(&work.reply[..], format!("{CONTENT}{DONE}").as_bytes());
+        assert_eq!(work.reply_kind, ReplyKind::StreamText);
+        assert_eq!(&work.reply[..], b"Hi", "the output text, as it passed");
         assert_eq!(&work.request[..], REQUEST.as_bytes());
     }
 
@@ -421,13 +617,25 @@ mod tests {
         let (text, r) = run(&events, watch).await;
         assert_eq!(text, whole);
         let work = r.work.expect("estimation work");
-        assert_eq!(work.reply_len, whole.len());
-        assert!(work.reply.len() == MAX_KEPT_STREAMED && whole.len() > 8 * MAX_KEPT_STREAMED);
+        let all_text = " hello there, friend".repeat(1000);
+        assert_eq!(
+            work.reply_len,
+            all_text.len(),
+            "every delta's text, counted as it passed"
+        );
+        assert_eq!(work.reply.len(), MAX_KEPT_STREAMED);
         let estimate = |reply: &[u8]| {
-            crate::usage::estimate::estimate("gpt-4o", REQUEST.as_bytes(), reply, whole.len(), true)
-                .completion as f64
+            let kind = ReplyKind::StreamText;
+            crate::usage::estimate::estimate(
+                "gpt-4o",
+                REQUEST.as_bytes(),
+                reply,
+                all_text.len(),
+                kind,
+            )
+            .completion as f64
         };
-        let (part, all) = (estimate(&work.reply), estimate(whole.as_bytes()));
+        let (part, all) = (estimate(&work.reply), estimate(all_text.as_bytes()));
         assert!(
             (part - all).abs() < all / 50.0,
             "{part} from the first part, {all} from all"
@@ -447,7 +655,31 @@ mod tests {
         assert!(r.work.is_none(), "reported usage needs no further work");
         let (_, r) = run(&[r#"{"choices":[]}"#], Watch::Json { estimate: true }).await;
         assert_eq!(r.total_tokens, None);
-        assert!(!r.work.expect("estimation work").streamed);
+        assert_eq!(r.work.expect("estimation work").reply_kind, ReplyKind::Json);
+    }
+
+    /// A stream cut short is estimated from every kind of output it
+    /// carried: Anthropic's thinking and tool input, not only its text.
+    #[actix_web::test]
+    async fn a_cut_thinking_stream_counts_its_thinking() {
+        let watch = Watch::Events {
+            strip_usage: false,
+            estimate: true,
+        };
+        let start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n";
+        let thinking = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Let me think about this carefully. \"}}\n\n";
+        let chunks: Vec<&'static str> = std::iter::once(start)
+            .chain(std::iter::repeat_n(thinking, 200))
+            .collect();
+        let (_, r) = run(&chunks, watch).await;
+        let work = r.work.expect("estimation work");
+        assert_eq!(
+            work.prompt.map(|t| t.prompt),
+            Some(12),
+            "the prompt as reported"
+        );
+        let per = "Let me think about this carefully. ".len();
+        assert_eq!(work.reply_len, 200 * per);
     }
 
     #[actix_web::test]
@@ -455,7 +687,12 @@ mod tests {
         let (sink, records) = UsageSink::channel();
         let pending = Pending::new(record(), Instant::now(), sink);
         let inner = futures_util::stream::pending::<Result<Bytes, std::convert::Infallible>>();
-        drop(Metered::new(inner, pending, Watch::Nothing));
+        drop(Metered::new(
+            inner,
+            pending,
+            Watch::Nothing,
+            Accounting::default(),
+        ));
         assert_eq!(records.try_recv().unwrap().status, 200);
     }
 }

@@ -1,6 +1,8 @@
 //! Usage accounting: one record per proxied request, handed to a writer
 //! thread that stores them in batches, off the request path.
 
+pub mod audio;
+pub mod charges;
 pub mod daily;
 pub mod estimate;
 pub mod estimator;
@@ -52,6 +54,85 @@ pub struct UsageRecord {
     /// What the request holds of its user's limits; given back once its
     /// usage is committed and re-read.
     pub reservation: Option<crate::limits::Reservation>,
+    /// What it is charged beyond its tokens (a service tier, one-hour
+    /// cache writes, characters, audio, images, server-side tool calls):
+    /// priced when written, not stored apart.
+    pub extras: Option<Box<Extras>>,
+    /// The object whose final usage settles this record: work that
+    /// finishes after its reply (a background response, a stored response
+    /// whose stream was cut). The record waits as a charge until then.
+    pub later: Option<Box<str>>,
+    /// Objects that bring this request's prompt and reply into a prompt
+    /// that names them (the stored response it created, the conversation
+    /// it added to): their size is set when it is written.
+    pub sized: Vec<Box<str>>,
+}
+
+/// The service tier a reply was served at (OpenAI's `service_tier`,
+/// Anthropic's `usage.service_tier`): priced at its own rates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    #[default]
+    Standard,
+    Priority,
+    Flex,
+    Batch,
+}
+
+impl Tier {
+    /// As replies and requests name it; `auto`, `default`, `scale` and
+    /// anything unknown are the standard rates.
+    pub fn parse(name: &str) -> Tier {
+        match name {
+            "priority" => Tier::Priority,
+            "flex" => Tier::Flex,
+            "batch" => Tier::Batch,
+            _ => Tier::Standard,
+        }
+    }
+}
+
+/// How large a web search's context was (OpenAI prices its searches by it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchSize {
+    Low,
+    #[default]
+    Medium,
+    High,
+}
+
+/// What a request is charged beyond its tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Extras {
+    pub tier: Tier,
+    /// Of the tokens written to the prompt cache, those kept for an hour.
+    pub cache_written_1h: i64,
+    /// Characters of text to speech.
+    pub characters: i64,
+    /// Audio heard (transcriptions) and spoken (speech), in milliseconds.
+    pub audio_in_ms: i64,
+    pub audio_out_ms: i64,
+    /// Images made, where no token usage was reported.
+    pub images: i64,
+    pub web_searches: i64,
+    pub search_size: SearchSize,
+    pub file_searches: i64,
+    pub code_sessions: i64,
+}
+
+/// What a kept reply is, for estimating its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    Json,
+    /// The text of every output delta of a stream (text, reasoning,
+    /// tool-call arguments, refusals, transcripts), extracted as it
+    /// passed.
+    StreamText,
+    /// Plain text (a transcript as text, SRT or VTT).
+    Text,
 }
 
 /// A reply that reported no usage, to be estimated with the tokenizer.
@@ -63,7 +144,8 @@ pub struct TokenWork {
     pub reply_len: usize,
     /// The JSON request.
     pub request: bytes::Bytes,
-    pub streamed: bool,
+    /// What `reply` holds.
+    pub reply_kind: ReplyKind,
     /// The prompt's tokens (and cached ones) when the reply reported them
     /// but not its own: only the reply is estimated.
     pub prompt: Option<Tokens>,
@@ -83,7 +165,7 @@ impl UsageRecord {
             &work.request,
             &work.reply,
             work.reply_len,
-            work.streamed,
+            work.reply_kind,
         );
         if let Some(known) = work.prompt {
             tokens.prompt = known.prompt;
@@ -118,28 +200,46 @@ impl UsageRecord {
         else {
             return;
         };
+        let extras = self.extras.as_deref().copied().unwrap_or_default();
+        let waits = self.later.is_some() && self.reservation.is_some();
         self.cost_nano_usd = prices.rate(model).map(|rate| {
-            rate.cost(Tokens {
-                prompt,
-                completion,
-                cached: self.cached_tokens.unwrap_or(0),
-                cache_written: self.cache_written_tokens.unwrap_or(0),
-            })
+            rate.cost(
+                Tokens {
+                    prompt,
+                    completion,
+                    cached: self.cached_tokens.unwrap_or(0),
+                    cache_written: self.cache_written_tokens.unwrap_or(0),
+                },
+                &extras,
+            )
         });
-        if let Some(r) = &mut self.reservation {
+        if let (Some(r), false) = (&mut self.reservation, waits) {
             r.hold_cost(self.cost_nano_usd.unwrap_or(0));
         }
     }
 
+    /// Sets the tokens; the request's reservation now holds exactly
+    /// those (unless the record waits for its real usage: then it keeps
+    /// holding what it reserved).
     pub fn set_tokens(&mut self, t: Tokens) {
+        self.set_fallback(t);
+        if let (Some(r), None) = (&mut self.reservation, &self.later) {
+            r.hold(t.prompt.saturating_add(t.completion));
+        }
+    }
+
+    /// Sets the tokens, leaving the reservation as it is.
+    pub fn set_fallback(&mut self, t: Tokens) {
         self.prompt_tokens = Some(t.prompt);
         self.completion_tokens = Some(t.completion);
         self.total_tokens = Some(t.prompt.saturating_add(t.completion));
         self.cached_tokens = Some(t.cached);
         self.cache_written_tokens = Some(t.cache_written);
-        if let Some(r) = &mut self.reservation {
-            r.hold(t.prompt + t.completion);
-        }
+    }
+
+    /// Adds to what the record is charged beyond its tokens.
+    pub fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
     }
 }
 

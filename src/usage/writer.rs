@@ -4,6 +4,7 @@
 //! record: one commit per record would cost more CPU (SQLite's WAL writes
 //! and locks, a thread wake-up each) than the proxying itself.
 
+use super::charges::{self, Settlement};
 use super::estimator::{EstimateSink, Estimator};
 use super::last_used::LastUsed;
 use super::prices::PriceBook;
@@ -30,6 +31,8 @@ pub const MAX_QUEUED: i64 = 50_000;
 
 enum Msg {
     Record(Box<UsageRecord>),
+    /// The real usage of work that finished after its reply.
+    Settle(Settlement),
     Stop,
 }
 
@@ -109,6 +112,16 @@ impl UsageSink {
         }
         if self.tx.send(Msg::Record(Box::new(r))).is_err() {
             tracing::error!("usage writer has stopped; a usage record was dropped");
+        }
+    }
+}
+
+impl UsageSink {
+    /// Settles a waiting charge with what the upstream reports of its
+    /// object, once it is done (a no-op if it was settled already).
+    pub fn settle(&self, s: Settlement) {
+        if self.counts && self.tx.send(Msg::Settle(s)).is_err() {
+            tracing::error!("usage writer has stopped; a settlement was dropped");
         }
     }
 }
@@ -203,6 +216,7 @@ fn run(
     rx: mpsc::Receiver<Msg>,
 ) {
     let mut batch: Vec<UsageRecord> = Vec::new();
+    let mut settlements: Vec<Settlement> = Vec::new();
     let mut stopping = false;
     let mut refreshed = Instant::now();
     let mut behind = false;
@@ -215,6 +229,7 @@ fn run(
         // then take what came, unless still behind from the last batch.
         match rx.recv_timeout(REFRESH_EVERY) {
             Ok(Msg::Record(r)) => batch.push(*r),
+            Ok(Msg::Settle(s)) => settlements.push(s),
             Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => stopping = true,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
@@ -224,14 +239,23 @@ fn run(
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(Msg::Record(r)) => batch.push(*r),
+                Ok(Msg::Settle(s)) => settlements.push(s),
                 Ok(Msg::Stop) => stopping = true,
                 Err(_) => break,
             }
         }
         behind = batch.len() == MAX_BATCH;
         let in_force = prices.load();
+        // Records that wait for their real usage go last: they become
+        // charges, not records, until then.
+        batch.sort_by_key(|r| r.later.is_some());
         for r in &mut batch {
             r.price(&in_force);
+        }
+        if !settlements.is_empty() {
+            settle(&mut held, &mut cache, &in_force, &metrics, &settlements);
+            settlements.clear();
+            refreshed = Instant::now() - REFRESH_EVERY;
         }
         count_tokens(&metrics, &batch);
         last_used.saw(&batch);
@@ -392,9 +416,15 @@ fn commit_once(
     batch: &[UsageRecord],
     last_used: &[(Arc<str>, NaiveDateTime)],
 ) -> QueryResult<()> {
+    // Waiting records (sorted last) become charges.
+    let plain = batch.partition_point(|r| r.later.is_none());
+    let (batch, waiting) = batch.split_at(plain);
     conn.transaction(|conn| {
         records::insert(conn, cache, batch)?;
         super::daily::add_batch(conn, batch)?;
+        let waiting: Vec<&UsageRecord> = waiting.iter().collect();
+        charges::insert(conn, &waiting, crate::db::now())?;
+        set_sizes(conn, batch)?;
         for (name, at) in last_used {
             // Never backwards: another instance may have written a later use.
             let user = users::table
@@ -406,6 +436,77 @@ fn commit_once(
         }
         Ok(())
     })
+}
+
+/// Sets the size (prompt and reply tokens) of the objects records built on
+/// or created, for reserving what a request naming them costs.
+fn set_sizes(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
+    let sizes: Vec<(&str, i64)> = batch
+        .iter()
+        .filter(|r| !r.sized.is_empty())
+        .flat_map(|r| {
+            let tokens = r.total_tokens.unwrap_or(0);
+            r.sized.iter().map(move |id| (&**id, tokens))
+        })
+        .collect();
+    if sizes.is_empty() {
+        return Ok(());
+    }
+    crate::objects::set_tokens(conn, &sizes)
+}
+
+/// Writes the records of settled charges, each in the transaction that
+/// claims its charge: a charge another instance settled first is skipped.
+fn settle(
+    held: &mut Held,
+    cache: &mut Cache,
+    prices: &super::prices::Prices,
+    metrics: &Metrics,
+    settlements: &[Settlement],
+) {
+    let result = held.run(|conn| {
+        let mut records = charges::records(conn, settlements)?;
+        for r in &mut records {
+            r.price(prices);
+        }
+        cache.learn(conn, &records)?;
+        for r in &records {
+            if write_settled(conn, cache, r)? {
+                metrics.usage_settled.inc();
+                count_tokens(metrics, std::slice::from_ref(r));
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        // The charges still wait: they are looked at again and settled then.
+        tracing::warn!("cannot settle waiting charges yet: {e}");
+    }
+}
+
+/// Writes one settled record in the transaction that claims its charge;
+/// whether it was written (false: settled elsewhere first).
+fn write_settled(conn: &mut DbConnection, cache: &mut Cache, r: &UsageRecord) -> QueryResult<bool> {
+    let one = std::slice::from_ref(r);
+    let id = r.later.as_deref().unwrap_or_default();
+    let attempt = |conn: &mut DbConnection, cache: &mut Cache| {
+        conn.transaction(|conn| {
+            if !charges::claim(conn, id)? {
+                return Ok(false);
+            }
+            records::insert(conn, cache, one)?;
+            super::daily::add_batch(conn, one)?;
+            set_sizes(conn, one)?;
+            Ok(true)
+        })
+    };
+    match attempt(conn, cache) {
+        Err(e) if records::is_conflict(&e) => {
+            records::after_conflict(conn, cache, one)?;
+            attempt(conn, cache)
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,2 @@
+DROP TABLE charges;
+ALTER TABLE objects DROP COLUMN tokens;
