@@ -776,6 +776,18 @@ mod tests {
         }
     }
 
+    /// The README's endpoint table is this table: regenerate it with
+    /// `cargo test --lib catalogue -- --nocapture` when an entry changes.
+    #[test]
+    fn the_readme_shows_the_catalogue() {
+        let table = markdown();
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&table),
+            "README.md's endpoint table is stale; it should read:\n{table}"
+        );
+    }
+
     #[test]
     fn requests_find_their_entry() {
         let find = |m: Method, p: &str| find(&m, p).map(|e| e.shown_path());

@@ -102,7 +102,11 @@ pub fn claim(
     at: NaiveDateTime,
     tokens: Option<i64>,
 ) -> QueryResult<()> {
-    if owner(conn, id)?.is_some() {
+    let recorded = objects::table
+        .filter(objects::id.eq(id))
+        .count()
+        .get_result::<i64>(conn)?;
+    if recorded > 0 {
         return Ok(());
     }
     let inserted = diesel::insert_into(objects::table)
@@ -123,15 +127,6 @@ pub fn claim(
         )) => Ok(()),
         other => other.map(|_| ()),
     }
-}
-
-pub fn owner(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Owner>> {
-    objects::table
-        .filter(objects::id.eq(id))
-        .select((objects::user_name, objects::upstream))
-        .first::<(String, String)>(conn)
-        .optional()
-        .map(|o| o.map(|(user, upstream)| Owner { user, upstream }))
 }
 
 /// What is known of each of `ids` that the gateway recorded.

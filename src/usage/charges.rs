@@ -191,7 +191,13 @@ pub fn records(conn: &mut DbConnection, settled: &[Settlement]) -> QueryResult<V
             stream: w.stream,
             latency_ms: w.latency_ms,
             later: Some(Box::from(id.as_str())),
-            sized: w.sized.into_iter().map(Box::from).collect(),
+            // The response it waited for is sized by it too.
+            sized: w
+                .sized
+                .into_iter()
+                .map(Box::from)
+                .chain(std::iter::once(Box::from(id.as_str())))
+                .collect(),
             ..UsageRecord::default()
         };
         match settlement.usage {

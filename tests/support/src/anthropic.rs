@@ -19,6 +19,15 @@ pub const ANTHROPIC_BAD_REQUEST: &str = "claude-bad-request";
 /// A model whose stream ends after its first events, without the
 /// `message_delta` that reports the reply's tokens.
 pub const ANTHROPIC_CUT_SHORT: &str = "claude-cut-short";
+/// A stream that thinks (`THINKING_DELTAS` thinking deltas of
+/// `THINKING_TEXT`) and then stalls until the client gives up.
+pub const ANTHROPIC_THINKING: &str = "claude-thinking";
+pub const THINKING_TEXT: &str =
+    "Let me weigh each option against the constraints before answering. ";
+pub const THINKING_DELTAS: usize = 400;
+/// A reply of a long prompt: 210,000 input tokens, 1,000 of them written
+/// to the cache for an hour.
+pub const ANTHROPIC_LONG: &str = "claude-long";
 
 pub struct AnthropicMock {
     /// Without `/v1`, as an `anthropic` upstream's `base_url` is written.
@@ -102,6 +111,40 @@ async fn handle(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
                 return HttpResponse::Ok().json(json!({"input_tokens": COUNTED_TOKENS}));
             }
             let output = ANTHROPIC_USAGE.3;
+            if model == ANTHROPIC_LONG {
+                return HttpResponse::Ok().json(json!({
+                    "id": "msg_2", "type": "message", "role": "assistant", "model": model,
+                    "content": [{"type": "text", "text": "Done"}],
+                    "stop_reason": "end_turn", "stop_sequence": null,
+                    "usage": {"input_tokens": 209_000, "cache_read_input_tokens": 0,
+                        "cache_creation_input_tokens": 1000,
+                        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1000},
+                        "output_tokens": 10}
+                }));
+            }
+            if model == ANTHROPIC_THINKING {
+                let head = [
+                    event(
+                        json!({"type": "message_start", "message": {"id": "msg_3", "type": "message",
+                        "role": "assistant", "model": model, "content": [], "stop_reason": null,
+                        "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+                    ),
+                    event(json!({"type": "content_block_start", "index": 0,
+                        "content_block": {"type": "thinking", "thinking": ""}})),
+                ];
+                let delta = event(json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "thinking_delta", "thinking": THINKING_TEXT}}));
+                let events = head
+                    .into_iter()
+                    .chain(std::iter::repeat_n(delta, THINKING_DELTAS))
+                    .map(Ok::<_, std::convert::Infallible>);
+                use futures_util::StreamExt;
+                return HttpResponse::Ok()
+                    .content_type("text/event-stream")
+                    .streaming(futures_util::stream::iter(events).chain(crate::keep_alive(
+                        "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+                    )));
+            }
             if request["stream"] != true {
                 return HttpResponse::Ok().json(json!({
                     "id": "msg_1", "type": "message", "role": "assistant", "model": model,

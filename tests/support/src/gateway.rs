@@ -150,6 +150,14 @@ impl TestApp {
         key
     }
 
+    /// Stops the server gracefully and starts it again on the same
+    /// database with `config` (a new port).
+    pub async fn restart(self, config: Config) -> TestApp {
+        self.handle.stop(true).await;
+        self.task.await.unwrap().unwrap();
+        spawn_app(config, self.dir)
+    }
+
     /// Stops the server gracefully; returns once usage is flushed.
     pub async fn stop(self) -> Pool {
         self.handle.stop(true).await;

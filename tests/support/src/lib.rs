@@ -3,6 +3,7 @@
 //! gateway in-process (`gateway`) or as the built binary (`binary`),
 //! tunnelling proxies (`proxy`) and the stored usage records (`records`).
 
+mod account;
 mod anthropic;
 mod binary;
 mod gateway;
@@ -10,6 +11,7 @@ mod mock;
 mod proxy;
 mod records;
 
+pub use account::*;
 pub use anthropic::*;
 pub use binary::*;
 pub use gateway::*;

@@ -55,6 +55,8 @@ pub struct MockState {
     /// What the account keeps (files, responses, …), shared by every key
     /// as OpenAI keeps them: (id, object), oldest first.
     pub objects: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    /// Ids handed out so far (never one twice, as upstreams do).
+    pub made: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Default for MockState {
@@ -64,6 +66,7 @@ impl Default for MockState {
             release: Arc::new(Semaphore::new(0)),
             hang: Arc::new(Semaphore::new(0)),
             objects: Arc::default(),
+            made: Arc::default(),
         }
     }
 }
@@ -218,7 +221,14 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
     // Azure's paths end like OpenAI's; the route is chosen by the suffix
     // of the path as a lenient server reads it.
     let lenient = lenient_path(req.path());
-    if let Some(reply) = account_objects(&state, req.method().as_str(), &lenient, &json, &body) {
+    if let Some(reply) = crate::account::serve(
+        &state,
+        req.method().as_str(),
+        &lenient,
+        req.query_string(),
+        &json,
+        &body,
+    ) {
         return reply;
     }
     let path = [
@@ -238,8 +248,10 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
             stream_reply(&state, usage)
         }
         "/v1/chat/completions" => {
+            let tier = json["service_tier"].as_str().unwrap_or("default");
             let mut reply = serde_json::json!({
                 "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": json["model"],
+                "service_tier": tier,
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": "mock reply"}}],
                 "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9,
@@ -259,13 +271,22 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
             "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
             "usage": {"prompt_tokens": 3, "total_tokens": 3}
         })),
+        // As OpenAI answers: JSON by default; the text formats as text.
+        "/v1/audio/transcriptions" if form_says(&body, "response_format", "text") => {
+            HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body(TRANSCRIPT)
+        }
         "/v1/audio/transcriptions" => HttpResponse::Ok().json(serde_json::json!({
             "text": format!("{} bytes", body.len()),
             "usage": {"type": "duration", "seconds": 1}
         })),
-        "/v1/audio/speech" => HttpResponse::Ok()
-            .content_type("audio/mpeg")
-            .body(Bytes::from_static(&[0xff, 0xfb, 0x90, 0x00, 0x01, 0x02])),
+        // Two seconds of MP3 at 64 kbps.
+        "/v1/audio/speech" => {
+            let mut audio = vec![0xff, 0xfb, 0x50, 0x00];
+            audio.resize(SPEECH_BYTES, 0);
+            HttpResponse::Ok().content_type("audio/mpeg").body(audio)
+        }
         "/v1/models" => HttpResponse::Ok().json(serde_json::json!({
             "object": "list",
             "data": MOCK_MODELS.iter().map(|m| serde_json::json!({"id": m, "object": "model"})).collect::<Vec<_>>()
@@ -278,134 +299,26 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
     }
 }
 
-/// The account's objects, as OpenAI keeps them: one store for every key.
-fn account_objects(
-    state: &MockState,
-    method: &str,
-    path: &str,
-    json: &serde_json::Value,
-    body: &Bytes,
-) -> Option<HttpResponse> {
-    use serde_json::json;
-    let mut objects = state.objects.lock().unwrap();
-    let n = objects.len();
-    let find = |objects: &[(String, serde_json::Value)], id: &str| {
-        objects
-            .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, v)| v.clone())
-    };
-    let list = |objects: &[(String, serde_json::Value)], object: &str| {
-        let data: Vec<_> = objects
-            .iter()
-            .filter(|(_, v)| v["object"] == object)
-            .map(|(_, v)| v.clone())
-            .collect();
-        let last = data.last().map(|v| v["id"].clone());
-        HttpResponse::Ok()
-            .json(json!({"object": "list", "data": data, "has_more": false, "last_id": last}))
-    };
-    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
-    let created = |objects: &mut Vec<(String, serde_json::Value)>, v: serde_json::Value| {
-        objects.push((v["id"].as_str().unwrap().to_owned(), v.clone()));
-        HttpResponse::Ok().json(v)
-    };
-    let not_found = || {
-        HttpResponse::NotFound().json(json!({"error": {"message": "No such object", "type": "invalid_request_error", "code": null}}))
-    };
-    Some(match (method, &segments[..]) {
-        ("POST", ["files"]) => created(
-            &mut objects,
-            json!({"id": format!("file-{n}"), "object": "file", "bytes": body.len(), "purpose": "assistants"}),
-        ),
-        ("GET", ["files"]) => list(&objects, "file"),
-        ("POST", ["uploads"]) => created(
-            &mut objects,
-            json!({"id": format!("upload_{n}"), "object": "upload"}),
-        ),
-        ("POST", ["uploads", id, "complete"]) => {
-            let file = json!({"id": format!("file-{n}"), "object": "file", "bytes": 0});
-            objects.push((format!("file-{n}"), file.clone()));
-            HttpResponse::Ok()
-                .json(json!({"id": id, "object": "upload", "status": "completed", "file": file}))
-        }
-        ("GET", ["files", id, "content"]) => match find(&objects, id) {
-            Some(_) => HttpResponse::Ok().body(format!("content of {id}")),
-            None => not_found(),
-        },
-        ("POST", ["responses"]) if json["model"] != models::HANG => {
-            let id = format!("resp_{n}");
-            let reply = json!({"id": id, "object": "response", "status": "completed",
-                "previous_response_id": json["previous_response_id"],
-                "output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "mock reply"}]}],
-                "usage": {"input_tokens": 6, "output_tokens": 2, "total_tokens": 8,
-                          "input_tokens_details": {"cached_tokens": CACHED_TOKENS}}});
-            if json["store"] != false {
-                objects.push((id.clone(), reply.clone()));
-            }
-            if json["stream"] == true {
-                let created = json!({"type": "response.created", "sequence_number": 0,
-                    "response": {"id": id, "object": "response", "status": "in_progress"}});
-                let done =
-                    json!({"type": "response.completed", "sequence_number": 1, "response": reply});
-                let text = format!("event: response.created\ndata: {created}\n\nevent: response.completed\ndata: {done}\n\n");
-                return Some(
-                    HttpResponse::Ok()
-                        .content_type("text/event-stream")
-                        .body(text),
-                );
-            }
-            HttpResponse::Ok().json(reply)
-        }
-        ("POST", ["chat", "completions"]) if json["store"] == true => {
-            let id = format!("chatcmpl-{n}");
-            let reply = json!({"id": id, "object": "chat.completion", "created": 1, "model": json["model"],
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "stored"}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}});
-            created(&mut objects, reply)
-        }
-        ("GET", ["chat", "completions"]) => list(&objects, "chat.completion"),
-        ("GET", [kind, id, ..]) | ("POST", [kind, id, _, ..]) if is_kind(kind) => {
-            match find(&objects, id) {
-                Some(v) => HttpResponse::Ok().json(v),
-                None => not_found(),
-            }
-        }
-        ("GET", ["chat", "completions", id, ..]) => match find(&objects, id) {
-            Some(v) => HttpResponse::Ok().json(v),
-            None => not_found(),
-        },
-        ("DELETE", [kind, id]) if is_kind(kind) => {
-            let before = objects.len();
-            objects.retain(|(i, _)| i != id);
-            if objects.len() == before {
-                not_found()
-            } else {
-                HttpResponse::Ok().json(json!({"id": id, "deleted": true}))
-            }
-        }
-        _ => return None,
-    })
-}
-
-fn is_kind(segment: &str) -> bool {
-    [
-        "files",
-        "uploads",
-        "vector_stores",
-        "responses",
-        "conversations",
-    ]
-    .contains(&segment)
-}
-
-fn sse(v: serde_json::Value) -> Bytes {
+pub(crate) fn sse(v: serde_json::Value) -> Bytes {
     Bytes::from(format!("data: {v}\n\n"))
 }
 
 fn chunk(text: &str) -> serde_json::Value {
     serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
         "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+}
+
+/// What the mock transcribes any audio to, as text.
+pub const TRANSCRIPT: &str = "one two three four five six seven eight nine ten";
+
+/// The bytes of the mock's speech: 2 s of MP3 at 64 kbps.
+pub const SPEECH_BYTES: usize = 16_000;
+
+/// Whether a multipart form's field `name` is `value` (as lenient servers
+/// read it).
+fn form_says(body: &[u8], name: &str, value: &str) -> bool {
+    let field = format!("name=\"{name}\"\r\n\r\n{value}\r\n");
+    String::from_utf8_lossy(body).contains(&field)
 }
 
 /// What the mock's `GET /v1/models` lists.
