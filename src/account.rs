@@ -41,7 +41,7 @@ async fn caller_view(
     gw: &web::Data<Gateway>,
     range: Option<(NaiveDate, Option<NaiveDate>)>,
 ) -> Result<(UserView, Option<crate::usage::daily::Used>), ApiError> {
-    let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
+    let caller = auth::authenticate_request(gw, req)?;
     let name = caller.name.clone();
     let read = crate::db::run(&gw.pool, move |conn| {
         let view = users::show(conn, &name)?;
@@ -65,7 +65,9 @@ async fn caller_view(
 }
 
 pub async fn me(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
-    let (view, _) = caller_view(&req, &gw, None).await?;
+    let (mut view, _) = caller_view(&req, &gw, None).await?;
+    // The admin's note describes the user to the admin, not to the user.
+    view.note = None;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -158,7 +160,7 @@ async fn credit_grants(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpR
 /// `usage report`'s fields and range syntax (by day unless `by` says).
 pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
     use crate::usage::report;
-    let caller = auth::authenticate(&gw.keys, req.headers(), req.query_string())?;
+    let caller = auth::authenticate_request(&gw, &req)?;
     // A key passed as `?token=` is not a report parameter.
     let query = crate::upstream::failover::strip_credentials(req.query_string());
     let mut params = web::Query::<report::Params>::from_query(&query)
@@ -173,6 +175,13 @@ pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpRe
     let mut query = params
         .into_query(crate::db::now())
         .map_err(ApiError::BadRequest)?;
+    // Whole days are read from the daily totals: a bound within a day would
+    // read every user's records of that day.
+    if !query.range.whole_days() {
+        return Err(ApiError::BadRequest(
+            "/v1/me/usage reports whole days: give `since` and `until` as dates (YYYY-MM-DD) or at midnight UTC, or a `period`.".into(),
+        ));
+    }
     query.users = vec![caller.name.to_string()];
     let by = query.by.clone();
     let rows = crate::db::query(&gw.pool, move |c| report::run(c, &query)).await?;

@@ -117,6 +117,18 @@ fn authorize(req: &HttpRequest) -> Result<(), AdminError> {
     };
     let gw = req.app_data::<web::Data<Gateway>>().ok_or_else(refused)?;
     let live = gw.live();
+    // Failed attempts are counted per client address, as for keys.
+    let now = std::time::Instant::now();
+    let addr = crate::throttle::client_address(req, &live.trusted);
+    if let Some(addr) = addr {
+        gw.throttle.check(addr, now).map_err(|wait| {
+            AdminError(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many failed attempts from your address; try again in {wait} s."),
+                "rate_limit_exceeded",
+            )
+        })?;
+    }
     let expected = live
         .config
         .admin
@@ -140,6 +152,9 @@ fn authorize(req: &HttpRequest) -> Result<(), AdminError> {
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y));
     if expected.is_empty() || differ != 0 {
+        if let Some(addr) = addr {
+            gw.throttle.failed(addr, now);
+        }
         return Err(refused());
     }
     Ok(())

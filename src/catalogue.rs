@@ -596,6 +596,11 @@ impl Entry {
             })
     }
 
+    /// How many of its segments are literal (all, but for ids).
+    pub fn literal_len(&self) -> usize {
+        self.path.iter().filter(|s| matches!(s, Lit(_))).count()
+    }
+
     /// The path as the README shows it: `/v1/files/{file}`.
     pub fn shown_path(&self) -> String {
         let mut out = String::from("/v1");

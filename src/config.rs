@@ -40,6 +40,9 @@ pub struct Config {
     pub log: LogConfig,
     pub cors: CorsConfig,
     pub web: WebConfig,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names
+    /// the client, for counting failed attempts per client address.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -314,6 +317,10 @@ impl Default for Config {
             log: LogConfig::default(),
             cors: CorsConfig::default(),
             web: WebConfig::default(),
+            // A reverse proxy on the same machine (the packaged nginx site)
+            // names the client; without it, every client would share its
+            // address and one could lock the others out.
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
         }
     }
 }

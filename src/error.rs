@@ -45,6 +45,9 @@ pub enum ApiError {
     Quota(String),
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
+    /// Too many failed key attempts from the client's address.
+    #[error("Too many failed attempts from your address; try again in {0} s.")]
+    Throttled(u64),
     #[error("{0}")]
     ModelNotFound(String),
     /// An endpoint the upstream does not have (Azure's classic API).
@@ -79,7 +82,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Parallel(_) => "rate_limit_exceeded",
             ApiError::Quota(_) => "insufficient_quota",
-            ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::RateLimited { .. } | ApiError::Throttled(_) => "rate_limit_exceeded",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::NotServed(_) => "unknown_url",
             ApiError::Upstream(_) => "upstream_error",
@@ -101,7 +104,9 @@ impl ApiError {
             // (permanent: async-openai's retry layer gives up on it) from a
             // requests-per-minute limit (retried after `Retry-After`).
             ApiError::Quota(_) => "insufficient_quota",
-            ApiError::RateLimited { .. } | ApiError::Parallel(_) => "requests",
+            ApiError::RateLimited { .. } | ApiError::Parallel(_) | ApiError::Throttled(_) => {
+                "requests"
+            }
             ApiError::EndpointNotAllowed(_) => "permission_error",
             ApiError::BadRequest(_)
             | ApiError::TooLarge(_)
@@ -132,9 +137,10 @@ impl ResponseError for ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Quota(_) | ApiError::RateLimited { .. } | ApiError::Parallel(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::Quota(_)
+            | ApiError::RateLimited { .. }
+            | ApiError::Parallel(_)
+            | ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ModelNotFound(_)
             | ApiError::NotServed(_)
             | ApiError::UnknownEndpoint(_)
@@ -184,26 +190,32 @@ impl ApiError {
     }
 
     fn add_headers(&self, res: &mut HttpResponse) {
-        match self {
-            ApiError::RateLimited { retry_after, .. } => {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
-            }
-            // One of the user's own requests ends soon.
-            ApiError::Parallel(_) => {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-            }
-            // The official SDKs retry every 429 twice unless told not to; a
-            // spent quota stays spent, so retries would only add refusals.
-            ApiError::Quota(_) => {
-                res.headers_mut().insert(
-                    header::HeaderName::from_static("x-should-retry"),
-                    header::HeaderValue::from_static("false"),
-                );
-            }
-            _ => {}
+        add_headers(self, res.headers_mut());
+    }
+}
+
+/// `Retry-After` where waiting helps, and `x-should-retry: false` on every
+/// refusal a retry cannot fix (401, 403, 404, a spent quota or budget): the
+/// OpenAI, Anthropic and Google SDKs, and the agents built on them, then
+/// stop at once instead of retrying for minutes.
+fn add_headers(e: &ApiError, headers: &mut header::HeaderMap) {
+    match e {
+        ApiError::RateLimited { retry_after, .. } | ApiError::Throttled(retry_after) => {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
         }
+        // One of the user's own requests ends soon.
+        ApiError::Parallel(_) => {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    let permanent =
+        matches!(e, ApiError::Quota(_)) || matches!(e.status_code().as_u16(), 401 | 403 | 404);
+    if permanent {
+        headers.insert(
+            header::HeaderName::from_static("x-should-retry"),
+            header::HeaderValue::from_static("false"),
+        );
     }
 }
 

@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod server;
 pub mod settle;
 pub mod state;
+pub mod throttle;
 pub mod upstream;
 pub mod usage;
 pub mod users;

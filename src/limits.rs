@@ -258,6 +258,15 @@ pub fn usd_text(nano_usd: i64) -> String {
     }
 }
 
+/// What is left of a caller's limits: (limit, remaining, seconds until
+/// it resets) of requests (per minute where the caller has an rpm, else
+/// per period), and (limit, remaining) of tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Left {
+    pub requests: Option<(i64, i64, Option<u64>)>,
+    pub tokens: Option<(i64, i64)>,
+}
+
 /// What a request may cost at most: reserved from its limits. The
 /// `floor`s are what it costs at least (a prompt given by reference, whose
 /// size the gateway knows): a request is admitted only while that much is
@@ -372,6 +381,49 @@ impl Ledger {
         }
         recent.push_back(at);
         Ok(())
+    }
+
+    /// What is left of `limits` now, for the caller to pace itself by.
+    pub fn left(&self, limits: &Limits, now: NaiveDateTime, at: Instant) -> Left {
+        let left = |used: &AtomicI64, reserved: &AtomicI64, limit: i64| {
+            limit
+                .saturating_sub(used.load(Ordering::Acquire))
+                .saturating_sub(reserved.load(Ordering::Acquire))
+                .max(0)
+        };
+        let requests = match (limits.rpm, limits.requests) {
+            (Some(rpm), _) => {
+                const MINUTE: Duration = Duration::from_secs(60);
+                let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+                let running = recent
+                    .iter()
+                    .filter(|t| at.saturating_duration_since(**t) < MINUTE)
+                    .count() as i64;
+                let reset = recent
+                    .iter()
+                    .find(|t| at.saturating_duration_since(**t) < MINUTE)
+                    .map_or(0, |t| {
+                        (MINUTE - at.saturating_duration_since(*t)).as_secs() + 1
+                    });
+                Some((rpm, (rpm - running).max(0), Some(reset)))
+            }
+            (None, Some(limit)) => {
+                let reset = next_reset(limits.period, now)
+                    .map(|r| u64::try_from((r - now).num_seconds()).unwrap_or(0));
+                Some((
+                    limit,
+                    left(&self.used_requests, &self.reserved_requests, limit),
+                    reset,
+                ))
+            }
+            (None, None) => None,
+        };
+        Left {
+            requests,
+            tokens: limits
+                .tokens
+                .map(|limit| (limit, left(&self.used_tokens, &self.reserved_tokens, limit))),
+        }
     }
 
     /// Sets what the database says was used this period.

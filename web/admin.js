@@ -212,7 +212,9 @@ export async function adminUsers(rerender) {
 
 function csv(rows, keys) {
   const cols = [...keys, 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'cached_tokens', 'cost_usd'];
-  const cell = (v) => { const s = v === null || v === undefined ? '' : String(v); return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; };
+  // Text a spreadsheet would run as a formula is kept as text (a leading ').
+  const text = (v) => (typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+  const cell = (v) => { const s = v === null || v === undefined ? '' : String(text(v)); return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; };
   return [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
 }
 

@@ -24,12 +24,30 @@ impl Command {
                 for line in price_state(&ctx.loaded.config)? {
                     say(ctx, &line);
                 }
+                if let Some(warning) = admin_state(&ctx.loaded.config) {
+                    say(ctx, &warning);
+                }
                 say(ctx, &database_state(&ctx.loaded.config.database.url));
                 print!("{}", serde_yaml::to_string(&ctx.loaded.config.redacted())?);
                 Ok(())
             }
         }
     }
+}
+
+/// The shortest admin token that is not a warning: one of 24 random
+/// characters cannot be guessed, even at full speed.
+const ADMIN_TOKEN_LEN: usize = 24;
+
+/// A warning about an admin token short enough to guess.
+fn admin_state(config: &crate::config::Config) -> Option<String> {
+    let token = config.admin.as_ref()?.token.as_deref()?;
+    (token.chars().count() < ADMIN_TOKEN_LEN).then(|| {
+        format!(
+            "warning: admin.token is {} characters long; use at least {ADMIN_TOKEN_LEN} random ones (`openssl rand -hex 16`)",
+            token.chars().count()
+        )
+    })
 }
 
 /// How many models have prices, and a warning for each model an upstream

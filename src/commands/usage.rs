@@ -122,7 +122,12 @@ fn render(rows: &[report::Row], by: &[GroupBy], format: Format) -> anyhow::Resul
             let header: Vec<&str> = by.iter().map(|g| g.name()).chain(METRICS).collect();
             w.write_record(&header)?;
             for r in rows {
-                let cells: Vec<String> = r.keys.iter().cloned().chain(metric_cells(r)).collect();
+                let cells: Vec<String> = r
+                    .keys
+                    .iter()
+                    .map(|k| output::csv_text(k))
+                    .chain(metric_cells(r))
+                    .collect();
                 w.write_record(&cells)?;
             }
             String::from_utf8(w.into_inner()?)?

@@ -139,6 +139,8 @@ impl Config {
                 humantime::format_duration(super::MAX_BATCH_WINDOW)
             );
         }
+        crate::throttle::parse_trusted(&self.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         for (i, prefix) in self.endpoints.allow.iter().enumerate() {
             crate::paths::check_prefix(prefix)
                 .map_err(|e| anyhow::anyhow!("endpoints.allow[{i}]: {e}"))?;
@@ -226,9 +228,11 @@ impl Config {
 
 /// An http(s) URL, or an error saying why not.
 fn http_url(url: &str) -> anyhow::Result<()> {
-    let parsed = url::Url::parse(url).with_context(|| format!("`{url}` is not a URL"))?;
+    let shown = crate::db::redact_url(url);
+    let parsed =
+        url::Url::parse(url).map_err(|e| anyhow::anyhow!("`{shown}` is not a URL ({e})"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        bail!("`{url}` must be an http:// or https:// URL with a host");
+        bail!("`{shown}` must be an http:// or https:// URL with a host");
     }
     Ok(())
 }

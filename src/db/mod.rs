@@ -96,7 +96,7 @@ pub fn rfc3339(t: chrono::NaiveDateTime) -> String {
 /// query parameters), for messages and `config check`.
 pub fn redact_url(url: &str) -> String {
     let Ok(mut u) = url::Url::parse(url) else {
-        return url.to_string();
+        return redact_unparsed(url);
     };
     let mut changed = false;
     if u.password().is_some() {
@@ -129,6 +129,27 @@ pub fn redact_url(url: &str) -> String {
         u.to_string()
     } else {
         url.to_string()
+    }
+}
+
+/// A URL that does not parse, shown without what could be a secret: its
+/// user part (up to the last `@` before the path) and its query.
+fn redact_unparsed(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_owned(),
+    };
+    let path = match path.find('?') {
+        Some(q) => format!("{}?***", &path[..q]),
+        None => path.to_owned(),
+    };
+    if scheme.is_empty() {
+        format!("{authority}{path}")
+    } else {
+        format!("{scheme}://{authority}{path}")
     }
 }
 
@@ -386,6 +407,13 @@ mod tests {
             "postgres://gate:***@db/x"
         );
         assert_eq!(redact_url("https://host/v1"), "https://host/v1");
+        // A URL that does not parse (the port is too large) keeps no
+        // secret either.
+        assert_eq!(
+            redact_url("http://gw:S3cretPw@127.0.0.1:99999/v1?token=sk-x"),
+            "http://***@127.0.0.1:99999/v1?***"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
     }
 
     #[test]

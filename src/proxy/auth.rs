@@ -3,9 +3,12 @@
 
 use crate::error::{ApiError, NO_KEY, UNKNOWN_KEY};
 use crate::keytable::{Caller, KeyTable};
+use crate::state::Gateway;
 use crate::users::rfc3339;
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
+use actix_web::HttpRequest;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The key as `Authorization: Bearer KEY`, `api-key: KEY` (Azure's
 /// clients), `x-api-key: KEY` (Anthropic's SDKs) or `?token=KEY`.
@@ -32,6 +35,21 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: &'a str) -> Option<&'a s
         .split('&')
         .find_map(|pair| pair.strip_prefix("token="))
         .filter(|k| !k.is_empty())
+}
+
+/// `authenticate`, with failed attempts counted per client address: an
+/// address with too many is refused (429) before its key is looked at.
+pub fn authenticate_request(gw: &Gateway, req: &HttpRequest) -> Result<Arc<Caller>, ApiError> {
+    let now = Instant::now();
+    let addr = crate::throttle::client_address(req, &gw.live().trusted);
+    if let Some(addr) = addr {
+        gw.throttle.check(addr, now).map_err(ApiError::Throttled)?;
+    }
+    let caller = authenticate(&gw.keys, req.headers(), req.query_string());
+    if let (Err(ApiError::InvalidKey(UNKNOWN_KEY)), Some(addr)) = (&caller, addr) {
+        gw.throttle.failed(addr, now);
+    }
+    caller
 }
 
 pub fn authenticate(

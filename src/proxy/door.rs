@@ -15,9 +15,10 @@ use actix_web::http::Method;
 pub enum Endpoint {
     /// An endpoint of the catalogue.
     Known(&'static Entry),
-    /// A path the operator opened with `endpoints.allow`: forwarded as it
-    /// is, counted as a request only, refused to limited users.
-    Extra,
+    /// A path the operator opened with `endpoints.allow` (the index of its
+    /// prefix there): forwarded as it is, counted as a request only,
+    /// refused to limited users.
+    Extra(usize),
 }
 
 /// Why the door did not let a request in.
@@ -44,13 +45,13 @@ pub fn enter(method: &Method, path: &str, allowed: &[String]) -> Result<Endpoint
         return Ok(Endpoint::Known(entry));
     }
     let after = &path[3..];
-    let opened = allowed.iter().any(|p| {
+    let opened = allowed.iter().position(|p| {
         after
             .strip_prefix(p.as_str())
             .is_some_and(|r| r.is_empty() || r.starts_with('/'))
     });
-    if opened {
-        return Ok(Endpoint::Extra);
+    if let Some(i) = opened {
+        return Ok(Endpoint::Extra(i));
     }
     let first = rest.split('/').next().unwrap_or_default();
     match catalogue::CLOSED.iter().find(|c| **c == first) {
@@ -69,7 +70,7 @@ mod tests {
     fn door(method: Method, path: &str, allowed: &[String]) -> Result<String, Refused> {
         enter(&method, path, allowed).map(|e| match e {
             Endpoint::Known(entry) => entry.shown_path(),
-            Endpoint::Extra => "extra".into(),
+            Endpoint::Extra(_) => "extra".into(),
         })
     }
 

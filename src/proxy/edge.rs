@@ -1,7 +1,10 @@
 //! What every reply passes on its way out: CORS for browser clients
 //! (NextChat in the browser, extensions; preflights are answered without a
-//! key, responses carry `Access-Control-Allow-Origin`), and an
-//! `x-request-id` on every reply that has none yet.
+//! key, responses carry `Access-Control-Allow-Origin`; never for the admin
+//! API), an `x-request-id` on every reply that has none yet, and
+//! `X-Content-Type-Options: nosniff` on every reply, with a proxied reply
+//! that a browser would render as a page sent as an attachment: the web
+//! app keeps keys on this origin, so no upstream's content may run here.
 //!
 //! Hand-written rather than actix-cors: that crate refuses preflights asking
 //! for headers outside its list, and the official SDKs send `x-stainless-*`
@@ -71,9 +74,15 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let Some(cors) = req.app_data::<web::Data<Cors>>().cloned() else {
+    let admin = req.path() == "/admin" || req.path().starts_with("/admin/");
+    let cors = req
+        .app_data::<web::Data<Cors>>()
+        .cloned()
+        .filter(|_| !admin);
+    let Some(cors) = cors else {
         let mut res = next.call(req).await?;
         with_request_id(res.headers_mut());
+        no_sniffing(res.headers_mut(), false);
         return Ok(res.map_into_left_body());
     };
     let origin = req.headers().get(header::ORIGIN).cloned();
@@ -111,6 +120,7 @@ pub async fn middleware(
     if !proxied {
         with_request_id(res.headers_mut());
     }
+    no_sniffing(res.headers_mut(), proxied);
     if let Some(allow) = allow {
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
@@ -131,6 +141,43 @@ fn is_proxied(path: &str) -> bool {
     path.strip_prefix("/v1/").is_some_and(|rest| {
         !(rest == "me" || rest.starts_with("me/") || rest.starts_with("dashboard/"))
     })
+}
+
+/// `nosniff` on every reply; a proxied reply of a type a browser renders
+/// as a page (HTML, SVG, XML) goes as an attachment, never rendered on the
+/// web app's origin (where `?token=` makes a plain link authenticate).
+fn no_sniffing(headers: &mut header::HeaderMap, proxied: bool) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !proxied {
+        return;
+    }
+    let renders = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|t| {
+            t == "text/html"
+                || t == "image/svg+xml"
+                || t == "application/xhtml+xml"
+                || t == "text/xml"
+                || t == "application/xml"
+                || t.ends_with("+xml")
+        });
+    if renders {
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment"),
+        );
+    }
 }
 
 /// The proxy sets the upstream's id (or its own, logged with the request);

@@ -9,6 +9,7 @@ pub mod edge;
 pub mod lists;
 pub mod models;
 pub mod owned;
+pub mod pace;
 pub mod probe;
 pub mod reply;
 pub mod rules;
@@ -21,7 +22,7 @@ use crate::state::{Gateway, Live};
 use crate::upstream::client::Clients;
 use crate::upstream::failover::{self, Answer, Outgoing};
 use crate::upstream::{echo, Target, Upstream};
-use crate::usage::meter::{Accounting, Pending};
+use crate::usage::meter::{log_refused, Accounting, Pending};
 use crate::usage::UsageRecord;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -52,10 +53,13 @@ pub async fn handle(
             e.error_response()
         }
     };
-    let caller = match auth::authenticate(&gw.keys, req.headers(), req.query_string()) {
+    let caller = match auth::authenticate_request(&gw, &req) {
         Ok(c) => c,
         Err(e) => {
-            gw.usage.unattributed(e.status_code().as_u16());
+            let status = e.status_code().as_u16();
+            gw.usage.unattributed(status);
+            let shown = id.to_str().unwrap_or("-");
+            log_refused(shown, method_name(req.method()), endpoint, status, started);
             return with_id(refuse(&e), id);
         }
     };
@@ -106,7 +110,7 @@ pub async fn handle(
     }
 }
 
-fn method_name(m: &Method) -> &'static str {
+pub fn method_name(m: &Method) -> &'static str {
     match *m {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -126,6 +130,10 @@ fn refusal(r: Refused, endpoint: &str, method: &Method) -> ApiError {
         Refused::NotAllowed(name) => ApiError::EndpointNotAllowed(format!(
             "The gateway does not forward /v1/{name}: its use cannot be metered. \
              The gateway's admin can open it with `endpoints.allow: [\"/{name}\"]`."
+        )),
+        Refused::Unknown if endpoint.starts_with("/v1/") => ApiError::UnknownEndpoint(format!(
+            "The path has `/v1` twice (/v1{}): the client's base URL probably ends in `/v1` and the client adds `/v1` itself (Claude Code with ANTHROPIC_BASE_URL=…/v1); remove `/v1` from the base URL.",
+            endpoint.chars().take(100).collect::<String>()
         )),
         Refused::Unknown => {
             let shown: String = endpoint.chars().take(200).collect();
@@ -154,8 +162,30 @@ impl Request<'_> {
     async fn serve(&self, payload: web::Payload, pending: &mut Pending) -> Result<Reply, ApiError> {
         let live = self.gw.live();
         let method = self.req.method();
-        let endpoint = door::enter(method, self.req.path(), &live.config.endpoints.allow)
-            .map_err(|r| refusal(r, self.endpoint, method))?;
+        let allowed = &live.config.endpoints.allow;
+        let endpoint = match door::enter(method, self.req.path(), allowed) {
+            Ok(e) => e,
+            Err(refused) => {
+                // Recorded under a name of a bounded set; the log line
+                // shows the path's beginning.
+                let record = &mut pending.record;
+                pending.log_path = Some(self.endpoint.chars().take(100).collect());
+                record.endpoint = match &refused {
+                    Refused::NotAllowed(name) => format!("/{name}"),
+                    _ => UNKNOWN.to_owned(),
+                };
+                return Err(refusal(refused, self.endpoint, method));
+            }
+        };
+        // Records name an endpoint as the catalogue does, without the ids
+        // in its path (a name is kept for good; ids are many).
+        match endpoint {
+            Endpoint::Known(entry) if entry.path.len() != entry.literal_len() => {
+                pending.record.endpoint = entry.shown_path()["/v1".len()..].to_owned();
+            }
+            Endpoint::Extra(i) => pending.record.endpoint = allowed[i].clone(),
+            Endpoint::Known(_) => {}
+        }
         let caller = self.caller;
         if let Some(limit) = caller.limits.parallel {
             pending.running = Some(
@@ -169,7 +199,7 @@ impl Request<'_> {
         let deadline = tokio::time::Instant::from_std(self.started + limits.client_body_timeout);
         let incoming = Incoming::new(payload, limits.max_body_bytes, deadline);
         let entry = match endpoint {
-            Endpoint::Extra => return self.extra(incoming, pending, &live).await,
+            Endpoint::Extra(_) => return self.extra(incoming, pending, &live).await,
             Endpoint::Known(entry) => entry,
         };
         match entry.serve {
@@ -265,14 +295,21 @@ impl Request<'_> {
                 self.endpoint
             ))
         })?;
-        record.model = Some(model.clone());
+        check_model_name(&model)?;
+        let mut candidates = live.upstreams.candidates(Some(&model));
+        // What clients invent is recorded under one name: neither the
+        // database, the log nor reports grow with it.
+        record.model = Some(if candidates.is_empty() {
+            UNKNOWN.to_owned()
+        } else {
+            model.clone()
+        });
         if !self.caller.may_use(&model) {
             return Err(ApiError::ModelNotAllowed(model));
         }
         // Every object the body names is the caller's own; what they bring
         // into the prompt is known.
         let named = owned::check(&self.gw.pool, &self.caller.name, probe.refs.clone()).await?;
-        let mut candidates = live.upstreams.candidates(Some(&model));
         if candidates.is_empty() {
             return Err(ApiError::ModelNotFound(format!(
                 "The model `{model}` does not exist or no upstream serves it."
@@ -292,6 +329,12 @@ impl Request<'_> {
             live,
         )?;
         self.admit(pending, want)?;
+        let limits = &self.caller.limits;
+        if limits.rpm.is_some() || limits.requests.is_some() || limits.tokens.is_some() {
+            let now = pending.record.at;
+            let left = self.caller.ledger.left(limits, now, Instant::now());
+            pending.pace = pace::headers(left, entry.face, now);
+        }
         if let Target::Echo(e) = &candidates[0].target {
             pending.record.upstream = Some(candidates[0].name.clone());
             return Ok(Reply::Local(e.respond(
@@ -582,6 +625,29 @@ impl Request<'_> {
             }
         }
     }
+}
+
+/// The name under which models no upstream serves, and paths the gateway
+/// does not know, are recorded.
+pub const UNKNOWN: &str = "(unknown)";
+
+/// The longest model name: a name is printable ASCII.
+pub const MAX_MODEL_NAME: usize = 256;
+
+/// A model name is at most 256 bytes of printable ASCII, else 400 naming
+/// the limit, before anything is recorded.
+fn check_model_name(model: &str) -> Result<(), ApiError> {
+    let fits = !model.is_empty()
+        && model.len() <= MAX_MODEL_NAME
+        && model.bytes().all(|b| b.is_ascii_graphic());
+    if fits {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest(format!(
+        "`model` must be 1 to {MAX_MODEL_NAME} printable ASCII characters without spaces; this one is {} bytes{}.",
+        model.len(),
+        if model.bytes().all(|b| b.is_ascii_graphic()) { "" } else { " with other characters" }
+    )))
 }
 
 /// Query parameters that name account objects (as an upstream decodes

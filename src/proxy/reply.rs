@@ -39,6 +39,16 @@ pub enum Reply {
 
 impl Reply {
     pub fn into_response(self, mut pending: Pending, gw: &Gateway) -> HttpResponse {
+        let pace = std::mem::take(&mut pending.pace);
+        let mut res = self.respond(pending, gw);
+        let headers = res.headers_mut();
+        for (name, value) in pace {
+            headers.insert(name, value);
+        }
+        res
+    }
+
+    fn respond(self, mut pending: Pending, gw: &Gateway) -> HttpResponse {
         match self {
             Reply::Upstream(Answer::Live(res), accounting, claim) => {
                 let status = res.status();

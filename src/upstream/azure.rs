@@ -25,6 +25,24 @@ pub struct Route {
     pub model: Option<String>,
 }
 
+/// Why a request has no route on an Azure upstream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoRoute {
+    /// The endpoint is not there (the classic API's few).
+    NotServed(String),
+    /// The model names no deployment a path can hold.
+    NoDeployment(String),
+}
+
+#[cfg(test)]
+impl NoRoute {
+    fn text(&self) -> &str {
+        match self {
+            NoRoute::NotServed(t) | NoRoute::NoDeployment(t) => t,
+        }
+    }
+}
+
 /// What Azure's classic API serves under a deployment.
 const DEPLOYMENT_OPS: [&str; 3] = ["/chat/completions", "/completions", "/embeddings"];
 
@@ -41,13 +59,38 @@ impl Azure {
         self.api_version == "v1"
     }
 
-    fn deployment<'a>(&'a self, model: &'a str) -> &'a str {
-        self.deployments.get(model).map_or(model, String::as_str)
+    /// The deployment of `model`: from `deployments`, else the model's name
+    /// if it is one a path can hold as it is (`[A-Za-z0-9._-]`, not `.` or
+    /// `..`), so that nothing a client sends adds a path segment or a query
+    /// parameter upstream.
+    fn deployment<'a>(&'a self, model: &'a str) -> Result<&'a str, NoRoute> {
+        if let Some(d) = self.deployments.get(model) {
+            return Ok(d);
+        }
+        let plain = !model.is_empty()
+            && model != "."
+            && model != ".."
+            && model
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if plain {
+            Ok(model)
+        } else {
+            Err(NoRoute::NoDeployment(format!(
+                "The model `{}` has no Azure deployment: a deployment is named in `deployments` or is the model's name made of letters, digits, `.`, `_` and `-`.",
+                model.chars().take(100).collect::<String>()
+            )))
+        }
     }
 
     /// The Azure path for `endpoint` (the path after `/v1`), or why there
     /// is none. `query` is the client's query string, token removed.
-    pub fn route(&self, endpoint: &str, query: &str, model: Option<&str>) -> Result<Route, String> {
+    pub fn route(
+        &self,
+        endpoint: &str,
+        query: &str,
+        model: Option<&str>,
+    ) -> Result<Route, NoRoute> {
         let with_query = |path: String, extra: Option<String>| {
             let parts: Vec<String> = extra
                 .into_iter()
@@ -60,24 +103,26 @@ impl Azure {
             }
         };
         if self.is_v1() {
-            let deployment = model.map(|m| self.deployment(m));
+            let deployment = model.map(|m| self.deployment(m)).transpose()?;
             return Ok(Route {
                 path_and_query: with_query(format!("/openai/v1{endpoint}"), None),
                 model: deployment.filter(|d| Some(*d) != model).map(str::to_owned),
             });
         }
         if !DEPLOYMENT_OPS.contains(&endpoint) {
-            return Err(format!(
+            return Err(NoRoute::NotServed(format!(
                 "This Azure upstream serves /v1/chat/completions, /v1/completions and /v1/embeddings; \
                  /v1{endpoint} needs `api_version: v1`."
-            ));
+            )));
         }
         let model = model.ok_or_else(|| {
-            "The request names no `model`, which Azure needs to pick a deployment.".to_string()
+            NoRoute::NotServed(
+                "The request names no `model`, which Azure needs to pick a deployment.".to_string(),
+            )
         })?;
         Ok(Route {
             path_and_query: with_query(
-                format!("/openai/deployments/{}{endpoint}", self.deployment(model)),
+                format!("/openai/deployments/{}{endpoint}", self.deployment(model)?),
                 Some(format!("api-version={}", self.api_version)),
             ),
             model: None,
@@ -115,7 +160,27 @@ mod tests {
         assert!(a
             .route("/images/generations", "", Some("gpt-4o"))
             .unwrap_err()
+            .text()
             .contains("api_version: v1"));
+        // Nothing a client sends becomes a path segment or a parameter.
+        for model in [
+            "gpt-4o-mini/../o1-pro",
+            "gpt-4o-mini%2F..%2Fo1-pro",
+            "x?api-version=1",
+            "..",
+            "a b",
+        ] {
+            let (classic, v1) = (azure("2024-10-21"), azure("v1"));
+            for a in [&classic, &v1] {
+                assert!(
+                    matches!(
+                        a.route("/chat/completions", "", Some(model)),
+                        Err(NoRoute::NoDeployment(_))
+                    ),
+                    "{model}"
+                );
+            }
+        }
         assert!(a.route("/chat/completions", "", None).is_err());
         assert_eq!(a.endpoint, "https://res.openai.azure.com");
     }

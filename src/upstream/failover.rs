@@ -252,9 +252,12 @@ pub fn address(
             joined(&[base_url, "/v1", endpoint])
         }
         Target::Azure { azure, .. } => {
-            let route = azure
-                .route(endpoint, query, model)
-                .map_err(Failure::NotServed)?;
+            let route = azure.route(endpoint, query, model).map_err(|e| match e {
+                super::azure::NoRoute::NotServed(why) => Failure::NotServed(why),
+                super::azure::NoRoute::NoDeployment(why) => {
+                    Failure::Client(ApiError::ModelNotFound(why))
+                }
+            })?;
             replace_model = route.model;
             format!("{}{}", azure.endpoint, route.path_and_query)
         }

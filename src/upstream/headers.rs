@@ -5,7 +5,7 @@
 //! Towards the upstream: the client's own key, and whatever would change
 //! what the upstream account does (cookies, organization and project: the
 //! operator sets those per upstream). Towards the client: what describes
-//! the operator's account or sets state.
+//! the operator's account (its rate limits among it) or sets state.
 
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
@@ -45,10 +45,16 @@ fn dropped(name: &HeaderName, way: Direction) -> bool {
             | "openai-organization"
             | "openai-project"
         ),
-        Direction::Response => matches!(
-            name.as_str(),
-            "set-cookie" | "openai-organization" | "openai-project"
-        ),
+        Direction::Response => {
+            matches!(
+                name.as_str(),
+                "set-cookie" | "openai-organization" | "openai-project"
+            )
+            // The shared account's limits are not the caller's (the
+            // gateway sends the caller's own).
+            || name.as_str().starts_with("x-ratelimit-")
+                || name.as_str().starts_with("anthropic-ratelimit-")
+        }
     }
 }
 

@@ -765,6 +765,11 @@ impl SseSplitter {
         self.tail.is_empty()
     }
 
+    /// The bytes held: an event not ended yet.
+    pub fn held(&self) -> usize {
+        self.tail.len()
+    }
+
     /// What is left: an event that never got its blank line.
     pub fn into_tail(self) -> Bytes {
         self.tail.freeze()

@@ -37,6 +37,14 @@ const MAX_KEPT: usize = crate::usage::estimate::ESTIMATE_TEXT;
 /// MiB of it rather than 512.
 const MAX_KEPT_STREAMED: usize = 16 * 1024;
 
+/// The largest server-sent event read: a longer one (no blank line in
+/// sight) ends the stream with an error event, so that no upstream can
+/// make the gateway hold a reply whole.
+pub const MAX_EVENT: usize = 1024 * 1024;
+
+/// What a stream whose event outgrew `MAX_EVENT` ends with.
+const EVENT_TOO_LARGE: &[u8] = b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"upstream_error\",\"code\":\"upstream_error\",\"message\":\"The upstream sent an event larger than 1 MiB; the gateway ended the stream.\"}}\n\n";
+
 /// The id of the object a reply creates, once its first bytes name it
 /// (`proxy::owned::Claiming` sets it).
 pub type Created = Rc<RefCell<Option<Box<str>>>>;
@@ -52,6 +60,14 @@ pub struct Pending {
     pub running: Option<crate::limits::Running>,
     /// The object the reply creates, if it creates one.
     pub created: Option<Created>,
+    /// What the log line names instead of the record's endpoint: the
+    /// beginning of a path the gateway refused as unknown.
+    pub log_path: Option<String>,
+    /// Headers telling the caller what is left of their limits.
+    pub pace: Vec<(
+        actix_web::http::header::HeaderName,
+        actix_web::http::header::HeaderValue,
+    )>,
 }
 
 impl Pending {
@@ -64,6 +80,8 @@ impl Pending {
             request: None,
             running: None,
             created: None,
+            log_path: None,
+            pace: Vec::new(),
         }
     }
 
@@ -80,24 +98,51 @@ impl Pending {
         self.running.take();
         let r = &mut self.record;
         r.latency_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        // The one log line per request: never a key, never a body. Its own
-        // target, so that `log.level: info,chatgate::request=off` turns it
-        // off (nginx's `access_log off`) and keeps the rest.
-        tracing::info!(
-            target: "chatgate::request",
-            request_id = %r.request_id.as_deref().unwrap_or("-"),
-            user = &*r.user,
-            method = r.method,
-            endpoint = %r.endpoint,
-            model = r.model.as_deref().unwrap_or("-"),
-            upstream = r.upstream.as_deref().unwrap_or("-"),
-            status = r.status,
-            tokens = r.total_tokens.unwrap_or(0),
-            latency_ms = r.latency_ms,
-            "request"
-        );
+        log_line(r, self.log_path.as_deref());
         self.sink.record(self.record);
     }
+}
+
+/// The one log line per request: never a key, never a body. Its own
+/// target, so that `log.level: info,chatgate::request=off` turns it off
+/// (nginx's `access_log off`) and keeps the rest. `path`: what to name
+/// instead of the record's endpoint (a refused path's beginning).
+fn log_line(r: &UsageRecord, path: Option<&str>) {
+    tracing::info!(
+        target: "chatgate::request",
+        request_id = %r.request_id.as_deref().unwrap_or("-"),
+        user = &*r.user,
+        method = r.method,
+        endpoint = %path.unwrap_or(&r.endpoint),
+        model = r.model.as_deref().unwrap_or("-"),
+        upstream = r.upstream.as_deref().unwrap_or("-"),
+        status = r.status,
+        tokens = r.total_tokens.unwrap_or(0),
+        latency_ms = r.latency_ms,
+        "request"
+    );
+}
+
+/// The log line of a request refused before it had a user (a wrong key)
+/// or an endpoint (a path outside the API): user `-`, the path's first 100
+/// characters, so that an operator sees a misconfigured client.
+pub fn log_refused(
+    request_id: &str,
+    method: &'static str,
+    path: &str,
+    status: u16,
+    started: Instant,
+) {
+    let r = UsageRecord {
+        request_id: Some(Box::from(request_id)),
+        user: std::sync::Arc::from("-"),
+        method,
+        status,
+        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        ..UsageRecord::default()
+    };
+    let shown: String = path.chars().take(100).collect();
+    log_line(&r, Some(&shown));
 }
 
 /// The error a metered body ends with when its deadline passed.
@@ -149,6 +194,8 @@ pub struct Metered<S> {
     /// A stored response's stream reached its final event (with or without
     /// usage): nothing is left to settle later.
     ended: bool,
+    /// An event outgrew `MAX_EVENT`: the stream ended with an error event.
+    overflowed: bool,
     /// A JSON reply's first chunk, while it is the only one.
     first: Option<Bytes>,
     /// Audio's first bytes (its header).
@@ -175,6 +222,7 @@ impl<S> Metered<S> {
             reported: extract::Reported::default(),
             tools: ToolCalls::default(),
             ended: false,
+            overflowed: false,
             first: None,
             head: Vec::new(),
             deadline: None,
@@ -295,6 +343,9 @@ impl<S> Metered<S> {
             self.reported = reported;
             self.tools = calls;
             self.ended = ended;
+            if self.splitter.held() > MAX_EVENT {
+                return Some(self.overflow());
+            }
             return Some(chunk);
         }
         // Removing the usage chunk: send on whole events only, so that one
@@ -308,7 +359,25 @@ impl<S> Metered<S> {
         self.reported = reported;
         self.tools = calls;
         self.ended = ended;
+        if self.splitter.held() > MAX_EVENT {
+            out.extend_from_slice(&self.overflow());
+        }
         (!out.is_empty()).then(|| out.freeze())
+    }
+
+    /// An event outgrew `MAX_EVENT`: what it held is dropped, the record
+    /// says 502, and the client gets an error event (the stream ends next).
+    fn overflow(&mut self) -> Bytes {
+        self.splitter = SseSplitter::default();
+        self.overflowed = true;
+        if let Some(p) = &mut self.pending {
+            p.record.status = 502;
+            tracing::warn!(
+                upstream = p.record.upstream.as_deref().unwrap_or("-"),
+                "the upstream sent an event larger than 1 MiB; the stream was ended"
+            );
+        }
+        Bytes::from_static(EVENT_TOO_LARGE)
     }
 
     /// At the end of the body: bytes still held back, if any. Only a
@@ -467,6 +536,10 @@ where
     type Item = Result<Bytes, Box<dyn std::error::Error>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.overflowed {
+            self.finish();
+            return Poll::Ready(None);
+        }
         loop {
             match Pin::new(&mut self.inner).poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
@@ -680,6 +753,27 @@ mod tests {
         );
         let per = "Let me think about this carefully. ".len();
         assert_eq!(work.reply_len, 200 * per);
+    }
+
+    /// An event that never ends is not held whole: past 1 MiB the stream
+    /// ends with an error event, and the record says 502.
+    #[actix_web::test]
+    async fn an_endless_event_ends_the_stream() {
+        let watch = Watch::Events {
+            strip_usage: false,
+            estimate: true,
+        };
+        let part: &'static str = Box::leak("x".repeat(64 * 1024).into_boxed_str());
+        let mut chunks = vec!["data: {\"choices\":[{\"delta\":{\"content\":\""];
+        chunks.extend(std::iter::repeat_n(part, 40)); // 2.5 MiB, no blank line
+        let (text, r) = run(&chunks, watch).await;
+        assert!(
+            text.len() < 1100 * 1024 + 200,
+            "{} bytes passed",
+            text.len()
+        );
+        assert!(text.ends_with("the gateway ended the stream.\"}}\n\n"));
+        assert_eq!(r.status, 502);
     }
 
     #[actix_web::test]

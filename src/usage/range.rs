@@ -10,6 +10,16 @@ pub struct Range {
     pub until: NaiveDateTime,
 }
 
+impl Range {
+    /// Whether it runs from a midnight to a midnight: the daily totals
+    /// answer it, whatever the number of records.
+    /// An open end (`until` not given) is whole days too.
+    pub fn whole_days(&self) -> bool {
+        let midnight = |t: NaiveDateTime| t.time() == chrono::NaiveTime::MIN;
+        midnight(self.since) && (midnight(self.until) || self.until == crate::db::end_of_time())
+    }
+}
+
 pub fn midnight(d: NaiveDate) -> NaiveDateTime {
     d.and_hms_opt(0, 0, 0).expect("midnight exists")
 }

@@ -100,15 +100,11 @@ pub fn run(conn: &mut DbConnection, q: &Query) -> QueryResult<Vec<Row>> {
     Ok(aggregate(&parts, &q.by))
 }
 
-fn is_midnight(t: NaiveDateTime) -> bool {
-    t.time() == chrono::NaiveTime::MIN
-}
-
 /// The usage in `range`: from the daily totals when the range is whole
 /// days (so pruned records still count and long ranges read few rows),
 /// from the records otherwise.
 fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
-    if is_midnight(range.since) && is_midnight(range.until) {
+    if range.whole_days() {
         load_daily(conn, range, users)
     } else {
         load_records(conn, range, users)

@@ -73,3 +73,30 @@ test('refusals are the SDK\'s own errors', async () => {
   );
   assert.equal(calls, 1, 'asked once, not retried');
 });
+
+// Claude Code with a wrong key once retried for minutes: it retries
+// errors the SDK would not (a 401: it may refresh its credentials) unless
+// the server says a retry cannot help. This client does the same: it
+// retries everything but `x-should-retry: false`. Each refusal a retry
+// cannot fix says so, and it asks once.
+class RetriesEverything extends Anthropic {
+  async shouldRetry(response) {
+    return response.headers.get('x-should-retry') !== 'false';
+  }
+}
+
+test('a client that retries every error stops at once on a refusal no retry fixes', async () => {
+  for (const [k, model, kind] of [
+    ['sk-not-a-key-000000000000000000000000000000000000000000', MODEL, Anthropic.AuthenticationError],
+    [key, 'not-served', Anthropic.NotFoundError],
+  ]) {
+    let calls = 0;
+    const counting = (...args) => { calls += 1; return fetch(...args); };
+    const c = new RetriesEverything({ baseURL: gate.base, apiKey: k, fetch: counting, maxRetries: 3 });
+    await assert.rejects(
+      c.messages.create({ model, max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }),
+      (e) => e instanceof kind,
+    );
+    assert.equal(calls, 1, `${kind.name}: asked once, not retried`);
+  }
+});

@@ -194,8 +194,11 @@ pub(crate) fn serve(
             HttpResponse::Ok()
                 .json(json!({"id": id, "object": "upload", "status": "completed", "file": file}))
         }
+        // Served as the file's type says: an uploaded page is HTML.
         ("GET", ["files", id, "content"]) => match find(&objects, id) {
-            Some(_) => HttpResponse::Ok().body(format!("content of {id}")),
+            Some(_) => HttpResponse::Ok()
+                .content_type("text/html")
+                .body(format!("content of {id}")),
             None => not_found(),
         },
         ("POST", ["conversations"]) => created(

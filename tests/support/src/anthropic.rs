@@ -146,11 +146,13 @@ async fn handle(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
                     )));
             }
             if request["stream"] != true {
-                return HttpResponse::Ok().json(json!({
-                    "id": "msg_1", "type": "message", "role": "assistant", "model": model,
-                    "content": [{"type": "text", "text": "Hello world"}],
-                    "stop_reason": "end_turn", "stop_sequence": null, "usage": usage(output)
-                }));
+                return HttpResponse::Ok()
+                    .insert_header(("anthropic-ratelimit-requests-limit", "4000"))
+                    .json(json!({
+                        "id": "msg_1", "type": "message", "role": "assistant", "model": model,
+                        "content": [{"type": "text", "text": "Hello world"}],
+                        "stop_reason": "end_turn", "stop_sequence": null, "usage": usage(output)
+                    }));
             }
             // The first events at once; the rest after a permit on
             // `release`, so a test sees them arrive apart.

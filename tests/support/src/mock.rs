@@ -124,6 +124,8 @@ pub mod models {
     pub const HUGE: &str = "mock-huge";
     /// An SSE reply with a `Content-Length`, usage only when asked.
     pub const SSE_LENGTH: &str = "mock-sse-length";
+    /// A stream whose one event never ends (3 MiB without a blank line).
+    pub const ENDLESS_EVENT: &str = "mock-endless-event";
 }
 
 /// The organization the mock's account accepts; any other is a 401, as
@@ -189,6 +191,17 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
         return HttpResponse::Ok()
             .content_type("text/event-stream")
             .streaming(body);
+    }
+    if json["model"] == models::ENDLESS_EVENT {
+        let part = Bytes::from(vec![b'x'; 64 * 1024]);
+        let chunks = std::iter::once(Bytes::from_static(
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"",
+        ))
+        .chain(std::iter::repeat_n(part, 48))
+        .map(Ok::<_, std::convert::Infallible>);
+        return HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .streaming(futures_util::stream::iter(chunks));
     }
     if json["model"] == models::HUGE {
         // 20 MiB of embeddings, the usage object last.
@@ -264,6 +277,9 @@ async fn record(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
                 .insert_header(("x-request-id", "req_mock_upstream"))
                 .insert_header(("set-cookie", "upstream-session=1"))
                 .insert_header(("openai-organization", "org-operator-secret"))
+                // The whole account's limits, as OpenAI sends them.
+                .insert_header(("x-ratelimit-limit-requests", "10000"))
+                .insert_header(("x-ratelimit-remaining-requests", "9999"))
                 .json(reply)
         }
         "/v1/embeddings" => HttpResponse::Ok().json(serde_json::json!({
