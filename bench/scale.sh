@@ -9,18 +9,25 @@
 #   the actix-web + awc floor (bench/src/floor.rs), RSS growth over idle
 #   per stream for each;
 # - records: RECORDS usage records over 400 days written through the usage
-#   writer (bench/src/records.rs), their bytes per record on SQLite (table,
-#   index and daily totals, from dbstat), and `usage report` over them.
+#   writer (bench/src/records.rs), their bytes per record (tables, indexes
+#   and daily totals, as the backend counts them), and `usage report` over
+#   them, on each backend of RECORD_DBS (sqlite, postgres, mysql: a fresh
+#   database on the machine's server, as test.sh finds it).
 # Times are wall-clock on this machine; run it twice before believing one.
 #   bench/scale.sh                          (USERS=100000 RECORDS=10000000)
+#   RECORD_DBS="sqlite postgres mysql" bench/scale.sh   (all three; mysql
+#     builds with the `mysql` feature)
 #   BIN=/path/to/other/chatgate bench/scale.sh   (another build, same data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
 RECORDS=${RECORDS:-10000000}
 STREAMS=${STREAMS:-2000}
+RECORD_DBS=${RECORD_DBS:-sqlite}
+FEATURES=()
+case " $RECORD_DBS " in *" mysql "*) FEATURES=(--features mysql) ;; esac
 command -v wrk >/dev/null || { echo "bench: installing wrk" >&2; apt-get install -y wrk >/dev/null; }
-cargo build --release --bins >&2 && cargo build --release -p chatgate-bench >&2
+cargo build --release --bins "${FEATURES[@]}" >&2 && cargo build --release -p chatgate-bench "${FEATURES[@]}" >&2
 BIN=${BIN:-$PWD/target/release/chatgate}
 RECORDS_BIN=${RECORDS_BIN:-$PWD/target/release/bench_records}
 WORK=$(mktemp -d)
@@ -135,11 +142,19 @@ streams() {
 streams "actix-web + awc alone" 9123 "$FLOOR"
 streams chatgate 9124 "$GATE"
 
-echo
-echo "## Records ($RECORDS over 400 days)"
-RDB="sqlite://$WORK/records.db"
-"$BIN" --database "$RDB" db migrate >/dev/null
-"$RECORDS_BIN" "$RDB" "$RECORDS"
+# A fresh database of KIND for the records.
+fresh_db() {
+  local name="chatgate_scale_$$"
+  case "$1" in
+    sqlite) echo "sqlite://$WORK/records.db" ;;
+    postgres)
+      psql postgres://postgres@127.0.0.1:5432/test -qc "DROP DATABASE IF EXISTS $name" -qc "CREATE DATABASE $name" >/dev/null
+      echo "postgres://postgres@127.0.0.1:5432/$name" ;;
+    mysql)
+      mysql -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $name; CREATE DATABASE $name CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+      echo "mysql://root@127.0.0.1:3306/$name" ;;
+  esac
+}
 report() {
   local t0 t1 rows
   t0=$(now_ms)
@@ -147,7 +162,14 @@ report() {
   t1=$(now_ms)
   echo "usage report $*: $(( t1 - t0 )) ms ($(( rows - 1 )) rows)"
 }
-report --period last-month --by user,model
-SINCE=$(date -u -d '15 days ago' +%Y-%m-%dT06:00:00Z)
-UNTIL=$(date -u -d '14 days ago' +%Y-%m-%dT06:00:00Z)
-report --since "$SINCE" --until "$UNTIL" --by user,model
+for kind in $RECORD_DBS; do
+  echo
+  echo "## Records ($RECORDS over 400 days, $kind)"
+  RDB=$(fresh_db "$kind")
+  "$BIN" --database "$RDB" db migrate >/dev/null
+  "$RECORDS_BIN" "$RDB" "$RECORDS"
+  report --period last-month --by user,model
+  SINCE=$(date -u -d '15 days ago' +%Y-%m-%dT06:00:00Z)
+  UNTIL=$(date -u -d '14 days ago' +%Y-%m-%dT06:00:00Z)
+  report --since "$SINCE" --until "$UNTIL" --by user,model
+done

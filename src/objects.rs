@@ -5,6 +5,7 @@
 //! a prompt that names it, so that a user reaches only their own and a
 //! request that builds on one reserves what it will cost.
 
+use crate::db::moment::At;
 use crate::db::schema::objects;
 use crate::db::DbConnection;
 use chrono::NaiveDateTime;
@@ -115,7 +116,7 @@ pub fn claim(
             objects::kind.eq(kind.as_str()),
             objects::user_name.eq(user),
             objects::upstream.eq(upstream),
-            objects::created_at.eq(at),
+            objects::created_at.eq(At(at)),
             objects::tokens.eq(tokens),
         ))
         .execute(conn);

@@ -4,6 +4,8 @@
 //! key cannot be guessed at speed. Never per user name or key, so nobody
 //! can lock another user out; behind a reverse proxy the client's address
 //! comes from `X-Forwarded-For` only when `trusted_proxies` lists the peer.
+//! A loopback client (a process on this host, as fail2ban's `ignoreip`
+//! assumes by default) is not counted.
 
 use actix_web::HttpRequest;
 use ipnet::IpNet;
@@ -26,6 +28,9 @@ pub struct Throttle {
 impl Throttle {
     /// Whether `addr` may try again now; else the seconds to wait.
     pub fn check(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
+        if addr.is_loopback() {
+            return Ok(());
+        }
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(&addr) {
             Some((since, n)) if *n >= MAX_FAILURES && now.duration_since(*since) < WINDOW => {
@@ -38,6 +43,9 @@ impl Throttle {
 
     /// `addr` failed once more.
     pub fn failed(&self, addr: IpAddr, now: Instant) {
+        if addr.is_loopback() {
+            return;
+        }
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_ADDRESSES {
             map.retain(|_, (since, _)| now.duration_since(*since) < WINDOW);

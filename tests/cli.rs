@@ -162,6 +162,19 @@ fn names_are_kept_literally() {
     }
     let csv = cli.ok(&["user", "list", "--format", "csv"]);
     assert!(csv.contains("\"quote\"\"d\""), "{csv}");
+    // Names are compared byte for byte on every backend (MySQL's default
+    // collation would take `alice` and `Alice` for one name): two users,
+    // and a key expiring after 2038 (beyond MySQL's TIMESTAMP) is kept.
+    cli.ok(&["-q", "user", "add", "alice", "--expires", "2099-12-31"]);
+    cli.ok(&["-q", "user", "add", "Alice"]);
+    let err = cli.fails(&["user", "add", "alice"], 1);
+    assert!(err.contains("alice"), "{err}");
+    let alice = cli.json(&["user", "show", "alice", "--format", "json"]);
+    assert_eq!(alice["expires_at"], "2099-12-31T23:59:59Z");
+    assert_eq!(
+        cli.json(&["user", "show", "Alice", "--format", "json"])["name"],
+        "Alice"
+    );
 }
 
 #[test]
@@ -417,7 +430,13 @@ fn db_migrate_on_a_fresh_database() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("up to date"));
     let out = cli.cmd(&["config", "check"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    let backend = if on_postgres() { "postgres" } else { "sqlite" };
+    let backend = if on_postgres() {
+        "postgres"
+    } else if on_mysql() {
+        "mysql"
+    } else {
+        "sqlite"
+    };
     assert!(
         err.contains(&format!("database: {backend}")) && err.contains("migrations up to date"),
         "{err}"

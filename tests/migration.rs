@@ -150,6 +150,11 @@ fn a_database_of_the_last_release_keeps_its_records_and_reports() {
 
 #[test]
 fn todays_schema_migrates_on_this_backend() {
+    if on_mysql() {
+        // MySQL's schema begins at the release that brought it: no earlier
+        // layout to migrate from.
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path());
     let mut conn = chatgate::db::connect(&url).unwrap();

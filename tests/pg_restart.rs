@@ -37,6 +37,10 @@ fn pg_ctl(version: &str, action: &str) {
 async fn a_postgres_restart_during_load_loses_no_usage() {
     let server = std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if on_mysql() {
+        // About PostgreSQL whichever pass runs it: the other passes did.
+        return;
+    }
     let reachable = || diesel::PgConnection::establish(&server).is_ok();
     let Some(version) = cluster().filter(|_| reachable()) else {
         assert!(

@@ -372,6 +372,10 @@ async fn requests_flow_while_the_database_is_locked_and_no_usage_is_lost() {
         blocker
             .batch_execute("BEGIN; LOCK TABLE usage_records IN ACCESS EXCLUSIVE MODE;")
             .unwrap();
+    } else if on_mysql() {
+        blocker
+            .batch_execute("LOCK TABLES usage_records WRITE;")
+            .unwrap();
     } else {
         blocker.batch_execute("BEGIN EXCLUSIVE;").unwrap();
     }
@@ -381,7 +385,12 @@ async fn requests_flow_while_the_database_is_locked_and_no_usage_is_lost() {
     for _ in 0..20 {
         send(&app, &key, &chat("gpt-4o", false, None), &mock).await; // asserts 200
     }
-    blocker.batch_execute("COMMIT;").unwrap();
+    let release = if on_mysql() {
+        "UNLOCK TABLES;"
+    } else {
+        "COMMIT;"
+    };
+    blocker.batch_execute(release).unwrap();
     drop(blocker);
     let pool = app.stop().await;
     assert_eq!(
@@ -619,7 +628,7 @@ async fn records_older_than_keep_records_are_pruned_and_their_space_given_back()
     chatgate::usage::writer::write_batch(&mut conn, &old).unwrap();
     chatgate::usage::writer::write_batch(&mut conn, &recent).unwrap();
     drop(conn);
-    let sqlite = !on_postgres();
+    let sqlite = !on_postgres() && !on_mysql();
     if sqlite {
         pool.get()
             .unwrap()

@@ -1,7 +1,9 @@
 //! Years of usage records for `bench/scale.sh`: writes N realistic records
 //! (50 users, a handful of models, endpoints and upstreams, OpenAI-shaped
 //! request ids), spread evenly over the last DAYS days, through the usage
-//! writer's own `write_batch`, then prints what they cost on disk.
+//! writer's own `write_batch`, then prints what they cost on disk, as each
+//! backend counts it (SQLite's dbstat, PostgreSQL's relation sizes,
+//! InnoDB's data and index lengths after ANALYZE).
 //! Usage: bench_records DATABASE_URL N [DAYS]
 
 use chatgate::usage::{writer, UsageRecord};
@@ -21,14 +23,34 @@ struct Size {
     bytes: i64,
 }
 
-/// Bytes in use per table and index (SQLite's dbstat: pages, not file size).
-fn sizes(conn: &mut SqliteConnection) -> Vec<Size> {
-    diesel::sql_query(
-        "SELECT name, CAST(SUM(pgsize - unused) AS BIGINT) AS bytes FROM dbstat \
-         GROUP BY name ORDER BY name",
-    )
-    .load(conn)
-    .expect("dbstat")
+/// Bytes in use per table and index.
+fn sizes(conn: &mut chatgate::db::DbConnection) -> Vec<Size> {
+    use chatgate::db::Dialect;
+    let query = match conn.dialect() {
+        // Pages, not file size.
+        Dialect::Sqlite => {
+            conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                .expect("checkpoint");
+            "SELECT name, CAST(SUM(pgsize - unused) AS BIGINT) AS bytes FROM dbstat \
+             GROUP BY name ORDER BY name"
+        }
+        // Each table with its indexes and TOAST.
+        Dialect::Postgres => {
+            conn.batch_execute("VACUUM ANALYZE").expect("vacuum");
+            "SELECT CAST(relname AS TEXT) AS name, pg_total_relation_size(oid) AS bytes FROM pg_class \
+             WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace ORDER BY relname"
+        }
+        // InnoDB's own estimate, fresh after ANALYZE.
+        Dialect::Mysql => {
+            conn.batch_execute(
+                "ANALYZE TABLE usage_records, usage_daily, usage_names, users, objects, charges",
+            )
+            .expect("analyze");
+            "SELECT CAST(table_name AS CHAR) AS name, CAST(data_length + index_length AS SIGNED) AS bytes \
+             FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name"
+        }
+    };
+    diesel::sql_query(query).load(conn).expect("table sizes")
 }
 
 /// A small deterministic generator: the same records every run.
@@ -105,10 +127,8 @@ fn main() {
         ),
         _ => panic!("usage: bench_records DATABASE_URL N [DAYS]"),
     };
-    let path = url.strip_prefix("sqlite://").expect("an sqlite:// URL");
     let mut conn = chatgate::db::connect_migrated(&url).expect("database");
-    let mut raw = SqliteConnection::establish(path).expect("sqlite");
-    let before = sizes(&mut raw);
+    let before = sizes(&mut conn);
     let users: Vec<Arc<str>> = (0..50).map(|i| Arc::from(format!("user{i:02}"))).collect();
     let end = chatgate::db::now();
     let span_ms = days * 86_400_000;
@@ -125,9 +145,7 @@ fn main() {
         }
     }
     let took = started.elapsed().as_secs_f64();
-    raw.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        .expect("checkpoint");
-    let after = sizes(&mut raw);
+    let after = sizes(&mut conn);
     let grown = |name: &str| {
         let of = |s: &[Size]| s.iter().find(|x| x.name == name).map_or(0, |x| x.bytes);
         of(&after) - of(&before)

@@ -2,9 +2,12 @@
 //! connection pool, embedded migrations per backend, the schema.
 //!
 //! Queries are written once against `DbConnection`, a Diesel
-//! `MultiConnection` over SQLite and PostgreSQL; each backend keeps its own
-//! migrations folder for what its SQL dialect says differently.
+//! `MultiConnection` over SQLite, PostgreSQL and (with the `mysql`
+//! feature) MySQL/MariaDB; each backend keeps its own migrations folder
+//! for what its SQL dialect says differently, and the few statements that
+//! differ ask `dialect`.
 
+pub mod moment;
 pub mod schema;
 
 use anyhow::{bail, Context};
@@ -21,11 +24,61 @@ use std::time::Duration;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+#[cfg(feature = "mysql")]
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 
+#[cfg(feature = "mysql")]
+use diesel::mysql::MysqlConnection;
+
+#[cfg(not(feature = "mysql"))]
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgres(PgConnection),
     Sqlite(SqliteConnection),
+}
+
+#[cfg(feature = "mysql")]
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+    Mysql(MysqlConnection),
+}
+
+/// What SQL dialect a connection speaks, for the few statements that are
+/// not the same on every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl DbConnection {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            DbConnection::Sqlite(_) => Dialect::Sqlite,
+            DbConnection::Postgres(_) => Dialect::Postgres,
+            #[cfg(feature = "mysql")]
+            DbConnection::Mysql(_) => Dialect::Mysql,
+        }
+    }
+}
+
+impl Dialect {
+    /// `SUM(expr)` as a 64-bit integer: PostgreSQL and MySQL sum BIGINTs
+    /// into a NUMERIC/DECIMAL, and MySQL casts to `SIGNED`, not `BIGINT`.
+    pub fn sum(self, expr: &str) -> String {
+        self.int(&format!("SUM({expr})"))
+    }
+
+    /// `expr` as a 64-bit integer.
+    pub fn int(self, expr: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("CAST({expr} AS SIGNED)"),
+            _ => format!("CAST({expr} AS BIGINT)"),
+        }
+    }
 }
 
 pub type Pool = r2d2::Pool<Manager>;
@@ -34,6 +87,7 @@ pub type Pool = r2d2::Pool<Manager>;
 /// INSERT exists only there, and a prepared statement is reused without the
 /// `MultiConnection` writing out its SQL text again on every run. For the
 /// statements the usage writer runs with every batch.
+#[cfg(not(feature = "mysql"))]
 pub fn execute_prepared<Q>(conn: &mut DbConnection, query: Q) -> QueryResult<usize>
 where
     Q: ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
@@ -44,12 +98,27 @@ where
     }
 }
 
+#[cfg(feature = "mysql")]
+pub fn execute_prepared<Q>(conn: &mut DbConnection, query: Q) -> QueryResult<usize>
+where
+    Q: ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection> + ExecuteDsl<MysqlConnection>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => ExecuteDsl::execute(query, c),
+        DbConnection::Postgres(c) => ExecuteDsl::execute(query, c),
+        DbConnection::Mysql(c) => ExecuteDsl::execute(query, c),
+    }
+}
+
 /// Which database a URL names. No silent fallback: an unknown scheme is an error.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Backend {
     Sqlite(PathBuf),
     /// The whole URL, which may carry a password.
     Postgres(String),
+    /// The URL as diesel takes it (`mysql://`, `ssl_mode`), which may
+    /// carry a password.
+    Mysql(String),
 }
 
 impl std::fmt::Debug for Backend {
@@ -57,6 +126,7 @@ impl std::fmt::Debug for Backend {
         match self {
             Backend::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
             Backend::Postgres(url) => write!(f, "Postgres({})", redact_url(url)),
+            Backend::Mysql(url) => write!(f, "Mysql({})", redact_url(url)),
         }
     }
 }
@@ -72,8 +142,24 @@ impl Backend {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Backend::Postgres(url.to_owned()));
         }
+        if let Some(rest) = url
+            .strip_prefix("mysql://")
+            .or_else(|| url.strip_prefix("mariadb://"))
+        {
+            if !cfg!(feature = "mysql") {
+                bail!(
+                    "`{}`: this chatgate was built without MySQL support; build it with `--features mysql` (the .deb and the Docker image have it)",
+                    redact_url(url)
+                );
+            }
+            // `ssl-mode` as MySQL's own clients spell it; diesel reads `ssl_mode`.
+            return Ok(Backend::Mysql(format!(
+                "mysql://{}",
+                rest.replace("ssl-mode=", "ssl_mode=")
+            )));
+        }
         bail!(
-            "`{}` is not a database URL chatgate understands (sqlite://PATH or postgres://…)",
+            "`{}` is not a database URL chatgate understands (sqlite://PATH, postgres://… or mysql://…)",
             redact_url(url)
         )
     }
@@ -82,6 +168,7 @@ impl Backend {
         match self {
             Backend::Sqlite(_) => "sqlite",
             Backend::Postgres(_) => "postgres",
+            Backend::Mysql(_) => "mysql",
         }
     }
 }
@@ -103,7 +190,10 @@ pub fn redact_url(url: &str) -> String {
         let _ = u.set_password(Some("***"));
         changed = true;
     }
-    if !u.username().is_empty() && !url.starts_with("postgres") {
+    let database = ["postgres", "mysql", "mariadb"]
+        .iter()
+        .any(|s| url.starts_with(s));
+    if !u.username().is_empty() && !database {
         // A user part alone can be a token (`https://sk-…@host`); a
         // database's user name is kept, it says which account is used.
         let _ = u.set_username("***");
@@ -173,7 +263,26 @@ impl Backend {
                 .map_err(bad)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            Backend::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
+            Backend::Postgres(url) => {
+                let mut conn = PgConnection::establish(url)?;
+                // Prepared statements are planned for their parameters each
+                // time: a generic plan made while a table was small (a
+                // sequential scan of `usage_daily`, say) would be kept by a
+                // connection that lives for months as the table grows.
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+                    .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                Ok(DbConnection::Postgres(conn))
+            }
+            #[cfg(feature = "mysql")]
+            Backend::Mysql(url) => {
+                // diesel sets the session to UTC and utf8mb4; the tables'
+                // binary collation compares names as the other backends do.
+                MysqlConnection::establish(url).map(DbConnection::Mysql)
+            }
+            #[cfg(not(feature = "mysql"))]
+            Backend::Mysql(_) => Err(ConnectionError::BadConnection(
+                "this chatgate was built without MySQL support".into(),
+            )),
         }
     }
 
@@ -290,6 +399,10 @@ pub fn pending(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
         DbConnection::Postgres(c) => c
             .pending_migrations(POSTGRES_MIGRATIONS)
             .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => c
+            .pending_migrations(MYSQL_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.name().to_string()).collect()),
     };
     pending.map_err(|e| anyhow::anyhow!("cannot read the migration state: {e}"))
 }
@@ -302,6 +415,10 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<Vec<String>> {
             .map(|v| v.iter().map(|m| m.to_string()).collect()),
         DbConnection::Postgres(c) => c
             .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect()),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => c
+            .run_pending_migrations(MYSQL_MIGRATIONS)
             .map(|v| v.iter().map(|m| m.to_string()).collect()),
     };
     applied.map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
@@ -329,6 +446,9 @@ pub fn migrate_through(conn: &mut DbConnection, last: &str) -> anyhow::Result<()
     match conn {
         DbConnection::Sqlite(c) => step(c, || SQLITE_MIGRATIONS, last),
         DbConnection::Postgres(c) => step(c, || POSTGRES_MIGRATIONS, last),
+        // MySQL's schema begins at the release that brought it.
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => step(c, || MYSQL_MIGRATIONS, last),
     }
 }
 
@@ -430,9 +550,22 @@ mod tests {
         let pg = Backend::from_url("postgres://u:hunter2@db/x").unwrap();
         assert_eq!(pg.name(), "postgres");
         assert!(!format!("{pg:?}").contains("hunter2"));
-        let err = Backend::from_url("mysql://u:secret@h/db")
-            .unwrap_err()
-            .to_string();
-        assert!(!err.contains("secret"), "{err}");
+        // MySQL (and MariaDB's scheme), as diesel takes it; without the
+        // feature, a clear refusal that shows no password.
+        let my = Backend::from_url("mariadb://u:secret@h/db?ssl-mode=REQUIRED");
+        if cfg!(feature = "mysql") {
+            let my = my.unwrap();
+            assert_eq!(
+                my,
+                Backend::Mysql("mysql://u:secret@h/db?ssl_mode=REQUIRED".into())
+            );
+            assert!(!format!("{my:?}").contains("secret"));
+        } else {
+            let err = my.unwrap_err().to_string();
+            assert!(
+                !err.contains("secret") && err.contains("--features mysql"),
+                "{err}"
+            );
+        }
     }
 }

@@ -1,4 +1,6 @@
 // The tables as migrations/ creates them (written to match; see up.sql).
+// Times are `Moment` (UTC, no zone): `Timestamp` everywhere but MySQL,
+// where they are DATETIME (see moment.rs).
 
 diesel::table! {
     users (id) {
@@ -7,9 +9,9 @@ diesel::table! {
         key_hash -> Text,
         key_hint -> Text,
         disabled -> Bool,
-        created_at -> Timestamp,
-        expires_at -> Nullable<Timestamp>,
-        last_used_at -> Nullable<Timestamp>,
+        created_at -> crate::db::moment::Moment,
+        expires_at -> Nullable<crate::db::moment::Moment>,
+        last_used_at -> Nullable<crate::db::moment::Moment>,
         token_limit -> Nullable<BigInt>,
         request_limit -> Nullable<BigInt>,
         limit_period -> Text,
@@ -90,7 +92,7 @@ diesel::table! {
         kind -> Text,
         user_name -> Text,
         upstream -> Text,
-        created_at -> Timestamp,
+        created_at -> crate::db::moment::Moment,
         /// What the object brings into a prompt that names it.
         tokens -> Nullable<BigInt>,
     }
@@ -106,8 +108,8 @@ diesel::table! {
         record -> Text,
         reserved_tokens -> BigInt,
         reserved_nano_usd -> BigInt,
-        created_at -> Timestamp,
-        next_poll_at -> Timestamp,
+        created_at -> crate::db::moment::Moment,
+        next_poll_at -> crate::db::moment::Moment,
         polls -> BigInt,
     }
 }

@@ -7,6 +7,7 @@
 //! its record, and a transaction that finds it gone writes nothing.
 
 use super::{Extras, Tokens, UsageRecord};
+use crate::db::moment::At;
 use crate::db::schema::charges;
 use crate::db::DbConnection;
 use chrono::{Duration, NaiveDateTime};
@@ -98,8 +99,8 @@ pub fn insert(
             charges::record.eq(serde_json::to_string(&waiting).expect("a record serializes")),
             charges::reserved_tokens.eq(tokens),
             charges::reserved_nano_usd.eq(nano_usd),
-            charges::created_at.eq(now),
-            charges::next_poll_at.eq(now + Duration::seconds(1)),
+            charges::created_at.eq(At(now)),
+            charges::next_poll_at.eq(At(now + Duration::seconds(1))),
             charges::polls.eq(0),
         );
         let exists = charges::table
@@ -121,7 +122,7 @@ pub fn insert(
 /// `MAX_POLL_GAP`), so that other instances leave it meanwhile.
 pub fn take_due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<Due>> {
     let rows: Vec<(String, String, NaiveDateTime, i64, NaiveDateTime)> = charges::table
-        .filter(charges::next_poll_at.le(now))
+        .filter(charges::next_poll_at.le(At(now)))
         .order(charges::next_poll_at.asc())
         .limit(limit)
         .select((
@@ -140,9 +141,12 @@ pub fn take_due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Quer
         let took = diesel::update(
             charges::table
                 .filter(charges::id.eq(&id))
-                .filter(charges::next_poll_at.eq(was)),
+                .filter(charges::next_poll_at.eq(At(was))),
         )
-        .set((charges::next_poll_at.eq(next), charges::polls.eq(polls + 1)))
+        .set((
+            charges::next_poll_at.eq(At(next)),
+            charges::polls.eq(polls + 1),
+        ))
         .execute(conn)?;
         if took == 1 {
             due.push(Due {
@@ -230,13 +234,14 @@ pub fn claim(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
 
 /// What every user's waiting charges hold: (requests, tokens, nano-USD).
 pub fn held_by_users(conn: &mut DbConnection) -> QueryResult<HashMap<String, [i64; 3]>> {
+    let d = conn.dialect();
     let rows: Vec<(String, i64, i64, i64)> = charges::table
         .group_by(charges::user_name)
         .select((
             charges::user_name,
-            sql::<BigInt>("CAST(COUNT(*) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(reserved_tokens) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(reserved_nano_usd) AS BIGINT)"),
+            sql::<BigInt>(&d.int("COUNT(*)")),
+            sql::<BigInt>(&d.sum("reserved_tokens")),
+            sql::<BigInt>(&d.sum("reserved_nano_usd")),
         ))
         .load(conn)?;
     Ok(rows

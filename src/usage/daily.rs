@@ -248,6 +248,7 @@ pub fn used_by_users(
     until: Option<NaiveDate>,
 ) -> QueryResult<Vec<(String, Used)>> {
     let until = until.unwrap_or_else(|| crate::db::end_of_time().date());
+    let d = conn.dialect();
     let mut q = usage_daily
         .filter(day.ge(since))
         .filter(day.lt(until))
@@ -256,11 +257,9 @@ pub fn used_by_users(
         .select((
             user_name,
             (
-                sql::<BigInt>(
-                    "CAST(SUM(CASE WHEN model <> '' THEN requests ELSE 0 END) AS BIGINT)",
-                ),
-                sql::<BigInt>("CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT)"),
-                sql::<BigInt>("CAST(SUM(cost_nano_usd) AS BIGINT)"),
+                sql::<BigInt>(&d.sum("CASE WHEN model <> '' THEN requests ELSE 0 END")),
+                sql::<BigInt>(&d.sum("prompt_tokens + completion_tokens")),
+                sql::<BigInt>(&d.sum("cost_nano_usd")),
             ),
         ))
         .into_boxed();

@@ -10,6 +10,7 @@ use super::last_used::LastUsed;
 use super::prices::PriceBook;
 use super::records::{self, Cache};
 use super::UsageRecord;
+use crate::db::moment::At;
 use crate::db::schema::users;
 use crate::db::{DbConnection, Manager, Pool};
 use crate::limits::Ledgers;
@@ -427,11 +428,13 @@ fn commit_once(
         set_sizes(conn, batch)?;
         for (name, at) in last_used {
             // Never backwards: another instance may have written a later use.
-            let user = users::table
-                .filter(users::name.eq(&**name))
-                .filter(users::last_used_at.is_null().or(users::last_used_at.lt(at)));
+            let user = users::table.filter(users::name.eq(&**name)).filter(
+                users::last_used_at
+                    .is_null()
+                    .or(users::last_used_at.lt(At(*at))),
+            );
             diesel::update(user)
-                .set(users::last_used_at.eq(at))
+                .set(users::last_used_at.eq(At(*at)))
                 .execute(conn)?;
         }
         Ok(())

@@ -4,6 +4,7 @@
 use super::settings::{Setting, UserName, UserSettings};
 use super::view::{encode_models, views, UserRow, UserView};
 use super::UserError;
+use crate::db::moment::At;
 use crate::db::schema::users;
 use crate::db::{self, DbConnection};
 use crate::keys::PlainKey;
@@ -84,7 +85,7 @@ pub fn add(
                 users::key_hash.eq(&key.hashed().0),
                 users::key_hint.eq(key.hint()),
                 users::disabled.eq(false),
-                users::created_at.eq(now),
+                users::created_at.eq(At(now)),
             ))
             .execute(conn)
             .map_err(|e| map_unique(e, name.as_str()))?;

@@ -33,10 +33,14 @@ pub fn openai_upstream(name: &str, base_url: &str, models: &[&str]) -> UpstreamC
     upstream(UpstreamKind::Openai, name, base_url, models)
 }
 
-/// The backend the suite runs on: SQLite unless `TEST_DATABASE`
-/// is `postgres` (test.sh runs the suite once on each).
+/// The backend the suite runs on: SQLite unless `TEST_DATABASE` is
+/// `postgres` or `mysql` (test.sh runs the suite once on each).
 pub fn on_postgres() -> bool {
     std::env::var("TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+pub fn on_mysql() -> bool {
+    std::env::var("TEST_DATABASE").is_ok_and(|v| v == "mysql")
 }
 
 /// A new, empty database for one test: an SQLite file in `dir`, or a new
@@ -44,25 +48,68 @@ pub fn on_postgres() -> bool {
 /// (default: the project machines' 127.0.0.1:5432, trust auth, `test`), so
 /// tests run in parallel without seeing each other.
 pub fn fresh_database_url(dir: &std::path::Path) -> String {
+    if on_mysql() {
+        return fresh_mysql_url();
+    }
     if !on_postgres() {
         return format!("sqlite://{}", dir.join("chatgate.db").display());
     }
     fresh_postgres_url()
 }
 
-/// A new, empty PostgreSQL database (see `fresh_database_url`).
-pub fn fresh_postgres_url() -> String {
-    use diesel::connection::{Connection, SimpleConnection};
+/// A database name of its own for one test.
+fn fresh_name() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let server = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!(
+    format!(
         "chatgate_test_{}_{}_{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed),
         chrono::Utc::now().timestamp_micros()
+    )
+}
+
+/// A new, empty MySQL/MariaDB database on the server `TEST_MYSQL_URL`
+/// names (default: the project machines' MariaDB, 127.0.0.1:3306, user
+/// `root` without a password), made with the `mysql` client (the harness
+/// links no MySQL library).
+pub fn fresh_mysql_url() -> String {
+    let server = std::env::var("TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let mut url = url::Url::parse(&server).unwrap();
+    let name = fresh_name();
+    let mut cmd = std::process::Command::new("mysql");
+    cmd.arg("-h")
+        .arg(url.host_str().unwrap_or("127.0.0.1"))
+        .arg("-P")
+        .arg(url.port().unwrap_or(3306).to_string())
+        .arg("-u")
+        .arg(url.username());
+    if let Some(pw) = url.password() {
+        cmd.env("MYSQL_PWD", pw);
+    }
+    let out = cmd
+        .arg("-e")
+        .arg(format!(
+            "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        ))
+        .output()
+        .unwrap_or_else(|e| panic!("the mysql client is needed for TEST_DATABASE=mysql: {e}"));
+    assert!(
+        out.status.success(),
+        "MySQL at {server} is not reachable: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// A new, empty PostgreSQL database (see `fresh_database_url`).
+pub fn fresh_postgres_url() -> String {
+    use diesel::connection::{Connection, SimpleConnection};
+    let server = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = fresh_name();
     let mut admin = diesel::PgConnection::establish(&server)
         .unwrap_or_else(|e| panic!("PostgreSQL at {server} is not reachable: {e}"));
     admin

@@ -1,0 +1,11 @@
+DROP TABLE charges;
+DROP TABLE objects;
+DROP TABLE usage_daily;
+DROP TABLE usage_records;
+DROP TABLE usage_names;
+DROP TRIGGER users_revision_delete;
+DROP TRIGGER users_revision_update;
+DROP TRIGGER users_revision_insert;
+DROP TABLE revisions;
+DROP TABLE users_deleted;
+DROP TABLE users;
