@@ -1010,7 +1010,7 @@ _chatgate() {
                     return 0
                     ;;
                 --by)
-                    COMPREPLY=($(compgen -W "user model day month upstream" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "user model day month upstream endpoint client" -- "${cur}"))
                     return 0
                     ;;
                 --format)

@@ -209,7 +209,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -s q -l quiet -d 'Only errors and what was asked for'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -s h -l help -d 'Print help'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -s V -l version -d 'Print version'
-complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -f -a "report" -d 'Usage grouped by user, model, day, month or upstream (default: this month by user)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -f -a "report" -d 'Usage grouped by user, model, day, month, upstream, endpoint or client (default: this month by user)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -f -a "prune" -d 'Delete per-request records older than DATE; daily totals stay for reports'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from report" -l since -d 'Start, inclusive: YYYY-MM-DD or RFC 3339' -r
@@ -220,7 +220,9 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen
 model\t''
 day\t''
 month\t''
-upstream\t''"
+upstream\t''
+endpoint\t''
+client\t''"
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from report" -l format -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -239,7 +241,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from prune" -s q -l quiet -d 'Only errors and what was asked for'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
-complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "report" -d 'Usage grouped by user, model, day, month or upstream (default: this month by user)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "report" -d 'Usage grouped by user, model, day, month, upstream, endpoint or client (default: this month by user)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete per-request records older than DATE; daily totals stay for reports'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and not __fish_seen_subcommand_from migrate help" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
@@ -276,6 +278,6 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "remove" -d 'Delete a user (their usage history stays for reports)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "rotate" -d 'Issue a new key for a user and print it (shown once)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the config and print the effective settings (secrets redacted)'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from usage" -f -a "report" -d 'Usage grouped by user, model, day, month or upstream (default: this month by user)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from usage" -f -a "report" -d 'Usage grouped by user, model, day, month, upstream, endpoint or client (default: this month by user)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from usage" -f -a "prune" -d 'Delete per-request records older than DATE; daily totals stay for reports'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "migrate" -d 'Apply pending database migrations'

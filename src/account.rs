@@ -175,8 +175,13 @@ pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpRe
     let mut query = params
         .into_query(crate::db::now())
         .map_err(ApiError::BadRequest)?;
-    // Whole days are read from the daily totals: a bound within a day would
-    // read every user's records of that day.
+    // Whole days are read from the daily totals: a bound within a day (or a
+    // grouping only records have) would read every user's records.
+    if query.by.iter().any(|g| g.per_record()) {
+        return Err(ApiError::BadRequest(
+            "/v1/me/usage groups by user, model, day, month and upstream; `usage report` groups by endpoint and client too.".into(),
+        ));
+    }
     if !query.range.whole_days() {
         return Err(ApiError::BadRequest(
             "/v1/me/usage reports whole days: give `since` and `until` as dates (YYYY-MM-DD) or at midnight UTC, or a `period`.".into(),

@@ -773,3 +773,82 @@ fn every_field_of_a_record_is_stored_as_written() {
         assert_eq!(s.latency_ms, w.latency_ms);
     }
 }
+
+/// Each record names the client family its `User-Agent` belongs to (never
+/// the header itself), and reports group by client and by endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_name_the_client_and_reports_group_by_client_and_endpoint() {
+    let (_mock, app, key) = app_with_user().await;
+    for ua in [
+        "claude-cli/2.1.332 (external, sdk-cli)",
+        "codex_exec/0.171.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.171.0)",
+        "codex_exec/0.171.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.171.0)",
+        "GeminiCLI/0.61.0 (linux; x64)",
+        "my-own-tool/1.0 secret-token-in-ua",
+    ] {
+        let r = http()
+            .post(format!("{}/chat/completions", app.base))
+            .bearer_auth(&key)
+            .header("user-agent", ua)
+            .json(&chat("gpt-4o", false, None))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = http()
+        .post(format!("{}/embeddings", app.base))
+        .bearer_auth(&key)
+        .header("user-agent", "OpenAI/Python 1.99.0")
+        .json(&json!({"model": "text-embedding-3-small", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The caller's own report reads the daily totals, which have neither.
+    let r = http()
+        .get(format!("{}/me/usage?period=today&by=client", app.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let pool = app.stop().await;
+    let records = all_records(&pool);
+    let clients: Vec<_> = records.iter().filter_map(|r| r.client.clone()).collect();
+    assert!(
+        !clients
+            .iter()
+            .any(|c| c.contains("secret") || c.contains('/')),
+        "{clients:?}"
+    );
+    let mut conn = pool.get().unwrap();
+    let rows = chatgate::usage::report::run(
+        &mut conn,
+        &chatgate::usage::report::Query {
+            range: chatgate::usage::range::period("today", chatgate::db::now()).unwrap(),
+            users: vec![],
+            by: vec![
+                chatgate::usage::report::GroupBy::Client,
+                chatgate::usage::report::GroupBy::Endpoint,
+            ],
+        },
+    )
+    .unwrap();
+    let seen: Vec<(String, String, i64)> = rows
+        .iter()
+        .map(|r| (r.keys[0].clone(), r.keys[1].clone(), r.requests))
+        .filter(|(_, endpoint, _)| endpoint != "/models")
+        .collect();
+    let expect = |c: &str, e: &str, n: i64| (c.to_string(), e.to_string(), n);
+    assert_eq!(
+        seen,
+        [
+            expect("claude-code", "/chat/completions", 1),
+            expect("codex", "/chat/completions", 2),
+            expect("gemini-cli", "/chat/completions", 1),
+            expect("openai-python", "/embeddings", 1),
+            expect("other", "/chat/completions", 1),
+        ]
+    );
+}

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Usage grouped by user, model, day, month or upstream (default: this month by user)
+    /// Usage grouped by user, model, day, month, upstream, endpoint or client (default: this month by user)
     Report(ReportArgs),
     /// Delete per-request records older than DATE; daily totals stay for reports
     Prune {

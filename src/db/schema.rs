@@ -52,6 +52,8 @@ diesel::table! {
         latency_ms -> BigInt,
         request_hex -> Nullable<Binary>,
         request_id -> Nullable<Text>,
+        /// The client family (usage::client), interned.
+        client_id -> Nullable<BigInt>,
     }
 }
 

@@ -68,6 +68,11 @@ pub async fn handle(
             at: crate::usage::records::now(),
             request_id: id.to_str().ok().map(Box::from),
             user: caller.name.clone(),
+            client: crate::usage::client::family(
+                req.headers()
+                    .get(actix_web::http::header::USER_AGENT)
+                    .map(|v| v.as_bytes()),
+            ),
             method: method_name(req.method()),
             endpoint: endpoint.to_owned(),
             model: None,

@@ -42,6 +42,8 @@ struct Waiting {
     fallback: Option<[i64; 4]>,
     extras: Extras,
     sized: Vec<String>,
+    #[serde(default)]
+    client: String,
 }
 
 /// A charge due to be looked at.
@@ -90,6 +92,7 @@ pub fn insert(
             }),
             extras: r.extras.as_deref().copied().unwrap_or_default(),
             sized: r.sized.iter().map(|s| s.to_string()).collect(),
+            client: r.client.to_owned(),
         };
         let (tokens, nano_usd) = r.reservation.as_ref().map_or((0, 0), |h| h.held());
         let row = (
@@ -187,6 +190,10 @@ pub fn records(conn: &mut DbConnection, settled: &[Settlement]) -> QueryResult<V
             at: w.at,
             request_id: w.request_id.map(Box::from),
             user: Arc::from(user.as_str()),
+            client: super::client::FAMILIES
+                .into_iter()
+                .find(|f| *f == w.client)
+                .unwrap_or(""),
             method: method_name(&w.method),
             endpoint: w.endpoint,
             model: w.model,

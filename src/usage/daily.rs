@@ -63,6 +63,10 @@ pub struct Part {
     pub user: String,
     pub model: String,
     pub upstream: String,
+    /// The endpoint and the client family: only records have them (the
+    /// daily totals are per user, model and upstream); empty otherwise.
+    pub endpoint: String,
+    pub client: String,
     pub sums: Sums,
 }
 

@@ -3,6 +3,7 @@
 
 pub mod audio;
 pub mod charges;
+pub mod client;
 pub mod daily;
 pub mod estimate;
 pub mod estimator;
@@ -28,6 +29,9 @@ pub struct UsageRecord {
     /// The upstream's `x-request-id`, else the gateway's own.
     pub request_id: Option<Box<str>>,
     pub user: Arc<str>,
+    /// The client family (`claude-code`, `codex`, …; `client::family`);
+    /// empty where none was read.
+    pub client: &'static str,
     pub method: &'static str,
     pub endpoint: String,
     pub model: Option<String>,

@@ -158,6 +158,7 @@ impl Cache {
                 Some(self.scratch.as_str()),
                 r.model.as_deref(),
                 r.upstream.as_deref(),
+                (!r.client.is_empty()).then_some(r.client),
             ];
             for name in names.into_iter().flatten() {
                 if !self.ids.contains_key(name) && !missing.contains(name) {
@@ -225,6 +226,9 @@ impl Cache {
             latency_ms: r.latency_ms,
             request_hex,
             request_id,
+            client_id: (!r.client.is_empty())
+                .then(|| self.id(r.client))
+                .transpose()?,
         })
     }
 }
@@ -246,6 +250,7 @@ struct NewRecord {
     latency_ms: i64,
     request_hex: Option<Vec<u8>>,
     request_id: Option<String>,
+    client_id: Option<i64>,
 }
 
 /// `INSERT INTO usage_records (…) VALUES (…), … ` for `N` rows, written
@@ -277,7 +282,7 @@ where
         out.push_sql(
             "INSERT INTO usage_records (id, user_id, endpoint_id, model_id, upstream_id, \
              status, prompt_tokens, completion_tokens, cached_tokens, cost_nano_usd, \
-             estimated, stream, latency_ms, request_hex, request_id) VALUES ",
+             estimated, stream, latency_ms, request_hex, request_id, client_id) VALUES ",
         );
         for (i, r) in self.0.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
@@ -311,6 +316,8 @@ where
             out.push_bind_param::<Nullable<Binary>, _>(&r.request_hex)?;
             out.push_sql(", ");
             out.push_bind_param::<Nullable<Text>, _>(&r.request_id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(&r.client_id)?;
             out.push_sql(")");
         }
         Ok(())
@@ -416,6 +423,7 @@ type Row = (
     i64,
     Option<Vec<u8>>,
     Option<String>,
+    Option<i64>,
 );
 
 /// One record as read back, its names and request id restored.
@@ -437,6 +445,8 @@ pub struct Stored {
     pub estimated: bool,
     pub stream: bool,
     pub latency_ms: i64,
+    /// The client family, where one was recorded.
+    pub client: Option<String>,
 }
 
 impl Stored {
@@ -468,6 +478,7 @@ pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryRes
             t::latency_ms,
             t::request_hex,
             t::request_id,
+            t::client_id,
         ))
         .into_boxed();
     if !users.is_empty() {
@@ -476,7 +487,7 @@ pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryRes
     let rows: Vec<Row> = q.load(conn)?;
     let mut wanted = HashSet::new();
     for r in &rows {
-        wanted.extend([Some(r.1), Some(r.2), r.3, r.4].into_iter().flatten());
+        wanted.extend([Some(r.1), Some(r.2), r.3, r.4, r.15].into_iter().flatten());
     }
     let names = names_of(conn, wanted)?;
     let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
@@ -502,6 +513,7 @@ pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryRes
                 stream: r.11,
                 latency_ms: r.12,
                 request_id: join_id(r.13, r.14),
+                client: r.15.map(name),
             }
         })
         .collect())
@@ -529,6 +541,8 @@ pub fn sums_by_day(
             t::cached_tokens,
             t::cost_nano_usd,
             t::estimated,
+            t::endpoint_id,
+            t::client_id,
         ))
         .into_boxed();
     if !users.is_empty() {
@@ -545,15 +559,24 @@ pub fn sums_by_day(
         Option<i64>,
         Option<i64>,
         bool,
+        i64,
+        Option<i64>,
     );
-    let mut days: HashMap<(chrono::NaiveDate, i64, Option<i64>, Option<i64>), Sums> =
-        HashMap::new();
+    type DayKey = (
+        chrono::NaiveDate,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        i64,
+        Option<i64>,
+    );
+    let mut days: HashMap<DayKey, Sums> = HashMap::new();
     // Row by row, not a vector of them all: a month holds millions.
     let rows = q.load_iter::<Summed, diesel::connection::DefaultLoadingMode>(conn)?;
     for row in rows {
-        let (key, user, model, upstream, status, p, c, cached, cost, est) = row?;
+        let (key, user, model, upstream, status, p, c, cached, cost, est, endpoint, client) = row?;
         let day = time_of(key).date();
-        days.entry((day, user, model, upstream))
+        days.entry((day, user, model, upstream, endpoint, client))
             .or_default()
             .add(Sums {
                 requests: 1,
@@ -567,19 +590,30 @@ pub fn sums_by_day(
             });
     }
     let mut wanted = HashSet::new();
-    for (_, user, model, upstream) in days.keys() {
-        wanted.extend([Some(*user), *model, *upstream].into_iter().flatten());
+    for (_, user, model, upstream, endpoint, client) in days.keys() {
+        wanted.extend(
+            [Some(*user), *model, *upstream, Some(*endpoint), *client]
+                .into_iter()
+                .flatten(),
+        );
     }
     let names = names_of(conn, wanted)?;
     let name = |id: Option<i64>| id.and_then(|i| names.get(&i).cloned()).unwrap_or_default();
     Ok(days
         .into_iter()
-        .map(|((day, user, model, upstream), sums)| Part {
-            at: super::range::midnight(day),
-            user: name(Some(user)),
-            model: name(model),
-            upstream: name(upstream),
-            sums,
+        .map(|((day, user, model, upstream, endpoint, client), sums)| {
+            // Reports name an endpoint without its method, as the log does.
+            let route = name(Some(endpoint));
+            let path = route.split_once(' ').map_or(route.as_str(), |(_, p)| p);
+            Part {
+                at: super::range::midnight(day),
+                user: name(Some(user)),
+                model: name(model),
+                upstream: name(upstream),
+                endpoint: path.to_owned(),
+                client: name(client),
+                sums,
+            }
         })
         .collect())
 }

@@ -18,24 +18,31 @@ pub enum GroupBy {
     Day,
     Month,
     Upstream,
+    /// The endpoint, named as the log line names it (`/chat/completions`).
+    Endpoint,
+    /// The client family (`claude-code`, `codex`, …).
+    Client,
 }
 
 impl GroupBy {
-    pub const NAMES: [&'static str; 5] = ["user", "model", "day", "month", "upstream"];
+    pub const NAMES: [&'static str; 7] = [
+        "user", "model", "day", "month", "upstream", "endpoint", "client",
+    ];
+    const ALL: [GroupBy; 7] = [
+        GroupBy::User,
+        GroupBy::Model,
+        GroupBy::Day,
+        GroupBy::Month,
+        GroupBy::Upstream,
+        GroupBy::Endpoint,
+        GroupBy::Client,
+    ];
 
     pub fn parse(s: &str) -> Result<GroupBy, String> {
-        Ok(match s {
-            "user" => GroupBy::User,
-            "model" => GroupBy::Model,
-            "day" => GroupBy::Day,
-            "month" => GroupBy::Month,
-            "upstream" => GroupBy::Upstream,
-            _ => {
-                return Err(format!(
-                    "`{s}` is not one of user, model, day, month, upstream"
-                ))
-            }
-        })
+        GroupBy::ALL
+            .into_iter()
+            .find(|g| g.name() == s)
+            .ok_or_else(|| format!("`{s}` is not one of {}", GroupBy::NAMES.join(", ")))
     }
 
     pub fn name(self) -> &'static str {
@@ -45,7 +52,14 @@ impl GroupBy {
             GroupBy::Day => "day",
             GroupBy::Month => "month",
             GroupBy::Upstream => "upstream",
+            GroupBy::Endpoint => "endpoint",
+            GroupBy::Client => "client",
         }
+    }
+
+    /// Whether only the records have it (the daily totals do not).
+    pub fn per_record(self) -> bool {
+        matches!(self, GroupBy::Endpoint | GroupBy::Client)
     }
 }
 
@@ -96,15 +110,22 @@ impl Params {
 
 /// The report: its parts loaded, then grouped (costs are the stored ones).
 pub fn run(conn: &mut DbConnection, q: &Query) -> QueryResult<Vec<Row>> {
-    let parts = load(conn, q.range, &q.users)?;
+    let per_record = q.by.iter().any(|g| g.per_record());
+    let parts = load(conn, q.range, &q.users, per_record)?;
     Ok(aggregate(&parts, &q.by))
 }
 
 /// The usage in `range`: from the daily totals when the range is whole
 /// days (so pruned records still count and long ranges read few rows),
 /// from the records otherwise.
-fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
-    if range.whole_days() {
+/// `per_record`: grouped by what only records keep (endpoint, client).
+fn load(
+    conn: &mut DbConnection,
+    range: Range,
+    users: &[String],
+    per_record: bool,
+) -> QueryResult<Vec<Part>> {
+    if range.whole_days() && !per_record {
         load_daily(conn, range, users)
     } else {
         load_records(conn, range, users)
@@ -157,6 +178,8 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
                 user: u,
                 model: m,
                 upstream: up,
+                endpoint: String::new(),
+                client: String::new(),
                 sums: Sums {
                     requests: r,
                     errors: e,
@@ -276,6 +299,8 @@ fn key(p: &Part, g: GroupBy) -> String {
         GroupBy::Day => p.at.format("%Y-%m-%d").to_string(),
         GroupBy::Month => p.at.format("%Y-%m").to_string(),
         GroupBy::Upstream => p.upstream.clone(),
+        GroupBy::Endpoint => p.endpoint.clone(),
+        GroupBy::Client => p.client.clone(),
     }
 }
 
@@ -321,6 +346,8 @@ mod tests {
             user: user.into(),
             model: model.into(),
             upstream: "openai".into(),
+            endpoint: "/chat/completions".into(),
+            client: "other".into(),
             sums: Sums {
                 requests: 1,
                 errors: i64::from(status >= 400),
