@@ -419,6 +419,31 @@ async fn the_echo_upstream_speaks_the_messages_api() {
     assert!(
         ids.iter().any(|m| m.starts_with("claude-")) && ids.iter().any(|m| m.starts_with("gpt-"))
     );
+    // A model the list does not name but echo serves (Claude Code's
+    // default) answers by id, in either shape; one the key may not use
+    // does not.
+    assert!(!ids.iter().any(|m| m == "claude-opus-4-8"));
+    let only_gpt = UserSettings {
+        models: Some(Setting::Set(vec!["gpt-*".into()])),
+        ..Default::default()
+    };
+    let narrow = app.add_user_with("bob", only_gpt).await;
+    for (key, anthropic, expect) in [(&key, true, 200), (&key, false, 200), (&narrow, true, 404)] {
+        let mut get = http().get(format!("{}/models/claude-opus-4-8", app.base));
+        get = match anthropic {
+            true => get
+                .header("x-api-key", key)
+                .header("anthropic-version", VERSION),
+            false => get.bearer_auth(key),
+        };
+        let r = get.send().await.unwrap();
+        assert_eq!(r.status(), expect);
+        if expect == 200 {
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["id"], "claude-opus-4-8");
+            assert_eq!(v["type"] == "model", anthropic, "{v}");
+        }
+    }
 
     let r = send_message(&app, &key, "claude-sonnet-4-5", false).await;
     assert_eq!(r.status(), 200);

@@ -212,3 +212,69 @@ async fn the_request_line_can_be_turned_off_alone() {
     // Not a terminal: no colour codes in files or the journal.
     assert!(!log.contains('\x1b'), "{log:?}");
 }
+
+/// What `serve --demo` prints is enough to start: the base URL, a key that
+/// works there, and the web app's address, which serves the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_prints_a_working_key_and_the_web_apps_address() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("chatgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:{port}\nworkers: 1\ndatabase:\n  url: sqlite://{}/gate.db\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("chatgate"))
+        .args(["-c", config.to_str().unwrap(), "serve", "--demo"])
+        .env_remove("OPENAI_API_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = std::collections::HashMap::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some((name, value)) = line.split_once(": ") {
+            printed.insert(name.to_owned(), value.trim().to_owned());
+        }
+        // The last line the demo prints.
+        if line.starts_with("try:") {
+            break;
+        }
+    }
+    let base = printed["base URL"].clone();
+    let key = printed["demo key"].clone();
+    let web = printed.get("web app").cloned().unwrap_or_default();
+    assert_eq!(base, format!("http://127.0.0.1:{port}/v1"));
+    assert!(
+        web.starts_with(&format!("http://127.0.0.1:{port}/ ")),
+        "{web}"
+    );
+    let r = http()
+        .post(format!("{base}/chat/completions"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Hello!"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = http()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<html"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

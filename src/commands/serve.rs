@@ -63,6 +63,10 @@ impl Args {
         let listener =
             TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
         let config = ctx.loaded.config.clone();
+        let (scheme, web) = match (&config.tls, config.web.enabled) {
+            (Some(_), web) => ("https", web),
+            (None, web) => ("http", web),
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -87,10 +91,14 @@ impl Args {
                 } else {
                     addr.ip().to_string()
                 };
-                let base = format!("http://{host}:{port}/v1");
+                let origin = format!("{scheme}://{host}:{port}");
+                let base = format!("{origin}/v1");
                 println!("chatgate demo: the built-in echo upstream answers every model.");
                 println!("base URL: {base}");
                 println!("demo key: {}", key.expose());
+                if web {
+                    println!("web app:  {origin}/ (sign in with the demo key)");
+                }
                 println!(
                     "try: curl {base}/chat/completions -H 'Authorization: Bearer {}' \
                      -H 'Content-Type: application/json' \

@@ -80,7 +80,8 @@ pub async fn one(
     let found = list["data"]
         .as_array_mut()
         .and_then(|d| d.iter_mut().find(|e| e["id"] == id))
-        .map(Value::take);
+        .map(Value::take)
+        .or_else(|| served(upstreams, caller, id));
     match found {
         Some(entry) => Ok((actix_web::http::StatusCode::OK, entry, asked)),
         None => Err(ApiError::ModelNotFound(format!(
@@ -88,6 +89,21 @@ pub async fn one(
             id.chars().take(200).collect::<String>()
         ))),
     }
+}
+
+/// A model no list names that an upstream with a configured pattern
+/// (`claude-*`, echo's `*`) serves: asking for it by id is how clients
+/// check a model before using it (Claude Code does), so it answers as
+/// using it would. An upstream that lists live is not asked: its list
+/// is the truth.
+fn served(upstreams: &Upstreams, caller: &Caller, id: &str) -> Option<Value> {
+    let u = upstreams
+        .all()
+        .iter()
+        .find(|u| !u.lists_live() && u.serves(id))?;
+    caller
+        .may_use(id)
+        .then(|| json!({"id": id, "object": "model", "created": 0, "owned_by": &*u.name}))
 }
 
 /// The list (or one entry of it) in Anthropic's shape, for a request with

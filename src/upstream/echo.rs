@@ -1,15 +1,16 @@
-//! The built-in `echo` upstream: no network, no key. It answers chat and
-//! text completions, the Responses API and Anthropic's Messages API
-//! (`echo/messages.rs`) with the last user message
-//! (streamed word by word when asked), embeddings with small deterministic
-//! vectors, and reports usage counted with the tokenizer. For demos, client
-//! set-up checks and tests.
+//! The built-in `echo` upstream: no network, no key. It answers chat
+//! completions (`echo/chat.rs`), the Responses API (`echo/responses.rs`)
+//! and Anthropic's Messages API (`echo/messages.rs`) with the last user
+//! message (streamed word by word when asked) or, when the request forces
+//! one, a tool call (`echo/tools.rs`); text completions with the prompt,
+//! embeddings with small deterministic vectors; and reports usage counted
+//! with the tokenizer. For demos, client set-up checks and tests.
 //! (Its models appear in `/v1/models` through the merged list.)
-//!
-//! Longer than 450 lines only with its unit tests: the code is the first
-//! 445 lines; the tests drive private steps, so they stay beside it.
 
+mod chat;
 mod messages;
+mod responses;
+mod tools;
 
 use crate::error::ErrorBody;
 use crate::usage::{count_tokens, Tokens};
@@ -55,10 +56,10 @@ impl Echo {
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(Value::Null);
         match (method.as_str(), endpoint) {
-            ("POST", "/chat/completions") => chat(&request),
+            ("POST", "/chat/completions") => chat::chat(&request),
             ("POST", "/completions") => completion(&request),
             ("POST", "/embeddings") => embeddings(&request),
-            ("POST", "/responses") => response(&request),
+            ("POST", "/responses") => responses::response(&request),
             ("POST", "/messages") => messages::messages(&request),
             ("POST", "/messages/count_tokens") => messages::count_tokens_reply(&request),
             _ => not_found(method, endpoint),
@@ -70,76 +71,22 @@ fn model_of(request: &Value) -> &str {
     request["model"].as_str().unwrap_or("echo")
 }
 
-/// Text of a message's `content`: a string, or the text parts of an array.
+/// Text of a message's `content`: a string, or the text parts of an array
+/// (a tool result's own `content` included).
 fn content_text(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
             .iter()
-            .filter_map(|p| p["text"].as_str())
+            .filter_map(|p| match &p["text"] {
+                Value::String(t) => Some(t.clone()),
+                _ if p["type"] == "tool_result" => Some(content_text(&p["content"])),
+                _ => None,
+            })
             .collect::<Vec<_>>()
             .join(" "),
         _ => String::new(),
     }
-}
-
-fn chat(request: &Value) -> LocalReply {
-    let model = model_of(request);
-    let messages = request["messages"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let reply = messages
-        .iter()
-        .rev()
-        .find(|m| m["role"] == "user")
-        .map(|m| content_text(&m["content"]))
-        .unwrap_or_default();
-    let tokens = Tokens {
-        prompt: prompt_tokens(model, messages.iter().map(|m| &m["content"])),
-        completion: count_tokens(model, &reply),
-        cached: 0,
-        cache_written: 0,
-    };
-    let id = format!("chatcmpl-echo{}", short_hash(&reply));
-    let created = chrono::Utc::now().timestamp();
-    if request["stream"] == true {
-        let include_usage = request["stream_options"]["include_usage"] == true;
-        let chunk = |delta: Value, finish: Value| {
-            json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
-            })
-        };
-        let mut events = vec![chunk(
-            json!({"role": "assistant", "content": ""}),
-            Value::Null,
-        )];
-        events.extend(
-            words(&reply)
-                .into_iter()
-                .map(|w| chunk(json!({"content": w}), Value::Null)),
-        );
-        events.push(chunk(json!({}), json!("stop")));
-        if include_usage {
-            events.push(json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [], "usage": usage_json(tokens)
-            }));
-        }
-        return sse(events, tokens);
-    }
-    let body = json!({
-        "id": id, "object": "chat.completion", "created": created, "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": reply, "refusal": null},
-            "logprobs": null,
-            "finish_reason": "stop"
-        }],
-        "usage": usage_json(tokens)
-    });
-    json_reply(StatusCode::OK, &body, Some(tokens))
 }
 
 /// Prompt tokens of a conversation, by the chat format's per-message count.
@@ -148,105 +95,6 @@ fn prompt_tokens<'a>(model: &str, contents: impl Iterator<Item = &'a Value>) -> 
         .map(|c| TOKENS_PER_MESSAGE + count_tokens(model, &content_text(c)))
         .sum::<i64>()
         + REPLY_PRIMING
-}
-
-/// The Responses API (`POST /v1/responses`): `input` is a string or a list
-/// of items; the reply is the last user message, as one output message.
-/// Streamed, it sends the typed events the SDKs' stream helpers assemble.
-fn response(request: &Value) -> LocalReply {
-    let model = model_of(request);
-    // The conversation as (role, content); a string input is one user message.
-    let messages: Vec<(&str, &Value)> = match &request["input"] {
-        text @ Value::String(_) => vec![("user", text)],
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|i| Some((i["role"].as_str()?, &i["content"])))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let reply = messages
-        .iter()
-        .rev()
-        .find(|(role, _)| *role == "user")
-        .map(|(_, content)| content_text(content))
-        .unwrap_or_default();
-    let instructions = request.get("instructions").filter(|v| v.is_string());
-    let contents = messages.iter().map(|(_, content)| *content);
-    let tokens = Tokens {
-        prompt: prompt_tokens(model, instructions.into_iter().chain(contents)),
-        completion: count_tokens(model, &reply),
-        cached: 0,
-        cache_written: 0,
-    };
-    let hash = short_hash(&reply);
-    let (id, item_id) = (format!("resp_echo{hash}"), format!("msg_echo{hash}"));
-    let created = chrono::Utc::now().timestamp();
-    let part = |text: &str| json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
-    let message = |status: &str, content: Vec<Value>| {
-        json!({"id": item_id, "type": "message", "status": status, "role": "assistant",
-               "content": content})
-    };
-    let object = |status: &str, output: Vec<Value>, usage: Value| {
-        json!({
-            "id": id, "object": "response", "created_at": created,
-            "completed_at": if status == "completed" { json!(created) } else { Value::Null },
-            "status": status, "error": null, "incomplete_details": null,
-            "instructions": request["instructions"], "max_output_tokens": request["max_output_tokens"],
-            "model": model, "output": output, "parallel_tool_calls": true,
-            "previous_response_id": request["previous_response_id"],
-            "store": false, "temperature": 1.0, "top_p": 1.0, "tools": [], "tool_choice": "auto",
-            "text": {"format": {"type": "text"}}, "truncation": "disabled",
-            "metadata": request.get("metadata").cloned().unwrap_or_else(|| json!({})),
-            "usage": usage
-        })
-    };
-    let usage = json!({
-        "input_tokens": tokens.prompt, "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": tokens.completion, "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": tokens.prompt + tokens.completion
-    });
-    let done = object(
-        "completed",
-        vec![message("completed", vec![part(&reply)])],
-        usage,
-    );
-    if request["stream"] != true {
-        return json_reply(StatusCode::OK, &done, Some(tokens));
-    }
-    // Events about the one text part of the one output message.
-    let part_event = |kind: &str, fields: Value| {
-        let mut event =
-            json!({"type": kind, "item_id": item_id, "output_index": 0, "content_index": 0});
-        if let (Some(e), Value::Object(f)) = (event.as_object_mut(), fields) {
-            e.extend(f);
-        }
-        event
-    };
-    let started = object("in_progress", vec![], Value::Null);
-    let mut events = vec![
-        json!({"type": "response.created", "response": started}),
-        json!({"type": "response.in_progress", "response": started}),
-        json!({"type": "response.output_item.added", "output_index": 0,
-               "item": message("in_progress", vec![])}),
-        part_event("response.content_part.added", json!({"part": part("")})),
-    ];
-    events.extend(words(&reply).into_iter().map(|w| {
-        part_event(
-            "response.output_text.delta",
-            json!({"delta": w, "logprobs": []}),
-        )
-    }));
-    events.extend([
-        part_event(
-            "response.output_text.done",
-            json!({"text": reply, "logprobs": []}),
-        ),
-        part_event("response.content_part.done", json!({"part": part(&reply)})),
-        json!({"type": "response.output_item.done", "output_index": 0,
-               "item": done["output"][0]}),
-        json!({"type": "response.completed", "response": done}),
-    ]);
-    typed_sse(events, tokens)
 }
 
 fn completion(request: &Value) -> LocalReply {
@@ -373,6 +221,23 @@ fn short_hash(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..6])
 }
 
+/// A tool call's arguments in the pieces a stream sends them in (a few
+/// characters each, as models do), which join back exactly.
+fn pieces(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, _) in text.char_indices() {
+        if i - start >= 8 {
+            out.push(&text[start..i]);
+            start = i;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
 /// Words with the whitespace before them, so the pieces join back exactly.
 fn words(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -451,7 +316,8 @@ fn events_reply(chunks: Vec<Bytes>, tokens: Tokens) -> LocalReply {
 mod tests {
     use super::*;
 
-    fn call(endpoint: &str, body: Value) -> (StatusCode, Vec<String>, Option<Tokens>) {
+    /// Echo's answer to `body`: status, body or events, tokens.
+    pub(super) fn call(endpoint: &str, body: Value) -> (StatusCode, Vec<String>, Option<Tokens>) {
         let bytes = body.to_string();
         let reply = Echo.respond(&Method::POST, endpoint, Some(bytes.as_bytes()));
         let chunks = match reply.body {
@@ -470,102 +336,6 @@ mod tests {
         assert_eq!(words(text).concat(), text);
         assert_eq!(words("Hello big world"), ["Hello", " big", " world"]);
         assert!(words("").is_empty());
-    }
-
-    #[test]
-    fn chat_echoes_the_last_user_message_with_usage() {
-        let (status, body, tokens) = call(
-            "/chat/completions",
-            json!({"model": "gpt-4o", "messages": [
-                {"role": "user", "content": "first"},
-                {"role": "assistant", "content": "ok"},
-                {"role": "user", "content": [{"type": "text", "text": "hello world"}]}
-            ]}),
-        );
-        assert_eq!(status, StatusCode::OK);
-        let v: Value = serde_json::from_str(&body[0]).unwrap();
-        assert_eq!(v["choices"][0]["message"]["content"], "hello world");
-        let t = tokens.unwrap();
-        assert_eq!(t.completion, 2);
-        assert_eq!(t.prompt, 3 * 3 + 3 + 1 + 1 + 2);
-        assert_eq!(v["usage"]["total_tokens"], t.prompt + t.completion);
-    }
-
-    #[test]
-    fn chat_streams_word_by_word_and_usage_only_when_asked() {
-        let req = json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "a b c"}]});
-        let (_, chunks, _) = call("/chat/completions", req.clone());
-        assert_eq!(chunks.len(), 1 + 3 + 1 + 1);
-        assert_eq!(chunks.last().unwrap(), "data: [DONE]\n\n");
-        assert!(chunks.iter().all(|c| !c.contains("\"usage\"")));
-        let mut with_usage = req;
-        with_usage["stream_options"] = json!({"include_usage": true});
-        let (_, chunks, _) = call("/chat/completions", with_usage);
-        assert!(chunks[chunks.len() - 2].contains("\"usage\""));
-    }
-
-    #[test]
-    fn responses_echo_the_last_user_input_with_usage() {
-        let (status, body, tokens) = call(
-            "/responses",
-            json!({"model": "gpt-4o", "instructions": "be brief", "input": [
-                {"role": "user", "content": "first"},
-                {"type": "message", "role": "user",
-                 "content": [{"type": "input_text", "text": "hello world"}]}
-            ]}),
-        );
-        assert_eq!(status, StatusCode::OK);
-        let v: Value = serde_json::from_str(&body[0]).unwrap();
-        assert_eq!(v["object"], "response");
-        assert_eq!(v["status"], "completed");
-        assert_eq!(v["output"][0]["content"][0]["text"], "hello world");
-        let t = tokens.unwrap();
-        assert_eq!(t.completion, 2);
-        // Instructions and two messages, each with the chat format's overhead.
-        assert_eq!(t.prompt, 3 * 3 + 3 + 2 + 1 + 2);
-        assert_eq!(v["usage"]["input_tokens"], t.prompt);
-        assert_eq!(v["usage"]["total_tokens"], t.prompt + t.completion);
-        let (_, body, _) = call("/responses", json!({"model": "m", "input": "just text"}));
-        let v: Value = serde_json::from_str(&body[0]).unwrap();
-        assert_eq!(v["output"][0]["content"][0]["text"], "just text");
-    }
-
-    #[test]
-    fn responses_stream_typed_numbered_events_ending_in_completed() {
-        let (_, chunks, tokens) = call(
-            "/responses",
-            json!({"model": "m", "stream": true, "input": "a b c"}),
-        );
-        let events: Vec<(String, Value)> = chunks
-            .iter()
-            .map(|c| {
-                let (name, data) = c
-                    .strip_prefix("event: ")
-                    .and_then(|c| c.strip_suffix("\n\n"))
-                    .and_then(|c| c.split_once("\ndata: "))
-                    .unwrap_or_else(|| panic!("not one typed event: {c:?}"));
-                (name.to_owned(), serde_json::from_str(data).unwrap())
-            })
-            .collect();
-        for (n, (name, data)) in events.iter().enumerate() {
-            assert_eq!(data["type"], name.as_str());
-            assert_eq!(data["sequence_number"], n);
-        }
-        let deltas: String = events
-            .iter()
-            .filter(|(name, _)| name == "response.output_text.delta")
-            .map(|(_, d)| d["delta"].as_str().unwrap())
-            .collect();
-        assert_eq!(deltas, "a b c");
-        let (last, done) = events.last().unwrap();
-        assert_eq!(last, "response.completed");
-        assert_eq!(done["response"]["output"][0]["content"][0]["text"], "a b c");
-        assert_eq!(
-            done["response"]["usage"]["output_tokens"],
-            tokens.unwrap().completion
-        );
-        assert_eq!(events[0].0, "response.created");
-        assert!(events[0].1["response"]["usage"].is_null());
     }
 
     #[test]

@@ -100,3 +100,28 @@ test('a client that retries every error stops at once on a refusal no retry fixe
     assert.equal(calls, 1, `${kind.name}: asked once, not retried`);
   }
 });
+
+test('a forced tool call and its result, streamed through the SDK\'s helper', async () => {
+  const tools = [{
+    name: 'Bash', description: 'Runs a command',
+    input_schema: { type: 'object', properties: { command: { type: 'string' } }, required: ['command'] },
+  }];
+  const asked = { role: 'user', content: 'list the files' };
+  const first = await client().messages.stream({
+    model: MODEL, max_tokens: 64, tools, tool_choice: { type: 'any' }, messages: [asked],
+  }).finalMessage();
+  assert.equal(first.stop_reason, 'tool_use');
+  const use = first.content[0];
+  assert.equal(use.type, 'tool_use');
+  assert.equal(use.name, 'Bash');
+  assert.deepEqual(use.input, { command: 'echo' });
+  const second = await client().messages.create({
+    model: MODEL, max_tokens: 64, tools, tool_choice: { type: 'any' }, messages: [
+      asked,
+      { role: 'assistant', content: first.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'README.md' }] },
+    ],
+  });
+  assert.equal(second.stop_reason, 'end_turn');
+  assert.equal(second.content[0].text, 'README.md');
+});

@@ -78,6 +78,16 @@ impl Served {
     }
 }
 
+/// A test that fails leaves no server behind.
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The YAML for one OpenAI upstream at `url` with `key`, and a user.
 pub fn upstream_yaml(url: &str, key: &str) -> String {
     format!(
