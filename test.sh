@@ -66,6 +66,18 @@ else
   echo "test.sh: SKIPPED the SDK tests: no npm (Node.js)" >&2
 fi
 
+# The coding agents from npm (Claude Code, Codex CLI, with their Linux
+# binaries), headless against the binary the pass above built, set up as
+# docs/agents/ says.
+if command -v npm >/dev/null; then
+  (cd tests/agents && npm ci --silent --no-audit --no-fund && npm test --silent)
+elif ci; then
+  echo "test.sh: no npm; under CI the agent tests must run" >&2
+  exit 1
+else
+  echo "test.sh: SKIPPED the agent tests: no npm (Node.js)" >&2
+fi
+
 # The web app in a real browser (Debian's chromium, driven by
 # playwright-core from npm) against the binary the pass above built.
 chromium_bin=${CHROMIUM:-/usr/bin/chromium}
