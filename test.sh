@@ -55,8 +55,8 @@ fi
 # build has MySQL in it for every pass.
 cargo test "${features[@]}"
 
-# Anthropic's official SDK (from npm) against the binary the pass above
-# built.
+# The official SDKs (Anthropic's, OpenAI's, Google's, from npm) against
+# the binary the pass above built.
 if command -v npm >/dev/null; then
   (cd tests/clients && npm ci --silent --no-audit --no-fund && npm test --silent)
 elif ci; then
@@ -66,9 +66,9 @@ else
   echo "test.sh: SKIPPED the SDK tests: no npm (Node.js)" >&2
 fi
 
-# The coding agents from npm (Claude Code, Codex CLI, with their Linux
-# binaries), headless against the binary the pass above built, set up as
-# docs/agents/ says.
+# The coding agents from npm (Claude Code, Codex CLI with their Linux
+# binaries, Gemini CLI), headless against the binary the pass above
+# built, set up as docs/agents/ says.
 if command -v npm >/dev/null; then
   (cd tests/agents && npm ci --silent --no-audit --no-fund && npm test --silent)
 elif ci; then

@@ -18,6 +18,8 @@ use actix_web::http::Method;
 pub enum Verb {
     Get,
     Post,
+    /// Gemini's updates (a cached content's expiry).
+    Patch,
     Delete,
 }
 
@@ -26,6 +28,7 @@ impl Verb {
         match *m {
             Method::GET => Some(Verb::Get),
             Method::POST => Some(Verb::Post),
+            Method::PATCH => Some(Verb::Patch),
             Method::DELETE => Some(Verb::Delete),
             _ => None,
         }
@@ -35,6 +38,7 @@ impl Verb {
         match self {
             Verb::Get => "GET",
             Verb::Post => "POST",
+            Verb::Patch => "PATCH",
             Verb::Delete => "DELETE",
         }
     }
@@ -45,6 +49,38 @@ impl Verb {
 pub enum Face {
     OpenAi,
     Anthropic,
+    /// Google's Gemini API: under `/v1beta` (and `/v1`), the model and
+    /// the method in the path (`models/{model}:generateContent`).
+    Gemini,
+}
+
+/// The version a request's path begins with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `/v1`: OpenAI's and Anthropic's APIs, and Gemini's methods.
+    V1,
+    /// `/v1beta`: Gemini's API only.
+    V1beta,
+}
+
+impl Api {
+    /// The path's prefix.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Api::V1 => "/v1",
+            Api::V1beta => "/v1beta",
+        }
+    }
+
+    /// The version and the rest of a request's path (from its `/`), if it
+    /// is under one.
+    pub fn split(path: &str) -> Option<(Api, &str)> {
+        if let Some(rest) = path.strip_prefix("/v1beta") {
+            return rest.starts_with('/').then_some((Api::V1beta, rest));
+        }
+        let rest = path.strip_prefix("/v1")?;
+        (rest.is_empty() || rest.starts_with('/')).then_some((Api::V1, rest))
+    }
 }
 
 /// One segment of an endpoint's path (after `/v1`).
@@ -56,6 +92,9 @@ pub enum Seg {
     /// The id of something inside the object named before it (a vector
     /// store's file, a conversation's item): reached through that object.
     Inner,
+    /// Gemini's `{model}:{method}`: the model the request is for, then
+    /// this method.
+    Call(&'static str),
 }
 
 /// What the gateway does with a request.
@@ -161,7 +200,7 @@ pub struct Entry {
     pub uses_request: bool,
 }
 
-use Seg::{Inner, Lit, Own};
+use Seg::{Call, Inner, Lit, Own};
 
 const fn model(path: &'static [Seg], body: Body, meter: Meter, face: Face) -> Entry {
     Entry {
@@ -560,9 +599,78 @@ pub static CONVERSATIONS: [Entry; 7] = [
     ),
 ];
 
+const fn gemini(path: &'static [Seg], meter: Meter) -> Entry {
+    model(path, Body::Json, meter, Face::Gemini)
+}
+
+/// A Gemini endpoint of the account's objects.
+const fn gemini_object(method: Verb, path: &'static [Seg], objects: Objects) -> Entry {
+    let body = match method {
+        Verb::Post | Verb::Patch => Body::Json,
+        Verb::Get | Verb::Delete => Body::None,
+    };
+    Entry {
+        face: Face::Gemini,
+        ..object(method, path, body, objects)
+    }
+}
+
+const CACHED: ObjectKind = ObjectKind::CachedContents;
+
+/// Gemini's API, under `/v1beta` and `/v1` alike (Google's SDKs use
+/// either): the model is in the path. Cached contents are the account's
+/// objects: each is its creator's (their use in a prompt is metered as
+/// cached tokens; the hours they are kept are not).
+pub static GEMINI: [Entry; 12] = [
+    gemini(&[Lit("models"), Call("generateContent")], TOKENS),
+    gemini(&[Lit("models"), Call("streamGenerateContent")], TOKENS),
+    gemini(&[Lit("models"), Call("countTokens")], Meter::Request),
+    gemini(&[Lit("models"), Call("embedContent")], Meter::Input),
+    gemini(&[Lit("models"), Call("batchEmbedContents")], Meter::Input),
+    Entry {
+        serve: Serve::ModelList,
+        face: Face::Gemini,
+        ..object(Verb::Get, &[Lit("models")], Body::None, Objects::None)
+    },
+    Entry {
+        serve: Serve::ModelInfo,
+        face: Face::Gemini,
+        ..object(
+            Verb::Get,
+            &[Lit("models"), Inner],
+            Body::None,
+            Objects::None,
+        )
+    },
+    gemini_object(Verb::Get, &[Lit("cachedContents")], Objects::Lists(CACHED)),
+    gemini_object(
+        Verb::Post,
+        &[Lit("cachedContents")],
+        Objects::Creates(CACHED),
+    ),
+    gemini_object(
+        Verb::Get,
+        &[Lit("cachedContents"), Own(CACHED)],
+        Objects::None,
+    ),
+    gemini_object(
+        Verb::Patch,
+        &[Lit("cachedContents"), Own(CACHED)],
+        Objects::None,
+    ),
+    gemini_object(
+        Verb::Delete,
+        &[Lit("cachedContents"), Own(CACHED)],
+        Objects::Deletes,
+    ),
+];
+
 /// Every entry, in the door's order.
 pub fn entries() -> impl Iterator<Item = &'static Entry> {
-    TABLE.iter().chain(CONVERSATIONS.iter())
+    TABLE
+        .iter()
+        .chain(CONVERSATIONS.iter())
+        .chain(GEMINI.iter())
 }
 
 /// The three requests that are most of the traffic, found without
@@ -593,7 +701,42 @@ impl Entry {
             && self.path.iter().zip(segments).all(|(seg, s)| match seg {
                 Lit(lit) => lit == s,
                 Own(_) | Inner => !s.is_empty(),
+                Call(method) => s
+                    .rsplit_once(':')
+                    .is_some_and(|(model, m)| !model.is_empty() && m == *method),
             })
+    }
+
+    /// Gemini's method and the model its path names, for a `Call` entry.
+    pub fn call<'p>(&self, segments: &[&'p str]) -> Option<(&'static str, &'p str)> {
+        self.path
+            .iter()
+            .zip(segments)
+            .find_map(|(seg, s)| match seg {
+                Call(method) => Some((*method, s.rsplit_once(':')?.0)),
+                _ => None,
+            })
+    }
+
+    /// The name records and the log give it: the path without ids, as the
+    /// catalogue shows it (`/files/{file}`), and a Gemini method as
+    /// `:generateContent`.
+    pub fn record_name(&self) -> String {
+        match self.path.last() {
+            Some(Call(method)) => format!(":{method}"),
+            _ => {
+                let shown = self.shown_path();
+                shown[self.api_prefix().len()..].to_owned()
+            }
+        }
+    }
+
+    /// The version the catalogue shows its path under.
+    fn api_prefix(&self) -> &'static str {
+        match self.face {
+            Face::Gemini => Api::V1beta.prefix(),
+            _ => Api::V1.prefix(),
+        }
     }
 
     /// How many of its segments are literal (all, but for ids).
@@ -601,9 +744,10 @@ impl Entry {
         self.path.iter().filter(|s| matches!(s, Lit(_))).count()
     }
 
-    /// The path as the README shows it: `/v1/files/{file}`.
+    /// The path as the README shows it: `/v1/files/{file}`,
+    /// `/v1beta/models/{model}:generateContent`.
     pub fn shown_path(&self) -> String {
-        let mut out = String::from("/v1");
+        let mut out = String::from(self.api_prefix());
         for seg in self.path {
             out.push('/');
             match seg {
@@ -614,6 +758,10 @@ impl Entry {
                     out.push('}');
                 }
                 Inner => out.push_str("{id}"),
+                Call(method) => {
+                    out.push_str("{model}:");
+                    out.push_str(method);
+                }
             }
         }
         out
@@ -632,10 +780,18 @@ impl Entry {
     }
 }
 
-/// The entry for `method` and the path after `/v1/`, if the table has one.
-pub fn find(method: &Method, rest: &str) -> Option<&'static Entry> {
+/// Whether a path (after the version) is Gemini's `models/{model}:{method}`.
+pub fn is_gemini_call(endpoint: &str) -> bool {
+    endpoint
+        .strip_prefix("/models/")
+        .is_some_and(|rest| !rest.contains('/') && rest.contains(':'))
+}
+
+/// The entry for `method` and the path after `/v1/` (or `/v1beta/`, where
+/// only Gemini's API is), if the table has one.
+pub fn find(method: &Method, api: Api, rest: &str) -> Option<&'static Entry> {
     let method = Verb::of(method)?;
-    if method == Verb::Post {
+    if method == Verb::Post && api == Api::V1 {
         match rest {
             "chat/completions" => return Some(CHAT),
             "responses" => return Some(RESPONSES),
@@ -653,18 +809,21 @@ pub fn find(method: &Method, rest: &str) -> Option<&'static Entry> {
         count += 1;
     }
     let segments = &segments[..count];
-    entries().find(|e| e.method == method && e.matches(segments))
+    entries().find(|e| {
+        e.method == method && (api == Api::V1 || e.face == Face::Gemini) && e.matches(segments)
+    })
 }
 
 /// Whether some entry has this path with another method (a 405 in spirit;
 /// answered as an unknown endpoint that says which methods it takes).
 pub fn methods_for(rest: &str) -> Vec<&'static str> {
     let segments: Vec<&str> = rest.split('/').collect();
-    let mut methods: Vec<&'static str> = entries()
-        .filter(|e| e.matches(&segments))
-        .map(|e| e.method.as_str())
-        .collect();
-    methods.dedup();
+    let mut methods: Vec<&'static str> = Vec::new();
+    for e in entries().filter(|e| e.matches(&segments)) {
+        if !methods.contains(&e.method.as_str()) {
+            methods.push(e.method.as_str());
+        }
+    }
     methods
 }
 
@@ -740,7 +899,7 @@ mod tests {
                 }
             }
             // A body only where the method has one.
-            if e.method != Verb::Post {
+            if !matches!(e.method, Verb::Post | Verb::Patch) {
                 assert_eq!(e.body, Body::None, "{name}");
             }
             match e.objects {
@@ -795,7 +954,7 @@ mod tests {
 
     #[test]
     fn requests_find_their_entry() {
-        let find = |m: Method, p: &str| find(&m, p).map(|e| e.shown_path());
+        let find = |m: Method, p: &str| find(&m, Api::V1, p).map(|e| e.shown_path());
         assert_eq!(
             find(Method::POST, "chat/completions").unwrap(),
             "/v1/chat/completions"
@@ -815,11 +974,62 @@ mod tests {
         assert_eq!(find(Method::GET, "a/b/c/d/e/f/g"), None);
         // An empty id is no id.
         assert_eq!(find(Method::GET, "files/"), None);
-        let e = super::find(&Method::GET, "vector_stores/vs_1/files/file-2").unwrap();
+        let e = super::find(&Method::GET, Api::V1, "vector_stores/vs_1/files/file-2").unwrap();
         assert_eq!(
             e.owned_ids(&["vector_stores", "vs_1", "files", "file-2"]),
             [(VS, "vs_1"), (F, "file-2")]
         );
         assert_eq!(methods_for("responses/resp_1"), ["GET", "DELETE"]);
+    }
+
+    #[test]
+    fn geminis_methods_under_either_version() {
+        let beta = |m: Method, p: &str| super::find(&m, Api::V1beta, p);
+        let v1 = |m: Method, p: &str| super::find(&m, Api::V1, p);
+        for api in [Api::V1, Api::V1beta] {
+            let e = super::find(
+                &Method::POST,
+                api,
+                "models/gemini-2.5-flash:generateContent",
+            )
+            .unwrap();
+            assert_eq!(e.face, Face::Gemini);
+            let segments = ["models", "gemini-2.5-flash:generateContent"];
+            assert_eq!(
+                e.call(&segments),
+                Some(("generateContent", "gemini-2.5-flash"))
+            );
+            assert_eq!(e.record_name(), ":generateContent");
+        }
+        assert_eq!(
+            beta(Method::POST, "models/m:streamGenerateContent")
+                .unwrap()
+                .shown_path(),
+            "/v1beta/models/{model}:streamGenerateContent"
+        );
+        // Only Gemini's API is under /v1beta; a method needs a model.
+        assert!(beta(Method::POST, "chat/completions").is_none());
+        assert!(beta(Method::POST, "models/:generateContent").is_none());
+        assert!(beta(Method::POST, "models/m:deleteEverything").is_none());
+        // (A GET asks for a model by that name.)
+        assert_eq!(
+            beta(Method::GET, "models/m:generateContent").unwrap().serve,
+            Serve::ModelInfo
+        );
+        // The model lists: OpenAI's first under /v1, Gemini's under /v1beta.
+        assert_eq!(v1(Method::GET, "models").unwrap().face, Face::OpenAi);
+        assert_eq!(beta(Method::GET, "models").unwrap().face, Face::Gemini);
+        assert_eq!(
+            v1(Method::GET, "models/ft:gpt-4o").unwrap().face,
+            Face::OpenAi
+        );
+        assert_eq!(
+            v1(Method::GET, "files/file-1").unwrap().record_name(),
+            "/files/{file}"
+        );
+        assert_eq!(Api::split("/v1beta/models"), Some((Api::V1beta, "/models")));
+        assert_eq!(Api::split("/v1/models"), Some((Api::V1, "/models")));
+        assert_eq!(Api::split("/v1betax/models"), None);
+        assert_eq!(Api::split("/v2/models"), None);
     }
 }

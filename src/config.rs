@@ -16,6 +16,8 @@ pub use load::{proxy_url, Loaded};
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// Without `/v1`: Anthropic's own SDKs take the base URL that way.
 pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+/// Without a version: requests keep the one the client used (`/v1beta`).
+pub const DEFAULT_GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -98,6 +100,7 @@ pub enum UpstreamKind {
     Openai,
     Azure,
     Anthropic,
+    Gemini,
     Echo,
 }
 
@@ -110,9 +113,10 @@ impl TryFrom<String> for UpstreamKind {
             "openai" => Ok(UpstreamKind::Openai),
             "azure" => Ok(UpstreamKind::Azure),
             "anthropic" => Ok(UpstreamKind::Anthropic),
+            "gemini" => Ok(UpstreamKind::Gemini),
             "echo" => Ok(UpstreamKind::Echo),
             other => Err(format!(
-                "unknown upstream kind `{other}` (openai, azure, anthropic or echo)"
+                "unknown upstream kind `{other}` (openai, azure, anthropic, gemini or echo)"
             )),
         }
     }

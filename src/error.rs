@@ -61,7 +61,7 @@ pub enum ApiError {
     Unavailable(String),
 }
 
-pub const NO_KEY: &str = "You didn't provide an API key. Pass it as `Authorization: Bearer KEY`, `api-key: KEY`, `x-api-key: KEY` or `?token=KEY`.";
+pub const NO_KEY: &str = "You didn't provide an API key. Pass it as `Authorization: Bearer KEY`, `api-key: KEY`, `x-api-key: KEY`, `x-goog-api-key: KEY` or `?token=KEY`.";
 pub const UNKNOWN_KEY: &str = "Incorrect API key provided.";
 
 impl ApiError {
@@ -187,6 +187,48 @@ impl ApiError {
             .body(body.to_string());
         self.add_headers(&mut res);
         res
+    }
+
+    /// Google's shape, for Gemini's face: `{"error": {"code", "message",
+    /// "status", "details"}}`, the gateway's code as the `ErrorInfo`
+    /// reason (`insufficient_quota`, `model_not_allowed`, …).
+    pub fn google_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let name = match status.as_u16() {
+            401 => "UNAUTHENTICATED",
+            403 => "PERMISSION_DENIED",
+            404 => "NOT_FOUND",
+            408 | 504 => "DEADLINE_EXCEEDED",
+            429 => "RESOURCE_EXHAUSTED",
+            502 | 503 => "UNAVAILABLE",
+            500.. => "INTERNAL",
+            _ => "INVALID_ARGUMENT",
+        };
+        let body = serde_json::json!({"error": {
+            "code": status.as_u16(),
+            "message": self.to_string(),
+            "status": name,
+            "details": [{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": self.code(),
+                "domain": "chatgate",
+            }],
+        }});
+        let mut res = HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .body(body.to_string());
+        self.add_headers(&mut res);
+        res
+    }
+
+    /// The response in `face`'s API's shape.
+    pub fn response_for(&self, face: crate::catalogue::Face) -> HttpResponse {
+        use crate::catalogue::Face;
+        match face {
+            Face::OpenAi => self.error_response(),
+            Face::Anthropic => self.anthropic_response(),
+            Face::Gemini => self.google_response(),
+        }
     }
 
     fn add_headers(&self, res: &mut HttpResponse) {

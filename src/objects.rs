@@ -27,10 +27,16 @@ pub enum ObjectKind {
     /// `/v1/containers`, so none is ever anyone's; a request naming one is
     /// refused.
     Containers,
+    /// Gemini's cached contents, kept under their full resource name
+    /// (`cachedContents/abc`), as prompts name them.
+    CachedContents,
+    /// Gemini's files: not served yet, so (as containers) a request naming
+    /// one is refused.
+    GeminiFiles,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 7] = [
+    pub const ALL: [ObjectKind; 8] = [
         ObjectKind::Files,
         ObjectKind::Uploads,
         ObjectKind::UploadParts,
@@ -38,6 +44,7 @@ impl ObjectKind {
         ObjectKind::Responses,
         ObjectKind::ChatCompletions,
         ObjectKind::Conversations,
+        ObjectKind::CachedContents,
     ];
 
     /// As stored, and as `user show` names it.
@@ -51,6 +58,8 @@ impl ObjectKind {
             ObjectKind::Conversations => "conversations",
             ObjectKind::UploadParts => "upload_parts",
             ObjectKind::Containers => "containers",
+            ObjectKind::CachedContents => "cached_contents",
+            ObjectKind::GeminiFiles => "gemini_files",
         }
     }
 
@@ -65,6 +74,17 @@ impl ObjectKind {
             ObjectKind::ChatCompletions => "chat_completion",
             ObjectKind::Conversations => "conversation",
             ObjectKind::Containers => "container",
+            ObjectKind::CachedContents => "cached_content",
+            ObjectKind::GeminiFiles => "gemini_file",
+        }
+    }
+
+    /// The id an object is recorded under, from its id in a path: Gemini's
+    /// names carry their collection (`cachedContents/abc`).
+    pub fn id_from_path(self, segment: &str) -> String {
+        match self {
+            ObjectKind::CachedContents => format!("cachedContents/{segment}"),
+            _ => segment.to_owned(),
         }
     }
 

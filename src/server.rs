@@ -179,6 +179,8 @@ impl Application {
                         .configure(account::configure)
                         .default_service(web::to(proxy::handle)),
                 )
+                // Gemini's API (Google's SDKs and Gemini CLI).
+                .service(web::scope("/v1beta").default_service(web::to(proxy::handle)))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_text))
@@ -320,13 +322,24 @@ async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     let shown: String = path.chars().take(200).collect();
     let message = match crate::paths::check_path(path) {
         Err(why) => why,
-        // A client whose base URL lacks `/v1` (Codex, a compatible client).
-        Ok(()) if crate::catalogue::find(req.method(), path.trim_start_matches('/')).is_some() => {
-            format!(
-                "{shown} is under /v1: the client's base URL probably lacks `/v1`; add it (https://host/v1)."
-            )
-        }
-        Ok(()) => format!("Unknown path {shown}; the OpenAI API is under /v1."),
+        // A client whose base URL lacks `/v1` (Codex, a compatible
+        // client), or Gemini's `/v1beta`.
+        Ok(()) => match crate::catalogue::find(
+            req.method(),
+            crate::catalogue::Api::V1,
+            path.trim_start_matches('/'),
+        ) {
+            Some(e) => {
+                let version = match e.face {
+                    crate::catalogue::Face::Gemini => "/v1beta",
+                    _ => "/v1",
+                };
+                format!(
+                    "{shown} is under {version}: the client's base URL probably lacks `{version}`; add it (https://host{version})."
+                )
+            }
+            None => format!("Unknown path {shown}; the OpenAI API is under /v1."),
+        },
     };
     let id = crate::proxy::edge::request_id();
     crate::usage::meter::log_refused(

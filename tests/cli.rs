@@ -374,7 +374,10 @@ fn config_check_redacts_secrets_and_names_bad_fields() {
     )
     .unwrap();
     let (_, out) = cli.ok_with_stderr(&["-c", file.to_str().unwrap(), "config", "check"]);
-    assert!(out.contains("prices: 9 models or patterns priced"), "{out}");
+    assert!(
+        out.contains("prices: 11 models or patterns priced"),
+        "{out}"
+    );
     assert!(
         out.contains("`o1-*`, which no price covers") && !out.contains("`gpt-4o`, which"),
         "{out}"

@@ -342,7 +342,10 @@ async fn refusals_that_a_retry_cannot_fix_say_so() {
     let r = post_json(&app, &key, "/v1/messages", &json!({})).await;
     let (status, _, message) = error_parts(r).await;
     assert_eq!(status, 404);
-    assert!(message.contains("`/v1` twice"), "{message}");
+    assert!(
+        message.contains("version twice") && message.contains("/v1/v1/messages"),
+        "{message}"
+    );
     // Codex with a base URL without /v1 sends /responses.
     let r = http()
         .post(app.url("/responses"))

@@ -225,16 +225,18 @@ export async function adminUsage(rerender) {
   period.value = sessionStorage.getItem('chatgate.usage.period') || '30d';
   const plot = h('div', { class: 'plot', role: 'img', 'aria-label': 'Tokens and requests per day' });
   const table = h('div', { class: 'scroll' });
+  const clients = h('div', { class: 'scroll' });
   const download = h('a', { href: '#', text: 'Download CSV', download: 'chatgate-usage.csv' });
   const notice = h('div');
   async function load() {
     sessionStorage.setItem('chatgate.usage.period', period.value);
     notice.replaceChildren();
-    let byDay, byUser;
+    let byDay, byUser, byClient;
     try {
-      [byDay, byUser] = await Promise.all([
+      [byDay, byUser, byClient] = await Promise.all([
         call(`/admin/usage?period=${period.value}&by=day`, token),
         call(`/admin/usage?period=${period.value}&by=user,model`, token),
+        call(`/admin/usage?period=${period.value}&by=client,endpoint`, token),
       ]);
     } catch (e) {
       if (e.status === 401) { session.setAdmin(null); rerender(); return; }
@@ -244,11 +246,14 @@ export async function adminUsage(rerender) {
     const days = Math.max(1, Math.round(byDay.length ? (Date.now() - Date.parse(byDay[0].day)) / 86_400_000 + 1 : 1));
     plot.replaceChildren();
     chart(plot, dailySeries(byDay, Math.min(days, 400)), plot.clientWidth || 600);
-    table.replaceChildren(h('table', { 'aria-label': 'Usage by user' },
-      h('thead', {}, h('tr', {}, ['User', 'Model', 'Requests', 'Errors', 'Tokens', 'Cost (USD)'].map((t) => h('th', { scope: 'col', text: t })))),
-      h('tbody', {}, byUser.map((r) => h('tr', {}, h('td', { text: r.user }), h('td', { text: r.model || '—' }),
+    // Two groupings, one table shape: the first two columns name the row.
+    const grouped = (name, heads, rows, keys) => h('table', { 'aria-label': name },
+      h('thead', {}, h('tr', {}, [...heads, 'Requests', 'Errors', 'Tokens', 'Cost (USD)'].map((t) => h('th', { scope: 'col', text: t })))),
+      h('tbody', {}, rows.map((r) => h('tr', {}, ...keys.map((k) => h('td', { text: r[k] || '—' })),
         h('td', { text: fmtNumber(r.requests) }), h('td', { text: fmtNumber(r.errors) }),
-        h('td', { text: fmtNumber(r.total_tokens) }), h('td', { text: r.cost_usd === null ? '—' : r.cost_usd.toFixed(4) }))))));
+        h('td', { text: fmtNumber(r.total_tokens) }), h('td', { text: r.cost_usd === null ? '—' : r.cost_usd.toFixed(4) })))));
+    table.replaceChildren(grouped('Usage by user', ['User', 'Model'], byUser, ['user', 'model']));
+    clients.replaceChildren(grouped('Usage by client', ['Client', 'Endpoint'], byClient, ['client', 'endpoint']));
     URL.revokeObjectURL(download.href);
     download.href = URL.createObjectURL(new Blob([csv(byUser, ['user', 'model'])], { type: 'text/csv' }));
     download.download = `chatgate-usage-${period.value}.csv`;
@@ -256,6 +261,6 @@ export async function adminUsage(rerender) {
   period.addEventListener('change', load);
   mount(h('h2', { text: 'Usage' }),
     h('div', { class: 'toolbar' }, field('Period', period), download, h('a', { href: '#/admin', text: 'Users' })),
-    notice, plot, table);
+    notice, plot, table, h('h3', { text: 'By client and endpoint' }), clients);
   await load();
 }

@@ -104,6 +104,9 @@ fn record(rng: &mut Rng, at: chrono::NaiveDateTime, users: &[Arc<str>]) -> Usage
         status: if failed { 429 } else { 200 },
         stream: endpoint != "/embeddings" && rng.below(2) == 0,
         latency_ms: 200 + rng.below(8000) as i64,
+        // The client family, as the gateway reads it (#32); one in five
+        // from a client it does not know.
+        client: ["claude-code", "codex", "openai-python", "browser", ""][rng.below(5) as usize],
         ..UsageRecord::default()
     };
     if !failed {

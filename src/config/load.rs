@@ -170,6 +170,14 @@ impl Config {
                         bail!("{field}.base_url: an anthropic upstream's base URL has no /v1 (https://api.anthropic.com)");
                     }
                 }
+                UpstreamKind::Gemini => {
+                    let url = u.base_url.as_deref().unwrap_or(DEFAULT_GEMINI_BASE_URL);
+                    http_url(url).with_context(|| format!("{field}.base_url"))?;
+                    let trimmed = url.trim_end_matches('/');
+                    if trimmed.ends_with("/v1") || trimmed.ends_with("/v1beta") {
+                        bail!("{field}.base_url: a gemini upstream's base URL has no version (https://generativelanguage.googleapis.com); requests keep the client's");
+                    }
+                }
                 UpstreamKind::Azure => {
                     let endpoint = u.endpoint.as_deref().with_context(|| {
                         format!("{field}.endpoint: an azure upstream needs its endpoint (https://RESOURCE.openai.azure.com)")

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The key as `Authorization: Bearer KEY`, `api-key: KEY` (Azure's
-/// clients), `x-api-key: KEY` (Anthropic's SDKs) or `?token=KEY`.
+/// clients), `x-api-key: KEY` (Anthropic's SDKs), `x-goog-api-key: KEY`
+/// (Google's), `?token=KEY` or `?key=KEY` (Google's too).
 pub fn presented_key<'a>(headers: &'a HeaderMap, query: &'a str) -> Option<&'a str> {
     if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
@@ -24,7 +25,7 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: &'a str) -> Option<&'a s
             return Some(key);
         }
     }
-    for name in ["api-key", "x-api-key"] {
+    for name in ["api-key", "x-api-key", GOOGLE_KEY_HEADER] {
         if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
             if !v.trim().is_empty() {
                 return Some(v.trim());
@@ -33,8 +34,16 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: &'a str) -> Option<&'a s
     }
     query
         .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
+        .find_map(|pair| pair.strip_prefix("token=").or(pair.strip_prefix("key=")))
         .filter(|k| !k.is_empty())
+}
+
+const GOOGLE_KEY_HEADER: &str = "x-goog-api-key";
+
+/// Whether the request carries its key the Google way (`x-goog-api-key`
+/// or `?key=`): such a client reads Google's shapes.
+pub fn google_style(headers: &HeaderMap, query: &str) -> bool {
+    headers.contains_key(GOOGLE_KEY_HEADER) || query.split('&').any(|p| p.starts_with("key="))
 }
 
 /// `authenticate`, with failed attempts counted per client address: an
@@ -101,6 +110,15 @@ mod tests {
             Some("sk-c")
         );
         assert_eq!(presented_key(&HeaderMap::new(), "x=1&token="), None);
+        let h = headers(&[("x-goog-api-key", "sk-g")]);
+        assert_eq!(presented_key(&h, ""), Some("sk-g"));
+        assert!(google_style(&h, ""));
+        assert_eq!(
+            presented_key(&HeaderMap::new(), "alt=sse&key=sk-q"),
+            Some("sk-q")
+        );
+        assert!(google_style(&HeaderMap::new(), "alt=sse&key=sk-q"));
+        assert!(!google_style(&HeaderMap::new(), "token=sk-c&keys=1"));
         assert_eq!(
             presented_key(&headers(&[("authorization", "Bearer ")]), ""),
             None

@@ -6,7 +6,7 @@
 //! reach the upstream as a metered endpoint while the gateway took it for
 //! something else (upstreams decode `%2F`, merge `//` and resolve `..`).
 
-use crate::catalogue::{self, Entry};
+use crate::catalogue::{self, Api, Entry};
 use crate::paths::check_path;
 use actix_web::http::Method;
 
@@ -32,17 +32,23 @@ pub enum Refused {
     Unknown,
 }
 
-/// Decides what `path` (the raw request path, `/v1` included) is.
-/// `allowed` are the operator's extra prefixes (`/batches`), already
-/// checked with `paths::check_prefix`; they open only what the catalogue
-/// refuses, never change what it decides.
+/// Decides what `path` (the raw request path, `/v1` or `/v1beta`
+/// included) is. `allowed` are the operator's extra prefixes (`/batches`,
+/// under `/v1`), already checked with `paths::check_prefix`; they open only
+/// what the catalogue refuses, never change what it decides.
 pub fn enter(method: &Method, path: &str, allowed: &[String]) -> Result<Endpoint, Refused> {
     check_path(path).map_err(Refused::BadPath)?;
-    let Some(rest) = path.strip_prefix("/v1/") else {
+    let Some((api, rest)) = Api::split(path) else {
         return Err(Refused::Unknown);
     };
-    if let Some(entry) = catalogue::find(method, rest) {
+    let Some(rest) = rest.strip_prefix('/') else {
+        return Err(Refused::Unknown);
+    };
+    if let Some(entry) = catalogue::find(method, api, rest) {
         return Ok(Endpoint::Known(entry));
+    }
+    if api != Api::V1 {
+        return Err(Refused::Unknown);
     }
     let after = &path[3..];
     let opened = allowed.iter().position(|p| {
@@ -118,6 +124,21 @@ mod tests {
             Err(Refused::NotAllowed("fine_tuning"))
         );
         assert_eq!(post("/v1/internal/secret"), Err(Refused::Unknown));
+        // Gemini's API, under either version; nothing else under /v1beta.
+        assert_eq!(
+            post("/v1beta/models/gemini-2.5-flash:generateContent"),
+            known("/v1beta/models/{model}:generateContent")
+        );
+        assert_eq!(
+            post("/v1/models/gemini-2.5-flash:countTokens"),
+            known("/v1beta/models/{model}:countTokens")
+        );
+        assert_eq!(post("/v1beta/chat/completions"), Err(Refused::Unknown));
+        assert_eq!(post("/v1beta/batches"), Err(Refused::Unknown));
+        assert_eq!(
+            door(Method::GET, "/v1beta/models", &[]),
+            known("/v1beta/models")
+        );
         assert_eq!(post("/v2/chat/completions"), Err(Refused::Unknown));
         assert_eq!(post("/v1"), Err(Refused::Unknown));
         // Paths under an object that the catalogue does not name are not

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod body;
 pub mod door;
 pub mod edge;
+pub mod gemini;
+pub mod gemini_lists;
 pub mod lists;
 pub mod models;
 pub mod owned;
@@ -14,7 +16,7 @@ pub mod probe;
 pub mod reply;
 pub mod rules;
 
-use crate::catalogue::{Entry, Meter, Objects, Serve};
+use crate::catalogue::{self, Api, Entry, Face, Meter, Objects, Serve};
 use crate::error::ApiError;
 use crate::limits::Want;
 use crate::objects::ObjectKind;
@@ -43,16 +45,10 @@ pub async fn handle(
     let started = Instant::now();
     let id = edge::request_id();
     let path = req.path();
-    let endpoint = path.strip_prefix("/v1").unwrap_or(path);
-    // Anthropic's clients read Anthropic's error shape.
-    let anthropic = endpoint.starts_with("/messages");
-    let refuse = |e: &ApiError| {
-        if anthropic {
-            e.anthropic_response()
-        } else {
-            e.error_response()
-        }
-    };
+    let (api, endpoint) = Api::split(path).unwrap_or((Api::V1, path));
+    // Each API's clients read their own error shape.
+    let face = face_of(&req, api, endpoint);
+    let refuse = |e: &ApiError| e.response_for(face);
     let caller = match auth::authenticate_request(&gw, &req) {
         Ok(c) => c,
         Err(e) => {
@@ -102,6 +98,7 @@ pub async fn handle(
         gw: &gw,
         clients: &clients,
         caller: &caller,
+        api,
         endpoint,
         started,
     };
@@ -128,25 +125,52 @@ pub fn method_name(m: &Method) -> &'static str {
     }
 }
 
+/// Whose shape a refusal takes, before the door has looked: Google's on
+/// Gemini's paths (and for a model list asked with a key given Google's
+/// way), Anthropic's on `/messages`, OpenAI's otherwise.
+fn face_of(req: &HttpRequest, api: Api, endpoint: &str) -> Face {
+    let model_list = endpoint == "/models" || endpoint.starts_with("/models/");
+    if api == Api::V1beta
+        || catalogue::is_gemini_call(endpoint)
+        || endpoint.starts_with("/cachedContents")
+        || (model_list && auth::google_style(req.headers(), req.query_string()))
+    {
+        Face::Gemini
+    } else if endpoint.starts_with("/messages") {
+        Face::Anthropic
+    } else {
+        Face::OpenAi
+    }
+}
+
+/// A list request, read.
+enum Listing {
+    OpenAi(ObjectKind, Asked),
+    Gemini(ObjectKind, gemini_lists::Asked),
+}
+
 /// The refusal of the door, as the API's error.
-fn refusal(r: Refused, endpoint: &str, method: &Method) -> ApiError {
+fn refusal(r: Refused, api: Api, endpoint: &str, method: &Method) -> ApiError {
+    let prefix = api.prefix();
     match r {
         Refused::BadPath(why) => ApiError::UnknownEndpoint(why),
         Refused::NotAllowed(name) => ApiError::EndpointNotAllowed(format!(
             "The gateway does not forward /v1/{name}: its use cannot be metered. \
              The gateway's admin can open it with `endpoints.allow: [\"/{name}\"]`."
         )),
-        Refused::Unknown if endpoint.starts_with("/v1/") => ApiError::UnknownEndpoint(format!(
-            "The path has `/v1` twice (/v1{}): the client's base URL probably ends in `/v1` and the client adds `/v1` itself (Claude Code with ANTHROPIC_BASE_URL=…/v1); remove `/v1` from the base URL.",
-            endpoint.chars().take(100).collect::<String>()
-        )),
+        Refused::Unknown if endpoint.starts_with("/v1/") || endpoint.starts_with("/v1beta/") => {
+            ApiError::UnknownEndpoint(format!(
+                "The path has its version twice ({prefix}{}): the client's base URL probably ends in `{prefix}` and the client adds it itself (Claude Code with ANTHROPIC_BASE_URL=…/v1, Gemini CLI with GOOGLE_GEMINI_BASE_URL=…/v1beta); remove it from the base URL.",
+                endpoint.chars().take(100).collect::<String>()
+            ))
+        }
         Refused::Unknown => {
             let shown: String = endpoint.chars().take(200).collect();
             let takes = crate::catalogue::methods_for(endpoint.trim_start_matches('/'));
             ApiError::UnknownEndpoint(if takes.is_empty() {
-                format!("{method} /v1{shown} is not an endpoint of the API.")
+                format!("{method} {prefix}{shown} is not an endpoint of the API.")
             } else {
-                format!("/v1{shown} takes {}, not {method}.", takes.join(" or "))
+                format!("{prefix}{shown} takes {}, not {method}.", takes.join(" or "))
             })
         }
     }
@@ -158,7 +182,9 @@ struct Request<'a> {
     gw: &'a Gateway,
     clients: &'a Clients,
     caller: &'a crate::keytable::Caller,
-    /// The path after `/v1`.
+    /// The version the path begins with (`/v1`, or Gemini's `/v1beta`).
+    api: Api,
+    /// The path after it.
     endpoint: &'a str,
     started: Instant,
 }
@@ -179,14 +205,14 @@ impl Request<'_> {
                     Refused::NotAllowed(name) => format!("/{name}"),
                     _ => UNKNOWN.to_owned(),
                 };
-                return Err(refusal(refused, self.endpoint, method));
+                return Err(refusal(refused, self.api, self.endpoint, method));
             }
         };
         // Records name an endpoint as the catalogue does, without the ids
         // in its path (a name is kept for good; ids are many).
         match endpoint {
             Endpoint::Known(entry) if entry.path.len() != entry.literal_len() => {
-                pending.record.endpoint = entry.shown_path()["/v1".len()..].to_owned();
+                pending.record.endpoint = entry.record_name();
             }
             Endpoint::Extra(i) => pending.record.endpoint = allowed[i].clone(),
             Endpoint::Known(_) => {}
@@ -232,7 +258,11 @@ impl Request<'_> {
             models::one(upstreams, self.clients, self.req, caller, self.gw, id).await?
         };
         pending.record.upstream = asked;
-        let list = if self.req.headers().contains_key("anthropic-version") {
+        let google = entry.face == Face::Gemini
+            || auth::google_style(self.req.headers(), self.req.query_string());
+        let list = if google {
+            models::google_shape(list, upstreams)?
+        } else if self.req.headers().contains_key("anthropic-version") {
             models::anthropic_shape(list)
         } else {
             list
@@ -292,6 +322,16 @@ impl Request<'_> {
             media,
             probe,
         } = body::read_probed(self.req, entry.body, self.endpoint, incoming).await?;
+        let mut probe = probe;
+        if entry.face == Face::Gemini {
+            gemini::read_path(
+                entry,
+                self.endpoint,
+                self.req.query_string(),
+                &bytes,
+                &mut probe,
+            )?;
+        }
         let record = &mut pending.record;
         record.stream = probe.stream;
         let model = probe.model.clone().ok_or_else(|| {
@@ -302,6 +342,7 @@ impl Request<'_> {
         })?;
         check_model_name(&model)?;
         let mut candidates = live.upstreams.candidates(Some(&model));
+        candidates.retain(|u| u.speaks(entry.face));
         // What clients invent is recorded under one name: neither the
         // database, the log nor reports grow with it.
         record.model = Some(if candidates.is_empty() {
@@ -419,18 +460,27 @@ impl Request<'_> {
             .into_iter()
             .map(|(kind, id)| Ref {
                 kind,
-                id: id.to_owned(),
+                id: kind.id_from_path(id),
             })
             .collect();
         let named_in_path = refs.len();
+        let deleted = refs.last().map(|r| r.id.clone());
         let probed = body::read_probed(self.req, entry.body, self.endpoint, incoming).await?;
         refs.extend(probed.probe.refs);
+        let query = self.req.query_string();
         let listing = match entry.objects {
+            Objects::Lists(kind) if entry.face == Face::Gemini => {
+                let asked = gemini_lists::Asked::parse(query).map_err(ApiError::BadRequest)?;
+                refs.extend(asked.after.iter().map(|id| Ref {
+                    kind,
+                    id: id.clone(),
+                }));
+                Some(Listing::Gemini(kind, asked))
+            }
             Objects::Lists(kind) => {
-                let asked =
-                    Asked::parse(kind, self.req.query_string()).map_err(ApiError::BadRequest)?;
+                let asked = Asked::parse(kind, query).map_err(ApiError::BadRequest)?;
                 refs.extend(asked.cursors(kind));
-                Some((kind, asked))
+                Some(Listing::OpenAi(kind, asked))
             }
             _ => None,
         };
@@ -446,11 +496,21 @@ impl Request<'_> {
                 })?;
                 vec![upstream]
             }
-            None => live.upstreams.candidates(None),
+            None => {
+                let mut all = live.upstreams.candidates(None);
+                all.retain(|u| u.speaks(entry.face));
+                all
+            }
         };
         self.admit(pending, Want::default())?;
-        if let Some((kind, asked)) = listing {
-            return self.list(kind, asked, &holder, pending, live).await;
+        match listing {
+            Some(Listing::OpenAi(kind, asked)) => {
+                return self.list(kind, asked, &holder, pending, live).await
+            }
+            Some(Listing::Gemini(kind, asked)) => {
+                return self.gemini_list(kind, asked, &holder, pending, live).await
+            }
+            None => {}
         }
         let mut body = match entry.body {
             catalogue_body if catalogue_body != crate::catalogue::Body::None => {
@@ -493,7 +553,7 @@ impl Request<'_> {
         match entry.objects {
             Objects::Creates(kind) => {
                 let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-                if let Some(id) = owned::first_id(&text) {
+                if let Some(id) = owned::created_id(kind, &v, &text) {
                     let tokens = owned::tokens_of(&v);
                     owned::claim(pool, id.to_owned(), kind, user, upstream, tokens).await?;
                 }
@@ -504,8 +564,7 @@ impl Request<'_> {
                 }
             }
             Objects::Deletes => {
-                let id = segments.last().copied().unwrap_or_default().to_owned();
-                owned::forget(pool, id).await?;
+                owned::forget(pool, deleted.unwrap_or_default()).await?;
             }
             _ => {
                 if let Some(settled) = crate::settle::outcome(segments[1], &text) {
@@ -543,31 +602,12 @@ impl Request<'_> {
         let mut gathered = Gathered::new(own, asked.limit);
         let mut cursor = asked.after.clone();
         for _ in 0..lists::MAX_PAGES {
-            let out = Outgoing {
-                query: asked.upstream_query(kind, cursor.as_deref()),
-                ..Outgoing::new(self.req, self.endpoint, None)
+            let query = asked.upstream_query(kind, cursor.as_deref());
+            let text = match self.list_page(query, holder, pending, live).await? {
+                Ok(text) => text,
+                Err(refused) => return Ok(refused),
             };
-            let sent = self
-                .send(
-                    live,
-                    holder,
-                    &out,
-                    &mut RequestBody::None,
-                    Accounting::default(),
-                    pending,
-                )
-                .await?;
-            let res = match sent {
-                Reply::Upstream(Answer::Live(res), ..) if res.status().is_success() => res,
-                other => return Ok(other),
-            };
-            let (_, _, text) = read_whole(res).await?;
-            let page = Page::parse(&text).ok_or_else(|| {
-                ApiError::Upstream(format!(
-                    "The upstream `{}` sent a list that is not one.",
-                    self.upstream_name(pending)
-                ))
-            })?;
+            let page = Page::parse(&text).ok_or_else(|| self.not_a_list(pending))?;
             let next = page.last_id().map(str::to_owned);
             if !gathered.take(page) || single || next.is_none() {
                 break;
@@ -575,6 +615,81 @@ impl Request<'_> {
             cursor = next;
         }
         Ok(reply(gathered.page()))
+    }
+
+    /// Gemini's list of the caller's own objects of `kind`: upstream
+    /// pages read from the start until the caller's page is full (or the
+    /// walk's bound), with the gateway's own page token.
+    async fn gemini_list(
+        &self,
+        kind: ObjectKind,
+        asked: gemini_lists::Asked,
+        holder: &[&Upstream],
+        pending: &mut Pending,
+        live: &Live,
+    ) -> Result<Reply, ApiError> {
+        let own = owned::owned(&self.gw.pool, &self.caller.name, kind).await?;
+        let mut gathered = gemini_lists::Gathered::new(own, asked);
+        let mut token: Option<String> = None;
+        for _ in 0..lists::MAX_PAGES {
+            if gathered.is_empty_handed() {
+                break; // nothing of the caller's to find
+            }
+            let query = gemini_lists::upstream_query(token.as_deref());
+            let text = match self.list_page(query, holder, pending, live).await? {
+                Ok(text) => text,
+                Err(refused) => return Ok(refused),
+            };
+            let (entries, next) =
+                gemini_lists::parse_page(&text, kind).ok_or_else(|| self.not_a_list(pending))?;
+            if !gathered.take(entries) || next.is_none() {
+                break;
+            }
+            token = next;
+        }
+        Ok(Reply::Local(echo::LocalReply {
+            status: StatusCode::OK,
+            body: echo::Body::Full(Bytes::from(gathered.page(kind).to_string())),
+            tokens: None,
+        }))
+    }
+
+    /// One upstream page of a list (`query` the upstream's): its body, or
+    /// the upstream's refusal, which goes to the client as it is.
+    async fn list_page(
+        &self,
+        query: String,
+        holder: &[&Upstream],
+        pending: &mut Pending,
+        live: &Live,
+    ) -> Result<Result<Bytes, Reply>, ApiError> {
+        let out = Outgoing {
+            query,
+            ..Outgoing::new(self.req, self.endpoint, None)
+        };
+        let sent = self
+            .send(
+                live,
+                holder,
+                &out,
+                &mut RequestBody::None,
+                Accounting::default(),
+                pending,
+            )
+            .await?;
+        let res = match sent {
+            Reply::Upstream(Answer::Live(res), ..) if res.status().is_success() => res,
+            other => return Ok(Err(other)),
+        };
+        let (_, _, text) = read_whole(res).await?;
+        Ok(Ok(text))
+    }
+
+    fn not_a_list(&self, pending: &Pending) -> ApiError {
+        ApiError::Upstream(format!(
+            "The upstream `{}` sent a list that is not one.",
+            self.upstream_name(pending)
+        ))
     }
 
     fn upstream_name(&self, pending: &Pending) -> String {

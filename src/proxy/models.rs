@@ -127,6 +127,37 @@ pub fn anthropic_shape(openai: Value) -> Value {
     }
 }
 
+/// The list (or one entry of it) in Google's shape, for Gemini's face:
+/// the models of upstreams that speak Gemini's API,
+/// `{"models": [{"name": "models/ID", "displayName", …}]}`; one entry of
+/// another upstream is not found.
+pub fn google_shape(openai: Value, upstreams: &Upstreams) -> Result<Value, ApiError> {
+    let speaks = |e: &Value| {
+        e["owned_by"]
+            .as_str()
+            .and_then(|name| upstreams.named(name))
+            .is_some_and(|u| u.speaks(crate::catalogue::Face::Gemini))
+    };
+    let entry = |e: &Value| {
+        let id = e["id"].as_str().unwrap_or_default();
+        json!({"name": format!("models/{id}"), "version": "001", "displayName": id,
+               "description": "", "supportedGenerationMethods": [
+                   "generateContent", "streamGenerateContent", "countTokens",
+                   "embedContent", "batchEmbedContents"]})
+    };
+    match openai["data"].as_array() {
+        Some(list) => {
+            let models: Vec<Value> = list.iter().filter(|e| speaks(e)).map(entry).collect();
+            Ok(json!({ "models": models }))
+        }
+        None if speaks(&openai) => Ok(entry(&openai)),
+        None => Err(ApiError::ModelNotFound(format!(
+            "The model `{}` is not served on Gemini's API here.",
+            openai["id"].as_str().unwrap_or_default()
+        ))),
+    }
+}
+
 fn configured(u: &Upstream) -> Vec<Value> {
     let mut names = u.listed_models();
     if names.is_empty() && matches!(u.target, Target::Echo(_)) {

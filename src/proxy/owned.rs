@@ -140,7 +140,23 @@ pub fn first_id(bytes: &[u8]) -> Option<&str> {
 /// What a new object brings into a prompt that names it, by its reply: a
 /// file's size, at four bytes a token (an over-estimate for text).
 pub fn tokens_of(object: &Value) -> Option<i64> {
-    object["bytes"].as_i64().map(|b| b.max(0) / 4)
+    object["bytes"]
+        .as_i64()
+        .map(|b| b.max(0) / 4)
+        // Gemini's cached content counts its own.
+        .or_else(|| object["usageMetadata"]["totalTokenCount"].as_i64())
+}
+
+/// The id a creating request's reply gives its new object: Gemini's
+/// resource name (`cachedContents/abc`), else OpenAI's `id`.
+pub fn created_id<'a>(kind: ObjectKind, object: &'a Value, reply: &'a [u8]) -> Option<&'a str> {
+    match kind {
+        ObjectKind::CachedContents => object["name"].as_str().filter(|n| {
+            n.strip_prefix("cachedContents/")
+                .is_some_and(|id| !id.is_empty())
+        }),
+        _ => first_id(reply),
+    }
 }
 
 /// The file an upload was completed into: its id, and its size's tokens.

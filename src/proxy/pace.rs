@@ -19,6 +19,8 @@ pub fn headers(left: Left, face: Face, now: chrono::NaiveDateTime) -> Headers {
         }
     };
     match face {
+        // Google sends none of its own.
+        Face::Gemini => {}
         Face::OpenAi => {
             if let Some((limit, remaining, reset)) = left.requests {
                 put("x-ratelimit-limit-requests", limit.to_string());

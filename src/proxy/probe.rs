@@ -86,6 +86,8 @@ pub fn reference_kind(key: &str) -> Option<ObjectKind> {
         "upload_id" => ObjectKind::Uploads,
         "part_ids" => ObjectKind::UploadParts,
         "container" | "container_id" => ObjectKind::Containers,
+        // Gemini's (`cachedContents/…`).
+        "cachedContent" | "cached_content" => ObjectKind::CachedContents,
         _ => return None,
     })
 }
@@ -146,6 +148,9 @@ enum At {
     /// `metadata`: the client's own strings, which no upstream reads as a
     /// reference; walked for its shape only.
     Inert,
+    /// Gemini's `fileUri`: a file of the account's when it names one
+    /// (`…/files/abc`), else a public URL.
+    FileUri,
 }
 
 impl At {
@@ -159,6 +164,7 @@ impl At {
                 "type" => At::Type,
                 "ttl" => At::Ttl,
                 "metadata" => At::Inert,
+                "fileUri" | "file_uri" => At::FileUri,
                 _ => reference_kind(key).map_or(At::Plain, At::Ref),
             },
         }
@@ -210,6 +216,11 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 _ => {}
             },
             At::Ttl => p.cache_1h |= v == "1h",
+            At::FileUri if v.contains("files/") => p.refs.push(Ref {
+                kind: ObjectKind::GeminiFiles,
+                id: v.to_owned(),
+            }),
+            At::FileUri => {}
             At::Input => p.input_chars = i64::try_from(v.chars().count()).unwrap_or(i64::MAX),
             At::Plain | At::Inert => {}
         }
@@ -260,17 +271,23 @@ struct Top<'p>(&'p mut Fields);
 #[derive(Default)]
 struct Fields {
     probe: Probe,
-    sizes: [Option<Size>; 5],
+    sizes: [Option<Size>; 7],
     /// A field named twice, if any: the upstream may read the other one.
     twice: Option<String>,
+    /// Gemini's `generationConfig` (or `generation_config`) was read.
+    generation_config: bool,
 }
 
-const SIZES: [&str; 5] = [
+/// The sizes of a reply; the last two are Gemini's, inside its
+/// `generationConfig` (in either spelling Google's JSON takes).
+const SIZES: [&str; 7] = [
     "max_tokens",
     "max_completion_tokens",
     "max_output_tokens",
     "n",
     "best_of",
+    "generationConfig.maxOutputTokens",
+    "generationConfig.candidateCount",
 ];
 
 /// Fields read once: a second mention is refused.
@@ -323,6 +340,18 @@ impl<'de> Visitor<'de> for Top<'_> {
                     probe: p,
                     at: At::Input,
                 })?,
+                "generationConfig" | "generation_config" => {
+                    if std::mem::replace(&mut f.generation_config, true) && f.twice.is_none() {
+                        f.twice = Some("generationConfig".into());
+                    }
+                    let mut sizes = [None; 2];
+                    map.next_value_seed(GenerationConfig {
+                        probe: p,
+                        sizes: &mut sizes,
+                    })?;
+                    f.sizes[5] = sizes[0];
+                    f.sizes[6] = sizes[1];
+                }
                 k => match SIZES.iter().position(|s| *s == k) {
                     Some(i) => f.sizes[i] = map.next_value()?,
                     None => {
@@ -330,6 +359,60 @@ impl<'de> Visitor<'de> for Top<'_> {
                         map.next_value_seed(Walk { probe: p, at })?
                     }
                 },
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Gemini's `generationConfig`: its reply sizes read (each once, in
+/// either spelling), every value walked.
+struct GenerationConfig<'p> {
+    probe: &'p mut Probe,
+    sizes: &'p mut [Option<Size>; 2],
+}
+
+impl<'de> DeserializeSeed<'de> for GenerationConfig<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GenerationConfig<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a generation config")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let slot = match &*key {
+                "maxOutputTokens" | "max_output_tokens" => Some(0),
+                "candidateCount" | "candidate_count" => Some(1),
+                _ => None,
+            };
+            match slot {
+                Some(i) => {
+                    let size: Option<Size> = map.next_value()?;
+                    if self.sizes[i].is_some() {
+                        return Err(serde::de::Error::custom(format!(
+                            "`generationConfig.{key}` is given twice"
+                        )));
+                    }
+                    self.sizes[i] = size;
+                }
+                None => {
+                    let at = At::Plain.under(&key);
+                    map.next_value_seed(Walk {
+                        probe: &mut *self.probe,
+                        at,
+                    })?
+                }
             }
         }
         Ok(())
@@ -398,12 +481,16 @@ impl Probe {
         };
         // The largest of the reply sizes given: an upstream reads one of
         // them, and the gateway does not guess which.
-        let max_reply = [size(0)?, size(1)?, size(2)?].into_iter().flatten().max();
+        let max_reply = [size(0)?, size(1)?, size(2)?, size(5)?]
+            .into_iter()
+            .flatten()
+            .max();
         let n = size(3)?.unwrap_or(1);
         let best_of = size(4)?.unwrap_or(1);
+        let candidates = size(6)?.unwrap_or(1);
         let mut probe = f.probe;
         probe.max_reply = max_reply;
-        probe.replies = n.max(best_of).max(1);
+        probe.replies = n.max(best_of).max(candidates).max(1);
         Ok(probe)
     }
 

@@ -71,6 +71,10 @@ pub fn accounting(entry: &Entry, probe: &Probe, guess: Tokens) -> Accounting {
         strip_usage: false,
         later,
         tools: tools.web_search || tools.file_search || tools.code_interpreter,
+        dialect: match entry.face {
+            crate::catalogue::Face::Gemini => crate::usage::extract::Dialect::Gemini,
+            _ => crate::usage::extract::Dialect::Usage,
+        },
         more: (more != More::default()).then(|| Box::new(more)),
     }
 }

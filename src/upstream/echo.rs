@@ -1,13 +1,14 @@
 //! The built-in `echo` upstream: no network, no key. It answers chat
-//! completions (`echo/chat.rs`), the Responses API (`echo/responses.rs`)
-//! and Anthropic's Messages API (`echo/messages.rs`) with the last user
-//! message (streamed word by word when asked) or, when the request forces
+//! completions (`echo/chat.rs`), the Responses API (`echo/responses.rs`),
+//! Anthropic's Messages API (`echo/messages.rs`) and Gemini's
+//! (`echo/gemini.rs`) with the last user message (streamed word by word when asked) or, when the request forces
 //! one, a tool call (`echo/tools.rs`); text completions with the prompt,
 //! embeddings with small deterministic vectors; and reports usage counted
 //! with the tokenizer. For demos, client set-up checks and tests.
 //! (Its models appear in `/v1/models` through the merged list.)
 
 mod chat;
+mod gemini;
 mod messages;
 mod responses;
 mod tools;
@@ -23,7 +24,7 @@ use sha2::{Digest, Sha256};
 pub struct Echo;
 
 /// What an echo upstream that serves every model lists in `/v1/models`.
-pub const COMMON_MODELS: [&str; 7] = [
+pub const COMMON_MODELS: [&str; 10] = [
     "echo",
     "gpt-4o",
     "gpt-4o-mini",
@@ -31,6 +32,9 @@ pub const COMMON_MODELS: [&str; 7] = [
     "claude-sonnet-4-5",
     "claude-opus-4-1",
     "claude-haiku-4-5",
+    "gemini-2.5-flash",
+    "gemini-2.5-pro",
+    "gemini-embedding-001",
 ];
 
 pub enum Body {
@@ -55,6 +59,9 @@ impl Echo {
         let request: Value = body
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or(Value::Null);
+        if crate::catalogue::is_gemini_call(endpoint) {
+            return gemini::respond(method, endpoint, &request);
+        }
         match (method.as_str(), endpoint) {
             ("POST", "/chat/completions") => chat::chat(&request),
             ("POST", "/completions") => completion(&request),

@@ -6,6 +6,7 @@
 use super::client::Clients;
 use super::pool::PoolKey;
 use super::{Target, Upstream};
+use crate::catalogue::Api;
 use crate::error::ApiError;
 use crate::upstream::headers::{self, Direction};
 use actix_web::error::PayloadError;
@@ -38,10 +39,11 @@ pub fn strip_credentials(query: &str) -> String {
 }
 
 /// What goes to an upstream: the client's request (method and headers),
-/// the path after `/v1`, the query (credentials stripped) and the model it
-/// was routed by.
+/// the version its path began with and the path after it, the query
+/// (credentials stripped) and the model it was routed by.
 pub struct Outgoing<'r> {
     pub req: &'r HttpRequest,
+    pub api: Api,
     pub endpoint: &'r str,
     pub query: String,
     pub model: Option<&'r str>,
@@ -51,6 +53,7 @@ impl<'r> Outgoing<'r> {
     pub fn new(req: &'r HttpRequest, endpoint: &'r str, model: Option<&'r str>) -> Outgoing<'r> {
         Outgoing {
             req,
+            api: Api::split(req.path()).map_or(Api::V1, |(api, _)| api),
             endpoint,
             query: strip_credentials(req.query_string()),
             model,
@@ -158,11 +161,12 @@ pub async fn with_failover<'u>(
                     headers: res.headers().clone(),
                     body: scrub(&text),
                 };
-                if !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                let rejects = upstream.rejects_key(status, &text);
+                if !rejects && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
                     // The client's own error (a bad parameter): as it is.
                     return Ok((answer, upstream));
                 }
-                if upstream.rejects_key(status, &text) {
+                if rejects {
                     pool.park(i);
                     tracing::error!(upstream = %upstream.name, key = %key.hint,
                         "upstream rejected the key; parked until the configuration is reloaded");
@@ -214,8 +218,8 @@ pub enum Failure {
     Client(ApiError),
 }
 
-/// Where a request for `endpoint` (after `/v1`) with `query` goes on
-/// `upstream`, with which key header, and the model name its body must
+/// Where a request for `endpoint` (after `api`'s prefix) with `query` goes
+/// on `upstream`, with which key header, and the model name its body must
 /// carry there (Azure's v1 deployments).
 pub struct Address {
     pub url: String,
@@ -226,7 +230,7 @@ pub struct Address {
 pub fn address(
     upstream: &Upstream,
     key: &PoolKey,
-    endpoint: &str,
+    (api, endpoint): (Api, &str),
     query: &str,
     model: Option<&str>,
 ) -> Result<Address, Failure> {
@@ -261,6 +265,16 @@ pub fn address(
             replace_model = route.model;
             format!("{}{}", azure.endpoint, route.path_and_query)
         }
+        Target::Gemini { base_url, .. } => {
+            // Gemini's own API in the client's version; anything else to
+            // its OpenAI-compatible endpoints, with the key as a Bearer.
+            if api == Api::V1beta || crate::catalogue::is_gemini_call(endpoint) {
+                joined(&[base_url, api.prefix(), endpoint])
+            } else {
+                key_header = bearer(&key.header.1);
+                joined(&[base_url, "/v1beta/openai", endpoint])
+            }
+        }
         // Answered locally by the handler; never sent.
         Target::Echo(_) => return Err(Failure::NotServed("echo answers locally".into())),
     };
@@ -286,7 +300,7 @@ pub async fn fetch(
         .first()
         .ok_or_else(|| ApiError::Upstream(format!("every key of `{}` is parked", upstream.name)))?;
     let key = pool.key(i);
-    let to = match address(upstream, key, endpoint, "", None) {
+    let to = match address(upstream, key, (Api::V1, endpoint), "", None) {
         Ok(a) => a,
         Err(Failure::NotServed(why)) => return Err(ApiError::NotServed(why)),
         Err(Failure::Send(e) | Failure::Client(e)) => return Err(e),
@@ -316,7 +330,13 @@ pub async fn send(
         url,
         key: key_header,
         replace_model,
-    } = address(upstream, key, out.endpoint, &out.query, out.model)?;
+    } = address(
+        upstream,
+        key,
+        (out.api, out.endpoint),
+        &out.query,
+        out.model,
+    )?;
     let mut request = client
         .request(req.method().clone(), url.as_str())
         .no_decompress();

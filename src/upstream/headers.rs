@@ -37,13 +37,16 @@ fn dropped(name: &HeaderName, way: Direction) -> bool {
         Direction::Request => matches!(
             name.as_str(),
             // The client's key, in each of the places clients put it.
-            "authorization" | "api-key" | "x-api-key"
+            "authorization" | "api-key" | "x-api-key" | "x-goog-api-key"
             // The reply is read for accounting: no encoding the gateway
             // did not choose.
             | "accept-encoding"
             | "cookie"
             | "openai-organization"
             | "openai-project"
+            // Google: bill another project, or act as another principal.
+            | "x-goog-user-project"
+            | "x-goog-request-params"
         ),
         Direction::Response => {
             matches!(
@@ -108,6 +111,8 @@ mod tests {
             ("authorization", "Bearer sk-client"),
             ("api-key", "sk-client"),
             ("x-api-key", "sk-client"),
+            ("x-goog-api-key", "sk-client"),
+            ("x-goog-user-project", "someone-elses"),
             ("cookie", "session=1"),
             ("openai-organization", "org-bogus"),
             ("openai-project", "proj_x"),
@@ -129,6 +134,8 @@ mod tests {
                 "cookie",
                 "openai-beta",
                 "x-api-key",
+                "x-goog-api-key",
+                "x-goog-user-project",
                 "x-request-id"
             ]
         );
@@ -141,7 +148,7 @@ mod tests {
         fn nothing_sensitive_crosses(
             names in prop::collection::vec(
                 prop::sample::select(vec![
-                    "authorization", "Api-Key", "X-API-KEY", "cookie", "OpenAI-Organization",
+                    "authorization", "Api-Key", "X-API-KEY", "X-Goog-Api-Key", "cookie", "OpenAI-Organization",
                     "openai-project", "connection", "x-other", "content-type", "set-cookie",
                 ]),
                 0..12,
@@ -152,7 +159,7 @@ mod tests {
                 h.append(HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_static("x-other"));
             }
             for (k, _) in passed(&h, Direction::Request) {
-                prop_assert!(!matches!(k.as_str(), "authorization" | "api-key" | "x-api-key" | "cookie" | "openai-organization" | "openai-project"));
+                prop_assert!(!matches!(k.as_str(), "authorization" | "api-key" | "x-api-key" | "x-goog-api-key" | "cookie" | "openai-organization" | "openai-project"));
                 prop_assert!(k.as_str() != "x-other" || !h.contains_key("connection"));
             }
             for (k, _) in passed(&h, Direction::Response) {

@@ -45,10 +45,30 @@ pub enum Target {
         base_url: String,
         keys: KeyPool,
     },
+    /// Google's Gemini API: `{base_url}/{version}/models/{model}:{method}`
+    /// with `x-goog-api-key` (the version the client used), and its
+    /// OpenAI-compatible `{base_url}/v1beta/openai/…` with a Bearer key.
+    /// `base_url` has no version and no trailing slash.
+    Gemini {
+        base_url: String,
+        keys: KeyPool,
+    },
     Echo(echo::Echo),
 }
 
 impl Upstream {
+    /// Whether it answers requests in `face`'s API: Gemini's only a
+    /// `gemini` upstream (or echo) does; a `gemini` upstream answers no
+    /// Messages API.
+    pub fn speaks(&self, face: crate::catalogue::Face) -> bool {
+        use crate::catalogue::Face;
+        match (face, &self.target) {
+            (Face::Gemini, target) => matches!(target, Target::Gemini { .. } | Target::Echo(_)),
+            (Face::Anthropic, Target::Gemini { .. }) => false,
+            _ => true,
+        }
+    }
+
     pub fn serves(&self, model: &str) -> bool {
         self.models.iter().any(|p| p.matches(model))
     }
@@ -74,6 +94,9 @@ impl Upstream {
     /// organization header, a region, a model the account lacks) could be
     /// provoked by a client.
     pub fn rejects_key(&self, status: StatusCode, body: &[u8]) -> bool {
+        if let Target::Gemini { .. } = self.target {
+            return status.is_client_error() && gemini_rejects_key(body);
+        }
         if status != StatusCode::UNAUTHORIZED {
             return false;
         }
@@ -92,6 +115,7 @@ impl Upstream {
             // (what Anthropic answers a bad `x-api-key`, and on its
             // OpenAI-compatible path).
             Target::Anthropic { .. } => invalid_key || error.kind == "authentication_error",
+            Target::Gemini { .. } => gemini_rejects_key(body),
             Target::Echo(_) => false,
         }
     }
@@ -100,7 +124,8 @@ impl Upstream {
         match &self.target {
             Target::OpenAi { keys, .. }
             | Target::Azure { keys, .. }
-            | Target::Anthropic { keys, .. } => Some(keys),
+            | Target::Anthropic { keys, .. }
+            | Target::Gemini { keys, .. } => Some(keys),
             Target::Echo(_) => None,
         }
     }
@@ -143,6 +168,15 @@ impl Upstream {
                     .to_owned(),
                 keys: pool(HeaderName::from_static("x-api-key"), false)?,
             },
+            UpstreamKind::Gemini => Target::Gemini {
+                base_url: c
+                    .base_url
+                    .as_deref()
+                    .unwrap_or(crate::config::DEFAULT_GEMINI_BASE_URL)
+                    .trim_end_matches('/')
+                    .to_owned(),
+                keys: pool(HeaderName::from_static("x-goog-api-key"), false)?,
+            },
             UpstreamKind::Echo => Target::Echo(echo::Echo),
         };
         let mut account_headers = Vec::new();
@@ -165,6 +199,18 @@ impl Upstream {
             account_headers,
         })
     }
+}
+
+/// Google's answer to a bad key: `400 INVALID_ARGUMENT` (or 401/403) whose
+/// details give the reason `API_KEY_INVALID` (a client cannot provoke it:
+/// its own key never reaches Google).
+fn gemini_rejects_key(body: &[u8]) -> bool {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    v["error"]["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|d| d["reason"] == "API_KEY_INVALID")
 }
 
 /// The configured upstreams, in the order they are tried.
@@ -309,6 +355,7 @@ mod tests {
                 upstream("o", UpstreamKind::Openai, &["*"]),
                 upstream("z", UpstreamKind::Azure, &["*"]),
                 upstream("a", UpstreamKind::Anthropic, &["claude-*"]),
+                upstream("g", UpstreamKind::Gemini, &["gemini-*"]),
             ],
             None,
         )
@@ -340,6 +387,17 @@ mod tests {
             panic!("openai expected")
         };
         assert_eq!(base_url, "https://api.openai.com/v1");
+        assert_eq!(
+            (key(3).0.as_str(), key(3).1.to_str().unwrap()),
+            ("x-goog-api-key", "k1")
+        );
+        let google_bad_key = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#;
+        assert!(ups.all()[3].rejects_key(StatusCode::BAD_REQUEST, google_bad_key));
+        assert!(!ups.all()[3].rejects_key(StatusCode::BAD_REQUEST, bad_key));
+        assert!(!ups.all()[2].rejects_key(StatusCode::BAD_REQUEST, google_bad_key));
+        use crate::catalogue::Face;
+        assert!(!ups.all()[0].speaks(Face::Gemini) && ups.all()[3].speaks(Face::Gemini));
+        assert!(!ups.all()[3].speaks(Face::Anthropic) && ups.all()[3].speaks(Face::OpenAi));
     }
 
     #[test]

@@ -26,7 +26,8 @@ const PATTERNS: [(Match, &str); 14] = [
     (Match::Starts("claude-cli/"), "claude-code"),
     (Match::Starts("codex_"), "codex"),
     (Match::Starts("codex-"), "codex"),
-    (Match::Starts("GeminiCLI/"), "gemini-cli"),
+    // `GeminiCLI/…`, `GeminiCLI-tui/0.61.0/model (…)`.
+    (Match::Starts("GeminiCLI"), "gemini-cli"),
     (Match::Holds("opencode"), "opencode"),
     (Match::Holds("aider"), "aider"),
     (Match::Starts("OpenAI/Python"), "openai-python"),
@@ -73,6 +74,10 @@ mod tests {
             ),
             ("codex_cli_rs/0.171.0 (Mac OS 15.1.0; arm64)", "codex"),
             ("GeminiCLI/0.61.0 (linux; x64)", "gemini-cli"),
+            (
+                "GeminiCLI-tui/0.61.0/gemini-3.1-pro-preview (linux; x64; terminal)",
+                "gemini-cli",
+            ),
             ("opencode/1.18.33 ai-sdk/provider-utils/3.0.0", "opencode"),
             ("aider/0.86.2 OpenAI/Python 1.99.0", "aider"),
             ("OpenAI/Python 1.99.0", "openai-python"),

@@ -49,6 +49,17 @@ pub fn estimate(
     for field in ["prompt", "input", "instructions", "system"] {
         push_text(&mut prompt_text, &request[field]);
     }
+    // Gemini's: `contents` and its system instruction (each with `parts`),
+    // an embedding's `content`, a batch's `requests`.
+    for field in [
+        "contents",
+        "systemInstruction",
+        "system_instruction",
+        "content",
+        "requests",
+    ] {
+        push_text(&mut prompt_text, &request[field]);
+    }
     let prompt = bounded_count(model, &prompt_text);
     let whole = reply.len() >= reply_len;
     let reply_text = match kind {
@@ -112,11 +123,21 @@ fn json_output(v: &Value) -> String {
         }
     }
     push_text(&mut out, &v["text"]);
+    // Gemini's candidates: their parts' text and function calls.
+    for c in v["candidates"].as_array().into_iter().flatten() {
+        for part in c["content"]["parts"].as_array().into_iter().flatten() {
+            push_text(&mut out, &part["text"]);
+            if let Some(call) = part.get("functionCall").filter(|c| !c.is_null()) {
+                out.push_str(&call["args"].to_string());
+            }
+        }
+    }
     out
 }
 
 /// The text of a string, or of a list of strings, parts (`text`) and items
-/// (`content`: Responses API input and output messages).
+/// (`content`: Responses API input and output messages), or of an object
+/// with them (Gemini's content holds `parts`).
 fn push_text(out: &mut String, v: &Value) {
     match v {
         Value::String(s) => out.push_str(s),
@@ -124,12 +145,16 @@ fn push_text(out: &mut String, v: &Value) {
             for item in items {
                 match item {
                     Value::String(s) => out.push_str(s),
-                    other => {
-                        push_text(out, &other["text"]);
-                        push_text(out, &other["content"]);
-                    }
+                    other => push_text(out, other),
                 }
             }
+        }
+        // A part or an item (`text`, `content`), or Gemini's content
+        // (`parts`).
+        Value::Object(_) => {
+            push_text(out, &v["text"]);
+            push_text(out, &v["content"]);
+            push_text(out, &v["parts"]);
         }
         _ => {}
     }
@@ -183,6 +208,14 @@ mod tests {
         let json = br#"{"choices":[{"message":{"content":"Hello there"}}]}"#;
         assert_eq!(
             estimate("gpt-4o", request, json, json.len(), ReplyKind::Json),
+            t
+        );
+        // Gemini's contents and candidates.
+        let gemini = br#"{"contents":[{"role":"user","parts":[{"text":"hello world"}]}]}"#;
+        let reply =
+            br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello there"}]}}]}"#;
+        assert_eq!(
+            estimate("gpt-4o", gemini, reply, reply.len(), ReplyKind::Json),
             t
         );
 

@@ -108,6 +108,17 @@ pub struct Reported {
 }
 
 impl Reported {
+    /// Counts as a dialect without its own fields reports them (Gemini's
+    /// `usageMetadata`, read in `usage::gemini`).
+    pub fn counted(prompt: Option<i64>, completion: Option<i64>, cached: Option<i64>) -> Reported {
+        Reported {
+            prompt,
+            completion,
+            cached,
+            ..Reported::default()
+        }
+    }
+
     /// What `later` reports, else what was reported before.
     pub fn then(self, later: Reported) -> Reported {
         Reported {
@@ -283,6 +294,102 @@ static USAGE_FINDER_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderR
 /// The largest usage object read; a bigger one is not the reply's own.
 const MAX_USAGE_OBJECT: usize = 64 * 1024;
 
+/// How a reply reports its usage: OpenAI's and Anthropic's `"usage"`, or
+/// Gemini's `"usageMetadata"` (`usage::gemini`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dialect {
+    #[default]
+    Usage,
+    Gemini,
+}
+
+static METADATA_FINDER: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(super::gemini::USAGE_KEY));
+static METADATA_FINDER_REV: LazyLock<FinderRev<'static>> =
+    LazyLock::new(|| FinderRev::new(super::gemini::USAGE_KEY));
+
+impl Dialect {
+    fn key(self) -> &'static [u8] {
+        match self {
+            Dialect::Usage => USAGE_KEY,
+            Dialect::Gemini => super::gemini::USAGE_KEY,
+        }
+    }
+
+    fn finder(self) -> &'static Finder<'static> {
+        match self {
+            Dialect::Usage => &USAGE_FINDER,
+            Dialect::Gemini => &METADATA_FINDER,
+        }
+    }
+
+    /// The counts of one usage object, if it has token counts.
+    fn parse(self, object: &[u8]) -> Option<Reported> {
+        let reported = match self {
+            Dialect::Usage => {
+                UsageField::deserialize(&mut serde_json::Deserializer::from_slice(object))
+                    .ok()
+                    .map(|u| u.reported())
+            }
+            Dialect::Gemini => super::gemini::parse(object),
+        };
+        reported.filter(|r| r.tokens().is_some())
+    }
+
+    /// The usage of a whole JSON reply (`from_json` in this dialect).
+    pub fn from_json(self, body: &[u8]) -> Option<Reported> {
+        match self {
+            Dialect::Usage => from_json(body),
+            Dialect::Gemini => {
+                let mut end = body.len();
+                while let Some(key) = METADATA_FINDER_REV.rfind(&body[..end]) {
+                    end = key;
+                    let after = key + self.key().len();
+                    let Some(at) = object_start(&body[after..]) else {
+                        continue;
+                    };
+                    // Read from its start; what follows it is not read.
+                    if let Some(r) = self.parse(&body[after + at..]) {
+                        return Some(r);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// Whether the bytes hold a usage object (no parsing).
+    pub fn has_usage_object(self, bytes: &[u8]) -> bool {
+        let key = self.key().len();
+        self.finder()
+            .find_iter(bytes)
+            .any(|at| object_start(&bytes[at + key..]).is_some())
+    }
+
+    /// One event's usage (`inspect_event` in this dialect).
+    pub fn inspect_event(self, event: &[u8]) -> Event {
+        match self {
+            Dialect::Usage => inspect_event(event),
+            Dialect::Gemini => Event {
+                reported: if self.has_usage_object(event) {
+                    self.from_json(&event_data(event)).unwrap_or_default()
+                } else {
+                    Reported::default()
+                },
+                usage_only: false,
+            },
+        }
+    }
+
+    /// One event's output (`output_text` in this dialect).
+    pub fn output_text(self, event: &[u8], each: &mut impl FnMut(&str)) {
+        match self {
+            Dialect::Usage => output_text(event, each),
+            Dialect::Gemini => super::gemini::output_text(&data_of(event), each),
+        }
+    }
+}
+
 /// Finds a JSON reply's own `usage` as the reply streams by, in bounded
 /// memory, whatever the reply's size: only `"usage": {…}` objects are
 /// kept and parsed. The reply's own comes after its `choices`, `data` or
@@ -291,6 +398,7 @@ const MAX_USAGE_OBJECT: usize = 64 * 1024;
 /// (its quotes are escaped there).
 #[derive(Default)]
 pub struct UsageScanner {
+    dialect: Dialect,
     state: ScanState,
     /// The end of the last chunk: a key may straddle two chunks.
     carry: Vec<u8>,
@@ -349,25 +457,33 @@ impl Capture {
 }
 
 impl UsageScanner {
+    pub fn new(dialect: Dialect) -> UsageScanner {
+        UsageScanner {
+            dialect,
+            ..UsageScanner::default()
+        }
+    }
+
     pub fn feed(&mut self, chunk: &[u8]) {
+        let (key, finder) = (self.dialect.key(), self.dialect.finder());
         let mut i = 0;
         let carried = std::mem::take(&mut self.carry);
         if matches!(self.state, ScanState::Searching) && !carried.is_empty() {
             // A key that began in the last chunk and ends in this one.
             let mut seam = carried.clone();
-            seam.extend_from_slice(&chunk[..chunk.len().min(USAGE_KEY.len() - 1)]);
-            if let Some(at) = USAGE_FINDER.find(&seam) {
+            seam.extend_from_slice(&chunk[..chunk.len().min(key.len() - 1)]);
+            if let Some(at) = finder.find(&seam) {
                 if at < carried.len() {
-                    i = at + USAGE_KEY.len() - carried.len();
+                    i = at + key.len() - carried.len();
                     self.state = ScanState::AfterKey;
                 }
             }
         }
         while i < chunk.len() {
             match &mut self.state {
-                ScanState::Searching => match USAGE_FINDER.find(&chunk[i..]) {
+                ScanState::Searching => match finder.find(&chunk[i..]) {
                     Some(at) => {
-                        i += at + USAGE_KEY.len();
+                        i += at + key.len();
                         self.state = ScanState::AfterKey;
                     }
                     None => break,
@@ -395,12 +511,7 @@ impl UsageScanner {
                         if done {
                             let text = std::mem::take(&mut capture.text);
                             self.state = ScanState::Searching;
-                            let reported = UsageField::deserialize(
-                                &mut serde_json::Deserializer::from_slice(&text),
-                            )
-                            .ok()
-                            .map(|u| u.reported())
-                            .filter(|r| r.tokens().is_some());
+                            let reported = self.dialect.parse(&text);
                             self.found = reported.or(self.found);
                         }
                     }
@@ -410,7 +521,7 @@ impl UsageScanner {
         }
         if matches!(self.state, ScanState::Searching) {
             // Keep the last bytes, short of a whole key, for the seam.
-            let keep = USAGE_KEY.len() - 1;
+            let keep = key.len() - 1;
             let mut tail = if chunk.len() >= keep {
                 Vec::new()
             } else {

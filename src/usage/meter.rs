@@ -208,13 +208,14 @@ pub struct Metered<S> {
 
 impl<S> Metered<S> {
     pub fn new(inner: S, pending: Pending, watch: Watch, accounting: Accounting) -> Self {
+        let dialect = accounting.dialect;
         Metered {
             inner,
             pending: Some(pending),
             watch,
             accounting,
             splitter: SseSplitter::default(),
-            scanner: UsageScanner::default(),
+            scanner: UsageScanner::new(dialect),
             kept: Vec::new(),
             kept_len: 0,
             reply_len: 0,
@@ -299,7 +300,8 @@ impl<S> Metered<S> {
         // The common case when nothing needs the events' text: whole events
         // and no usage object in them. The chunk goes on as it is, without
         // copying or parsing.
-        if whole && !estimate && !extract::has_usage_object(&chunk) {
+        let dialect = self.accounting.dialect;
+        if whole && !estimate && !dialect.has_usage_object(&chunk) {
             return Some(chunk);
         }
         let tools = self.accounting.tools;
@@ -318,14 +320,14 @@ impl<S> Metered<S> {
                 .iter()
                 .any(|t| memchr::memmem::find(e, t).is_some());
             }
-            let event = extract::inspect_event(e);
+            let event = dialect.inspect_event(e);
             if tools && event.reported.tokens().is_some() {
                 // The final event holds every output item once.
                 calls = ToolCalls::count(e);
             }
             reported = reported.then(event.reported);
             if estimate {
-                extract::output_text(e, &mut |t| text.push(t));
+                dialect.output_text(e, &mut |t| text.push(t));
             }
             !event.usage_only
         };
@@ -413,7 +415,10 @@ impl<S> Metered<S> {
         let reported = from_events
             .complete()
             .map(|_| from_events)
-            .or_else(|| self.first.take().and_then(|one| extract::from_json(&one)))
+            .or_else(|| {
+                let one = self.first.take()?;
+                a.dialect.from_json(&one)
+            })
             .or_else(|| self.scanner.reported());
         let record = &mut p.record;
         if let Some(r) = reported.filter(|r| r.tokens().is_some()) {

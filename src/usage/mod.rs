@@ -8,6 +8,7 @@ pub mod daily;
 pub mod estimate;
 pub mod estimator;
 pub mod extract;
+pub mod gemini;
 pub mod last_used;
 pub mod meter;
 pub mod prices;

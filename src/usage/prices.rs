@@ -638,7 +638,18 @@ mod tests {
             Some(40_000_000_000)
         );
         assert!(prices.rate("sample_spec").is_none());
-        assert_eq!(prices.len(), 8);
+        // Gemini's, by the name its API uses (thoughts are completion
+        // tokens, at the output rate).
+        let flash = prices.rate("gemini-2.5-flash").unwrap();
+        assert_eq!(
+            (
+                flash.tokens.input,
+                flash.tokens.output,
+                flash.tokens.cached_input
+            ),
+            (300_000, 2_500_000, 30_000)
+        );
+        assert_eq!(prices.len(), 10);
         let err = Prices::load(&Config {
             prices_file: Some("/nonexistent/prices.json".into()),
             ..Config::default()

@@ -21,6 +21,9 @@ pub struct Accounting {
     pub later: bool,
     /// The request offered server-side tools: their calls are counted.
     pub tools: bool,
+    /// How the reply reports its usage (Gemini's `usageMetadata`, or the
+    /// others' `usage`).
+    pub dialect: super::extract::Dialect,
     /// What only some requests need (boxed, so that a chat request's
     /// accounting stays small).
     pub more: Option<Box<More>>,

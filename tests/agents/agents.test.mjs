@@ -1,6 +1,7 @@
 // The coding agents, as their users run them headless, against the built
 // binary on the echo upstream (as `serve --demo` answers): Claude Code's
-// `claude -p` and Codex's `codex exec`, each set up exactly as the guides
+// `claude -p`, Codex's `codex exec` and Gemini CLI's `gemini -p`, each set
+// up exactly as the guides
 // in docs/agents/ say, each recorded under its own client with the
 // tokens the agent itself reports.
 
@@ -36,13 +37,15 @@ function run(program, args, env) {
   });
 }
 
-/// The report's row for `client` on `endpoint`, once its total reaches
-/// `total` (records are written in batches, within a second or two).
+/// The report's row for `client` on `endpoint` (every endpoint: `null`),
+/// once its total reaches `total` (records are written in batches, within
+/// a second or two).
 async function recorded(client, endpoint, total) {
   let row;
   for (let i = 0; i < 100; i++) {
-    const rows = JSON.parse(gate.cli('usage', 'report', '--period', 'today', '--by', 'client,endpoint', '--format', 'json'));
-    row = rows.find((r) => r.client === client && r.endpoint === endpoint);
+    const by = endpoint ? 'client,endpoint' : 'client';
+    const rows = JSON.parse(gate.cli('usage', 'report', '--period', 'today', '--by', by, '--format', 'json'));
+    row = rows.find((r) => r.client === client && (!endpoint || r.endpoint === endpoint));
     if (row?.total_tokens >= total) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -90,4 +93,26 @@ test('codex exec: Codex CLI through the gateway (Responses API), its tokens reco
   assert.ok(reported > 0);
   const row = await recorded('codex', '/responses', reported);
   assert.equal(row?.total_tokens, reported, JSON.stringify(row));
+});
+
+test('gemini -p: Gemini CLI through the gateway (Gemini\'s API), its tokens recorded', async () => {
+  const out = await run('gemini', ['-p', 'Say hello to the gateway', '--output-format', 'json'], (home) => {
+    mkdirSync(join(home, '.gemini'));
+    writeFileSync(join(home, '.gemini', 'settings.json'),
+      JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } } }));
+    return {
+      GOOGLE_GEMINI_BASE_URL: gate.base,
+      GEMINI_API_KEY: key,
+      GEMINI_CLI_TRUST_WORKSPACE: 'true',
+    };
+  });
+  const result = JSON.parse(out.slice(out.indexOf('{')));
+  assert.match(result.response, /Say hello to the gateway/);
+  const models = Object.values(result.stats.models);
+  const reported = models.reduce((n, m) => n + m.tokens.total, 0);
+  const requests = models.reduce((n, m) => n + m.api.totalRequests, 0);
+  assert.ok(reported > 0);
+  const row = await recorded('gemini-cli', null, reported);
+  assert.equal(row?.total_tokens, reported, JSON.stringify(row));
+  assert.equal(row.requests, requests);
 });

@@ -240,6 +240,9 @@ test('the admin adds, disables, enables and removes a user, as the CLI then sees
   assert.throws(() => cli('user', 'show', 'bob'));
   await p.getByRole('link', { name: 'Usage' }).click();
   await p.getByRole('table', { name: 'Usage by user' }).waitFor();
+  // Which tools spent: the chat page's requests came from a browser.
+  const byClient = p.getByRole('table', { name: 'Usage by client' });
+  await byClient.getByRole('row').filter({ hasText: 'browser' }).filter({ hasText: '/chat/completions' }).first().waitFor();
   await shot(p, 'admin-usage');
   assert.deepEqual(p.foreign, []);
   await p.context().close();

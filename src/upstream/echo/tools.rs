@@ -56,7 +56,8 @@ pub(super) fn forced<'a>(
 /// in `null`, which the schema then may not allow.
 const MAX_DEPTH: u8 = 16;
 
-/// A value that fits `schema` (JSON Schema as tools use it: types, `properties`
+/// A value that fits `schema` (JSON Schema as tools and structured output
+/// use it, or the OpenAPI subset Gemini takes: types, `properties`
 /// and `required`, `items` and `minItems`, `enum`, `const`, `anyOf`,
 /// `oneOf`, `allOf`, local `$ref`s, string lengths and common formats,
 /// number bounds). An object has its required properties only.
@@ -118,19 +119,21 @@ fn fit(schema: &Value, root: &Value, depth: u8) -> Value {
 }
 
 /// By `type` (the first that is not `null` of a list; guessed when absent).
+/// Gemini's schemas (OpenAPI's) write types in capitals (`OBJECT`).
 fn typed(s: &Map<String, Value>, root: &Value, depth: u8) -> Value {
     let ty = match s.get("type") {
-        Some(Value::String(t)) => t.as_str(),
+        Some(Value::String(t)) => t.to_ascii_lowercase(),
         Some(Value::Array(types)) => types
             .iter()
             .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("null"),
-        _ if s.contains_key("properties") => "object",
-        _ if s.contains_key("items") => "array",
-        _ => "object",
+            .find(|t| !t.eq_ignore_ascii_case("null"))
+            .unwrap_or("null")
+            .to_ascii_lowercase(),
+        _ if s.contains_key("properties") => "object".into(),
+        _ if s.contains_key("items") => "array".into(),
+        _ => "object".into(),
     };
-    match ty {
+    match ty.as_str() {
         "object" => {
             let properties = s.get("properties").and_then(Value::as_object);
             let required = s.get("required").and_then(Value::as_array);
@@ -193,10 +196,12 @@ fn text(s: &Map<String, Value>) -> String {
     out
 }
 
-/// The smallest number the bounds allow, 0 when they allow it.
+/// The smallest number the bounds allow, 1 when they allow it (a count or
+/// a score that must be positive is common; a bound the schema does not
+/// state cannot be met).
 fn number(s: &Map<String, Value>) -> f64 {
     let f = |k: &str| s.get(k).and_then(Value::as_f64);
-    let mut n: f64 = 0.0;
+    let mut n: f64 = 1.0;
     if let Some(min) = f("minimum") {
         n = min;
     }
@@ -269,6 +274,11 @@ mod tests {
             assert!(valid(schema, &value), "{value} does not fit {schema}");
         }
         assert_eq!(example(&schemas[0]), json!({"command": "echo"}));
+        // Gemini's OpenAPI schemas write their types in capitals.
+        let gemini = json!({"type": "OBJECT", "properties": {"n": {"type": "INTEGER", "minimum": 2},
+            "tags": {"type": "ARRAY", "items": {"type": "STRING"}, "minItems": 1}},
+            "required": ["n", "tags"]});
+        assert_eq!(example(&gemini), json!({"n": 2, "tags": ["echo"]}));
         // The check itself can say no.
         assert!(!valid(&schemas[1], &json!({"todos": []})));
     }

@@ -74,7 +74,17 @@ impl Served {
         })
         .await;
         assert!(exited, "the server did not exit");
-        self.child.wait().unwrap().success()
+        let status = self.child.wait().unwrap();
+        if !status.success() {
+            // What the server said last is the diagnosis.
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            eprintln!("the server exited with {status}; its log ends:");
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
+        status.success()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The integration tests' harness: a mock upstream (`mock`, and an
-//! Anthropic-shaped one in `anthropic`), the real
+//! Anthropic-shaped one in `anthropic`, a Gemini-shaped one in `gemini`),
+//! the real
 //! gateway in-process (`gateway`) or as the built binary (`binary`),
 //! tunnelling proxies (`proxy`) and the stored usage records (`records`).
 
@@ -7,6 +8,7 @@ mod account;
 mod anthropic;
 mod binary;
 mod gateway;
+mod gemini;
 mod mock;
 mod proxy;
 mod records;
@@ -15,6 +17,7 @@ pub use account::*;
 pub use anthropic::*;
 pub use binary::*;
 pub use gateway::*;
+pub use gemini::*;
 pub use mock::*;
 pub use proxy::*;
 pub use records::*;
