@@ -61,6 +61,8 @@ pub enum Api {
     V1,
     /// `/v1beta`: Gemini's API only.
     V1beta,
+    /// `/upload/v1beta`: Gemini's file uploads only.
+    Upload,
 }
 
 impl Api {
@@ -69,12 +71,16 @@ impl Api {
         match self {
             Api::V1 => "/v1",
             Api::V1beta => "/v1beta",
+            Api::Upload => "/upload/v1beta",
         }
     }
 
     /// The version and the rest of a request's path (from its `/`), if it
     /// is under one.
     pub fn split(path: &str) -> Option<(Api, &str)> {
+        if let Some(rest) = path.strip_prefix("/upload/v1beta") {
+            return rest.starts_with('/').then_some((Api::Upload, rest));
+        }
         if let Some(rest) = path.strip_prefix("/v1beta") {
             return rest.starts_with('/').then_some((Api::V1beta, rest));
         }
@@ -119,6 +125,10 @@ pub enum Body {
     Json,
     Form,
     JsonOrForm,
+    /// Gemini's resumable upload: JSON to start one; then the file's
+    /// bytes, of any type, to the upload the query names (data, which no
+    /// upstream reads as a request).
+    Upload,
 }
 
 /// How the reply's use is measured.
@@ -182,6 +192,10 @@ pub enum Objects {
     Lists(ObjectKind),
     /// Deletes the object it names: forgotten once the upstream confirms.
     Deletes,
+    /// Gemini's resumable upload: a start makes an upload (its id in the
+    /// `x-goog-upload-url` header), which is the starter's; the last part
+    /// makes a file (`file.name`), the uploader's.
+    UploadsGeminiFile,
 }
 
 /// One endpoint.
@@ -616,12 +630,24 @@ const fn gemini_object(method: Verb, path: &'static [Seg], objects: Objects) -> 
 }
 
 const CACHED: ObjectKind = ObjectKind::CachedContents;
+const GF: ObjectKind = ObjectKind::GeminiFiles;
+
+/// Gemini's upload, alone under `/upload/v1beta`.
+pub static GEMINI_UPLOAD: Entry = Entry {
+    face: Face::Gemini,
+    ..object(
+        Verb::Post,
+        &[Lit("files")],
+        Body::Upload,
+        Objects::UploadsGeminiFile,
+    )
+};
 
 /// Gemini's API, under `/v1beta` and `/v1` alike (Google's SDKs use
 /// either): the model is in the path. Cached contents are the account's
 /// objects: each is its creator's (their use in a prompt is metered as
 /// cached tokens; the hours they are kept are not).
-pub static GEMINI: [Entry; 12] = [
+pub static GEMINI: [Entry; 15] = [
     gemini(&[Lit("models"), Call("generateContent")], TOKENS),
     gemini(&[Lit("models"), Call("streamGenerateContent")], TOKENS),
     gemini(&[Lit("models"), Call("countTokens")], Meter::Request),
@@ -663,6 +689,9 @@ pub static GEMINI: [Entry; 12] = [
         &[Lit("cachedContents"), Own(CACHED)],
         Objects::Deletes,
     ),
+    gemini_object(Verb::Get, &[Lit("files")], Objects::Lists(GF)),
+    gemini_object(Verb::Get, &[Lit("files"), Own(GF)], Objects::None),
+    gemini_object(Verb::Delete, &[Lit("files"), Own(GF)], Objects::Deletes),
 ];
 
 /// Every entry, in the door's order.
@@ -671,6 +700,7 @@ pub fn entries() -> impl Iterator<Item = &'static Entry> {
         .iter()
         .chain(CONVERSATIONS.iter())
         .chain(GEMINI.iter())
+        .chain(std::iter::once(&GEMINI_UPLOAD))
 }
 
 /// The three requests that are most of the traffic, found without
@@ -734,6 +764,7 @@ impl Entry {
     /// The version the catalogue shows its path under.
     fn api_prefix(&self) -> &'static str {
         match self.face {
+            Face::Gemini if self.objects == Objects::UploadsGeminiFile => Api::Upload.prefix(),
             Face::Gemini => Api::V1beta.prefix(),
             _ => Api::V1.prefix(),
         }
@@ -809,8 +840,15 @@ pub fn find(method: &Method, api: Api, rest: &str) -> Option<&'static Entry> {
         count += 1;
     }
     let segments = &segments[..count];
+    let upload = |e: &Entry| e.objects == Objects::UploadsGeminiFile;
     entries().find(|e| {
-        e.method == method && (api == Api::V1 || e.face == Face::Gemini) && e.matches(segments)
+        e.method == method
+            && match api {
+                Api::V1 => !upload(e),
+                Api::V1beta => e.face == Face::Gemini && !upload(e),
+                Api::Upload => upload(e),
+            }
+            && e.matches(segments)
     })
 }
 
@@ -855,12 +893,14 @@ pub fn markdown() -> String {
             Objects::CompletesUpload => "creates file".into(),
             Objects::Lists(k) => format!("lists own {}", k.as_str()),
             Objects::Deletes => "deletes".into(),
+            Objects::UploadsGeminiFile => "creates upload, then gemini_file".into(),
         };
         let body = match e.body {
             Body::None => "-",
             Body::Json => "JSON",
             Body::Form => "form",
             Body::JsonOrForm => "JSON or form",
+            Body::Upload => "JSON, then bytes",
         };
         out.push_str(&format!(
             "| {} | `{}` | {routed} | {metered} | {objects} | {body} | {} |\n",
@@ -908,14 +948,17 @@ mod tests {
                     assert_eq!(e.method, Verb::Delete, "{name}");
                     assert!(matches!(e.path.last(), Some(Own(_))), "{name}");
                 }
-                Objects::Creates(_) | Objects::CompletesUpload => {
+                Objects::Creates(_) | Objects::CompletesUpload | Objects::UploadsGeminiFile => {
                     assert_eq!(e.method, Verb::Post, "{name}")
                 }
                 Objects::None => {}
             }
             // An object endpoint reaches objects only through one the caller owns.
             if e.serve == Serve::Object
-                && !matches!(e.objects, Objects::Lists(_) | Objects::Creates(_))
+                && !matches!(
+                    e.objects,
+                    Objects::Lists(_) | Objects::Creates(_) | Objects::UploadsGeminiFile
+                )
             {
                 assert!(
                     e.path.iter().any(|s| matches!(s, Own(_))),
@@ -934,7 +977,9 @@ mod tests {
         for kind in ObjectKind::ALL {
             assert!(
                 entries().any(|e| e.objects == Objects::Creates(kind)
-                    || (kind == ObjectKind::Files && e.objects == Objects::CompletesUpload)),
+                    || (kind == ObjectKind::Files && e.objects == Objects::CompletesUpload)
+                    || (kind == ObjectKind::GeminiFiles
+                        && e.objects == Objects::UploadsGeminiFile)),
                 "{kind:?} is never created"
             );
         }

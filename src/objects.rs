@@ -30,13 +30,13 @@ pub enum ObjectKind {
     /// Gemini's cached contents, kept under their full resource name
     /// (`cachedContents/abc`), as prompts name them.
     CachedContents,
-    /// Gemini's files: not served yet, so (as containers) a request naming
-    /// one is refused.
+    /// Gemini's files, under their resource name (`files/abc`); their
+    /// uploads are `Uploads`, as OpenAI's.
     GeminiFiles,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 8] = [
+    pub const ALL: [ObjectKind; 9] = [
         ObjectKind::Files,
         ObjectKind::Uploads,
         ObjectKind::UploadParts,
@@ -45,6 +45,7 @@ impl ObjectKind {
         ObjectKind::ChatCompletions,
         ObjectKind::Conversations,
         ObjectKind::CachedContents,
+        ObjectKind::GeminiFiles,
     ];
 
     /// As stored, and as `user show` names it.
@@ -84,6 +85,7 @@ impl ObjectKind {
     pub fn id_from_path(self, segment: &str) -> String {
         match self {
             ObjectKind::CachedContents => format!("cachedContents/{segment}"),
+            ObjectKind::GeminiFiles => format!("files/{segment}"),
             _ => segment.to_owned(),
         }
     }

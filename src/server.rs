@@ -181,6 +181,7 @@ impl Application {
                 )
                 // Gemini's API (Google's SDKs and Gemini CLI).
                 .service(web::scope("/v1beta").default_service(web::to(proxy::handle)))
+                .service(web::scope("/upload/v1beta").default_service(web::to(proxy::handle)))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_text))

@@ -513,3 +513,133 @@ async fn cached_contents_are_their_creators_own() {
     assert_eq!(names(&page), (vec![a2, a3], None));
     app.stop().await;
 }
+
+/// Begins an upload as Google's SDKs do; the address its parts go to.
+async fn begin_upload(app: &TestApp, key: &str) -> String {
+    let r = http()
+        .post(app.url("/upload/v1beta/files"))
+        .header("x-goog-api-key", key)
+        .header("x-goog-upload-protocol", "resumable")
+        .header("x-goog-upload-command", "start")
+        .header("x-goog-upload-header-content-length", "11")
+        .header("x-goog-upload-header-content-type", "text/plain")
+        .json(&json!({"file": {"displayName": "notes", "mimeType": "text/plain"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.headers()["x-goog-upload-url"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// One part of an upload at `url`.
+async fn upload_part(
+    url: &str,
+    key: &str,
+    command: &str,
+    bytes: &'static str,
+) -> reqwest::Response {
+    http()
+        .post(url)
+        .header("x-goog-api-key", key)
+        .header("x-goog-upload-command", command)
+        .header("x-goog-upload-offset", "0")
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_their_uploaders_own_from_the_first_byte() {
+    use reqwest::Method;
+    let mock = start_gemini_mock();
+    let app = app_with(&mock, &[UPSTREAM_KEY]).await;
+    let alice = app.add_user("alice").await;
+    let bob = app.add_user("bob").await;
+
+    // The parts' address is the gateway's, not Google's.
+    let url = begin_upload(&app, &alice).await;
+    let prefix = app.url("/upload/v1beta/files?upload_id=");
+    assert!(url.starts_with(&prefix), "{url}");
+    // Bob cannot add to Alice's upload, nor finish it.
+    let seen = mock.seen().len();
+    let r = upload_part(&url, &bob, "upload, finalize", "not hers").await;
+    let (status, name, _, _) = google_error(r).await;
+    assert_eq!((status, name.as_str()), (404, "NOT_FOUND"));
+    assert_eq!(mock.seen().len(), seen);
+    // Alice sends her bytes in two parts; the last makes her file.
+    let r = upload_part(&url, &alice, "upload", "hello ").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-goog-upload-status"], "active");
+    let r = upload_part(&url, &alice, "upload, finalize", "world").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-goog-upload-status"], "final");
+    let file: Value = r.json().await.unwrap();
+    let (name, uri) = (
+        file["file"]["name"].as_str().unwrap().to_owned(),
+        file["file"]["uri"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(file["file"]["sizeBytes"], "11");
+    // The account holds someone else's file too.
+    let other = begin_upload(&app, &bob).await;
+    let r = upload_part(&other, &bob, "upload, finalize", "bob's").await;
+    assert_eq!(r.status(), 200);
+    let bobs: Value = r.json().await.unwrap();
+
+    // Bob reaches none of Alice's: not read, listed, deleted or named.
+    let seen = mock.seen().len();
+    let one = format!("/v1beta/{name}");
+    for method in [Method::GET, Method::DELETE] {
+        let r = google(&app, &bob, method.clone(), &one, None).await;
+        assert_eq!(r.status(), 404, "{method}");
+    }
+    let generate = "/v1beta/models/gemini-2.5-flash:generateContent";
+    let naming = |uri: &str| {
+        json!({"contents": [{"role": "user", "parts": [
+            {"fileData": {"mimeType": "text/plain", "fileUri": uri}}, {"text": "sum up"}]}]})
+    };
+    for named in [uri.clone(), name.clone()] {
+        let r = google_post(&app, &bob, generate, &naming(&named)).await;
+        assert_eq!(r.status(), 404, "{named}");
+    }
+    assert_eq!(
+        mock.seen().len(),
+        seen,
+        "nothing of Bob's reached the upstream"
+    );
+    let listed = |key: String| {
+        let app = &app;
+        async move {
+            let r = google(app, &key, Method::GET, "/v1beta/files", None).await;
+            let v: Value = r.json().await.unwrap();
+            v["files"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| f["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed(bob.clone()).await,
+        [bobs["file"]["name"].as_str().unwrap()]
+    );
+    assert_eq!(listed(alice.clone()).await, [name.as_str()]);
+
+    // Alice uses, reads and deletes hers.
+    let r = google_post(&app, &alice, generate, &naming(&uri)).await;
+    assert_eq!(r.status(), 200);
+    let r = google(&app, &alice, Method::GET, &one, None).await;
+    assert_eq!(r.status(), 200);
+    let r = google(&app, &alice, Method::DELETE, &one, None).await;
+    assert_eq!(r.status(), 200);
+    let seen = mock.seen().len();
+    let r = google(&app, &alice, Method::GET, &one, None).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(mock.seen().len(), seen, "a deleted file is forgotten");
+    app.stop().await;
+}

@@ -220,6 +220,21 @@ pub async fn read_probed(
     incoming: Incoming,
 ) -> Result<Probed, ApiError> {
     let media = media(req);
+    let rule = match rule {
+        catalogue::Body::Upload if names_upload(req) => {
+            // A part of a begun upload: the file's bytes, of whatever
+            // type, which no upstream reads as a request.
+            let bytes = read_whole(req, incoming).await?;
+            return Ok(Probed {
+                bytes,
+                media,
+                probe: Probe::default(),
+            });
+        }
+        // Beginning one: JSON, scanned as any.
+        catalogue::Body::Upload => catalogue::Body::Json,
+        rule => rule,
+    };
     let fits = matches!(
         (&media, rule),
         (_, catalogue::Body::None)
@@ -268,6 +283,11 @@ pub async fn read_probed(
         media,
         probe,
     })
+}
+
+/// Whether the query names an upload (a part of a begun one).
+fn names_upload(req: &HttpRequest) -> bool {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).any(|(name, _)| name == "upload_id")
 }
 
 /// A body of an opened (`endpoints.allow`) path: JSON and forms are

@@ -8,6 +8,7 @@ pub mod door;
 pub mod edge;
 pub mod gemini;
 pub mod gemini_lists;
+pub mod gemini_upload;
 pub mod lists;
 pub mod models;
 pub mod owned;
@@ -132,6 +133,7 @@ fn face_of(req: &HttpRequest, api: Api, endpoint: &str) -> Face {
     let model_list = endpoint == "/models" || endpoint.starts_with("/models/");
     if api == Api::V1beta
         || catalogue::is_gemini_call(endpoint)
+        || api == Api::Upload
         || endpoint.starts_with("/cachedContents")
         || (model_list && auth::google_style(req.headers(), req.query_string()))
     {
@@ -484,9 +486,14 @@ impl Request<'_> {
             }
             _ => None,
         };
-        refs.extend(query_refs(self.req.query_string()));
+        let query_named = query_refs(query);
+        // An upload's part goes where the upload the query names was begun.
+        let part_of = query_named.first().map(|r| r.id.clone());
+        let names_holder =
+            named_in_path > 0 || (entry.objects == Objects::UploadsGeminiFile && part_of.is_some());
+        refs.extend(query_named);
         let named = owned::check(&self.gw.pool, &self.caller.name, refs).await?;
-        let holder = match named.objects.first().filter(|_| named_in_path > 0) {
+        let holder = match named.objects.first().filter(|_| names_holder) {
             Some((r, known)) => {
                 let upstream = live.upstreams.named(&known.owner.upstream).ok_or_else(|| {
                     ApiError::NotFound(format!(
@@ -533,7 +540,7 @@ impl Request<'_> {
             return Ok(reply); // the echo upstream keeps no objects
         };
         let looks = match entry.objects {
-            Objects::Creates(_) | Objects::CompletesUpload => true,
+            Objects::Creates(_) | Objects::CompletesUpload | Objects::UploadsGeminiFile => true,
             // A stored response read: if it finished, its charge settles.
             Objects::None => segments.len() == 2 && segments[0] == "responses",
             _ => false,
@@ -546,7 +553,7 @@ impl Request<'_> {
             }
             answer => return Ok(Reply::Upstream(answer, accounting, None)),
         };
-        let (status, headers, text) = read_whole(res).await?;
+        let (status, mut headers, text) = read_whole(res).await?;
         let user = self.caller.name.to_string();
         let upstream = self.upstream_name(pending);
         let pool = &self.gw.pool;
@@ -561,6 +568,22 @@ impl Request<'_> {
             Objects::CompletesUpload => {
                 if let Some((id, tokens)) = owned::completed_file(&text) {
                     owned::claim(pool, id, ObjectKind::Files, user, upstream, tokens).await?;
+                }
+            }
+            Objects::UploadsGeminiFile if part_of.is_none() => {
+                // Begun: the upload is the starter's, and its parts come
+                // here, not to the upstream.
+                let origin = {
+                    let here = self.req.connection_info();
+                    format!("{}://{}", here.scheme(), here.host())
+                };
+                if let Some(id) = gemini_upload::begun(&mut headers, &origin) {
+                    owned::claim(pool, id, ObjectKind::Uploads, user, upstream, None).await?;
+                }
+            }
+            Objects::UploadsGeminiFile => {
+                if let Some(name) = gemini_upload::finished(&text) {
+                    owned::claim(pool, name, ObjectKind::GeminiFiles, user, upstream, None).await?;
                 }
             }
             Objects::Deletes => {

@@ -92,6 +92,27 @@ pub fn reference_kind(key: &str) -> Option<ObjectKind> {
     })
 }
 
+/// The id of the account's file a `fileUri` names: its resource name
+/// (`files/abc`) for Google's form (`https://…/v1beta/files/abc`, or the
+/// name itself); anything else that mentions `files/` stays whole, which
+/// names nobody's file (and is refused, as a guess must be).
+fn gemini_file(uri: &str) -> String {
+    let name = match uri.split_once("://") {
+        Some((_, rest)) => rest.find('/').map(|i| &rest[i + 1..]).and_then(|path| {
+            ["v1beta/", "v1/", "v1alpha/"]
+                .iter()
+                .find_map(|version| path.strip_prefix(version))
+        }),
+        None => Some(uri),
+    };
+    let is_file = |n: &&str| {
+        n.strip_prefix("files/").is_some_and(|id| {
+            !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+    };
+    name.filter(is_file).unwrap_or(uri).to_owned()
+}
+
 /// Server-side tools a request offers the model: billed per call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tools {
@@ -218,7 +239,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
             At::Ttl => p.cache_1h |= v == "1h",
             At::FileUri if v.contains("files/") => p.refs.push(Ref {
                 kind: ObjectKind::GeminiFiles,
-                id: v.to_owned(),
+                id: gemini_file(v),
             }),
             At::FileUri => {}
             At::Input => p.input_chars = i64::try_from(v.chars().count()).unwrap_or(i64::MAX),
@@ -519,6 +540,27 @@ mod tests {
 
     fn ids(p: &Probe) -> Vec<(ObjectKind, &str)> {
         p.refs.iter().map(|r| (r.kind, r.id.as_str())).collect()
+    }
+
+    #[test]
+    fn a_file_uri_names_the_accounts_file_by_its_resource_name() {
+        let file = |uri: &str| gemini_file(uri);
+        for uri in [
+            "https://generativelanguage.googleapis.com/v1beta/files/abc-1",
+            "https://generativelanguage.googleapis.com/v1/files/abc-1",
+            "files/abc-1",
+        ] {
+            assert_eq!(file(uri), "files/abc-1", "{uri}");
+        }
+        // Anything else that mentions files is kept whole: nobody's.
+        for uri in [
+            "https://example.com/files/abc-1",
+            "https://generativelanguage.googleapis.com/v1beta/files/abc/../x",
+            "files/",
+            "gs://bucket/files/abc",
+        ] {
+            assert_eq!(file(uri), uri);
+        }
     }
 
     #[test]

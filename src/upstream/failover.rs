@@ -268,7 +268,7 @@ pub fn address(
         Target::Gemini { base_url, .. } => {
             // Gemini's own API in the client's version; anything else to
             // its OpenAI-compatible endpoints, with the key as a Bearer.
-            if api == Api::V1beta || crate::catalogue::is_gemini_call(endpoint) {
+            if api != Api::V1 || crate::catalogue::is_gemini_call(endpoint) {
                 joined(&[base_url, api.prefix(), endpoint])
             } else {
                 key_header = bearer(&key.header.1);

@@ -6,7 +6,10 @@
 //! the OpenAI-compatible `/v1beta/openai/chat/completions` with a
 //! Bearer key, and cached contents kept for the whole account as Google
 //! keeps them (created, listed two a page with opaque page tokens, read,
-//! updated, deleted, and named by `generateContent`).
+//! updated, deleted, and named by `generateContent`), and files as
+//! Google's resumable upload makes them (a start answers the parts'
+//! address on Google's host, as Google does), read, listed, deleted and
+//! named by a prompt's `fileUri`.
 
 use crate::{MockState, Seen, UPSTREAM_KEY};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -99,6 +102,17 @@ async fn handle(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
         }
         return cached_contents(&req, rest, &body, &state);
     }
+    if path.starts_with("/upload/v1beta/files") || path.starts_with("/v1beta/files") {
+        if header("x-goog-api-key").as_deref() != Some(UPSTREAM_KEY) {
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                "API key not valid.",
+                Some("API_KEY_INVALID"),
+            );
+        }
+        return files(&req, &body, &state);
+    }
     let call = path
         .strip_prefix("/v1beta/models/")
         .or_else(|| path.strip_prefix("/v1/models/"))
@@ -117,6 +131,33 @@ async fn handle(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
     }
     let (_, candidates, thoughts, _, _) = GEMINI_USAGE;
     let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let uris = request["contents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            c["parts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["fileData"]["fileUri"].as_str())
+        });
+    for uri in uris {
+        let known = state
+            .objects
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, v)| v["uri"] == uri);
+        if !known {
+            return error(
+                403,
+                "PERMISSION_DENIED",
+                "You do not have permission to access the File",
+                None,
+            );
+        }
+    }
     if let Some(cached) = request["cachedContent"].as_str() {
         let known = state
             .objects
@@ -191,17 +232,17 @@ fn cached_contents(req: &HttpRequest, rest: &str, body: &[u8], state: &MockState
                     .and_then(|t| t.strip_prefix("tok"))
                     .and_then(|t| t.parse().ok())
                     .unwrap_or(0);
-                let page: Vec<Value> = objects
+                let all: Vec<&Value> = objects
                     .iter()
-                    .skip(from)
-                    .take(2)
-                    .map(|(_, v)| v.clone())
+                    .filter(|(n, _)| n.starts_with("cachedContents/"))
+                    .map(|(_, v)| v)
                     .collect();
+                let page: Vec<&Value> = all.iter().skip(from).take(2).copied().collect();
                 let mut v = json!({});
                 if !page.is_empty() {
                     v["cachedContents"] = json!(page);
                 }
-                if from + 2 < objects.len() {
+                if from + 2 < all.len() {
                     v["nextPageToken"] = json!(format!("tok{}", from + 2));
                 }
                 HttpResponse::Ok().json(v)
@@ -225,6 +266,94 @@ fn cached_contents(req: &HttpRequest, rest: &str, body: &[u8], state: &MockState
             HttpResponse::Ok().json(json!({}))
         }
         _ => error(405, "INVALID_ARGUMENT", "method", None),
+    }
+}
+
+/// Uploads and files: the account's, whoever's key.
+fn files(req: &HttpRequest, body: &[u8], state: &MockState) -> HttpResponse {
+    let mut objects = state.objects.lock().unwrap();
+    let query: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(req.query_string().as_bytes())
+            .into_owned()
+            .collect();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let next = || state.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = req.path();
+    match (req.method().as_str(), path) {
+        ("POST", "/upload/v1beta/files") => match query.get("upload_id") {
+            None => {
+                if header("x-goog-upload-command") != "start" {
+                    return error(400, "INVALID_ARGUMENT", "start first", None);
+                }
+                let id = format!("up{}", next());
+                let meta: Value = serde_json::from_slice(body).unwrap_or_default();
+                objects.push((
+                    format!("uploads/{id}"),
+                    json!({"meta": meta["file"], "bytes": 0}),
+                ));
+                HttpResponse::Ok()
+                    .insert_header((
+                        "x-goog-upload-url",
+                        format!("https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id={id}&upload_protocol=resumable"),
+                    ))
+                    .insert_header(("x-goog-upload-status", "active"))
+                    .finish()
+            }
+            Some(id) => {
+                let key = format!("uploads/{id}");
+                let Some(at) = objects.iter().position(|(n, _)| *n == key) else {
+                    return error(404, "NOT_FOUND", "no such upload", None);
+                };
+                let size = objects[at].1["bytes"].as_u64().unwrap() + body.len() as u64;
+                objects[at].1["bytes"] = json!(size);
+                if !header("x-goog-upload-command").contains("finalize") {
+                    return HttpResponse::Ok()
+                        .insert_header(("x-goog-upload-status", "active"))
+                        .finish();
+                }
+                let meta = objects.remove(at).1["meta"].clone();
+                let n = next();
+                let file = json!({"name": format!("files/f{n}"), "displayName": meta["displayName"],
+                    "mimeType": meta["mimeType"], "sizeBytes": size.to_string(), "state": "ACTIVE",
+                    "uri": format!("https://generativelanguage.googleapis.com/v1beta/files/f{n}")});
+                objects.push((format!("files/f{n}"), file.clone()));
+                HttpResponse::Ok()
+                    .insert_header(("x-goog-upload-status", "final"))
+                    .json(json!({"file": file}))
+            }
+        },
+        ("GET", "/v1beta/files") => {
+            let all: Vec<Value> = objects
+                .iter()
+                .filter(|(n, _)| n.starts_with("files/"))
+                .map(|(_, v)| v.clone())
+                .collect();
+            HttpResponse::Ok().json(if all.is_empty() {
+                json!({})
+            } else {
+                json!({"files": all})
+            })
+        }
+        (method, _) => {
+            let name = path.trim_start_matches("/v1beta/").to_owned();
+            let Some(at) = objects.iter().position(|(n, _)| *n == name) else {
+                return error(403, "PERMISSION_DENIED", "You do not have permission", None);
+            };
+            match method {
+                "GET" => HttpResponse::Ok().json(objects[at].1.clone()),
+                "DELETE" => {
+                    objects.remove(at);
+                    HttpResponse::Ok().json(json!({}))
+                }
+                _ => error(405, "INVALID_ARGUMENT", "method", None),
+            }
+        }
     }
 }
 
