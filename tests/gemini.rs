@@ -327,12 +327,8 @@ async fn openai_requests_go_to_the_compatible_endpoint_and_lists_take_googles_sh
     assert_eq!((status, name.as_str()), (404, "NOT_FOUND"));
 
     // Google's list: only what Gemini's API reaches, as Google names it.
-    let list: Value = http()
-        .get(app.url("/v1beta/models"))
-        .header("x-goog-api-key", &key)
-        .send()
+    let list: Value = google(&app, &key, reqwest::Method::GET, "/v1beta/models", None)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -343,15 +339,17 @@ async fn openai_requests_go_to_the_compatible_endpoint_and_lists_take_googles_sh
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["models/gemini-2.5-flash", "models/gemini-2.5-pro"]);
-    let one: Value = http()
-        .get(app.url("/v1beta/models/gemini-2.5-pro"))
-        .header("x-goog-api-key", &key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = google(
+        &app,
+        &key,
+        reqwest::Method::GET,
+        "/v1beta/models/gemini-2.5-pro",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(one["name"], "models/gemini-2.5-pro");
     // Under /v1, the key's place decides the shape.
     let google: Value = http()

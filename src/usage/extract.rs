@@ -895,14 +895,8 @@ mod tests {
         from_json(body).and_then(|r| r.tokens())
     }
 
-    /// Reported tokens, none written to a cache.
     fn t(prompt: i64, completion: i64, cached: i64) -> Option<Tokens> {
-        Some(Tokens {
-            prompt,
-            completion,
-            cached,
-            cache_written: 0,
-        })
+        Tokens::read(prompt, completion, cached)
     }
 
     #[test]

@@ -101,12 +101,7 @@ mod tests {
     }
 
     fn t(prompt: i64, completion: i64, cached: i64) -> Option<Tokens> {
-        Some(Tokens {
-            prompt,
-            completion,
-            cached,
-            cache_written: 0,
-        })
+        Tokens::read(prompt, completion, cached)
     }
 
     #[test]

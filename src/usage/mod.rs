@@ -261,6 +261,19 @@ pub struct Tokens {
     pub cache_written: i64,
 }
 
+#[cfg(test)]
+impl Tokens {
+    /// Reported tokens, none written to a cache (for tests' expectations).
+    pub fn read(prompt: i64, completion: i64, cached: i64) -> Option<Tokens> {
+        Some(Tokens {
+            prompt,
+            completion,
+            cached,
+            cache_written: 0,
+        })
+    }
+}
+
 /// Counts tokens the way the model's own tokenizer does (tiktoken); models
 /// it does not know are counted with o200k_base, the encoding of current
 /// OpenAI models.

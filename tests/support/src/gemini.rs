@@ -91,26 +91,18 @@ async fn handle(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
             "usage": {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}
         }));
     }
+    if header("x-goog-api-key").as_deref() != Some(UPSTREAM_KEY) {
+        return error(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            Some("API_KEY_INVALID"),
+        );
+    }
     if let Some(rest) = path.strip_prefix("/v1beta/cachedContents") {
-        if header("x-goog-api-key").as_deref() != Some(UPSTREAM_KEY) {
-            return error(
-                400,
-                "INVALID_ARGUMENT",
-                "API key not valid.",
-                Some("API_KEY_INVALID"),
-            );
-        }
         return cached_contents(&req, rest, &body, &state);
     }
     if path.starts_with("/upload/v1beta/files") || path.starts_with("/v1beta/files") {
-        if header("x-goog-api-key").as_deref() != Some(UPSTREAM_KEY) {
-            return error(
-                400,
-                "INVALID_ARGUMENT",
-                "API key not valid.",
-                Some("API_KEY_INVALID"),
-            );
-        }
         return files(&req, &body, &state);
     }
     let call = path
@@ -120,15 +112,6 @@ async fn handle(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
     let Some((model, method)) = call else {
         return error(404, "NOT_FOUND", "no such method", None);
     };
-    let key = header("x-goog-api-key");
-    if key.as_deref() != Some(UPSTREAM_KEY) {
-        return error(
-            400,
-            "INVALID_ARGUMENT",
-            "API key not valid. Please pass a valid API key.",
-            Some("API_KEY_INVALID"),
-        );
-    }
     let (_, candidates, thoughts, _, _) = GEMINI_USAGE;
     let request: Value = serde_json::from_slice(&body).unwrap_or_default();
     let uris = request["contents"]
