@@ -30,6 +30,9 @@ pub enum ObjectKind {
     /// Gemini's cached contents, kept under their full resource name
     /// (`cachedContents/abc`), as prompts name them.
     CachedContents,
+    /// Gemini's file search stores: not served (as containers), so a
+    /// request naming one (a `fileSearch` tool's store) is refused.
+    FileSearchStores,
     /// Gemini's files, under their resource name (`files/abc`); their
     /// uploads are `Uploads`, as OpenAI's.
     GeminiFiles,
@@ -61,6 +64,7 @@ impl ObjectKind {
             ObjectKind::Containers => "containers",
             ObjectKind::CachedContents => "cached_contents",
             ObjectKind::GeminiFiles => "gemini_files",
+            ObjectKind::FileSearchStores => "file_search_stores",
         }
     }
 
@@ -77,6 +81,7 @@ impl ObjectKind {
             ObjectKind::Containers => "container",
             ObjectKind::CachedContents => "cached_content",
             ObjectKind::GeminiFiles => "gemini_file",
+            ObjectKind::FileSearchStores => "file_search_store",
         }
     }
 

@@ -242,6 +242,11 @@ async fn refusals_are_googles_and_the_paths_model_is_the_one() {
         "fileUri": "https://generativelanguage.googleapis.com/v1beta/files/abc123"}}]}]});
     let (status, _, _, _) = google_error(google_post(&app, &key, path, &file).await).await;
     assert_eq!(status, 404);
+    // A file search store (not served) is nobody's either.
+    let store = json!({"contents": [], "tools": [{"fileSearch": {
+        "fileSearchStoreNames": ["fileSearchStores/someone-elses"]}}]});
+    let (status, _, _, _) = google_error(google_post(&app, &key, path, &store).await).await;
+    assert_eq!(status, 404);
     // Only Gemini's API is under /v1beta; an unknown method is not sent.
     let (status, name, _, _) =
         google_error(google_post(&app, &key, "/v1beta/chat/completions", &json!({})).await).await;

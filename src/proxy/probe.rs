@@ -88,6 +88,8 @@ pub fn reference_kind(key: &str) -> Option<ObjectKind> {
         "container" | "container_id" => ObjectKind::Containers,
         // Gemini's (`cachedContents/…`).
         "cachedContent" | "cached_content" => ObjectKind::CachedContents,
+        // Gemini's file search stores (a `fileSearch` tool's).
+        "fileSearchStoreNames" | "file_search_store_names" => ObjectKind::FileSearchStores,
         _ => return None,
     })
 }
