@@ -646,3 +646,65 @@ async fn files_are_their_uploaders_own_from_the_first_byte() {
     assert_eq!(mock.seen().len(), seen, "a deleted file is forgotten");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grounded_prompt_is_charged_its_search_and_unpriced_grounding_refused() {
+    use chatgate::config::Price;
+    let mock = start_gemini_mock();
+    let (mut config, dir) = test_config(vec![gemini_upstream("google", &mock.url, &["gemini-*"])]);
+    let price = |searches: Option<f64>| Price {
+        input: 1.0,
+        output: 2.0,
+        per_thousand_web_searches: searches,
+        ..Price::default()
+    };
+    config.prices = [
+        ("gemini-2.5-flash".to_string(), price(Some(35.0))),
+        ("gemini-2.5-pro".to_string(), price(None)),
+    ]
+    .into();
+    let app = spawn_app(config, dir);
+    let budget = UserSettings {
+        budget: Some(chatgate::users::parse_usd("10").unwrap()),
+        ..Default::default()
+    };
+    let key = app.add_user_with("alice", budget).await;
+    let mut body = contents("weather?");
+    body["tools"] = json!([{"googleSearch": {}}]);
+    let flash = "/v1beta/models/gemini-2.5-flash";
+    let r = google_post(&app, &key, &format!("{flash}:generateContent"), &body).await;
+    assert_eq!(r.status(), 200);
+    let r = google_post(
+        &app,
+        &key,
+        &format!("{flash}:streamGenerateContent?alt=sse"),
+        &body,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap();
+    // Search offered on a model with no search price: refused to a
+    // budget, before anything is sent.
+    let seen = mock.seen().len();
+    let r = google_post(
+        &app,
+        &key,
+        "/v1beta/models/gemini-2.5-pro:generateContent",
+        &body,
+    )
+    .await;
+    let (status, _, _, message) = google_error(r).await;
+    assert_eq!(status, 403, "{message}");
+    assert!(message.contains("no price"), "{message}");
+    assert_eq!(mock.seen().len(), seen);
+
+    let pool = app.stop().await;
+    // The tokens at $1/$2 a million, and the grounded prompt's search at
+    // $35 a thousand.
+    let (prompt, completion, _) = expected();
+    let tokens = prompt * 1_000 + completion * 2_000;
+    let charged = Some(tokens + 35_000_000);
+    // The refusal is recorded, and charged nothing.
+    assert_eq!(stored_costs(&pool, ":generateContent"), [charged, None]);
+    assert_eq!(stored_costs(&pool, ":streamGenerateContent"), [charged]);
+}

@@ -277,6 +277,18 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            // Gemini's search tools (`{"googleSearch": {}}`): each
+            // grounded prompt is charged.
+            if matches!(
+                &*key,
+                "googleSearch"
+                    | "google_search"
+                    | "googleSearchRetrieval"
+                    | "google_search_retrieval"
+            ) && self.at != At::Inert
+            {
+                self.probe.tools.web_search = true;
+            }
             let at = self.at.under(&key);
             map.next_value_seed(Walk {
                 probe: &mut *self.probe,

@@ -57,14 +57,26 @@ pub struct ToolCalls {
 
 impl ToolCalls {
     /// Counts the output items of a finished Responses reply (a JSON
-    /// reply, or a stream's `response.completed` event) by their type; an
-    /// item type inside a string has escaped quotes and does not match.
+    /// reply, or a stream's `response.completed` event) by their type, and
+    /// Gemini's grounded candidates (their `webSearchQueries`); an item
+    /// type inside a string has escaped quotes and does not match.
     pub fn count(bytes: &[u8]) -> ToolCalls {
         let n = |needle: &[u8]| memchr::memmem::find_iter(bytes, needle).count() as i64;
         ToolCalls {
-            web_searches: n(b"\"web_search_call\""),
+            web_searches: n(b"\"web_search_call\"") + n(b"\"webSearchQueries\""),
             file_searches: n(b"\"file_search_call\""),
             code_sessions: n(b"\"code_interpreter_call\"").min(1),
+        }
+    }
+
+    /// The larger count of each kind: what a stream's events showed at
+    /// most (Responses' final event holds every item; Gemini may ground
+    /// any chunk).
+    pub fn max(self, other: ToolCalls) -> ToolCalls {
+        ToolCalls {
+            web_searches: self.web_searches.max(other.web_searches),
+            file_searches: self.file_searches.max(other.file_searches),
+            code_sessions: self.code_sessions.max(other.code_sessions),
         }
     }
 

@@ -323,7 +323,7 @@ impl<S> Metered<S> {
             let event = dialect.inspect_event(e);
             if tools && event.reported.tokens().is_some() {
                 // The final event holds every output item once.
-                calls = ToolCalls::count(e);
+                calls = calls.max(ToolCalls::count(e));
             }
             reported = reported.then(event.reported);
             if estimate {

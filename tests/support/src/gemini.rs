@@ -70,6 +70,21 @@ fn chunk(text: &str, finish: Option<&str>, usage: Value, model: &str) -> Value {
     json!({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model})
 }
 
+/// A reply's last chunk, grounded (as Google marks it) when the request
+/// offered Google Search.
+fn grounded(mut chunk: Value, request: &Value) -> Value {
+    let searched = request["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t.get("googleSearch").is_some());
+    if searched {
+        chunk["candidates"][0]["groundingMetadata"] = json!({"webSearchQueries": ["weather today", "weather tomorrow"],
+                   "groundingChunks": [{"web": {"uri": "https://example.com", "title": "x"}}]});
+    }
+    chunk
+}
+
 async fn handle(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> HttpResponse {
     state.seen.lock().unwrap().push(Seen::of(&req, &body));
     let header = |name: &str| {
@@ -153,11 +168,14 @@ async fn handle(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
         }
     }
     match method {
-        "generateContent" => HttpResponse::Ok().json(chunk(
-            "Hello world",
-            Some("STOP"),
-            usage(candidates, thoughts),
-            model,
+        "generateContent" => HttpResponse::Ok().json(grounded(
+            chunk(
+                "Hello world",
+                Some("STOP"),
+                usage(candidates, thoughts),
+                model,
+            ),
+            &request,
         )),
         "streamGenerateContent" => {
             if req.query_string() != "alt=sse" {
@@ -167,7 +185,10 @@ async fn handle(req: HttpRequest, body: Bytes, state: web::Data<MockState>) -> H
             }
             let events = [
                 chunk("Hello", None, usage(2, thoughts), model),
-                chunk(" world", Some("STOP"), usage(candidates, thoughts), model),
+                grounded(
+                    chunk(" world", Some("STOP"), usage(candidates, thoughts), model),
+                    &request,
+                ),
             ];
             let text: String = events
                 .iter()
