@@ -578,6 +578,8 @@ async fn files_are_their_uploaders_own_from_the_first_byte() {
     let r = upload_part(&url, &alice, "upload", "hello ").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-goog-upload-status"], "active");
+    // A part's reply sends nobody to the upstream itself.
+    assert!(r.headers().get("x-goog-upload-url").is_none());
     let r = upload_part(&url, &alice, "upload, finalize", "world").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-goog-upload-status"], "final");

@@ -11,9 +11,12 @@ use serde_json::Value;
 const UPLOAD_URL: HeaderName = HeaderName::from_static("x-goog-upload-url");
 
 /// The upload a start's reply begun (its `upload_id`), its address
-/// rewritten to `origin` (the gateway as the client reached it).
+/// rewritten to `origin` (the gateway as the client reached it). An
+/// address the gateway cannot read is taken out: the client is never sent
+/// to the upstream itself.
 pub fn begun(headers: &mut HeaderMap, origin: &str) -> Option<String> {
-    let url = headers.get(&UPLOAD_URL)?.to_str().ok()?;
+    let taken = headers.remove(&UPLOAD_URL).next()?;
+    let url = taken.to_str().ok()?;
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let id = url::form_urlencoded::parse(query.as_bytes())
         .find(|(name, _)| name == "upload_id")
@@ -22,6 +25,11 @@ pub fn begun(headers: &mut HeaderMap, origin: &str) -> Option<String> {
     let here = format!("{origin}/upload/v1beta/files?{query}");
     headers.insert(UPLOAD_URL, HeaderValue::from_str(&here).ok()?);
     Some(id)
+}
+
+/// A part's reply names no upload address: a part cannot begin another.
+pub fn no_address(headers: &mut HeaderMap) {
+    headers.remove(&UPLOAD_URL);
 }
 
 /// The file a finished upload made (`files/abc`), if the reply is one.
@@ -53,10 +61,11 @@ mod tests {
             headers.get(&UPLOAD_URL).unwrap(),
             "http://gw:8080/upload/v1beta/files?upload_id=AB-c_1&upload_protocol=resumable"
         );
-        // No id, no upload.
+        // No id, no upload, and no address to the upstream.
         let mut headers = HeaderMap::new();
         headers.insert(UPLOAD_URL, HeaderValue::from_static("https://x/upload?a=1"));
         assert_eq!(begun(&mut headers, "http://gw"), None);
+        assert!(headers.get(&UPLOAD_URL).is_none());
         assert_eq!(begun(&mut HeaderMap::new(), "http://gw"), None);
     }
 

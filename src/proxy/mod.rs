@@ -582,6 +582,7 @@ impl Request<'_> {
                 }
             }
             Objects::UploadsGeminiFile => {
+                gemini_upload::no_address(&mut headers);
                 if let Some(name) = gemini_upload::finished(&text) {
                     owned::claim(pool, name, ObjectKind::GeminiFiles, user, upstream, None).await?;
                 }

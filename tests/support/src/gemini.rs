@@ -317,8 +317,14 @@ fn files(req: &HttpRequest, body: &[u8], state: &MockState) -> HttpResponse {
                 let size = objects[at].1["bytes"].as_u64().unwrap() + body.len() as u64;
                 objects[at].1["bytes"] = json!(size);
                 if !header("x-goog-upload-command").contains("finalize") {
+                    // An address on Google's host, as a start's: the
+                    // gateway must not hand it on from a part.
                     return HttpResponse::Ok()
                         .insert_header(("x-goog-upload-status", "active"))
+                        .insert_header((
+                            "x-goog-upload-url",
+                            "https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id=elsewhere",
+                        ))
                         .finish();
                 }
                 let meta = objects.remove(at).1["meta"].clone();
