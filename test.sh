@@ -55,28 +55,26 @@ fi
 # build has MySQL in it for every pass.
 cargo test "${features[@]}"
 
+# An npm stage: the tests in DIR (WHAT, for the messages), which under CI
+# must run.
+npm_stage() {
+  if command -v npm >/dev/null; then
+    (cd "$1" && npm ci --silent --no-audit --no-fund && npm test --silent)
+  elif ci; then
+    echo "test.sh: no npm; under CI the $2 tests must run" >&2
+    exit 1
+  else
+    echo "test.sh: SKIPPED the $2 tests: no npm (Node.js)" >&2
+  fi
+}
 # The official SDKs (Anthropic's, OpenAI's, Google's, from npm) against
 # the binary the pass above built.
-if command -v npm >/dev/null; then
-  (cd tests/clients && npm ci --silent --no-audit --no-fund && npm test --silent)
-elif ci; then
-  echo "test.sh: no npm; under CI the SDK tests must run" >&2
-  exit 1
-else
-  echo "test.sh: SKIPPED the SDK tests: no npm (Node.js)" >&2
-fi
+npm_stage tests/clients SDK
 
 # The coding agents from npm (Claude Code, Codex CLI with their Linux
 # binaries, Gemini CLI), headless against the binary the pass above
 # built, set up as docs/agents/ says.
-if command -v npm >/dev/null; then
-  (cd tests/agents && npm ci --silent --no-audit --no-fund && npm test --silent)
-elif ci; then
-  echo "test.sh: no npm; under CI the agent tests must run" >&2
-  exit 1
-else
-  echo "test.sh: SKIPPED the agent tests: no npm (Node.js)" >&2
-fi
+npm_stage tests/agents agent
 
 # The web app in a real browser (Debian's chromium, driven by
 # playwright-core from npm) against the binary the pass above built.

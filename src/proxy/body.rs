@@ -216,7 +216,6 @@ pub struct Probed {
 pub async fn read_probed(
     req: &HttpRequest,
     rule: catalogue::Body,
-    endpoint: &str,
     incoming: Incoming,
 ) -> Result<Probed, ApiError> {
     let media = media(req);
@@ -263,7 +262,8 @@ pub async fn read_probed(
                 .map_or("of no media type".into(), |m| format!("`{m}`")),
         };
         return Err(ApiError::UnsupportedMedia(format!(
-            "/v1{endpoint} takes {takes}; this request's body is {given}."
+            "{} takes {takes}; this request's body is {given}.",
+            req.path()
         )));
     }
     if rule == catalogue::Body::None {

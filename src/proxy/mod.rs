@@ -323,7 +323,7 @@ impl Request<'_> {
             bytes,
             media,
             probe,
-        } = body::read_probed(self.req, entry.body, self.endpoint, incoming).await?;
+        } = body::read_probed(self.req, entry.body, incoming).await?;
         let mut probe = probe;
         if entry.face == Face::Gemini {
             gemini::read_path(
@@ -466,8 +466,11 @@ impl Request<'_> {
             })
             .collect();
         let named_in_path = refs.len();
-        let deleted = refs.last().map(|r| r.id.clone());
-        let probed = body::read_probed(self.req, entry.body, self.endpoint, incoming).await?;
+        let deleted = match entry.objects {
+            Objects::Deletes => refs.last().map(|r| r.id.clone()),
+            _ => None,
+        };
+        let probed = body::read_probed(self.req, entry.body, incoming).await?;
         refs.extend(probed.probe.refs);
         let query = self.req.query_string();
         let listing = match entry.objects {
@@ -488,9 +491,8 @@ impl Request<'_> {
         };
         let query_named = query_refs(query);
         // An upload's part goes where the upload the query names was begun.
-        let part_of = query_named.first().map(|r| r.id.clone());
-        let names_holder =
-            named_in_path > 0 || (entry.objects == Objects::UploadsGeminiFile && part_of.is_some());
+        let is_part = entry.objects == Objects::UploadsGeminiFile && !query_named.is_empty();
+        let names_holder = named_in_path > 0 || is_part;
         refs.extend(query_named);
         let named = owned::check(&self.gw.pool, &self.caller.name, refs).await?;
         let holder = match named.objects.first().filter(|_| names_holder) {
@@ -570,7 +572,7 @@ impl Request<'_> {
                     owned::claim(pool, id, ObjectKind::Files, user, upstream, tokens).await?;
                 }
             }
-            Objects::UploadsGeminiFile if part_of.is_none() => {
+            Objects::UploadsGeminiFile if !is_part => {
                 // Begun: the upload is the starter's, and its parts come
                 // here, not to the upstream.
                 let origin = {

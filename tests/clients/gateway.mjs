@@ -9,6 +9,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import http from 'node:http';
+import assert from 'node:assert/strict';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = process.env.BIN || join(root, 'target', 'debug', 'chatgate');
@@ -62,4 +63,22 @@ export function pacedUpstream({ count, everyMs, piece }) {
       });
     }).listen(0, '127.0.0.1', () => ok(s));
   });
+}
+
+/// Waits (bounded) until the records hold, for each endpoint of `seen`,
+/// the tokens the SDK saw, then checks they are all `client`'s and
+/// nothing else's.
+export async function recordedAs(gate, client, seen) {
+  let rows = [];
+  for (let i = 0; i < 100; i++) {
+    const report = gate.cli('usage', 'report', '--period', 'today', '--by', 'client,endpoint', '--format', 'json');
+    rows = JSON.parse(report).filter((r) => r.endpoint in seen);
+    const total = (e) => rows.find((r) => r.endpoint === e)?.total_tokens;
+    if (Object.keys(seen).every((e) => total(e) === seen[e])) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(
+    rows.map((r) => [r.client, r.endpoint, r.total_tokens]).sort(),
+    Object.entries(seen).map(([e, t]) => [client, e, t]).sort(),
+  );
 }
