@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What chatgate costs as the work grows (issue #21's table):
-# - users: `user import` of USERS users from CSV, `user list` of them; the
+# - users: `user import` of USERS users from CSV, `user list` of them, then
+#   KEYS_PER_USER - 1 more keys each (issue #33: 100k users x 3 keys); the
 #   server's start until /readyz and its idle RSS with them; one CLI
 #   change (`user disable`)
 #   until the server refuses that key, and the CPU the key thread spent
@@ -21,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
+KEYS_PER_USER=${KEYS_PER_USER:-3}
 RECORDS=${RECORDS:-10000000}
 STREAMS=${STREAMS:-2000}
 RECORD_DBS=${RECORD_DBS:-sqlite}
@@ -68,6 +70,20 @@ t0=$(now_ms)
 "$BIN" --database "$DB" user list --format json >/dev/null
 t1=$(now_ms)
 echo "user list --format json: $(( t1 - t0 )) ms"
+# More keys, as `key add` makes them (labels key-1, key-2, …), written
+# straight into the table: 200,000 runs of the CLI would measure process
+# starts.
+python3 - "$WORK/users.db" "$KEYS_PER_USER" <<'PY'
+import sys, sqlite3, os
+db, per = sys.argv[1], int(sys.argv[2])
+c = sqlite3.connect(db)
+for n in range(1, per):
+    c.execute("""INSERT INTO keys (user_id, label, key_hash, key_hint, created_at)
+                 SELECT id, 'key-%d', lower(hex(randomblob(32))), 'sk-be…nch', created_at
+                 FROM users""" % n)
+c.commit()
+print("keys: %d" % c.execute("SELECT COUNT(*) FROM keys").fetchone()[0])
+PY
 
 cat > "$WORK/chatgate.yaml" <<YAML
 listen: 127.0.0.1:$PORT

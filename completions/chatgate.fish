@@ -32,7 +32,9 @@ complete -c chatgate -n "__fish_chatgate_needs_command" -s h -l help -d 'Print h
 complete -c chatgate -n "__fish_chatgate_needs_command" -s V -l version -d 'Print version'
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "serve" -d 'Run the gateway'
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "user" -d 'Manage users and their keys'
-complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "token" -d 'Manage keys'
+complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "token" -d 'Rotate a user\'s key'
+complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "team" -d 'Manage teams: limits and budgets their members share'
+complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "key" -d 'Manage a user\'s keys: one per laptop, CI job or agent'
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "config" -d 'Inspect the configuration'
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "usage" -d 'Usage reports'
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "db" -d 'Database maintenance'
@@ -68,11 +70,12 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l limit-period -d 'The period limits apply to' -r -f -a "total\t''
 day\t''
 month\t''"
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l expires -d 'Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l models -d 'Allowed models: comma-separated glob patterns (none = all)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l rpm -d 'Requests per minute (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l max-parallel -d 'Requests running at once (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l note -d 'A free-text note ("" clears it)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l expires -d 'Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l team -d 'The user\'s team (none = no team)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from add" -l format -d '`json` prints {"name", "key"}' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -107,11 +110,12 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l limit-period -d 'The period limits apply to' -r -f -a "total\t''
 day\t''
 month\t''"
-complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l expires -d 'Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l models -d 'Allowed models: comma-separated glob patterns (none = all)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l rpm -d 'Requests per minute (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l max-parallel -d 'Requests running at once (none = unlimited)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l note -d 'A free-text note ("" clears it)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l expires -d 'Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l team -d 'The user\'s team (none = no team)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand user; and __fish_seen_subcommand_from edit" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
@@ -175,6 +179,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand token; and not __fish_
 complete -c chatgate -n "__fish_chatgate_using_subcommand token; and not __fish_seen_subcommand_from rotate help" -s V -l version -d 'Print version'
 complete -c chatgate -n "__fish_chatgate_using_subcommand token; and not __fish_seen_subcommand_from rotate help" -f -a "rotate" -d 'Issue a new key for a user and print it (shown once)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand token; and not __fish_seen_subcommand_from rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand token; and __fish_seen_subcommand_from rotate" -l label -d 'Which of the user\'s keys (default: `default`, or their only key)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand token; and __fish_seen_subcommand_from rotate" -l token -d 'Use this key instead of generating one' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand token; and __fish_seen_subcommand_from rotate" -l format -d '`json` prints {"name", "key"}' -r -f -a "table\t''
 json\t''
@@ -187,6 +192,135 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand token; and __fish_seen
 complete -c chatgate -n "__fish_chatgate_using_subcommand token; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
 complete -c chatgate -n "__fish_chatgate_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Issue a new key for a user and print it (shown once)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -f -a "add" -d 'Create a team with its own limits, which its members share'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -f -a "list" -d 'List teams'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -f -a "show" -d 'Show one team in detail'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -f -a "edit" -d 'Change a team\'s limits, models, rpm or note'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -f -a "recharge" -d 'Raise a team\'s limits by N (a top-up)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -f -a "remove" -d 'Delete a team without members (its usage stays in reports)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and not __fish_seen_subcommand_from add list show edit recharge remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -l token-limit -d 'Token limit per period (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -l request-limit -d 'Request limit per period (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -l budget-usd -d 'USD the user may spend per period, at the configured prices (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -l limit-period -d 'The period limits apply to' -r -f -a "total\t''
+day\t''
+month\t''"
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -l models -d 'Allowed models: comma-separated glob patterns (none = all)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -l rpm -d 'Requests per minute (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -l max-parallel -d 'Requests running at once (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -l note -d 'A free-text note ("" clears it)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from list" -l format -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from list" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from show" -l format -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from show" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from show" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -l token-limit -d 'Token limit per period (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -l request-limit -d 'Request limit per period (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -l budget-usd -d 'USD the user may spend per period, at the configured prices (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -l limit-period -d 'The period limits apply to' -r -f -a "total\t''
+day\t''
+month\t''"
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -l models -d 'Allowed models: comma-separated glob patterns (none = all)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -l rpm -d 'Requests per minute (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -l max-parallel -d 'Requests running at once (none = unlimited)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -l note -d 'A free-text note ("" clears it)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from edit" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from recharge" -l tokens -d 'Tokens to add to the token limit' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from recharge" -l requests -d 'Requests to add to the request limit' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from recharge" -l usd -d 'USD to add to the budget' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from recharge" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from recharge" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from recharge" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from recharge" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from recharge" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from recharge" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from remove" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from remove" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from remove" -l yes -d 'Do not ask for confirmation'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from help" -f -a "add" -d 'Create a team with its own limits, which its members share'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from help" -f -a "list" -d 'List teams'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one team in detail'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from help" -f -a "edit" -d 'Change a team\'s limits, models, rpm or note'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from help" -f -a "recharge" -d 'Raise a team\'s limits by N (a top-up)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete a team without members (its usage stays in reports)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand team; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -f -a "add" -d 'Give a user one more key (one per laptop, CI job or agent) and print it (shown once)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -f -a "list" -d 'List keys (of one user, or everyone\'s); never the keys themselves'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -f -a "revoke" -d 'End one key of a user at once (by label or hint); their other keys keep working'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and not __fish_seen_subcommand_from add list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -l label -d 'A label unique for the user (default: key-N, the smallest free N)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -l expires -d 'Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -l models -d 'Models this key may use, narrowing the user\'s own (comma-separated globs)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -l token -d 'Use this key instead of generating one' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -l format -d '`json` prints {"user", "label", "key"}' -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from list" -l format -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from list" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from revoke" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from revoke" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from revoke" -l yes -d 'Do not ask for confirmation'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from revoke" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "add" -d 'Give a user one more key (one per laptop, CI job or agent) and print it (shown once)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (of one user, or everyone\'s); never the keys themselves'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'End one key of a user at once (by label or hint); their other keys keep working'
+complete -c chatgate -n "__fish_chatgate_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand config; and not __fish_seen_subcommand_from check help" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
 complete -c chatgate -n "__fish_chatgate_using_subcommand config; and not __fish_seen_subcommand_from check help" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand config; and not __fish_seen_subcommand_from check help" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
@@ -209,14 +343,17 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -s q -l quiet -d 'Only errors and what was asked for'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -s h -l help -d 'Print help'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -s V -l version -d 'Print version'
-complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -f -a "report" -d 'Usage grouped by user, model, day, month, upstream, endpoint or client (default: this month by user)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -f -a "report" -d 'Usage grouped by user, team, key, model, day, month, upstream, endpoint or client (default: this month by user)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -f -a "prune" -d 'Delete per-request records older than DATE; daily totals stay for reports'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and not __fish_seen_subcommand_from report prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from report" -l since -d 'Start, inclusive: YYYY-MM-DD or RFC 3339' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from report" -l until -d 'End: a date includes that whole day; an RFC 3339 time is exclusive' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from report" -l period -d 'today, yesterday, this-month, last-month or Nd (the last N days)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from report" -l user -d 'Only these users (repeatable)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from report" -l team -d 'Only these teams\' usage, made while the users were in them (repeatable)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from report" -l by -d 'Grouping keys, comma-separated' -r -f -a "user\t''
+team\t''
+key\t''
 model\t''
 day\t''
 month\t''
@@ -241,7 +378,7 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from prune" -s q -l quiet -d 'Only errors and what was asked for'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from prune" -s V -l version -d 'Print version'
-complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "report" -d 'Usage grouped by user, model, day, month, upstream, endpoint or client (default: this month by user)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "report" -d 'Usage grouped by user, team, key, model, day, month, upstream, endpoint or client (default: this month by user)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete per-request records older than DATE; daily totals stay for reports'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and not __fish_seen_subcommand_from migrate help" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
@@ -260,13 +397,15 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand db; and __fish_seen_su
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -s V -l version -d 'Print version'
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Apply pending database migrations'
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token config usage db help" -f -a "serve" -d 'Run the gateway'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token config usage db help" -f -a "user" -d 'Manage users and their keys'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token config usage db help" -f -a "token" -d 'Manage keys'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token config usage db help" -f -a "config" -d 'Inspect the configuration'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token config usage db help" -f -a "usage" -d 'Usage reports'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token config usage db help" -f -a "db" -d 'Database maintenance'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token config usage db help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "serve" -d 'Run the gateway'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "user" -d 'Manage users and their keys'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "token" -d 'Rotate a user\'s key'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "team" -d 'Manage teams: limits and budgets their members share'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "key" -d 'Manage a user\'s keys: one per laptop, CI job or agent'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "config" -d 'Inspect the configuration'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "usage" -d 'Usage reports'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "db" -d 'Database maintenance'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user and print their key (shown once)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users (active ones unless --all)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one user in detail'
@@ -277,7 +416,16 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "enable" -d 'Unblock a user\'s key'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "remove" -d 'Delete a user (their usage history stays for reports)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "rotate" -d 'Issue a new key for a user and print it (shown once)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from team" -f -a "add" -d 'Create a team with its own limits, which its members share'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from team" -f -a "list" -d 'List teams'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from team" -f -a "show" -d 'Show one team in detail'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from team" -f -a "edit" -d 'Change a team\'s limits, models, rpm or note'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from team" -f -a "recharge" -d 'Raise a team\'s limits by N (a top-up)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from team" -f -a "remove" -d 'Delete a team without members (its usage stays in reports)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "add" -d 'Give a user one more key (one per laptop, CI job or agent) and print it (shown once)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List keys (of one user, or everyone\'s); never the keys themselves'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "revoke" -d 'End one key of a user at once (by label or hint); their other keys keep working'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the config and print the effective settings (secrets redacted)'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from usage" -f -a "report" -d 'Usage grouped by user, model, day, month, upstream, endpoint or client (default: this month by user)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from usage" -f -a "report" -d 'Usage grouped by user, team, key, model, day, month, upstream, endpoint or client (default: this month by user)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from usage" -f -a "prune" -d 'Delete per-request records older than DATE; daily totals stay for reports'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "migrate" -d 'Apply pending database migrations'

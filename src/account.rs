@@ -179,7 +179,7 @@ pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpRe
     // grouping only records have) would read every user's records.
     if query.by.iter().any(|g| g.per_record()) {
         return Err(ApiError::BadRequest(
-            "/v1/me/usage groups by user, model, day, month and upstream; `usage report` groups by endpoint and client too.".into(),
+            "/v1/me/usage groups by user, team, model, day, month and upstream; `usage report` groups by endpoint, client and key too.".into(),
         ));
     }
     if !query.range.whole_days() {

@@ -1,6 +1,6 @@
 //! The command line: global options and the command tree (clap).
 
-use crate::commands::{assets, config, db, serve, token, usage, user};
+use crate::commands::{assets, config, db, key, serve, team, token, usage, user};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -35,9 +35,15 @@ pub enum Command {
     /// Manage users and their keys
     #[command(subcommand)]
     User(user::Command),
-    /// Manage keys
+    /// Rotate a user's key
     #[command(subcommand)]
     Token(token::Command),
+    /// Manage teams: limits and budgets their members share
+    #[command(subcommand)]
+    Team(team::Command),
+    /// Manage a user's keys: one per laptop, CI job or agent
+    #[command(subcommand)]
+    Key(key::Command),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(config::Command),

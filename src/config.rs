@@ -42,6 +42,7 @@ pub struct Config {
     pub log: LogConfig,
     pub cors: CorsConfig,
     pub web: WebConfig,
+    pub keys: KeysConfig,
     /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names
     /// the client, for counting failed attempts per client address.
     pub trusted_proxies: Vec<String>,
@@ -278,6 +279,26 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
+/// Users' own keys (`/v1/me/keys`, the web app's Keys page).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Whether users may list, create and revoke their own keys.
+    pub self_service: bool,
+    /// The most keys a user may hold by self-service (the admin is not
+    /// bound by it).
+    pub max_per_user: usize,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            self_service: true,
+            max_per_user: 10,
+        }
+    }
+}
+
 /// The built-in web app at `/`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -321,6 +342,7 @@ impl Default for Config {
             log: LogConfig::default(),
             cors: CorsConfig::default(),
             web: WebConfig::default(),
+            keys: KeysConfig::default(),
             // A reverse proxy on the same machine (the packaged nginx site)
             // names the client; without it, every client would share its
             // address and one could lock the others out.

@@ -39,8 +39,9 @@ pub enum ApiError {
     /// Another user's account object (or none at all).
     #[error("{0}")]
     NotFound(String),
-    #[error("You have {0} requests running, your parallel limit; wait for one to finish.")]
-    Parallel(i64),
+    /// A parallel limit (the user's or their team's) is reached.
+    #[error("{0}")]
+    Parallel(String),
     #[error("{0}")]
     Quota(String),
     #[error("{message}")]
@@ -374,7 +375,7 @@ mod tests {
                 "invalid_request_error",
             ),
             (ApiError::ModelNotFound("x".into()), 404, "not_found_error"),
-            (ApiError::Parallel(2), 429, "rate_limit_error"),
+            (ApiError::Parallel("x".into()), 429, "rate_limit_error"),
             (ApiError::Upstream("x".into()), 502, "api_error"),
             (ApiError::UpstreamTimeout("u".into()), 504, "api_error"),
             (ApiError::Unavailable("db".into()), 503, "api_error"),

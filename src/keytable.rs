@@ -12,9 +12,11 @@
 use crate::db::schema::revisions;
 use crate::db::{DbConnection, Pool};
 use crate::keys::{self, KeyDigest};
-use crate::limits::{Ledger, Ledgers, Limits};
+use crate::limits::{Account, Ledger, Ledgers, Limits};
 use crate::model_pattern::ModelPattern;
 use crate::periodic::Periodic;
+use crate::teams::{self, TeamRow};
+use crate::users::keys::KeyRow;
 use crate::users::{self, UserRow};
 use arc_swap::ArcSwap;
 use chrono::NaiveDateTime;
@@ -22,25 +24,95 @@ use diesel::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// What the request path knows about the owner of a key.
+/// Model patterns; `None` allows every model.
+type Models = Option<Arc<[ModelPattern]>>;
+
+fn patterns(text: Option<&str>) -> Models {
+    users::decode_models(text).map(|l| l.iter().filter_map(|m| ModelPattern::new(m).ok()).collect())
+}
+
+fn allows(models: &Models, model: &str) -> bool {
+    models
+        .as_ref()
+        .is_none_or(|p| p.iter().any(|p| p.matches(model)))
+}
+
+/// A team as the request path knows it.
 #[derive(Debug)]
-pub struct Caller {
+pub struct Team {
     pub name: Arc<str>,
-    pub disabled: bool,
-    pub expires_at: Option<NaiveDateTime>,
-    /// Allowed model patterns; `None` allows every model.
-    pub models: Option<Vec<ModelPattern>>,
+    pub models: Models,
     pub limits: Limits,
-    /// The user's usage and reservations; kept across reloads.
+    /// The team's usage and reservations; kept across reloads.
     pub ledger: Arc<Ledger>,
 }
 
+/// What the request path knows about the holder of a key: the key, its
+/// user and the user's team.
+#[derive(Debug)]
+pub struct Caller {
+    pub name: Arc<str>,
+    /// The key's label.
+    pub key: Arc<str>,
+    pub disabled: bool,
+    /// The earlier of the user's and the key's expiry.
+    pub expires_at: Option<NaiveDateTime>,
+    /// The user's model patterns, and the key's, which narrow them.
+    models: Models,
+    key_models: Models,
+    pub limits: Limits,
+    /// The user's usage and reservations; kept across reloads.
+    pub ledger: Arc<Ledger>,
+    pub team: Option<Arc<Team>>,
+}
+
 impl Caller {
+    /// Whether the user, the key and the team all allow `model`.
     pub fn may_use(&self, model: &str) -> bool {
-        match &self.models {
-            None => true,
-            Some(patterns) => patterns.iter().any(|p| p.matches(model)),
-        }
+        allows(&self.models, model)
+            && allows(&self.key_models, model)
+            && self.team.as_ref().is_none_or(|t| allows(&t.models, model))
+    }
+
+    /// The accounts a request must pass: the user's, then (in a team)
+    /// the team's; no allocation.
+    pub fn accounts(&self) -> [Option<Account<'_>>; 2] {
+        [
+            Some(Account {
+                limits: &self.limits,
+                ledger: &self.ledger,
+                team: None,
+            }),
+            self.team.as_ref().map(|t| Account {
+                limits: &t.limits,
+                ledger: &t.ledger,
+                team: Some(&t.name),
+            }),
+        ]
+    }
+
+    /// Whether any of its limits (the user's or the team's) is checked
+    /// per request: a rate, or usage counted against a limit.
+    pub fn limited(&self) -> bool {
+        let limited = |l: &Limits| l.rpm.is_some() || l.counts_usage();
+        limited(&self.limits) || self.team.as_ref().is_some_and(|t| limited(&t.limits))
+    }
+
+    /// Whether its use is metered against a token limit or a USD budget
+    /// (its own or its team's): then it may only use what can be metered.
+    pub fn metered(&self) -> bool {
+        let metered = |l: &Limits| l.tokens.is_some() || l.budget.is_some();
+        metered(&self.limits) || self.team.as_ref().is_some_and(|t| metered(&t.limits))
+    }
+
+    /// Whether it spends from a USD budget (its own or its team's): then
+    /// it may only use what has a price.
+    pub fn has_budget(&self) -> bool {
+        self.limits.budget.is_some()
+            || self
+                .team
+                .as_ref()
+                .is_some_and(|t| t.limits.budget.is_some())
     }
 
     fn limits(row: &UserRow) -> Limits {
@@ -51,18 +123,6 @@ impl Caller {
             period: row.period(),
             rpm: row.rpm,
             parallel: row.max_parallel,
-        }
-    }
-
-    fn from_row(row: &UserRow, ledger: Arc<Ledger>) -> Caller {
-        Caller {
-            name: Arc::from(row.name.as_str()),
-            disabled: row.disabled,
-            expires_at: row.expires_at,
-            models: users::decode_models(row.models.as_deref())
-                .map(|l| l.iter().filter_map(|m| ModelPattern::new(m).ok()).collect()),
-            limits: Caller::limits(row),
-            ledger,
         }
     }
 }
@@ -88,33 +148,75 @@ impl std::hash::Hasher for DigestHasher {
 
 type ByDigest<V> = HashMap<KeyDigest, V, std::hash::BuildHasherDefault<DigestHasher>>;
 
-/// The keys the request path looks up, and which key each user (by id)
-/// holds, so that a changed or deleted user's old key can be dropped.
+/// The keys the request path looks up, and which keys each user (by id)
+/// holds, so that a changed or deleted user's old keys can be dropped.
 #[derive(Default, Clone)]
 struct Table {
     by_key: ByDigest<Arc<Caller>>,
-    key_of: HashMap<i64, KeyDigest>,
+    keys_of: HashMap<i64, Vec<KeyDigest>>,
 }
 
 impl Table {
+    /// Drops the user's keys; returns their name if they had any.
     fn forget(&mut self, id: i64) -> Option<Arc<str>> {
-        let digest = self.key_of.remove(&id)?;
-        self.by_key.remove(&digest).map(|c| c.name.clone())
+        let digests = self.keys_of.remove(&id)?;
+        let mut name = None;
+        for d in digests {
+            name = self.by_key.remove(&d).map(|c| c.name.clone()).or(name);
+        }
+        name
     }
 
-    fn add(&mut self, row: &UserRow, ledger: Arc<Ledger>) {
-        if let Some(digest) = keys::HashedKey(row.key_hash.clone()).digest() {
-            self.key_of.insert(row.id, digest);
-            self.by_key
-                .insert(digest, Arc::new(Caller::from_row(row, ledger)));
+    fn add(
+        &mut self,
+        row: &UserRow,
+        keys: &[&KeyRow],
+        ledger: Arc<Ledger>,
+        team: Option<Arc<Team>>,
+    ) {
+        let name: Arc<str> = Arc::from(row.name.as_str());
+        let models = patterns(row.models.as_deref());
+        let limits = Caller::limits(row);
+        let mut digests = Vec::with_capacity(keys.len());
+        for k in keys {
+            let Some(digest) = keys::HashedKey(k.key_hash.clone()).digest() else {
+                continue;
+            };
+            let expires_at = match (row.expires_at, k.expires_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let caller = Caller {
+                name: name.clone(),
+                key: Arc::from(k.label.as_str()),
+                disabled: row.disabled,
+                expires_at,
+                models: models.clone(),
+                key_models: patterns(k.models.as_deref()),
+                limits,
+                ledger: ledger.clone(),
+                team: team.clone(),
+            };
+            digests.push(digest);
+            self.by_key.insert(digest, Arc::new(caller));
         }
+        self.keys_of.insert(row.id, digests);
     }
+}
+
+/// The keys of each user (by id).
+fn by_user(keys: &[KeyRow]) -> HashMap<i64, Vec<&KeyRow>> {
+    let mut out: HashMap<i64, Vec<&KeyRow>> = HashMap::new();
+    for k in keys {
+        out.entry(k.user_id).or_default().push(k);
+    }
+    out
 }
 
 #[derive(Default)]
 pub struct KeyTable {
     table: ArcSwap<Table>,
-    /// The users' ledgers, kept across reloads.
+    /// The users' and teams' ledgers, kept across reloads.
     ledgers: Arc<Ledgers>,
     /// Taken by whoever swaps in a new table (the refresher, a reload), so
     /// that neither swaps in a table made from an older one.
@@ -126,9 +228,32 @@ impl KeyTable {
         self.table.load().by_key.get(&keys::digest(key)).cloned()
     }
 
-    /// The users' ledgers (for the usage writer's refreshes).
+    /// The users' and teams' ledgers (for the usage writer's refreshes).
     pub fn ledgers(&self) -> Arc<Ledgers> {
         self.ledgers.clone()
+    }
+
+    /// Every team as it is now, by id, each with its ledger (kept across
+    /// reloads by name). Teams are few: all are read whenever any user
+    /// changed.
+    fn teams(&self, conn: &mut DbConnection) -> QueryResult<HashMap<i64, Arc<Team>>> {
+        let rows: Vec<TeamRow> = teams::all_rows(conn)?;
+        let ledgers = self
+            .ledgers
+            .teams()
+            .update(rows.iter().map(|t| (t.name.as_str(), t.limits())));
+        Ok(rows
+            .iter()
+            .filter_map(|t| {
+                let team = Team {
+                    name: Arc::from(t.name.as_str()),
+                    models: patterns(t.models.as_deref()),
+                    limits: t.limits(),
+                    ledger: ledgers.get(&t.name)?.clone(),
+                };
+                Some((t.id, Arc::new(team)))
+            })
+            .collect())
     }
 
     /// Loads every user now: at start, before the server accepts
@@ -137,13 +262,19 @@ impl KeyTable {
         let _swapping = self.swapping.lock().unwrap_or_else(|e| e.into_inner());
         let revision = users_revision(conn)?;
         let rows = users::all_rows(conn)?;
+        let keys = users::keys::rows_for(conn, None)?;
+        let teams = self.teams(conn)?;
         let ledgers = self
             .ledgers
+            .users()
             .update(rows.iter().map(|r| (r.name.as_str(), Caller::limits(r))));
+        let keys = by_user(&keys);
         let mut table = Table::default();
         for r in &rows {
             if let Some(ledger) = ledgers.get(&r.name) {
-                table.add(r, ledger.clone());
+                let team = r.team_id.and_then(|t| teams.get(&t).cloned());
+                let theirs = keys.get(&r.id).map_or(&[][..], Vec::as_slice);
+                table.add(r, theirs, ledger.clone(), team);
             }
         }
         self.table.store(Arc::new(table));
@@ -151,7 +282,8 @@ impl KeyTable {
     }
 
     /// Takes in what changed after revision `since`: the users changed or
-    /// added and those deleted, no others. Returns the revision now held.
+    /// added (with their keys and team) and those deleted, no others.
+    /// Returns the revision now held.
     pub fn refresh(&self, conn: &mut DbConnection, since: i64) -> QueryResult<i64> {
         let revision = users_revision(conn)?;
         if revision == since {
@@ -162,17 +294,23 @@ impl KeyTable {
         // now and again next time, which is harmless.
         let changed = users::rows_changed_after(conn, since)?;
         let deleted = users::deleted_after(conn, since)?;
+        let ids: Vec<i64> = changed.iter().map(|r| r.id).collect();
+        let keys = users::keys::rows_for(conn, Some(&ids))?;
+        let teams = self.teams(conn)?;
+        let keys = by_user(&keys);
         let mut table = Table::clone(&self.table.load());
         let mut gone = Vec::new();
-        for id in deleted.iter().chain(changed.iter().map(|r| &r.id)) {
+        for id in deleted.iter().chain(&ids) {
             gone.extend(table.forget(*id));
         }
-        let ledgers = self.ledgers.change(
+        let ledgers = self.ledgers.users().change(
             gone.iter().map(|n| &**n),
             changed.iter().map(|r| (r.name.as_str(), Caller::limits(r))),
         );
         for (r, ledger) in changed.iter().zip(ledgers) {
-            table.add(r, ledger);
+            let team = r.team_id.and_then(|t| teams.get(&t).cloned());
+            let theirs = keys.get(&r.id).map_or(&[][..], Vec::as_slice);
+            table.add(r, theirs, ledger, team);
         }
         self.table.store(Arc::new(table));
         tracing::debug!(

@@ -134,48 +134,16 @@ pub enum Refusal {
     Rate { message: String, retry_after: u64 },
 }
 
-/// What an admitted request holds; given back when dropped.
+/// What an admitted request holds of one ledger.
 #[derive(Debug)]
-pub struct Reservation {
+struct Part {
     ledger: Arc<Ledger>,
     tokens: i64,
     requests: i64,
     nano_usd: i64,
 }
 
-impl Reservation {
-    /// The request's tokens are known: hold exactly those until they are
-    /// committed and re-read, so that a batch gathering for a while neither
-    /// refuses others for a guess nor lets them use what was spent.
-    pub fn hold(&mut self, tokens: i64) {
-        if self.tokens == 0 {
-            return; // not counted against a token limit
-        }
-        self.ledger
-            .reserved_tokens
-            .fetch_add(tokens - self.tokens, Ordering::AcqRel);
-        self.tokens = tokens;
-    }
-
-    /// What it holds: (tokens, nano-USD).
-    pub fn held(&self) -> (i64, i64) {
-        (self.tokens, self.nano_usd)
-    }
-
-    /// The request's cost is known (the usage writer priced it): hold
-    /// exactly that until it is committed and re-read.
-    pub fn hold_cost(&mut self, nano_usd: i64) {
-        if self.nano_usd == 0 {
-            return; // not counted against a budget
-        }
-        self.ledger
-            .reserved_nano_usd
-            .fetch_add(nano_usd - self.nano_usd, Ordering::AcqRel);
-        self.nano_usd = nano_usd;
-    }
-}
-
-impl Drop for Reservation {
+impl Drop for Part {
     fn drop(&mut self) {
         self.ledger
             .reserved_tokens
@@ -186,6 +154,56 @@ impl Drop for Reservation {
         self.ledger
             .reserved_nano_usd
             .fetch_sub(self.nano_usd, Ordering::AcqRel);
+    }
+}
+
+/// What an admitted request holds of its user's ledger and (when the user
+/// is in a team) its team's: taken from both or neither, given back to
+/// both when dropped.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    parts: Vec<Part>,
+}
+
+impl Reservation {
+    /// The request's tokens are known: hold exactly those until they are
+    /// committed and re-read, so that a batch gathering for a while neither
+    /// refuses others for a guess nor lets them use what was spent.
+    pub fn hold(&mut self, tokens: i64) {
+        for p in &mut self.parts {
+            if p.tokens == 0 {
+                continue; // not counted against a token limit
+            }
+            p.ledger
+                .reserved_tokens
+                .fetch_add(tokens - p.tokens, Ordering::AcqRel);
+            p.tokens = tokens;
+        }
+    }
+
+    /// What it holds: (tokens, nano-USD), the most of any ledger's.
+    pub fn held(&self) -> (i64, i64) {
+        self.parts
+            .iter()
+            .fold((0, 0), |(t, u), p| (t.max(p.tokens), u.max(p.nano_usd)))
+    }
+
+    /// The request's cost is known (the usage writer priced it): hold
+    /// exactly that until it is committed and re-read.
+    pub fn hold_cost(&mut self, nano_usd: i64) {
+        for p in &mut self.parts {
+            if p.nano_usd == 0 {
+                continue; // not counted against a budget
+            }
+            p.ledger
+                .reserved_nano_usd
+                .fetch_add(nano_usd - p.nano_usd, Ordering::AcqRel);
+            p.nano_usd = nano_usd;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.parts.is_empty()
     }
 }
 
@@ -234,16 +252,108 @@ pub fn next_reset(period: LimitPeriod, now: NaiveDateTime) -> Option<NaiveDateTi
     next.and_hms_opt(0, 0, 0)
 }
 
+/// Whose limit refused a request: the caller's own, or their team's.
+#[derive(Debug, Clone, Copy)]
+enum Whose<'a> {
+    Own,
+    Team(&'a str),
+}
+
+impl Whose<'_> {
+    fn prefix(self) -> String {
+        match self {
+            Whose::Own => String::new(),
+            Whose::Team(t) => format!("your team `{t}`'s "),
+        }
+    }
+}
+
 /// `limit`: what is used up, as said (`token limit of 500`, `budget of $5.00`).
-fn quota_message(limit: &str, period: LimitPeriod, now: NaiveDateTime) -> String {
+fn quota_message(limit: &str, period: LimitPeriod, now: NaiveDateTime, whose: Whose) -> String {
+    let whose_limit = match whose {
+        Whose::Own => format!("You have used your {limit}"),
+        Whose::Team(t) => format!("Your team `{t}` has used its {limit}"),
+    };
     match next_reset(period, now) {
         Some(reset) => format!(
-            "You have used your {limit} for this {}; it resets at {}.",
+            "{whose_limit} for this {}; it resets at {}.",
             period.as_str(),
             crate::db::rfc3339(reset)
         ),
-        None => format!("You have used your {limit}; ask the gateway's admin for a top-up."),
+        None => format!("{whose_limit}; ask the gateway's admin for a top-up."),
     }
+}
+
+/// A request's place in a ledger's one-minute window; given back when a
+/// request is refused by another ledger (its team's, or its own), so a
+/// refused request uses up no limit.
+#[derive(Debug)]
+struct RateSlot {
+    ledger: Arc<Ledger>,
+    at: Instant,
+}
+
+impl RateSlot {
+    fn give_back(self) {
+        let mut recent = self.ledger.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = recent.iter().rposition(|t| *t == self.at) {
+            recent.remove(i);
+        }
+    }
+}
+
+/// One ledger whose limits a request must pass: the caller's own, or
+/// their team's (named).
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    pub limits: &'a Limits,
+    pub ledger: &'a Arc<Ledger>,
+    pub team: Option<&'a str>,
+}
+
+/// Admits a request against every account it must pass (its user's, then
+/// its team's), all or nothing: a refusal by one gives back what the
+/// others took (their reservations and rate slots). Each ledger's
+/// reservation is taken atomically, so racing requests cannot both fit
+/// one ledger's last dollar.
+pub fn admit(
+    accounts: &[Option<Account<'_>>],
+    want: Want,
+    now: NaiveDateTime,
+    at: Instant,
+) -> Result<Option<Reservation>, Refusal> {
+    let mut held = Reservation::default();
+    let mut slots = Vec::new();
+    for a in accounts.iter().flatten() {
+        let whose = a.team.map_or(Whose::Own, Whose::Team);
+        match a.ledger.admit_one(a.limits, want, now, at, whose) {
+            Ok((part, slot)) => {
+                held.parts.extend(part);
+                slots.extend(slot);
+            }
+            Err(refusal) => {
+                slots.into_iter().for_each(RateSlot::give_back);
+                return Err(refusal);
+            }
+        }
+    }
+    Ok((!held.is_empty()).then_some(held))
+}
+
+/// Takes a parallel slot of every account with a parallel limit, or
+/// `None` (with the limit that refused, and whose) when one has none free.
+pub fn start(accounts: &[Option<Account<'_>>]) -> Result<Vec<Running>, (i64, Option<String>)> {
+    let mut running = Vec::new();
+    for a in accounts.iter().flatten() {
+        if let Some(limit) = a.limits.parallel {
+            running.push(
+                a.ledger
+                    .start(limit)
+                    .ok_or_else(|| (limit, a.team.map(str::to_owned)))?,
+            );
+        }
+    }
+    Ok(running)
 }
 
 /// `$5.00`, or more decimals where a budget has them.
@@ -291,23 +401,44 @@ impl Ledger {
         (before < limit).then_some(slot)
     }
 
-    /// Admits a request that may use `want` (tokens, and what they cost;
-    /// 0: one that uses none, like a model list), or says why not.
-    pub fn admit(
+    /// Admits a request against this ledger alone (the unit tests').
+    #[cfg(test)]
+    fn admit(
         self: &Arc<Self>,
         limits: &Limits,
         want: Want,
         now: NaiveDateTime,
         at: Instant,
     ) -> Result<Option<Reservation>, Refusal> {
-        if let Some(rpm) = limits.rpm {
-            self.take_rate_slot(rpm, at)?;
-        }
+        let account = Account {
+            limits,
+            ledger: self,
+            team: None,
+        };
+        admit(&[Some(account)], want, now, at)
+    }
+
+    /// Takes what a request may use (`want`: tokens, and what they cost;
+    /// 0: one that uses none, like a model list) of this ledger, or says
+    /// why not.
+    fn admit_one(
+        self: &Arc<Self>,
+        limits: &Limits,
+        want: Want,
+        now: NaiveDateTime,
+        at: Instant,
+        whose: Whose,
+    ) -> Result<(Option<Part>, Option<RateSlot>), Refusal> {
+        let slot = match limits.rpm {
+            Some(rpm) => Some(self.take_rate_slot(rpm, at, whose)?),
+            None => None,
+        };
         if !limits.counts_usage() {
-            return Ok(None);
+            return Ok((None, slot));
         }
         let period = limits.period;
-        let mut held = Reservation {
+        let quota = |limit: String| Refusal::Quota(quota_message(&limit, period, now, whose));
+        let mut held = Part {
             ledger: self.clone(),
             tokens: 0,
             requests: 0,
@@ -315,13 +446,7 @@ impl Ledger {
         };
         if let (Some(limit), true) = (limits.requests, want.request) {
             held.requests = reserve(&self.used_requests, &self.reserved_requests, limit, 1, 1)
-                .ok_or_else(|| {
-                    Refusal::Quota(quota_message(
-                        &format!("request limit of {limit}"),
-                        period,
-                        now,
-                    ))
-                })?;
+                .ok_or_else(|| quota(format!("request limit of {limit}")))?;
         }
         // Dropping `held` on a refusal gives back what it took so far.
         if let (Some(limit), true) = (limits.tokens, want.tokens > 0) {
@@ -332,13 +457,7 @@ impl Ledger {
                 want.tokens,
                 want.floor_tokens,
             )
-            .ok_or_else(|| {
-                Refusal::Quota(quota_message(
-                    &format!("token limit of {limit}"),
-                    period,
-                    now,
-                ))
-            })?;
+            .ok_or_else(|| quota(format!("token limit of {limit}")))?;
         }
         if let (Some(limit), true) = (limits.budget, want.nano_usd > 0) {
             held.nano_usd = reserve(
@@ -348,17 +467,19 @@ impl Ledger {
                 want.nano_usd,
                 want.floor_nano_usd,
             )
-            .ok_or_else(|| {
-                let budget = format!("budget of {}", usd_text(limit));
-                Refusal::Quota(quota_message(&budget, period, now))
-            })?;
+            .ok_or_else(|| quota(format!("budget of {}", usd_text(limit))))?;
         }
-        Ok(Some(held))
+        Ok((Some(held), slot))
     }
 
     /// A sliding one-minute window: the (N+1)th request within any 60 s is
     /// refused, with the seconds until the oldest one leaves the window.
-    fn take_rate_slot(&self, rpm: i64, at: Instant) -> Result<(), Refusal> {
+    fn take_rate_slot(
+        self: &Arc<Self>,
+        rpm: i64,
+        at: Instant,
+        whose: Whose,
+    ) -> Result<RateSlot, Refusal> {
         const MINUTE: Duration = Duration::from_secs(60);
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         while recent
@@ -374,13 +495,17 @@ impl Ledger {
             let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             return Err(Refusal::Rate {
                 message: format!(
-                    "Rate limit reached: {rpm} requests per minute. Try again in {retry_after} s."
+                    "Rate limit reached: {}{rpm} requests per minute. Try again in {retry_after} s.",
+                    whose.prefix()
                 ),
                 retry_after,
             });
         }
         recent.push_back(at);
-        Ok(())
+        Ok(RateSlot {
+            ledger: self.clone(),
+            at,
+        })
     }
 
     /// What is left of `limits` now, for the caller to pace itself by.
@@ -444,16 +569,39 @@ impl Ledger {
     }
 }
 
-/// Every user's ledger with their limits, kept across key-table reloads
-/// (a rotated key or a changed limit keeps what a user used and
-/// reserved). The key table and the usage writer both call down into this
-/// one owner (the writer refreshes it: `usage::daily::refresh`).
+/// Every user's and every team's ledger with their limits, kept across
+/// key-table reloads (a rotated key or a changed limit keeps what a user
+/// or team used and reserved). The key table and the usage writer both
+/// call down into this one owner (the writer refreshes it:
+/// `usage::daily::refresh`).
 #[derive(Default)]
 pub struct Ledgers {
-    users: Mutex<HashMap<String, (Limits, Arc<Ledger>)>>,
+    users: ByName,
+    teams: ByName,
 }
 
 impl Ledgers {
+    pub fn users(&self) -> &ByName {
+        &self.users
+    }
+
+    pub fn teams(&self) -> &ByName {
+        &self.teams
+    }
+
+    /// Whether any user's or team's usage counts against a limit.
+    pub fn any_limited(&self) -> bool {
+        self.users.any_limited() || self.teams.any_limited()
+    }
+}
+
+/// The ledgers of users (or of teams) by name.
+#[derive(Default)]
+pub struct ByName {
+    users: Mutex<HashMap<String, (Limits, Arc<Ledger>)>>,
+}
+
+impl ByName {
     /// Takes the users as they are now (name and limits); returns each
     /// one's ledger, made for those that are new. Users not given are
     /// dropped.
@@ -644,7 +792,7 @@ mod tests {
         let r = ledger
             .admit(&tokens(1000), want(500), at(NOW), Instant::now())
             .unwrap();
-        assert_eq!(r.unwrap().tokens, 10);
+        assert_eq!(r.unwrap().held().0, 10);
         ledger.set_used(0, 1000, 0);
         let refused = ledger
             .admit(&tokens(1000), want(1), at(NOW), Instant::now())

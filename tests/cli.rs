@@ -107,11 +107,11 @@ fn user_add_prints_the_key_once_in_three_forms() {
             );
         }
     } else {
-        use chatgate::db::schema::users::dsl::*;
+        use chatgate::db::schema::keys::dsl as k;
         use diesel::prelude::*;
         let pool = chatgate::db::open(&cli.db_url).unwrap();
-        let rows: Vec<(String, String, String)> = users
-            .select((name, key_hash, key_hint))
+        let rows: Vec<(String, String, String)> = k::keys
+            .select((k::label, k::key_hash, k::key_hint))
             .load(&mut pool.get().unwrap())
             .unwrap();
         for k in keys {
@@ -318,7 +318,7 @@ fn list_show_edit_disable_enable_remove() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",budget_usd,spent_usd"),
+            .ends_with(",budget_usd,spent_usd,team"),
         "{csv}"
     );
     let err = cli.fails(&["user", "edit", "bob", "--budget-usd=-3"], 2);

@@ -95,6 +95,7 @@ async fn usage_from_both_lands_in_one_report() {
     let query = report::Query {
         range,
         users: vec!["alice".into()],
+        teams: Vec::new(),
         by: vec![GroupBy::Model],
     };
     let rows = report::run(&mut pool.get().unwrap(), &query).unwrap();

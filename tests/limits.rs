@@ -259,7 +259,7 @@ async fn limit_periods_reset_with_the_clock() {
     let used_at = |now: &str| {
         chatgate::usage::daily::refresh(&mut pool.get().unwrap(), &ledgers, at(now)).unwrap();
         ["daily", "monthly"]
-            .map(|n| (n.to_string(), ledgers.get(n).unwrap().snapshot()[0]))
+            .map(|n| (n.to_string(), ledgers.users().get(n).unwrap().snapshot()[0]))
             .to_vec()
     };
     let u = |d: i64, m: i64| vec![("daily".to_string(), d), ("monthly".to_string(), m)];

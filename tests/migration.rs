@@ -141,6 +141,28 @@ fn a_database_of_the_last_release_keeps_its_records_and_reports() {
         assert_eq!(got, want, "{file}");
     }
     assert_eq!(stored_lines(&url), expected_lines());
+    // Each user's one key is now their key `default`.
+    let out = assert_cmd::Command::cargo_bin("chatgate")
+        .unwrap()
+        .args(["--database", &url, "key", "list", "--format", "json"])
+        .output()
+        .unwrap();
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<_> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| format!("{} {} {}", k["user"], k["label"], k["key_hint"]))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            r#""alice" "default" "sk-al…0000""#,
+            r#""bob" "default" "sk-bo…0000""#,
+            r#""carol" "default" "sk-ca…0000""#,
+            r#""demo" "default" "sk-xE…YvrH""#,
+        ]
+    );
     let next = write_one_more(&url);
     assert_eq!(
         line(&next)[line(&next).find("|alice").unwrap()..],
@@ -198,4 +220,39 @@ fn todays_schema_migrates_on_this_backend() {
     drop(conn);
     assert_eq!(stored_lines(&url), expected_lines());
     assert_eq!(write_one_more(&url).user, "alice");
+}
+
+/// Users made before teams and keys (000012) keep their key as `default`,
+/// on every backend: written into the schema of the release before, then
+/// migrated, then served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_from_before_several_keys_is_the_users_default_key() {
+    let (mut config, dir) = test_config(Vec::new());
+    let url = config.database.url.clone();
+    let key = chatgate::keys::PlainKey::generate();
+    {
+        let mut conn = chatgate::db::connect(&url).unwrap();
+        chatgate::db::migrate_through(&mut conn, "2026-12-07-000011").unwrap();
+        conn.batch_execute(&format!(
+            "INSERT INTO users (name, key_hash, key_hint, created_at, models) \
+             VALUES ('olga', '{}', '{}', '2026-12-01 10:00:00', '[\"gpt-4o\"]')",
+            key.hashed().0,
+            key.hint()
+        ))
+        .unwrap();
+        chatgate::db::migrate(&mut conn).unwrap();
+    }
+    let mut conn = chatgate::db::connect(&url).unwrap();
+    let keys = chatgate::users::keys::list(&mut conn, Some("olga")).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        (keys[0].label.as_str(), keys[0].key_hint.clone()),
+        ("default", key.hint())
+    );
+    drop(conn);
+    config.database.url = url;
+    let mock = start_mock();
+    config.upstreams = vec![openai_upstream("mock", &mock.url, &["*"])];
+    let app = spawn_app(config, dir);
+    assert_eq!(model_ids(&app, key.expose()).await, ["gpt-4o"]);
 }

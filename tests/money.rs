@@ -101,6 +101,7 @@ async fn each_record_is_priced_with_its_cached_tokens() {
         )
         .unwrap(),
         users: Vec::new(),
+        teams: Vec::new(),
         by: vec![chatgate::usage::report::GroupBy::Model],
     };
     let rows = chatgate::usage::report::run(&mut conn, &query).unwrap();

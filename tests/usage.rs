@@ -289,6 +289,7 @@ async fn two_thousand_concurrent_requests_leave_two_thousand_records() {
         // Today and yesterday, in case the test runs across midnight.
         range: report::period("2d", chrono::Utc::now().naive_utc()).unwrap(),
         users: Vec::new(),
+        teams: Vec::new(),
         by: vec![GroupBy::Model],
     };
     let rows = report::run(&mut pool.get().unwrap(), &query).unwrap();
@@ -493,7 +494,16 @@ fn usage_of_many_users_is_read_in_one_query() {
         v
     };
     let read = |conn: &mut chatgate::db::DbConnection, names: &[String]| {
-        sorted(chatgate::usage::daily::used_by_users(conn, names, today, None).unwrap())
+        sorted(
+            chatgate::usage::daily::used_by(
+                conn,
+                names,
+                chatgate::usage::daily::Of::Users,
+                today,
+                None,
+            )
+            .unwrap(),
+        )
     };
     let from_few = read(&mut conn, &few);
     assert_eq!(
@@ -682,6 +692,7 @@ async fn records_older_than_keep_records_are_pruned_and_their_space_given_back()
             until: chatgate::usage::report::midnight(now.date() + chrono::Duration::days(1)),
         },
         users: vec![],
+        teams: vec![],
         by: vec![],
     };
     let rows = chatgate::usage::report::run(&mut conn, &q).unwrap();
@@ -828,6 +839,7 @@ async fn records_name_the_client_and_reports_group_by_client_and_endpoint() {
         &chatgate::usage::report::Query {
             range: chatgate::usage::range::period("today", chatgate::db::now()).unwrap(),
             users: vec![],
+            teams: vec![],
             by: vec![
                 chatgate::usage::report::GroupBy::Client,
                 chatgate::usage::report::GroupBy::Endpoint,

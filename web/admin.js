@@ -3,72 +3,16 @@
 
 import { call, session } from './api.js';
 import { chart, dailySeries } from './account.js';
-import { alertBox, field, fmtDate, fmtNumber, fmtUsd, h, mount } from './dom.js';
+import { alertBox, field, fmtNumber, fmtValue, h, mount } from './dom.js';
+import { keyShown, modal, rechargeDialog, ruleBody, ruleFields, sortableHead, sorted, value } from './forms.js';
 
 const COLUMNS = [
   ['name', 'Name'], ['status', 'Status'], ['key_hint', 'Key'], ['created_at', 'Created'],
   ['expires_at', 'Expires'], ['last_used_at', 'Last used'], ['tokens_used', 'Tokens used'],
   ['token_limit', 'Token limit'], ['requests_used', 'Requests used'], ['request_limit', 'Request limit'],
   ['spent_usd', 'Spent (USD)'], ['budget_usd', 'Budget (USD)'], ['limit_period', 'Period'], ['models', 'Models'], ['rpm', 'RPM'], ['max_parallel', 'Max parallel'],
-  ['note', 'Note'],
+  ['team', 'Team'], ['note', 'Note'],
 ];
-
-function show(v, col) {
-  if (v === null || v === undefined) return '—';
-  if (Array.isArray(v)) return v.join(', ');
-  if (col.endsWith('_at')) return fmtDate(v);
-  if (col.endsWith('_usd')) return fmtUsd(v);
-  return typeof v === 'number' ? fmtNumber(v) : String(v);
-}
-
-/// `""` leaves a setting as it is in an edit, clears it where `clear`.
-function numberOrNull(s) {
-  const t = s.trim();
-  if (t === '' || t === 'none') return null;
-  const n = Number(t);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`“${t}” is not a whole number ≥ 0`);
-  return n;
-}
-
-/// `""`/`none` clears; otherwise an amount of USD ≥ 0 (sent as a number).
-function usdOrNull(s) {
-  const t = s.trim().replace(/^\$/, '');
-  if (t === '' || t === 'none') return null;
-  if (!/^\d*\.?\d+$|^\d+\.$/.test(t)) throw new Error(`“${t}” is not an amount of USD ≥ 0`);
-  return Number(t);
-}
-
-function modal(title, fields, submitLabel, onSubmit) {
-  const problem = h('div', { class: 'notice' });
-  const dialog = h('dialog', { 'aria-label': title });
-  const form = h('form', {
-    method: 'dialog',
-    onsubmit: async (ev) => {
-      ev.preventDefault();
-      problem.replaceChildren();
-      try {
-        await onSubmit();
-        dialog.close();
-        dialog.remove();
-      } catch (e) {
-        problem.replaceChildren(alertBox(e.message));
-      }
-    },
-  }, h('h3', { text: title }), fields, problem,
-  h('div', { class: 'buttons' }, h('button', { type: 'submit', text: submitLabel }),
-    h('button', { type: 'button', text: 'Cancel', onclick: () => { dialog.close(); dialog.remove(); } })));
-  dialog.append(form);
-  document.body.append(dialog);
-  dialog.showModal();
-  return dialog;
-}
-
-function keyShown(name, key) {
-  const box = h('input', { 'aria-label': 'New key', readonly: true, value: key, size: 40 });
-  return h('div', { class: 'newkey', role: 'status' },
-    h('p', { text: `The key of ${name}, shown this once:` }), box,
-    h('button', { type: 'button', text: 'Copy', onclick: () => { box.select(); navigator.clipboard?.writeText(key); } }));
-}
 
 export async function adminUsers(rerender) {
   const token = session.admin();
@@ -80,7 +24,7 @@ export async function adminUsers(rerender) {
     mount(alertBox(e.message));
     return;
   }
-  let sortBy = 'name', asc = true;
+  const order = { sortBy: 'name', asc: true };
   const filter = h('input', { type: 'search', 'aria-label': 'Filter', placeholder: 'Filter users' });
   const outcome = h('div', { class: 'outcome' });
   const body = h('tbody');
@@ -118,78 +62,44 @@ export async function adminUsers(rerender) {
   }
 
   function draw() {
-    head.replaceChildren(...COLUMNS.map(([col, title]) => h('th', { scope: 'col', 'aria-sort': col === sortBy ? (asc ? 'ascending' : 'descending') : null },
-      h('button', { type: 'button', text: title, onclick: () => { asc = sortBy === col ? !asc : true; sortBy = col; draw(); } }))),
-    h('th', { scope: 'col', text: 'Actions' }));
+    sortableHead(head, COLUMNS, order, draw);
     const needle = filter.value.trim().toLowerCase();
-    const shown = users
-      .filter((u) => !needle || [u.name, u.note, u.status, u.key_hint].some((v) => (v || '').toLowerCase().includes(needle)))
-      .sort((a, b) => {
-        const x = a[sortBy] ?? '', y = b[sortBy] ?? '';
-        const c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
-        return asc ? c : -c;
-      });
+    const shown = sorted(users
+      .filter((u) => !needle || [u.name, u.note, u.status, u.key_hint, u.team].some((v) => (v || '').toLowerCase().includes(needle))), order);
     body.replaceChildren(...shown.map((u) => h('tr', {},
-      COLUMNS.map(([col]) => (col === 'name' ? h('th', { scope: 'row', text: u.name }) : h('td', { text: show(u[col], col) }))),
+      COLUMNS.map(([col]) => (col === 'name' ? h('th', { scope: 'row', text: u.name }) : h('td', { text: fmtValue(u[col], col) }))),
       rowButtons(u))));
-  }
-
-  function settingsFields(u) {
-    const input = (label, value) => field(label, h('input', { value: value ?? '', 'data-field': label }));
-    return [
-      input('Token limit', u?.token_limit), input('Request limit', u?.request_limit),
-      field('Budget (USD)', h('input', { value: u?.budget_usd ?? '', 'data-field': 'Budget (USD)', inputmode: 'decimal' })),
-      field('Period', h('select', { 'data-field': 'Period' }, ['total', 'day', 'month'].map((p) => h('option', { value: p, text: p, selected: (u?.limit_period ?? 'total') === p })))),
-      input('Models', u?.models?.join(',')), input('Expires', u?.expires_at),
-      input('RPM', u?.rpm), input('Max parallel', u?.max_parallel), input('Note', u?.note),
-    ];
-  }
-  const value = (dialog, label) => dialog.querySelector(`[data-field="${label}"]`).value;
-  function settingsBody(dialog) {
-    const models = value(dialog, 'Models').trim();
-    const expires = value(dialog, 'Expires').trim();
-    return {
-      token_limit: numberOrNull(value(dialog, 'Token limit')),
-      request_limit: numberOrNull(value(dialog, 'Request limit')),
-      budget_usd: usdOrNull(value(dialog, 'Budget (USD)')),
-      limit_period: value(dialog, 'Period'),
-      models: models ? models.split(',').map((m) => m.trim()).filter(Boolean) : null,
-      expires: expires || null,
-      rpm: numberOrNull(value(dialog, 'RPM')),
-      max_parallel: numberOrNull(value(dialog, 'Max parallel')),
-      note: value(dialog, 'Note'),
-    };
   }
 
   function add() {
     const d = modal('Add user', [
       field('Name', h('input', { 'data-field': 'Name', required: true })),
-      ...settingsFields(null),
+      ...ruleFields(null),
     ], 'Create', async () => {
-      const body = { name: value(d, 'Name').trim(), ...settingsBody(d) };
+      const body = { name: value(d, 'Name').trim(), ...ruleBody(d) };
       if (body.expires === null) delete body.expires;
       const r = await call('/admin/users', token, { method: 'POST', body });
       await act('Add user', async () => keyShown(r.name, r.key));
     });
   }
-  function edit(u) {
-    const d = modal(`Edit ${u.name}`, settingsFields(u), 'Save', async () => {
-      await call(path(u.name), token, { method: 'PATCH', body: settingsBody(d) });
+  async function edit(u) {
+    let teams;
+    try {
+      teams = await call('/admin/teams', token);
+    } catch (e) {
+      outcome.replaceChildren(alertBox(`Edit: ${e.message}`));
+      return;
+    }
+    const team = h('select', { 'data-field': 'Team' },
+      h('option', { value: '', text: 'No team', selected: !u.team }),
+      teams.map((t) => h('option', { value: t.name, text: t.name, selected: u.team === t.name })));
+    const d = modal(`Edit ${u.name}`, [field('Team', team), ...ruleFields(u)], 'Save', async () => {
+      await call(path(u.name), token, { method: 'PATCH', body: { ...ruleBody(d), team: team.value || null } });
       await act('Edit', async () => null);
     });
   }
   function recharge(u) {
-    const d = modal(`Recharge ${u.name}`, [
-      field('Tokens', h('input', { 'data-field': 'Tokens', inputmode: 'numeric' })),
-      field('Requests', h('input', { 'data-field': 'Requests', inputmode: 'numeric' })),
-      field('USD', h('input', { 'data-field': 'USD', inputmode: 'decimal' })),
-    ], 'Recharge', async () => {
-      const body = {};
-      const t = numberOrNull(value(d, 'Tokens')), r = numberOrNull(value(d, 'Requests'));
-      const usd = usdOrNull(value(d, 'USD'));
-      if (t !== null) body.tokens = t;
-      if (r !== null) body.requests = r;
-      if (usd !== null) body.usd = usd;
+    rechargeDialog(u.name, async (body) => {
       await call(path(u.name, '/recharge'), token, { method: 'POST', body });
       await act('Recharge', async () => null);
     });
@@ -203,7 +113,7 @@ export async function adminUsers(rerender) {
   mount(
     h('h2', { text: 'Users' }),
     h('div', { class: 'toolbar' }, field('Filter', filter), h('button', { type: 'button', text: 'Add user', onclick: add }),
-      h('a', { href: '#/admin/usage', text: 'Usage' })),
+      h('a', { href: '#/admin/usage', text: 'Usage' }), h('a', { href: '#/admin/teams', text: 'Teams' })),
     outcome,
     h('div', { class: 'scroll' }, h('table', { 'aria-label': 'Users' }, h('thead', {}, head), body)),
   );
@@ -260,7 +170,7 @@ export async function adminUsage(rerender) {
   }
   period.addEventListener('change', load);
   mount(h('h2', { text: 'Usage' }),
-    h('div', { class: 'toolbar' }, field('Period', period), download, h('a', { href: '#/admin', text: 'Users' })),
+    h('div', { class: 'toolbar' }, field('Period', period), download, h('a', { href: '#/admin', text: 'Users' }), h('a', { href: '#/admin/teams', text: 'Teams' })),
     notice, plot, table, h('h3', { text: 'By client and endpoint' }), clients);
   await load();
 }

@@ -4,6 +4,8 @@ import { call, session } from './api.js';
 import { accountPage } from './account.js';
 import { adminUsage, adminUsers } from './admin.js';
 import { chatPage } from './chat.js';
+import { keysPage } from './keys.js';
+import { adminTeams } from './teams.js';
 import { alertBox, field, h, mount } from './dom.js';
 
 function signIn({ label, title, check, store }) {
@@ -30,7 +32,7 @@ function signIn({ label, title, check, store }) {
 
 function nav() {
   const links = [];
-  if (session.key()) links.push(['#/chat', 'Chat'], ['#/account', 'Account']);
+  if (session.key()) links.push(['#/chat', 'Chat'], ['#/account', 'Account'], ['#/keys', 'Keys']);
   links.push(['#/admin', 'Admin']);
   const here = location.hash || '#/chat';
   const items = links.map(([href, text]) => h('a', { href, text, 'aria-current': here.startsWith(href) ? 'page' : null }));
@@ -57,13 +59,15 @@ export async function route() {
       });
       return;
     }
-    return page.startsWith('#/admin/usage') ? adminUsage(route) : adminUsers(route);
+    if (page.startsWith('#/admin/usage')) return adminUsage(route);
+    return page.startsWith('#/admin/teams') ? adminTeams(route) : adminUsers(route);
   }
   if (!session.key()) {
     signIn({ label: 'API key', title: 'Sign in', check: (k) => call('/v1/me', k), store: session.setKey });
     return;
   }
   try {
+    if (page.startsWith('#/keys')) return await keysPage(route);
     return await (page.startsWith('#/account') ? accountPage() : chatPage());
   } catch (e) {
     mount(alertBox(e.message));

@@ -48,3 +48,12 @@ export function fmtUsd(n) {
 export function fmtDate(s) {
   return s ? s.replace('T', ' ').replace(/\.\d+/, '').replace('Z', ' UTC') : '—';
 }
+
+/// A field of a user or team as a table shows it (by the field's name).
+export function fmtValue(v, col) {
+  if (v === null || v === undefined) return '—';
+  if (Array.isArray(v)) return v.join(', ');
+  if (col.endsWith('_at')) return fmtDate(v);
+  if (col.endsWith('_usd')) return fmtUsd(v);
+  return typeof v === 'number' ? fmtNumber(v) : String(v);
+}

@@ -5,7 +5,9 @@ pub mod assets;
 pub mod config;
 pub mod db;
 pub mod import;
+pub mod key;
 pub mod serve;
+pub mod team;
 pub mod token;
 pub mod usage;
 pub mod user;
@@ -53,6 +55,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => a.run(ctx),
         Command::User(c) => c.run(&ctx),
         Command::Token(c) => c.run(&ctx),
+        Command::Team(c) => c.run(&ctx),
+        Command::Key(c) => c.run(&ctx),
         Command::Config(c) => c.run(&ctx),
         Command::Db(c) => c.run(&ctx),
         Command::Usage(c) => c.run(&ctx),

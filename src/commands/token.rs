@@ -13,6 +13,9 @@ pub enum Command {
     /// Issue a new key for a user and print it (shown once)
     Rotate {
         name: String,
+        /// Which of the user's keys (default: `default`, or their only key)
+        #[arg(long, value_name = "L")]
+        label: Option<String>,
         /// Use this key instead of generating one
         #[arg(long, value_name = "T")]
         token: Option<String>,
@@ -27,6 +30,7 @@ impl Command {
         match self {
             Command::Rotate {
                 name,
+                label,
                 token,
                 format,
             } => {
@@ -36,8 +40,8 @@ impl Command {
                     .transpose()
                     .context("--token")?;
                 let mut conn = ctx.connection()?;
-                let key = users::rotate(&mut conn, &name, key)?;
-                print_key(ctx, &name, &key, format, "rotated")?;
+                let (label, key) = users::keys::rotate(&mut conn, &name, label.as_deref(), key)?;
+                print_key(ctx, &name, &key, format, &format!("`{label}`, rotated"))?;
                 say(
                     ctx,
                     "the old key stops working within 2 seconds on running servers",

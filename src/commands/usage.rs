@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Usage grouped by user, model, day, month, upstream, endpoint or client (default: this month by user)
+    /// Usage grouped by user, team, key, model, day, month, upstream, endpoint or client (default: this month by user)
     Report(ReportArgs),
     /// Delete per-request records older than DATE; daily totals stay for reports
     Prune {
@@ -40,6 +40,9 @@ pub struct ReportArgs {
     /// Only these users (repeatable)
     #[arg(long = "user", value_name = "NAME")]
     users: Vec<String>,
+    /// Only these teams' usage, made while the users were in them (repeatable)
+    #[arg(long = "team", value_name = "NAME")]
+    teams: Vec<String>,
     /// Grouping keys, comma-separated
     #[arg(long, value_delimiter = ',', default_value = "user",
           value_parser = clap::builder::PossibleValuesParser::new(GroupBy::NAMES)
@@ -101,6 +104,7 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<()> {
     let query = report::Query {
         range,
         users: a.users,
+        teams: a.teams,
         by: a.by,
     };
     let mut conn = ctx.connection()?;
@@ -142,13 +146,12 @@ fn render(rows: &[report::Row], by: &[GroupBy], format: Format) -> anyhow::Resul
             let header: Vec<&str> = header.iter().map(String::as_str).collect();
             let mut t = output::table(&header);
             for r in rows {
-                t.add_row(
-                    r.keys
-                        .iter()
-                        .cloned()
-                        .chain(metric_cells(r))
-                        .collect::<Vec<_>>(),
-                );
+                // A user without a team shows as `-`.
+                let keys = r.keys.iter().zip(by).map(|(k, g)| match (g, k.is_empty()) {
+                    (GroupBy::Team, true) => "-".to_owned(),
+                    _ => k.clone(),
+                });
+                t.add_row(keys.chain(metric_cells(r)).collect::<Vec<_>>());
             }
             let total = report::totals(rows);
             let mut label = vec![String::new(); by.len()];

@@ -80,6 +80,19 @@ pub struct AddArgs {
 /// The settings `add` and `edit` share; `none`/`never` clears one.
 #[derive(Debug, Args)]
 pub struct SettingsArgs {
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never
+    #[arg(long, value_name = "DATE|DURATION", value_parser = users::parse_expiry)]
+    expires: Option<Setting<NaiveDateTime>>,
+    /// The user's team (none = no team)
+    #[arg(long, value_name = "TEAM", value_parser = users::parse_team)]
+    team: Option<Setting<String>>,
+}
+
+/// The rules users and teams share (`user add/edit`, `team add/edit`).
+#[derive(Debug, Args)]
+pub struct RuleArgs {
     /// Token limit per period (none = unlimited)
     #[arg(long, value_name = "N", value_parser = users::parse_count)]
     token_limit: Option<Setting<i64>>,
@@ -94,9 +107,6 @@ pub struct SettingsArgs {
           value_parser = clap::builder::PossibleValuesParser::new(LimitPeriod::NAMES)
               .map(|p| LimitPeriod::parse(&p).expect("a listed name")))]
     limit_period: Option<LimitPeriod>,
-    /// Expiry: YYYY-MM-DD (end of day, UTC), RFC 3339, a duration (30d, 12h, 90m) or never
-    #[arg(long, value_name = "DATE|DURATION", value_parser = users::parse_expiry)]
-    expires: Option<Setting<NaiveDateTime>>,
     /// Allowed models: comma-separated glob patterns (none = all)
     #[arg(long, value_name = "LIST", value_parser = users::parse_models)]
     models: Option<Setting<Vec<String>>>,
@@ -111,19 +121,30 @@ pub struct SettingsArgs {
     note: Option<Setting<String>>,
 }
 
-impl From<SettingsArgs> for UserSettings {
-    fn from(a: SettingsArgs) -> UserSettings {
+impl From<RuleArgs> for UserSettings {
+    fn from(a: RuleArgs) -> UserSettings {
         UserSettings {
             token_limit: a.token_limit,
             request_limit: a.request_limit,
             budget: a.budget_usd,
             limit_period: a.limit_period,
-            expires: a.expires,
+            expires: None,
             models: a.models,
             rpm: a.rpm,
             max_parallel: a.max_parallel,
             note: a.note,
             disabled: None,
+            team: None,
+        }
+    }
+}
+
+impl From<SettingsArgs> for UserSettings {
+    fn from(a: SettingsArgs) -> UserSettings {
+        UserSettings {
+            expires: a.expires,
+            team: a.team,
+            ..a.rules.into()
         }
     }
 }
@@ -147,6 +168,7 @@ const USER_FIELDS: &[&str] = &[
     "max_parallel",
     "budget_usd",
     "spent_usd",
+    "team",
 ];
 
 impl Command {
@@ -257,7 +279,7 @@ fn describe(counts: &[(String, i64)]) -> String {
 }
 
 /// `used / limit (left)`, or just `used` without a limit.
-fn limit(used: i64, limit: Option<i64>) -> String {
+pub(super) fn limit(used: i64, limit: Option<i64>) -> String {
     match limit {
         Some(l) => format!("{used} / {l} ({} left)", (l - used).max(0)),
         None => used.to_string(),
@@ -265,11 +287,11 @@ fn limit(used: i64, limit: Option<i64>) -> String {
 }
 
 /// `$12.50`, as refusals name a budget.
-fn dollars(usd: f64) -> String {
+pub(super) fn dollars(usd: f64) -> String {
     crate::limits::usd_text((usd * 1e9).round() as i64)
 }
 
-fn or_dash(v: Option<&str>) -> String {
+pub(super) fn or_dash(v: Option<&str>) -> String {
     v.unwrap_or("-").to_owned()
 }
 
@@ -289,6 +311,7 @@ fn print_users(list: &[UserView], format: Format) -> anyhow::Result<()> {
                 "BUDGET",
                 "SPENT",
                 "PERIOD",
+                "TEAM",
                 "LAST USED",
             ]);
             for u in list {
@@ -303,6 +326,7 @@ fn print_users(list: &[UserView], format: Format) -> anyhow::Result<()> {
                     u.budget_usd.map_or_else(|| "-".into(), dollars),
                     dollars(u.spent_usd),
                     u.limit_period.as_str().to_owned(),
+                    or_dash(u.team.as_deref()),
                     or_dash(u.last_used_at.as_deref()),
                 ]);
             }
@@ -327,6 +351,7 @@ fn print_detail(u: &UserView) -> anyhow::Result<()> {
         ("name", u.name.clone()),
         ("status", u.status.as_str().to_owned()),
         ("key", u.key_hint.clone()),
+        ("team", or_dash(u.team.as_deref())),
         ("created", u.created_at.clone()),
         ("expires", or_dash(u.expires_at.as_deref())),
         ("last used", or_dash(u.last_used_at.as_deref())),

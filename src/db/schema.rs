@@ -6,8 +6,6 @@ diesel::table! {
     users (id) {
         id -> BigInt,
         name -> Text,
-        key_hash -> Text,
-        key_hint -> Text,
         disabled -> Bool,
         created_at -> crate::db::moment::Moment,
         expires_at -> Nullable<crate::db::moment::Moment>,
@@ -22,6 +20,40 @@ diesel::table! {
         budget_nano_usd -> Nullable<BigInt>,
         /// The `revisions` value of the row's last change (triggers set it).
         revision -> BigInt,
+        team_id -> Nullable<BigInt>,
+        /// Bumped by every change to the user's keys or team, so that the
+        /// revision triggers fire and running servers reload the user.
+        touched -> BigInt,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> BigInt,
+        name -> Text,
+        created_at -> crate::db::moment::Moment,
+        token_limit -> Nullable<BigInt>,
+        request_limit -> Nullable<BigInt>,
+        budget_nano_usd -> Nullable<BigInt>,
+        limit_period -> Text,
+        models -> Nullable<Text>,
+        rpm -> Nullable<BigInt>,
+        max_parallel -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    keys (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        label -> Text,
+        key_hash -> Text,
+        key_hint -> Text,
+        created_at -> crate::db::moment::Moment,
+        expires_at -> Nullable<crate::db::moment::Moment>,
+        last_used_at -> Nullable<crate::db::moment::Moment>,
+        models -> Nullable<Text>,
     }
 }
 
@@ -54,6 +86,10 @@ diesel::table! {
         request_id -> Nullable<Text>,
         /// The client family (usage::client), interned.
         client_id -> Nullable<BigInt>,
+        /// The label of the key it came through, interned.
+        key_id -> Nullable<BigInt>,
+        /// The team its user belonged to then, interned.
+        team_id -> Nullable<BigInt>,
     }
 }
 
@@ -72,11 +108,13 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_daily (day, user_name, model, upstream) {
+    usage_daily (day, user_name, model, upstream, team) {
         day -> Date,
         user_name -> Text,
         model -> Text,
         upstream -> Text,
+        /// '' for none.
+        team -> Text,
         requests -> BigInt,
         errors -> BigInt,
         prompt_tokens -> BigInt,
@@ -113,5 +151,9 @@ diesel::table! {
         created_at -> crate::db::moment::Moment,
         next_poll_at -> crate::db::moment::Moment,
         polls -> BigInt,
+        /// The team whose limits it holds too ('' for none).
+        team_name -> Text,
     }
 }
+
+diesel::allow_tables_to_appear_in_same_query!(users, keys, teams);

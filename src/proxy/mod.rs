@@ -65,6 +65,8 @@ pub async fn handle(
             at: crate::usage::records::now(),
             request_id: id.to_str().ok().map(Box::from),
             user: caller.name.clone(),
+            key: caller.key.clone(),
+            team: caller.team.as_ref().map(|t| t.name.clone()),
             client: crate::usage::client::family(
                 req.headers()
                     .get(actix_web::http::header::USER_AGENT)
@@ -219,15 +221,12 @@ impl Request<'_> {
             Endpoint::Extra(i) => pending.record.endpoint = allowed[i].clone(),
             Endpoint::Known(_) => {}
         }
-        let caller = self.caller;
-        if let Some(limit) = caller.limits.parallel {
-            pending.running = Some(
-                caller
-                    .ledger
-                    .start(limit)
-                    .ok_or(ApiError::Parallel(limit))?,
-            );
-        }
+        pending.running = crate::limits::start(&self.caller.accounts()).map_err(|(limit, team)| {
+            ApiError::Parallel(match team {
+                None => format!("You have {limit} requests running, your parallel limit; wait for one to finish."),
+                Some(t) => format!("Your team `{t}` has {limit} requests running, its parallel limit; wait for one to finish."),
+            })
+        })?;
         let limits = &live.config.limits;
         let deadline = tokio::time::Instant::from_std(self.started + limits.client_body_timeout);
         let incoming = Incoming::new(payload, limits.max_body_bytes, deadline);
@@ -285,10 +284,9 @@ impl Request<'_> {
         pending: &mut Pending,
         live: &Live,
     ) -> Result<Reply, ApiError> {
-        let limits = &self.caller.limits;
-        if limits.tokens.is_some() || limits.budget.is_some() {
+        if self.caller.metered() {
             return Err(ApiError::EndpointNotAllowed(format!(
-                "/v1{} cannot be metered, so it is not open to users with a token limit or a USD budget.",
+                "/v1{} cannot be metered, so it is not open to users with a token limit or a USD budget (or in a team with one).",
                 self.endpoint
             )));
         }
@@ -729,14 +727,11 @@ impl Request<'_> {
 
     /// Takes what the request needs of the caller's limits.
     fn admit(&self, pending: &mut Pending, want: Want) -> Result<(), ApiError> {
-        let limits = &self.caller.limits;
-        if limits.rpm.is_some() || limits.counts_usage() {
+        if self.caller.limited() {
             let record = &mut pending.record;
-            record.reservation = self
-                .caller
-                .ledger
-                .admit(limits, want, record.at, Instant::now())
-                .map_err(ApiError::from)?;
+            record.reservation =
+                crate::limits::admit(&self.caller.accounts(), want, record.at, Instant::now())
+                    .map_err(ApiError::from)?;
         }
         Ok(())
     }

@@ -116,7 +116,7 @@ pub fn want(
         floor_tokens: known,
         ..Want::default()
     };
-    if caller.limits.budget.is_some() {
+    if caller.has_budget() {
         let rate = live
             .prices
             .rate(model)

@@ -44,6 +44,8 @@ struct Waiting {
     sized: Vec<String>,
     #[serde(default)]
     client: String,
+    #[serde(default)]
+    key: String,
 }
 
 /// A charge due to be looked at.
@@ -93,11 +95,13 @@ pub fn insert(
             extras: r.extras.as_deref().copied().unwrap_or_default(),
             sized: r.sized.iter().map(|s| s.to_string()).collect(),
             client: r.client.to_owned(),
+            key: r.key.to_string(),
         };
         let (tokens, nano_usd) = r.reservation.as_ref().map_or((0, 0), |h| h.held());
         let row = (
             charges::id.eq(&**id),
             charges::user_name.eq(&*r.user),
+            charges::team_name.eq(r.team.as_deref().unwrap_or_default()),
             charges::upstream.eq(r.upstream.as_deref().unwrap_or_default()),
             charges::record.eq(serde_json::to_string(&waiting).expect("a record serializes")),
             charges::reserved_tokens.eq(tokens),
@@ -167,18 +171,19 @@ pub fn take_due(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> Quer
 /// the transaction that writes them (and `claim`s them).
 pub fn records(conn: &mut DbConnection, settled: &[Settlement]) -> QueryResult<Vec<UsageRecord>> {
     let ids: Vec<&str> = settled.iter().map(|s| &*s.id).collect();
-    let rows: Vec<(String, String, String, String)> = charges::table
+    let rows: Vec<(String, String, String, String, String)> = charges::table
         .filter(charges::id.eq_any(&ids))
         .select((
             charges::id,
             charges::user_name,
             charges::upstream,
             charges::record,
+            charges::team_name,
         ))
         .load(conn)?;
     let by_id: HashMap<&str, &Settlement> = settled.iter().map(|s| (&*s.id, s)).collect();
     let mut out = Vec::with_capacity(rows.len());
-    for (id, user, upstream, record) in rows {
+    for (id, user, upstream, record, team) in rows {
         let Ok(w) = serde_json::from_str::<Waiting>(&record) else {
             tracing::error!(charge = %id, "a waiting usage record cannot be read; dropped");
             continue;
@@ -190,6 +195,8 @@ pub fn records(conn: &mut DbConnection, settled: &[Settlement]) -> QueryResult<V
             at: w.at,
             request_id: w.request_id.map(Box::from),
             user: Arc::from(user.as_str()),
+            key: Arc::from(w.key.as_str()),
+            team: (!team.is_empty()).then(|| Arc::from(team.as_str())),
             client: super::client::FAMILIES
                 .into_iter()
                 .find(|f| *f == w.client)
@@ -239,18 +246,29 @@ pub fn claim(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
     Ok(diesel::delete(charges::table.filter(charges::id.eq(id))).execute(conn)? == 1)
 }
 
-/// What every user's waiting charges hold: (requests, tokens, nano-USD).
-pub fn held_by_users(conn: &mut DbConnection) -> QueryResult<HashMap<String, [i64; 3]>> {
+/// What every user's (or team's) waiting charges hold: (requests,
+/// tokens, nano-USD).
+pub fn held_by(
+    conn: &mut DbConnection,
+    of: super::daily::Of,
+) -> QueryResult<HashMap<String, [i64; 3]>> {
     let d = conn.dialect();
-    let rows: Vec<(String, i64, i64, i64)> = charges::table
-        .group_by(charges::user_name)
-        .select((
-            charges::user_name,
-            sql::<BigInt>(&d.int("COUNT(*)")),
-            sql::<BigInt>(&d.sum("reserved_tokens")),
-            sql::<BigInt>(&d.sum("reserved_nano_usd")),
-        ))
-        .load(conn)?;
+    let sums = (
+        sql::<BigInt>(&d.int("COUNT(*)")),
+        sql::<BigInt>(&d.sum("reserved_tokens")),
+        sql::<BigInt>(&d.sum("reserved_nano_usd")),
+    );
+    let rows: Vec<(String, i64, i64, i64)> = match of {
+        super::daily::Of::Users => charges::table
+            .group_by(charges::user_name)
+            .select((charges::user_name, sums.0, sums.1, sums.2))
+            .load(conn)?,
+        super::daily::Of::Teams => charges::table
+            .filter(charges::team_name.ne(""))
+            .group_by(charges::team_name)
+            .select((charges::team_name, sums.0, sums.1, sums.2))
+            .load(conn)?,
+    };
     Ok(rows
         .into_iter()
         .map(|(user, n, tokens, usd)| (user, [n, tokens, usd]))

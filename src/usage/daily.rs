@@ -67,10 +67,13 @@ pub struct Part {
     /// daily totals are per user, model and upstream); empty otherwise.
     pub endpoint: String,
     pub client: String,
+    /// The key's label (records only) and the team ('' for none).
+    pub key: String,
+    pub team: String,
     pub sums: Sums,
 }
 
-type Key<'a> = (NaiveDate, &'a str, &'a str, &'a str);
+type Key<'a> = (NaiveDate, &'a str, &'a str, &'a str, &'a str);
 
 /// Adds a batch to the daily totals: one update (or insert) per key.
 pub fn add_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<()> {
@@ -81,15 +84,16 @@ pub fn add_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<
             &*r.user,
             r.model.as_deref().unwrap_or(""),
             r.upstream.as_deref().unwrap_or(""),
+            r.team.as_deref().unwrap_or(""),
         );
         groups.entry(key).or_default().add(Sums::of(r));
     }
-    for ((d, u, m, up), s) in groups {
+    for ((d, u, m, up, t), s) in groups {
         // Update first; a missing row is inserted (within the transaction).
         // The update is prepared once; diesel's ON CONFLICT DO UPDATE would
         // be prepared anew every time, like its UPDATE.
         let update = AddToDay {
-            key: (d, u, m, up),
+            key: (d, u, m, up, t),
             sums: s,
         };
         if execute_prepared(conn, update)? == 0 {
@@ -98,6 +102,7 @@ pub fn add_batch(conn: &mut DbConnection, batch: &[UsageRecord]) -> QueryResult<
                 user_name.eq(u),
                 model.eq(m),
                 upstream.eq(up),
+                team.eq(t),
                 requests.eq(s.requests),
                 errors.eq(s.errors),
                 prompt_tokens.eq(s.prompt_tokens),
@@ -150,10 +155,15 @@ where
             out.push_sql(" + ");
             out.push_bind_param::<BigInt, _>(n)?;
         }
-        let (d, u, m, up) = &self.key;
+        let (d, u, m, up, t) = &self.key;
         out.push_sql(" WHERE day = ");
         out.push_bind_param::<Date, _>(d)?;
-        for (column, text) in [("user_name", u), ("model", m), ("upstream", up)] {
+        for (column, text) in [
+            ("user_name", u),
+            ("model", m),
+            ("upstream", up),
+            ("team", t),
+        ] {
             out.push_sql(" AND ");
             out.push_sql(column);
             out.push_sql(" = ");
@@ -175,15 +185,35 @@ pub fn refresh(
     ledgers: &crate::limits::Ledgers,
     now: chrono::NaiveDateTime,
 ) -> QueryResult<()> {
+    refresh_of(conn, ledgers.users(), Of::Users, now)?;
+    refresh_of(conn, ledgers.teams(), Of::Teams, now)
+}
+
+/// Whose daily totals: users' (by `user_name`) or teams' (by `team`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Of {
+    Users,
+    Teams,
+}
+
+fn refresh_of(
+    conn: &mut DbConnection,
+    ledgers: &crate::limits::ByName,
+    of: Of,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<()> {
     let limited = ledgers.limited();
+    if limited.is_empty() {
+        return Ok(());
+    }
     let periods: Vec<_> = limited
         .iter()
         .map(|(name, limits, _)| (name.clone(), limits.period))
         .collect();
-    let used = used_this_period(conn, &periods, now)?;
+    let used = used_in_periods(conn, &periods, of, now)?;
     // Work that finishes later holds what it reserved until it is settled,
     // on every instance.
-    let waiting = super::charges::held_by_users(conn)?;
+    let waiting = super::charges::held_by(conn, of)?;
     for (name, _, ledger) in &limited {
         let u = used.get(name).copied().unwrap_or_default();
         let [held_requests, held_tokens, held_usd] = waiting.get(name).copied().unwrap_or_default();
@@ -211,6 +241,25 @@ pub fn used_this_period(
     users: &[(String, LimitPeriod)],
     now: chrono::NaiveDateTime,
 ) -> QueryResult<HashMap<String, Used>> {
+    used_in_periods(conn, users, Of::Users, now)
+}
+
+/// What each team used in its own current period (the sum of what its
+/// members used while in it).
+pub fn used_by_teams_this_period(
+    conn: &mut DbConnection,
+    teams: &[(String, LimitPeriod)],
+    now: chrono::NaiveDateTime,
+) -> QueryResult<HashMap<String, Used>> {
+    used_in_periods(conn, teams, Of::Teams, now)
+}
+
+fn used_in_periods(
+    conn: &mut DbConnection,
+    users: &[(String, LimitPeriod)],
+    of: Of,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<HashMap<String, Used>> {
     let mut out = HashMap::with_capacity(users.len());
     for period in [LimitPeriod::Total, LimitPeriod::Month, LimitPeriod::Day] {
         let names: Vec<String> = users
@@ -221,7 +270,7 @@ pub fn used_this_period(
         if names.is_empty() {
             continue;
         }
-        for (name, used) in used_by_users(conn, &names, period.start(now).date(), None)? {
+        for (name, used) in used_by(conn, &names, of, period.start(now).date(), None)? {
             out.insert(name, used);
         }
     }
@@ -236,7 +285,7 @@ pub fn used_between(
     since: NaiveDate,
     until: Option<NaiveDate>,
 ) -> QueryResult<Used> {
-    let used = used_by_users(conn, &[name.to_owned()], since, until)?;
+    let used = used_by(conn, &[name.to_owned()], Of::Users, since, until)?;
     Ok(used.first().map_or_else(Used::default, |(_, u)| *u))
 }
 
@@ -245,36 +294,44 @@ pub fn used_between(
 /// gateway refused itself never reached an upstream and do not count; a
 /// request counts against a request limit only if it reached a model
 /// (model lists and object reads have none), its tokens and cost always.
-pub fn used_by_users(
+pub fn used_by(
     conn: &mut DbConnection,
     names: &[String],
+    of: Of,
     since: NaiveDate,
     until: Option<NaiveDate>,
 ) -> QueryResult<Vec<(String, Used)>> {
     let until = until.unwrap_or_else(|| crate::db::end_of_time().date());
     let d = conn.dialect();
-    let mut q = usage_daily
-        .filter(day.ge(since))
-        .filter(day.lt(until))
-        .filter(upstream.ne(""))
-        .group_by(user_name)
-        .select((
-            user_name,
-            (
-                sql::<BigInt>(&d.sum("CASE WHEN model <> '' THEN requests ELSE 0 END")),
-                sql::<BigInt>(&d.sum("prompt_tokens + completion_tokens")),
-                sql::<BigInt>(&d.sum("cost_nano_usd")),
-            ),
-        ))
-        .into_boxed();
+    let sums = (
+        sql::<BigInt>(&d.sum("CASE WHEN model <> '' THEN requests ELSE 0 END")),
+        sql::<BigInt>(&d.sum("prompt_tokens + completion_tokens")),
+        sql::<BigInt>(&d.sum("cost_nano_usd")),
+    );
     // Many names are not bound one by one (SQLite takes at most 32,766
     // parameters): everyone's sums are read in the one query, and the
     // others dropped here.
     let many = names.len() > MANY_NAMES;
-    if !many {
-        q = q.filter(user_name.eq_any(names));
+    macro_rules! sums_by {
+        ($column:expr) => {{
+            let mut q = usage_daily
+                .filter(day.ge(since))
+                .filter(day.lt(until))
+                .filter(upstream.ne(""))
+                .filter($column.ne(""))
+                .group_by($column)
+                .select(($column, sums))
+                .into_boxed();
+            if !many {
+                q = q.filter($column.eq_any(names));
+            }
+            q.load::<(String, Used)>(conn)?
+        }};
     }
-    let rows: Vec<(String, Used)> = q.load(conn)?;
+    let rows = match of {
+        Of::Users => sums_by!(user_name),
+        Of::Teams => sums_by!(team),
+    };
     if !many {
         return Ok(rows);
     }

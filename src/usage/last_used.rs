@@ -11,9 +11,12 @@ use std::sync::Arc;
 /// of about eight pages a small commit writes to the WAL.
 const LAST_USED_LAG: TimeDelta = TimeDelta::seconds(60);
 
-/// Each user's last use as seen in the records and as last written.
+/// A user and the label of their key.
+pub type Holder = (Arc<str>, Arc<str>);
+
+/// Each key's last use as seen in the records and as last written.
 #[derive(Default)]
-pub struct LastUsed(HashMap<Arc<str>, Use>);
+pub struct LastUsed(HashMap<Holder, Use>);
 
 struct Use {
     seen: NaiveDateTime,
@@ -23,14 +26,15 @@ struct Use {
 impl LastUsed {
     pub fn saw(&mut self, batch: &[UsageRecord]) {
         for r in batch {
-            match self.0.get_mut(&r.user) {
+            let holder = (r.user.clone(), r.key.clone());
+            match self.0.get_mut(&holder) {
                 Some(u) => u.seen = u.seen.max(r.at),
                 None => {
                     let first = Use {
                         seen: r.at,
                         written: None,
                     };
-                    self.0.insert(r.user.clone(), first);
+                    self.0.insert(holder, first);
                 }
             }
         }
@@ -39,7 +43,7 @@ impl LastUsed {
     /// The uses to write now: a user's first, one that moved by
     /// `LAST_USED_LAG` since it was written, and all that moved at all
     /// when `all` (at stop).
-    pub fn due(&self, all: bool) -> Vec<(Arc<str>, NaiveDateTime)> {
+    pub fn due(&self, all: bool) -> Vec<(Holder, NaiveDateTime)> {
         let lag = if all {
             TimeDelta::zero()
         } else {
@@ -52,7 +56,7 @@ impl LastUsed {
             .collect()
     }
 
-    pub fn wrote(&mut self, uses: Vec<(Arc<str>, NaiveDateTime)>) {
+    pub fn wrote(&mut self, uses: Vec<(Holder, NaiveDateTime)>) {
         for (name, at) in uses {
             if let Some(u) = self.0.get_mut(&name) {
                 u.written = Some(at);
@@ -84,7 +88,7 @@ mod tests {
         let mut due: Vec<_> = last_used
             .due(all)
             .into_iter()
-            .map(|(name, at)| (name.to_string(), at))
+            .map(|((name, _), at)| (name.to_string(), at))
             .collect();
         due.sort();
         due

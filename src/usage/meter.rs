@@ -57,7 +57,7 @@ pub struct Pending {
     /// The JSON request body, for estimating prompt tokens.
     pub request: Option<Bytes>,
     /// The user's parallel slot: free again when the request ends.
-    pub running: Option<crate::limits::Running>,
+    pub running: Vec<crate::limits::Running>,
     /// The object the reply creates, if it creates one.
     pub created: Option<Created>,
     /// What the log line names instead of the record's endpoint: the
@@ -78,7 +78,7 @@ impl Pending {
             started,
             sink,
             request: None,
-            running: None,
+            running: Vec::new(),
             created: None,
             log_path: None,
             pace: Vec::new(),
@@ -95,7 +95,7 @@ impl Pending {
     }
 
     pub fn finish(mut self) {
-        self.running.take();
+        self.running.clear();
         let r = &mut self.record;
         r.latency_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
         log_line(r, self.log_path.as_deref());

@@ -30,6 +30,11 @@ pub struct UsageRecord {
     /// The upstream's `x-request-id`, else the gateway's own.
     pub request_id: Option<Box<str>>,
     pub user: Arc<str>,
+    /// The label of the key it came through (empty where none: a refused
+    /// key, a record from before keys had labels).
+    pub key: Arc<str>,
+    /// The team the user belonged to when it was made.
+    pub team: Option<Arc<str>>,
     /// The client family (`claude-code`, `codex`, …; `client::family`);
     /// empty where none was read.
     pub client: &'static str,

@@ -159,6 +159,8 @@ impl Cache {
                 r.model.as_deref(),
                 r.upstream.as_deref(),
                 (!r.client.is_empty()).then_some(r.client),
+                (!r.key.is_empty()).then_some(&*r.key),
+                r.team.as_deref(),
             ];
             for name in names.into_iter().flatten() {
                 if !self.ids.contains_key(name) && !missing.contains(name) {
@@ -229,6 +231,8 @@ impl Cache {
             client_id: (!r.client.is_empty())
                 .then(|| self.id(r.client))
                 .transpose()?,
+            key_id: (!r.key.is_empty()).then(|| self.id(&r.key)).transpose()?,
+            team_id: r.team.as_deref().map(|t| self.id(t)).transpose()?,
         })
     }
 }
@@ -251,6 +255,8 @@ struct NewRecord {
     request_hex: Option<Vec<u8>>,
     request_id: Option<String>,
     client_id: Option<i64>,
+    key_id: Option<i64>,
+    team_id: Option<i64>,
 }
 
 /// `INSERT INTO usage_records (…) VALUES (…), … ` for `N` rows, written
@@ -282,7 +288,8 @@ where
         out.push_sql(
             "INSERT INTO usage_records (id, user_id, endpoint_id, model_id, upstream_id, \
              status, prompt_tokens, completion_tokens, cached_tokens, cost_nano_usd, \
-             estimated, stream, latency_ms, request_hex, request_id, client_id) VALUES ",
+             estimated, stream, latency_ms, request_hex, request_id, client_id, key_id, \
+             team_id) VALUES ",
         );
         for (i, r) in self.0.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
@@ -316,8 +323,10 @@ where
             out.push_bind_param::<Nullable<Binary>, _>(&r.request_hex)?;
             out.push_sql(", ");
             out.push_bind_param::<Nullable<Text>, _>(&r.request_id)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<BigInt>, _>(&r.client_id)?;
+            for n in [&r.client_id, &r.key_id, &r.team_id] {
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<BigInt>, _>(n)?;
+            }
             out.push_sql(")");
         }
         Ok(())
@@ -424,6 +433,8 @@ type Row = (
     Option<Vec<u8>>,
     Option<String>,
     Option<i64>,
+    Option<i64>,
+    Option<i64>,
 );
 
 /// One record as read back, its names and request id restored.
@@ -447,6 +458,10 @@ pub struct Stored {
     pub latency_ms: i64,
     /// The client family, where one was recorded.
     pub client: Option<String>,
+    /// The label of the key it came through, where one was recorded.
+    pub key: Option<String>,
+    /// The team its user belonged to then.
+    pub team: Option<String>,
 }
 
 impl Stored {
@@ -479,6 +494,8 @@ pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryRes
             t::request_hex,
             t::request_id,
             t::client_id,
+            t::key_id,
+            t::team_id,
         ))
         .into_boxed();
     if !users.is_empty() {
@@ -487,7 +504,11 @@ pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryRes
     let rows: Vec<Row> = q.load(conn)?;
     let mut wanted = HashSet::new();
     for r in &rows {
-        wanted.extend([Some(r.1), Some(r.2), r.3, r.4, r.15].into_iter().flatten());
+        wanted.extend(
+            [Some(r.1), Some(r.2), r.3, r.4, r.15, r.16, r.17]
+                .into_iter()
+                .flatten(),
+        );
     }
     let names = names_of(conn, wanted)?;
     let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
@@ -514,6 +535,8 @@ pub fn load(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryRes
                 latency_ms: r.12,
                 request_id: join_id(r.13, r.14),
                 client: r.15.map(name),
+                key: r.16.map(name),
+                team: r.17.map(name),
             }
         })
         .collect())
@@ -526,6 +549,7 @@ pub fn sums_by_day(
     conn: &mut DbConnection,
     range: Range,
     users: &[String],
+    teams: &[String],
 ) -> QueryResult<Vec<Part>> {
     use usage_records as t;
     let mut q = t::table
@@ -543,10 +567,15 @@ pub fn sums_by_day(
             t::estimated,
             t::endpoint_id,
             t::client_id,
+            t::key_id,
+            t::team_id,
         ))
         .into_boxed();
     if !users.is_empty() {
         q = q.filter(t::user_id.eq_any(ids_of(conn, users)?));
+    }
+    if !teams.is_empty() {
+        q = q.filter(t::team_id.eq_any(ids_of(conn, teams)?));
     }
     type Summed = (
         i64,
@@ -561,7 +590,10 @@ pub fn sums_by_day(
         bool,
         i64,
         Option<i64>,
+        Option<i64>,
+        Option<i64>,
     );
+    /// Day, user, model, upstream, endpoint, client, key, team.
     type DayKey = (
         chrono::NaiveDate,
         i64,
@@ -569,14 +601,31 @@ pub fn sums_by_day(
         Option<i64>,
         i64,
         Option<i64>,
+        Option<i64>,
+        Option<i64>,
     );
     let mut days: HashMap<DayKey, Sums> = HashMap::new();
     // Row by row, not a vector of them all: a month holds millions.
     let rows = q.load_iter::<Summed, diesel::connection::DefaultLoadingMode>(conn)?;
     for row in rows {
-        let (key, user, model, upstream, status, p, c, cached, cost, est, endpoint, client) = row?;
-        let day = time_of(key).date();
-        days.entry((day, user, model, upstream, endpoint, client))
+        let (
+            id,
+            user,
+            model,
+            upstream,
+            status,
+            p,
+            c,
+            cached,
+            cost,
+            est,
+            endpoint,
+            client,
+            key,
+            team,
+        ) = row?;
+        let day = time_of(id).date();
+        days.entry((day, user, model, upstream, endpoint, client, key, team))
             .or_default()
             .add(Sums {
                 requests: 1,
@@ -590,31 +639,43 @@ pub fn sums_by_day(
             });
     }
     let mut wanted = HashSet::new();
-    for (_, user, model, upstream, endpoint, client) in days.keys() {
+    for (_, user, model, upstream, endpoint, client, key, team) in days.keys() {
         wanted.extend(
-            [Some(*user), *model, *upstream, Some(*endpoint), *client]
-                .into_iter()
-                .flatten(),
+            [
+                Some(*user),
+                *model,
+                *upstream,
+                Some(*endpoint),
+                *client,
+                *key,
+                *team,
+            ]
+            .into_iter()
+            .flatten(),
         );
     }
     let names = names_of(conn, wanted)?;
     let name = |id: Option<i64>| id.and_then(|i| names.get(&i).cloned()).unwrap_or_default();
     Ok(days
         .into_iter()
-        .map(|((day, user, model, upstream, endpoint, client), sums)| {
-            // Reports name an endpoint without its method, as the log does.
-            let route = name(Some(endpoint));
-            let path = route.split_once(' ').map_or(route.as_str(), |(_, p)| p);
-            Part {
-                at: super::range::midnight(day),
-                user: name(Some(user)),
-                model: name(model),
-                upstream: name(upstream),
-                endpoint: path.to_owned(),
-                client: name(client),
-                sums,
-            }
-        })
+        .map(
+            |((day, user, model, upstream, endpoint, client, key, team), sums)| {
+                // Reports name an endpoint without its method, as the log does.
+                let route = name(Some(endpoint));
+                let path = route.split_once(' ').map_or(route.as_str(), |(_, p)| p);
+                Part {
+                    at: super::range::midnight(day),
+                    user: name(Some(user)),
+                    model: name(model),
+                    upstream: name(upstream),
+                    endpoint: path.to_owned(),
+                    client: name(client),
+                    key: name(key),
+                    team: name(team),
+                    sums,
+                }
+            },
+        )
         .collect())
 }
 

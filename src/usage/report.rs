@@ -22,13 +22,19 @@ pub enum GroupBy {
     Endpoint,
     /// The client family (`claude-code`, `codex`, …).
     Client,
+    /// The team the user belonged to (none: `null`).
+    Team,
+    /// The key, as `user/label`.
+    Key,
 }
 
 impl GroupBy {
-    pub const NAMES: [&'static str; 7] = [
-        "user", "model", "day", "month", "upstream", "endpoint", "client",
+    pub const NAMES: [&'static str; 9] = [
+        "user", "team", "key", "model", "day", "month", "upstream", "endpoint", "client",
     ];
-    const ALL: [GroupBy; 7] = [
+    const ALL: [GroupBy; 9] = [
+        GroupBy::Team,
+        GroupBy::Key,
         GroupBy::User,
         GroupBy::Model,
         GroupBy::Day,
@@ -54,12 +60,14 @@ impl GroupBy {
             GroupBy::Upstream => "upstream",
             GroupBy::Endpoint => "endpoint",
             GroupBy::Client => "client",
+            GroupBy::Team => "team",
+            GroupBy::Key => "key",
         }
     }
 
     /// Whether only the records have it (the daily totals do not).
     pub fn per_record(self) -> bool {
-        matches!(self, GroupBy::Endpoint | GroupBy::Client)
+        matches!(self, GroupBy::Endpoint | GroupBy::Client | GroupBy::Key)
     }
 }
 
@@ -70,6 +78,8 @@ impl GroupBy {
 pub struct Query {
     pub range: Range,
     pub users: Vec<String>,
+    /// Only these teams' usage (as made while the users were in them).
+    pub teams: Vec<String>,
     pub by: Vec<GroupBy>,
 }
 
@@ -82,6 +92,7 @@ pub struct Params {
     pub until: Option<String>,
     pub period: Option<String>,
     pub user: Option<String>,
+    pub team: Option<String>,
     pub by: Option<String>,
 }
 
@@ -100,18 +111,23 @@ impl Params {
             .split(',')
             .map(|g| GroupBy::parse(g.trim()).map_err(|e| format!("`by`: {e}")))
             .collect::<Result<_, _>>()?;
-        let users = self
-            .user
-            .map(|u| u.split(',').map(str::to_owned).collect())
-            .unwrap_or_default();
-        Ok(Query { range, users, by })
+        let list = |v: Option<String>| {
+            v.map(|u| u.split(',').map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        Ok(Query {
+            range,
+            users: list(self.user),
+            teams: list(self.team),
+            by,
+        })
     }
 }
 
 /// The report: its parts loaded, then grouped (costs are the stored ones).
 pub fn run(conn: &mut DbConnection, q: &Query) -> QueryResult<Vec<Row>> {
     let per_record = q.by.iter().any(|g| g.per_record());
-    let parts = load(conn, q.range, &q.users, per_record)?;
+    let parts = load(conn, q, per_record)?;
     Ok(aggregate(&parts, &q.by))
 }
 
@@ -119,20 +135,20 @@ pub fn run(conn: &mut DbConnection, q: &Query) -> QueryResult<Vec<Row>> {
 /// days (so pruned records still count and long ranges read few rows),
 /// from the records otherwise.
 /// `per_record`: grouped by what only records keep (endpoint, client).
-fn load(
-    conn: &mut DbConnection,
-    range: Range,
-    users: &[String],
-    per_record: bool,
-) -> QueryResult<Vec<Part>> {
-    if range.whole_days() && !per_record {
-        load_daily(conn, range, users)
+fn load(conn: &mut DbConnection, q: &Query, per_record: bool) -> QueryResult<Vec<Part>> {
+    if q.range.whole_days() && !per_record {
+        load_daily(conn, q.range, &q.users, &q.teams)
     } else {
-        load_records(conn, range, users)
+        super::records::sums_by_day(conn, q.range, &q.users, &q.teams)
     }
 }
 
-fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
+fn load_daily(
+    conn: &mut DbConnection,
+    range: Range,
+    users: &[String],
+    teams: &[String],
+) -> QueryResult<Vec<Part>> {
     use crate::db::schema::usage_daily::dsl::*;
     let mut q = usage_daily
         .filter(day.ge(range.since.date()))
@@ -150,10 +166,14 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
             cached_tokens,
             cost_nano_usd,
             priced_requests,
+            team,
         ))
         .into_boxed();
     if !users.is_empty() {
         q = q.filter(user_name.eq_any(users));
+    }
+    if !teams.is_empty() {
+        q = q.filter(team.eq_any(teams));
     }
     type Row = (
         NaiveDate,
@@ -168,18 +188,21 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
         i64,
         i64,
         i64,
+        String,
     );
     let rows: Vec<Row> = q.load(conn)?;
     Ok(rows
         .into_iter()
         .map(
-            |(d, u, m, up, r, e, p, c, est, cached, cost, priced)| Part {
+            |(d, u, m, up, r, e, p, c, est, cached, cost, priced, t)| Part {
                 at: midnight(d),
                 user: u,
                 model: m,
                 upstream: up,
                 endpoint: String::new(),
                 client: String::new(),
+                key: String::new(),
+                team: t,
                 sums: Sums {
                     requests: r,
                     errors: e,
@@ -193,10 +216,6 @@ fn load_daily(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryR
             },
         )
         .collect())
-}
-
-fn load_records(conn: &mut DbConnection, range: Range, users: &[String]) -> QueryResult<Vec<Part>> {
-    super::records::sums_by_day(conn, range, users)
 }
 
 /// One line of a report: the grouping keys, then the sums.
@@ -286,7 +305,12 @@ impl Row {
         let mut v = serde_json::to_value(self).expect("a row serializes");
         let obj = v.as_object_mut().expect("an object");
         for (g, k) in by.iter().zip(&self.keys) {
-            obj.insert(g.name().to_owned(), serde_json::Value::String(k.clone()));
+            let value = if *g == GroupBy::Team && k.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::Value::String(k.clone())
+            };
+            obj.insert(g.name().to_owned(), value);
         }
         v
     }
@@ -301,6 +325,14 @@ fn key(p: &Part, g: GroupBy) -> String {
         GroupBy::Upstream => p.upstream.clone(),
         GroupBy::Endpoint => p.endpoint.clone(),
         GroupBy::Client => p.client.clone(),
+        GroupBy::Team => p.team.clone(),
+        // Records from before keys had labels came through the user's one
+        // key, which became their `default`.
+        GroupBy::Key => format!(
+            "{}/{}",
+            p.user,
+            if p.key.is_empty() { "default" } else { &p.key }
+        ),
     }
 }
 
@@ -348,6 +380,8 @@ mod tests {
             upstream: "openai".into(),
             endpoint: "/chat/completions".into(),
             client: "other".into(),
+            key: String::new(),
+            team: String::new(),
             sums: Sums {
                 requests: 1,
                 errors: i64::from(status >= 400),

@@ -11,7 +11,7 @@ use super::prices::PriceBook;
 use super::records::{self, Cache};
 use super::UsageRecord;
 use crate::db::moment::At;
-use crate::db::schema::users;
+use crate::db::schema::{keys, users};
 use crate::db::{DbConnection, Manager, Pool};
 use crate::limits::Ledgers;
 use crate::limits::REFRESH_EVERY;
@@ -356,7 +356,7 @@ fn write_with_retry(
     held: &mut Held,
     cache: &mut Cache,
     batch: &[UsageRecord],
-    last_used: &[(Arc<str>, NaiveDateTime)],
+    last_used: &[(super::last_used::Holder, NaiveDateTime)],
     stopping: bool,
     metrics: &Metrics,
 ) {
@@ -399,7 +399,7 @@ fn commit(
     conn: &mut DbConnection,
     cache: &mut Cache,
     batch: &[UsageRecord],
-    last_used: &[(Arc<str>, NaiveDateTime)],
+    last_used: &[(super::last_used::Holder, NaiveDateTime)],
 ) -> QueryResult<()> {
     cache.learn(conn, batch)?;
     match commit_once(conn, cache, batch, last_used) {
@@ -415,7 +415,7 @@ fn commit_once(
     conn: &mut DbConnection,
     cache: &mut Cache,
     batch: &[UsageRecord],
-    last_used: &[(Arc<str>, NaiveDateTime)],
+    last_used: &[(super::last_used::Holder, NaiveDateTime)],
 ) -> QueryResult<()> {
     // Waiting records (sorted last) become charges.
     let plain = batch.partition_point(|r| r.later.is_none());
@@ -426,7 +426,7 @@ fn commit_once(
         let waiting: Vec<&UsageRecord> = waiting.iter().collect();
         charges::insert(conn, &waiting, crate::db::now())?;
         set_sizes(conn, batch)?;
-        for (name, at) in last_used {
+        for ((name, label), at) in last_used {
             // Never backwards: another instance may have written a later use.
             let user = users::table.filter(users::name.eq(&**name)).filter(
                 users::last_used_at
@@ -435,6 +435,23 @@ fn commit_once(
             );
             diesel::update(user)
                 .set(users::last_used_at.eq(At(*at)))
+                .execute(conn)?;
+            if label.is_empty() {
+                continue;
+            }
+            let owner = users::table
+                .filter(users::name.eq(&**name))
+                .select(users::id);
+            let key = keys::table
+                .filter(keys::user_id.eq_any(owner))
+                .filter(keys::label.eq(&**label))
+                .filter(
+                    keys::last_used_at
+                        .is_null()
+                        .or(keys::last_used_at.lt(At(*at))),
+                );
+            diesel::update(key)
+                .set(keys::last_used_at.eq(At(*at)))
                 .execute(conn)?;
         }
         Ok(())

@@ -45,7 +45,7 @@ pub enum Setting<T> {
 }
 
 impl<T> Setting<T> {
-    pub(super) fn into_option(self) -> Option<T> {
+    pub fn into_option(self) -> Option<T> {
         match self {
             Setting::Clear => None,
             Setting::Set(v) => Some(v),
@@ -210,6 +210,9 @@ pub struct UserSettings {
     /// Blocks (or unblocks) the user's key.
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// The user's team, by name (`none`/`null`: no team).
+    #[serde(default, deserialize_with = "json_team")]
+    pub team: Option<Setting<String>>,
 }
 
 impl UserSettings {
@@ -224,6 +227,7 @@ impl UserSettings {
             && self.max_parallel.is_none()
             && self.note.is_none()
             && self.disabled.is_none()
+            && self.team.is_none()
     }
 
     /// Reads a JSON body; an error names the field it is about.
@@ -263,16 +267,36 @@ fn json_usd<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Setting<i64>>, D::
     json_setting(d, json_usd_amount)
 }
 
+/// As `--expires` takes it (`"never"` clears, as `null` does).
 fn json_expiry<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Setting<NaiveDateTime>>, D::Error> {
-    json_setting(d, |s: String| {
-        parse_time_or_duration(&s, Utc::now().naive_utc())
-    })
+    match Option::<String>::deserialize(d)? {
+        None => Ok(Some(Setting::Clear)),
+        Some(s) => parse_expiry(&s).map(Some).map_err(D::Error::custom),
+    }
 }
 
 fn json_models<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Setting<Vec<String>>>, D::Error> {
     json_setting(d, models)
+}
+
+/// `--team TEAM|none`.
+pub fn parse_team(s: &str) -> Result<Setting<String>, String> {
+    if s == "none" {
+        return Ok(Setting::Clear);
+    }
+    UserName::parse(s)
+        .map(|n| Setting::Set(n.0))
+        .map_err(|e| e.replace("user name", "team name"))
+}
+
+fn json_team<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Setting<String>>, D::Error> {
+    json_setting(d, |s: String| {
+        UserName::parse(&s)
+            .map(|n| n.0)
+            .map_err(|e| e.replace("user name", "team name"))
+    })
 }
 
 fn json_note<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Setting<String>>, D::Error> {
@@ -362,10 +386,15 @@ mod tests {
         assert_eq!(s.disabled, Some(true));
         assert!(s.rpm.is_none() && s.expires.is_none());
         assert!(UserSettings::from_json(json!({})).unwrap().is_empty());
+        for never in [json!("never"), json!(null)] {
+            let s = UserSettings::from_json(json!({ "expires": never })).unwrap();
+            assert_eq!(s.expires, Some(Setting::Clear));
+        }
         for (body, needle) in [
             (json!({"token_limit": -5}), "`token_limit`"),
             (json!({"limit_period": "week"}), "`limit_period`"),
             (json!({"expires": "soon"}), "`expires`"),
+            (json!({"expires": "nevermore"}), "`expires`"),
             (json!({"models": ["["]}), "`models`"),
             (json!({"budget_usd": -2}), "`budget_usd`"),
             (json!({"colour": "blue"}), "colour"),

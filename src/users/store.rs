@@ -1,15 +1,15 @@
 //! The operations on users. The CLI, the admin API and the web console
 //! (through the admin API) call these, so each rule lives here once.
 
+use super::keys::{self, DEFAULT_LABEL};
 use super::settings::{Setting, UserName, UserSettings};
 use super::view::{encode_models, views, UserRow, UserView};
 use super::UserError;
 use crate::db::moment::At;
-use crate::db::schema::users;
+use crate::db::schema::{keys as keys_table, users};
 use crate::db::{self, DbConnection};
 use crate::keys::PlainKey;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 #[derive(AsChangeset, Default)]
 #[diesel(table_name = users)]
@@ -24,6 +24,7 @@ struct UserChanges {
     max_parallel: Option<Option<i64>>,
     note: Option<Option<String>>,
     disabled: Option<bool>,
+    team_id: Option<Option<i64>>,
 }
 
 impl From<UserSettings> for UserChanges {
@@ -39,6 +40,8 @@ impl From<UserSettings> for UserChanges {
             max_parallel: s.max_parallel.map(Setting::into_option),
             note: s.note.map(Setting::into_option),
             disabled: s.disabled,
+            // Resolved by `change`, which reads the team's id.
+            team_id: None,
         }
     }
 }
@@ -52,23 +55,6 @@ fn find_row(conn: &mut DbConnection, name: &str) -> Result<UserRow, UserError> {
         .ok_or_else(|| UserError::NotFound(name.to_owned()))
 }
 
-fn map_unique(e: DieselError, name: &str) -> UserError {
-    match &e {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-            if info.message().contains("key_hash")
-                || info
-                    .constraint_name()
-                    .is_some_and(|c| c.contains("key_hash")) =>
-        {
-            UserError::KeyInUse
-        }
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-            UserError::Exists(name.to_owned())
-        }
-        _ => e.into(),
-    }
-}
-
 /// Creates a user; returns the key, which is shown once and never stored.
 pub fn add(
     conn: &mut DbConnection,
@@ -79,16 +65,29 @@ pub fn add(
     let key = key.unwrap_or_else(PlainKey::generate);
     let now = db::now();
     conn.transaction(|conn| {
+        let exists = |_| UserError::Exists(name.to_string());
+        if self::exists(conn, name.as_str())? {
+            return Err(exists(()));
+        }
         diesel::insert_into(users::table)
             .values((
                 users::name.eq(name.as_str()),
-                users::key_hash.eq(&key.hashed().0),
-                users::key_hint.eq(key.hint()),
                 users::disabled.eq(false),
                 users::created_at.eq(At(now)),
             ))
             .execute(conn)
-            .map_err(|e| map_unique(e, name.as_str()))?;
+            .map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => exists(()),
+                e => e.into(),
+            })?;
+        let id: i64 = users::table
+            .filter(users::name.eq(name.as_str()))
+            .select(users::id)
+            .first(conn)?;
+        keys::insert(conn, id, DEFAULT_LABEL, &key, None, None)?;
         change(conn, name.as_str(), settings)
     })?;
     Ok(key)
@@ -109,11 +108,19 @@ pub fn update(
 }
 
 fn change(conn: &mut DbConnection, name: &str, settings: UserSettings) -> Result<(), UserError> {
-    if !settings.is_empty() {
-        diesel::update(users::table.filter(users::name.eq(name)))
-            .set(UserChanges::from(settings))
-            .execute(conn)?;
+    if settings.is_empty() {
+        return Ok(());
     }
+    let team = match &settings.team {
+        None => None,
+        Some(Setting::Clear) => Some(None),
+        Some(Setting::Set(t)) => Some(Some(crate::teams::id_of(conn, t)?)),
+    };
+    let mut changes = UserChanges::from(settings);
+    changes.team_id = team;
+    diesel::update(users::table.filter(users::name.eq(name)))
+        .set(changes)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -123,33 +130,22 @@ fn change(conn: &mut DbConnection, name: &str, settings: UserSettings) -> Result
 pub fn remove(conn: &mut DbConnection, name: &str) -> Result<(), UserError> {
     use crate::db::schema::objects;
     conn.transaction(|conn| {
-        let n = diesel::delete(users::table.filter(users::name.eq(name))).execute(conn)?;
-        if n == 0 {
-            return Err(UserError::NotFound(name.to_owned()));
-        }
+        let row = find_row(conn, name)?;
+        diesel::delete(keys_table::table.filter(keys_table::user_id.eq(row.id))).execute(conn)?;
+        diesel::delete(users::table.filter(users::id.eq(row.id))).execute(conn)?;
         diesel::delete(objects::table.filter(objects::user_name.eq(name))).execute(conn)?;
         Ok(())
     })
 }
 
-/// Gives the user a new key; the old one stops working at once.
+/// Gives the user a new `default` key (or a new one in place of their
+/// only key); the old one stops working at once.
 pub fn rotate(
     conn: &mut DbConnection,
     name: &str,
     key: Option<PlainKey>,
 ) -> Result<PlainKey, UserError> {
-    let key = key.unwrap_or_else(PlainKey::generate);
-    let n = diesel::update(users::table.filter(users::name.eq(name)))
-        .set((
-            users::key_hash.eq(&key.hashed().0),
-            users::key_hint.eq(key.hint()),
-        ))
-        .execute(conn)
-        .map_err(|e| map_unique(e, name))?;
-    if n == 0 {
-        return Err(UserError::NotFound(name.to_owned()));
-    }
-    Ok(key)
+    keys::rotate(conn, name, None, key).map(|(_, key)| key)
 }
 
 /// What a top-up adds: tokens, requests, USD (in nano-dollars).
@@ -160,37 +156,53 @@ pub struct TopUp {
     pub usd: Option<i64>,
 }
 
+impl TopUp {
+    /// The (token, request, USD) limits `limits` raised by this top-up;
+    /// refused when it adds nothing, or adds to a limit `name` does not
+    /// have (`user edit`/`team edit` says how to set one).
+    pub fn raise(
+        self,
+        name: &str,
+        limits: [Option<i64>; 3],
+    ) -> Result<[Option<i64>; 3], UserError> {
+        let amounts = [self.tokens, self.requests, self.usd];
+        if amounts.iter().all(Option::is_none) || amounts.iter().flatten().any(|n| *n <= 0) {
+            return Err(UserError::NothingToRecharge);
+        }
+        let names = [
+            ("token limit", "token-limit"),
+            ("request limit", "request-limit"),
+            ("budget", "budget-usd"),
+        ];
+        let mut out = limits;
+        for ((limit, by), (what, flag)) in out.iter_mut().zip(amounts).zip(names) {
+            match (*limit, by) {
+                (_, None) => {}
+                (Some(l), Some(n)) => *limit = Some(l.saturating_add(n)),
+                (None, Some(_)) => {
+                    return Err(UserError::NoLimit {
+                        name: name.to_owned(),
+                        what,
+                        flag,
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Raises a user's token limit, request limit and/or USD budget by the
 /// amounts given (a top-up); the user can go on at once (a running server
 /// sees it within a second).
 pub fn recharge(conn: &mut DbConnection, name: &str, top_up: TopUp) -> Result<UserView, UserError> {
-    let TopUp {
-        tokens,
-        requests,
-        usd,
-    } = top_up;
-    let amounts = [tokens, requests, usd];
-    if amounts.iter().all(Option::is_none) || amounts.iter().flatten().any(|n| *n <= 0) {
-        return Err(UserError::NothingToRecharge);
-    }
+    top_up.raise(name, [Some(0); 3])?;
     conn.transaction(|conn| {
         let row = find_row(conn, name)?;
-        let raise = |limit: Option<i64>, by: Option<i64>, (what, flag)| match (limit, by) {
-            (_, None) => Ok(limit),
-            (Some(l), Some(n)) => Ok(Some(l.saturating_add(n))),
-            (None, Some(_)) => Err(UserError::NoLimit {
-                name: name.to_owned(),
-                what,
-                flag,
-            }),
-        };
-        let token_limit = raise(row.token_limit, tokens, ("token limit", "token-limit"))?;
-        let request_limit = raise(
-            row.request_limit,
-            requests,
-            ("request limit", "request-limit"),
+        let [token_limit, request_limit, budget] = top_up.raise(
+            name,
+            [row.token_limit, row.request_limit, row.budget_nano_usd],
         )?;
-        let budget = raise(row.budget_nano_usd, usd, ("budget", "budget-usd"))?;
         diesel::update(users::table.filter(users::id.eq(row.id)))
             .set((
                 users::token_limit.eq(token_limit),

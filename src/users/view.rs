@@ -14,8 +14,6 @@ use serde::Serialize;
 pub struct UserRow {
     pub id: i64,
     pub name: String,
-    pub key_hash: String,
-    pub key_hint: String,
     pub disabled: bool,
     pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
@@ -28,6 +26,7 @@ pub struct UserRow {
     pub note: Option<String>,
     pub max_parallel: Option<i64>,
     pub budget_nano_usd: Option<i64>,
+    pub team_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,7 +64,7 @@ impl UserRow {
 }
 
 /// The models list as stored: a JSON array.
-pub(super) fn encode_models(list: &[String]) -> String {
+pub fn encode_models(list: &[String]) -> String {
     serde_json::to_string(list).expect("a list of strings serializes")
 }
 
@@ -95,6 +94,7 @@ pub struct UserView {
     pub budget_usd: Option<f64>,
     /// The cost of what the user used this period.
     pub spent_usd: f64,
+    pub team: Option<String>,
 }
 
 /// The views of `rows`, with what each used in their own period: the
@@ -106,10 +106,15 @@ pub(super) fn views(
 ) -> QueryResult<Vec<UserView>> {
     let periods: Vec<_> = rows.iter().map(|r| (r.name.clone(), r.period())).collect();
     let used = crate::usage::daily::used_this_period(conn, &periods, now)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let hints = first_hints(conn, &ids)?;
+    let teams = crate::teams::names(conn)?;
     Ok(rows
         .into_iter()
         .map(|row| {
             let used = used.get(&row.name).copied().unwrap_or_default();
+            let key_hint = hints.get(&row.id).cloned().unwrap_or_default();
+            let team = row.team_id.and_then(|t| teams.get(&t).cloned());
             UserView {
                 status: row.status(now),
                 created_at: rfc3339(row.created_at),
@@ -122,7 +127,8 @@ pub(super) fn views(
                 budget_usd: row.budget_nano_usd.map(crate::usage::prices::usd),
                 spent_usd: crate::usage::prices::usd(used.nano_usd),
                 name: row.name,
-                key_hint: row.key_hint,
+                key_hint,
+                team,
                 token_limit: row.token_limit,
                 request_limit: row.request_limit,
                 rpm: row.rpm,
@@ -131,4 +137,32 @@ pub(super) fn views(
             }
         })
         .collect())
+}
+
+/// The hint of each user's `default` key (else of their oldest): the
+/// one `key_hint` of the user fields.
+fn first_hints(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, String>> {
+    use crate::db::schema::keys;
+    let mut rows: Vec<(i64, String, String)> = Vec::new();
+    let q = keys::table.select((keys::user_id, keys::label, keys::key_hint));
+    if ids.len() > 1000 {
+        rows = q.order(keys::id.asc()).load(conn)?;
+    } else if !ids.is_empty() {
+        rows = q
+            .filter(keys::user_id.eq_any(ids))
+            .order(keys::id.asc())
+            .load(conn)?;
+    }
+    let mut out = std::collections::HashMap::new();
+    for (user, label, hint) in rows {
+        if label == super::keys::DEFAULT_LABEL {
+            out.insert(user, hint);
+        } else {
+            out.entry(user).or_insert(hint);
+        }
+    }
+    Ok(out)
 }

@@ -259,11 +259,17 @@ test('on a phone no page scrolls sideways', async () => {
   await p.getByRole('link', { name: 'Account' }).click();
   await p.getByRole('region', { name: 'Usage by day' }).locator('canvas').waitFor();
   await wide('account');
+  await p.getByRole('link', { name: 'Keys' }).click();
+  await p.getByRole('table', { name: 'Keys' }).waitFor();
+  await wide('keys');
   await adminSignIn(p);
   await wide('admin users');
   await p.getByRole('link', { name: 'Usage' }).click();
   await p.getByRole('table', { name: 'Usage by user' }).waitFor();
   await wide('admin usage');
+  await p.getByRole('link', { name: 'Teams' }).click();
+  await p.getByRole('table', { name: 'Teams' }).waitFor();
+  await wide('admin teams');
   await p.context().close();
 });
 
@@ -351,6 +357,103 @@ test('the admin sorts, filters, edits, recharges and rotates, as the CLI then se
   assert.equal(await p.evaluate(() => navigator.clipboard.readText()), newKey);
   assert.equal((await meUntil(newKey, 200)).name, 'dave');
   await meUntil(daveKey, 401);
+  assert.deepEqual(p.foreign, []);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('a person makes and revokes their own keys; the others keep working', async () => {
+  const own = JSON.parse(cli('user', 'add', 'erin', '--format', 'json')).key;
+  await meUntil(own, 200);
+  const p = await page();
+  await signIn(p, own);
+  await p.getByRole('link', { name: 'Keys' }).click();
+  const keys = p.getByRole('table', { name: 'Keys' });
+  await keys.getByRole('rowheader', { name: 'default', exact: true }).waitFor();
+  await p.getByRole('textbox', { name: 'Label' }).fill('laptop');
+  await p.getByRole('button', { name: 'New key' }).click();
+  const laptop = await p.getByRole('textbox', { name: 'New key' }).inputValue();
+  assert.match(laptop, /^sk-/);
+  await p.getByRole('button', { name: 'Copy' }).click();
+  assert.equal(await p.evaluate(() => navigator.clipboard.readText()), laptop);
+  const laptopRow = keys.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'laptop', exact: true }) });
+  await laptopRow.waitFor();
+  assert.deepEqual(JSON.parse(cli('key', 'list', 'erin', '--format', 'json')).map((k) => k.label), ['default', 'laptop']);
+  assert.equal((await meUntil(laptop, 200)).name, 'erin');
+  // A label taken is refused with the gateway's message.
+  await p.getByRole('textbox', { name: 'Label' }).fill('laptop');
+  await p.getByRole('button', { name: 'New key' }).click();
+  assert.match(await p.getByRole('alert').textContent(), /laptop/);
+  await laptopRow.getByRole('button', { name: 'Revoke', exact: true }).click();
+  await laptopRow.waitFor({ state: 'detached' });
+  await meUntil(laptop, 401);
+  assert.equal((await meUntil(own, 200)).name, 'erin');
+  await shot(p, 'keys');
+  assert.deepEqual(p.foreign, []);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test('the admin adds, edits, recharges and removes a team, and puts a user in it', async () => {
+  cli('user', 'add', 'frank', '--format', 'json');
+  const p = await page();
+  await adminSignIn(p);
+  await p.getByRole('link', { name: 'Teams' }).click();
+  const teams = p.getByRole('table', { name: 'Teams' });
+  await teams.waitFor();
+  await p.getByRole('button', { name: 'Add team' }).click();
+  let dialog = p.getByRole('dialog', { name: 'Add team' });
+  await dialog.getByRole('textbox', { name: 'Name' }).fill('data');
+  await dialog.getByRole('textbox', { name: 'Budget (USD)' }).fill('500');
+  await dialog.getByRole('combobox', { name: 'Period' }).selectOption('month');
+  await dialog.getByRole('textbox', { name: 'Note' }).fill('Data science');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  const row = teams.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'data', exact: true }) });
+  await row.getByRole('cell', { name: '$500.00', exact: true }).waitFor();
+  let data = JSON.parse(cli('team', 'show', 'data', '--format', 'json'));
+  assert.equal(data.budget_usd, 500);
+  assert.equal(data.limit_period, 'month');
+
+  await row.getByRole('button', { name: 'Edit', exact: true }).click();
+  dialog = p.getByRole('dialog', { name: 'Edit data' });
+  await dialog.getByRole('textbox', { name: 'Max parallel' }).fill('4');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await row.getByRole('button', { name: 'Recharge', exact: true }).click();
+  dialog = p.getByRole('dialog', { name: 'Recharge data' });
+  await dialog.getByRole('textbox', { name: 'USD' }).fill('100');
+  await dialog.getByRole('button', { name: 'Recharge' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  data = JSON.parse(cli('team', 'show', 'data', '--format', 'json'));
+  assert.equal(data.max_parallel, 4);
+  assert.equal(data.budget_usd, 600);
+  assert.equal(data.note, 'Data science', 'a field left alone stays');
+
+  // frank joins in his Edit dialog; the team then cannot be removed.
+  await p.getByRole('link', { name: 'Users' }).click();
+  const users = p.getByRole('table', { name: 'Users' });
+  const frank = users.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'frank', exact: true }) });
+  await frank.getByRole('button', { name: 'Edit', exact: true }).click();
+  dialog = p.getByRole('dialog', { name: 'Edit frank' });
+  await dialog.getByRole('combobox', { name: 'Team' }).selectOption('data');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(JSON.parse(cli('user', 'show', 'frank', '--format', 'json')).team, 'data');
+  await frank.getByRole('cell', { name: 'data', exact: true }).waitFor();
+
+  await p.getByRole('link', { name: 'Teams' }).click();
+  await row.getByRole('button', { name: 'Remove', exact: true }).click();
+  dialog = p.getByRole('dialog', { name: 'Remove data?' });
+  await dialog.getByRole('button', { name: 'Remove', exact: true }).click();
+  assert.match(await dialog.getByRole('alert').textContent(), /frank/);
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  cli('user', 'edit', 'frank', '--team', 'none');
+  await row.getByRole('button', { name: 'Remove', exact: true }).click();
+  await p.getByRole('dialog', { name: 'Remove data?' }).getByRole('button', { name: 'Remove', exact: true }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.throws(() => cli('team', 'show', 'data'));
+  await shot(p, 'admin-teams');
   assert.deepEqual(p.foreign, []);
   assert.deepEqual(p.errors, []);
   await p.context().close();

@@ -1,6 +1,9 @@
 //! The admin HTTP API (`/admin/*`), on only when `admin.token` is set. Each
-//! operation calls the same function in `users` (or `usage::report`) that
-//! the CLI calls; only the parsing of input differs.
+//! operation calls the same function in `users` (or `teams`,
+//! `usage::report`) that the CLI calls; only the parsing of input differs.
+//! Users here; teams and keys in `teams`.
+
+mod teams;
 
 use crate::db;
 use crate::error::error_body;
@@ -30,37 +33,58 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/{name}/rotate", web::post().to(rotate))
         .route("/users/{name}/recharge", web::post().to(recharge))
         .route("/usage", web::get().to(usage));
+    teams::configure(cfg);
 }
 
 /// Errors of the admin API, OpenAI-shaped like the rest.
 pub struct AdminError(StatusCode, String, &'static str);
 
+/// The status and error code of a refused change, the same for the admin
+/// API and self-service (`/v1/me/keys`); `None` for a database failure.
+pub fn refusal(e: &UserError) -> Option<(StatusCode, &'static str)> {
+    Some(match e {
+        UserError::NotFound(_) => (StatusCode::NOT_FOUND, "user_not_found"),
+        UserError::TeamNotFound(_) | UserError::KeyNotFound { .. } => {
+            (StatusCode::NOT_FOUND, "not_found")
+        }
+        UserError::Exists(_) | UserError::KeyInUse | UserError::TeamExists(_) => {
+            (StatusCode::CONFLICT, "conflict")
+        }
+        UserError::LabelTaken(_) => (StatusCode::CONFLICT, "label_taken"),
+        UserError::TooManyKeys(_) => (StatusCode::CONFLICT, "too_many_keys"),
+        UserError::TeamNotEmpty { .. } => (StatusCode::CONFLICT, "team_not_empty"),
+        UserError::WiderModels => (StatusCode::FORBIDDEN, "model_not_allowed"),
+        UserError::NoLimit { .. }
+        | UserError::NothingToRecharge
+        | UserError::AmbiguousHint(_)
+        | UserError::WhichKey(_)
+        | UserError::NotForTeams(_)
+        | UserError::BadTeamName(_) => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+        UserError::Db(_) => return None,
+    })
+}
+
 impl From<UserError> for AdminError {
     fn from(e: UserError) -> AdminError {
-        let (status, code) = match &e {
-            UserError::NotFound(_) => (StatusCode::NOT_FOUND, "user_not_found"),
-            UserError::Exists(_) | UserError::KeyInUse => (StatusCode::CONFLICT, "conflict"),
-            UserError::NoLimit { .. } | UserError::NothingToRecharge => {
-                (StatusCode::BAD_REQUEST, "invalid_request_error")
-            }
-            UserError::Db(_) => {
+        match refusal(&e) {
+            Some((status, code)) => AdminError(status, e.to_string(), code),
+            None => {
                 tracing::error!("admin API: {e}");
-                return AdminError(
+                AdminError(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "The database is not reachable.".into(),
                     "service_unavailable",
-                );
+                )
             }
-        };
-        AdminError(status, e.to_string(), code)
+        }
     }
 }
 
-fn invalid_body(why: String) -> AdminError {
+pub(super) fn invalid_body(why: String) -> AdminError {
     bad(format!("The request body is not valid: {why}"))
 }
 
-fn bad(message: impl Into<String>) -> AdminError {
+pub(super) fn bad(message: impl Into<String>) -> AdminError {
     AdminError(
         StatusCode::BAD_REQUEST,
         message.into(),
@@ -266,7 +290,7 @@ async fn rotate(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RechargeBody {
+pub(super) struct RechargeBody {
     #[serde(default)]
     tokens: Option<i64>,
     #[serde(default)]
@@ -283,22 +307,24 @@ async fn recharge(
     body: web::Json<RechargeBody>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    let RechargeBody {
-        tokens,
-        requests,
-        usd,
-    } = body.into_inner();
-    let usd = usd
-        .map(users::json_usd_amount)
-        .transpose()
-        .map_err(|e| bad(format!("`usd`: {e}")))?;
-    let top_up = users::TopUp {
-        tokens,
-        requests,
-        usd,
-    };
+    let top_up = body.into_inner().top_up()?;
     let user = db::run(&gw.pool, move |c| users::recharge(c, &name, top_up)).await?;
     Ok(HttpResponse::Ok().json(user))
+}
+
+impl RechargeBody {
+    pub(super) fn top_up(self) -> Result<users::TopUp, AdminError> {
+        let usd = self
+            .usd
+            .map(users::json_usd_amount)
+            .transpose()
+            .map_err(|e| bad(format!("`usd`: {e}")))?;
+        Ok(users::TopUp {
+            tokens: self.tokens,
+            requests: self.requests,
+            usd,
+        })
+    }
 }
 
 async fn usage(
