@@ -51,6 +51,7 @@ pub struct Team {
 /// user and the user's team.
 #[derive(Debug)]
 pub struct Caller {
+    user_id: i64,
     pub name: Arc<str>,
     /// The key's label.
     pub key: Arc<str>,
@@ -148,23 +149,45 @@ impl std::hash::Hasher for DigestHasher {
 
 type ByDigest<V> = HashMap<KeyDigest, V, std::hash::BuildHasherDefault<DigestHasher>>;
 
-/// The keys the request path looks up, and which keys each user (by id)
-/// holds, so that a changed or deleted user's old keys can be dropped.
+/// The keys the request path looks up. The users' ids are in the entries:
+/// a refresh copies the map leaving out the changed users' keys, so no
+/// per-user index is kept (nor copied) beside it.
 #[derive(Default, Clone)]
 struct Table {
     by_key: ByDigest<Arc<Caller>>,
-    keys_of: HashMap<i64, Vec<KeyDigest>>,
+}
+
+/// Labels shared by the keys that have them (`default`, `key-1`, …): one
+/// allocation each per load, not one per key.
+#[derive(Default)]
+struct Labels(HashMap<String, Arc<str>>);
+
+impl Labels {
+    fn get(&mut self, label: &str) -> Arc<str> {
+        if let Some(l) = self.0.get(label) {
+            return l.clone();
+        }
+        let l: Arc<str> = Arc::from(label);
+        self.0.insert(label.to_owned(), l.clone());
+        l
+    }
 }
 
 impl Table {
-    /// Drops the user's keys; returns their name if they had any.
-    fn forget(&mut self, id: i64) -> Option<Arc<str>> {
-        let digests = self.keys_of.remove(&id)?;
-        let mut name = None;
-        for d in digests {
-            name = self.by_key.remove(&d).map(|c| c.name.clone()).or(name);
-        }
-        name
+    /// A copy without the keys of the users `ids` (sorted); with the
+    /// names of those users that had keys. A clone and a scan: neither
+    /// hashes an entry again.
+    fn without(&self, ids: &[i64]) -> (Table, Vec<Arc<str>>) {
+        let mut by_key = self.by_key.clone();
+        let mut gone: HashMap<i64, Arc<str>> = HashMap::new();
+        by_key.retain(|_, c| {
+            let keep = ids.binary_search(&c.user_id).is_err();
+            if !keep {
+                gone.entry(c.user_id).or_insert_with(|| c.name.clone());
+            }
+            keep
+        });
+        (Table { by_key }, gone.into_values().collect())
     }
 
     fn add(
@@ -173,11 +196,11 @@ impl Table {
         keys: &[&KeyRow],
         ledger: Arc<Ledger>,
         team: Option<Arc<Team>>,
+        labels: &mut Labels,
     ) {
         let name: Arc<str> = Arc::from(row.name.as_str());
         let models = patterns(row.models.as_deref());
         let limits = Caller::limits(row);
-        let mut digests = Vec::with_capacity(keys.len());
         for k in keys {
             let Some(digest) = keys::HashedKey(k.key_hash.clone()).digest() else {
                 continue;
@@ -187,8 +210,9 @@ impl Table {
                 (a, b) => a.or(b),
             };
             let caller = Caller {
+                user_id: row.id,
                 name: name.clone(),
-                key: Arc::from(k.label.as_str()),
+                key: labels.get(&k.label),
                 disabled: row.disabled,
                 expires_at,
                 models: models.clone(),
@@ -197,10 +221,8 @@ impl Table {
                 ledger: ledger.clone(),
                 team: team.clone(),
             };
-            digests.push(digest);
             self.by_key.insert(digest, Arc::new(caller));
         }
-        self.keys_of.insert(row.id, digests);
     }
 }
 
@@ -270,11 +292,12 @@ impl KeyTable {
             .update(rows.iter().map(|r| (r.name.as_str(), Caller::limits(r))));
         let keys = by_user(&keys);
         let mut table = Table::default();
+        let mut labels = Labels::default();
         for r in &rows {
             if let Some(ledger) = ledgers.get(&r.name) {
                 let team = r.team_id.and_then(|t| teams.get(&t).cloned());
                 let theirs = keys.get(&r.id).map_or(&[][..], Vec::as_slice);
-                table.add(r, theirs, ledger.clone(), team);
+                table.add(r, theirs, ledger.clone(), team, &mut labels);
             }
         }
         self.table.store(Arc::new(table));
@@ -298,11 +321,10 @@ impl KeyTable {
         let keys = users::keys::rows_for(conn, Some(&ids))?;
         let teams = self.teams(conn)?;
         let keys = by_user(&keys);
-        let mut table = Table::clone(&self.table.load());
-        let mut gone = Vec::new();
-        for id in deleted.iter().chain(&ids) {
-            gone.extend(table.forget(*id));
-        }
+        let mut dropped: Vec<i64> = deleted.iter().chain(&ids).copied().collect();
+        dropped.sort_unstable();
+        let (mut table, gone) = self.table.load().without(&dropped);
+        let mut labels = Labels::default();
         let ledgers = self.ledgers.users().change(
             gone.iter().map(|n| &**n),
             changed.iter().map(|r| (r.name.as_str(), Caller::limits(r))),
@@ -310,7 +332,7 @@ impl KeyTable {
         for (r, ledger) in changed.iter().zip(ledgers) {
             let team = r.team_id.and_then(|t| teams.get(&t).cloned());
             let theirs = keys.get(&r.id).map_or(&[][..], Vec::as_slice);
-            table.add(r, theirs, ledger, team);
+            table.add(r, theirs, ledger, team, &mut labels);
         }
         self.table.store(Arc::new(table));
         tracing::debug!(

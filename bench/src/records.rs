@@ -93,10 +93,11 @@ fn record(rng: &mut Rng, at: chrono::NaiveDateTime, users: &[Arc<str>]) -> Usage
         10 + rng.below(900) as i64
     };
     let cached = if rng.below(3) == 0 { prompt / 2 } else { 0 };
+    let user = rng.below(users.len() as u64) as usize;
     let mut r = UsageRecord {
         at,
         request_id: Some(format!("req_{:016x}{:016x}", rng.next(), rng.next()).into()),
-        user: users[rng.below(users.len() as u64) as usize].clone(),
+        user: users[user].clone(),
         method: "POST",
         endpoint: endpoint.to_owned(),
         model: Some(model.to_owned()),
@@ -107,6 +108,10 @@ fn record(rng: &mut Rng, at: chrono::NaiveDateTime, users: &[Arc<str>]) -> Usage
         // The client family, as the gateway reads it (#32); one in five
         // from a client it does not know.
         client: ["claude-code", "codex", "openai-python", "browser", ""][rng.below(5) as usize],
+        // The key it came through (#33, three a user) and the user's
+        // team: one of eight, or none for one user in five.
+        key: Arc::from(["default", "ci", "laptop"][rng.below(3) as usize]),
+        team: (user % 10 < 8).then(|| Arc::from(format!("team-{}", user % 10).as_str())),
         ..UsageRecord::default()
     };
     if !failed {

@@ -256,9 +256,11 @@ impl Backend {
                 conn.batch_execute("PRAGMA busy_timeout = 10000;")
                     .map_err(bad)?;
                 incremental_vacuum_if_new(&mut conn).map_err(bad)?;
+                // Temporary files in memory: a savepoint's journal (each row of
+                // `user import` is one) went to /var/tmp a page at a time.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
                 )
                 .map_err(bad)?;
                 Ok(DbConnection::Sqlite(conn))

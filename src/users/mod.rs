@@ -17,8 +17,8 @@ pub use settings::{
     usd_to_nano, Setting, UserName, UserSettings,
 };
 pub use store::{
-    add, all_rows, deleted_after, list, recharge, remove, rotate, rows_changed_after, show, update,
-    TopUp,
+    add, add_many, all_rows, deleted_after, list, recharge, remove, rotate, rows_changed_after,
+    show, taken, update, TopUp,
 };
 pub use view::{decode_models, encode_models, Status, UserRow, UserView};
 

@@ -140,29 +140,38 @@ pub(super) fn views(
 }
 
 /// The hint of each user's `default` key (else of their oldest): the
-/// one `key_hint` of the user fields.
+/// one `key_hint` of the user fields. The defaults first (most users have
+/// one), then the oldest key of those without.
 fn first_hints(
     conn: &mut DbConnection,
     ids: &[i64],
 ) -> QueryResult<std::collections::HashMap<i64, String>> {
     use crate::db::schema::keys;
-    let mut rows: Vec<(i64, String, String)> = Vec::new();
-    let q = keys::table.select((keys::user_id, keys::label, keys::key_hint));
-    if ids.len() > 1000 {
-        rows = q.order(keys::id.asc()).load(conn)?;
-    } else if !ids.is_empty() {
-        rows = q
-            .filter(keys::user_id.eq_any(ids))
-            .order(keys::id.asc())
-            .load(conn)?;
-    }
-    let mut out = std::collections::HashMap::new();
-    for (user, label, hint) in rows {
-        if label == super::keys::DEFAULT_LABEL {
-            out.insert(user, hint);
-        } else {
-            out.entry(user).or_insert(hint);
+    let hints = |conn: &mut DbConnection, ids: &[i64], default: bool| {
+        let mut q = keys::table
+            .select((keys::user_id, keys::key_hint))
+            .order(keys::id.desc())
+            .into_boxed();
+        if default {
+            q = q.filter(keys::label.eq(super::keys::DEFAULT_LABEL));
         }
+        // Everyone's, read whole, when asked for many (a bound
+        // parameter per id would pass SQLite's limit).
+        if ids.len() <= 1000 {
+            q = q.filter(keys::user_id.eq_any(ids.to_vec()));
+        }
+        q.load::<(i64, String)>(conn)
+    };
+    let mut out: std::collections::HashMap<i64, String> =
+        hints(conn, ids, true)?.into_iter().collect();
+    let rest: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !out.contains_key(id))
+        .collect();
+    for chunk in rest.chunks(1000) {
+        // Newest first, so the oldest is inserted last and kept.
+        out.extend(hints(conn, chunk, false)?);
     }
     Ok(out)
 }
