@@ -71,6 +71,11 @@ async fn post(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// A chat of `model` with `key`, expected refused: status, code, message.
+async fn refusal(app: &TestApp, key: &str, model: &str) -> (u16, String, String) {
+    error_parts(post(app, key, &chat(model, false)).await).await
+}
+
 /// Creates `team` with `rules`, and users `names` in it; returns their keys.
 async fn team_of(app: &TestApp, team: &str, rules: Value, names: &[&str]) -> Vec<String> {
     let mut body = rules;
@@ -183,7 +188,7 @@ async fn a_team_request_limit_binds_its_members_and_its_refusals_use_none_of_the
     );
     // The team's two are used: both members are refused, many times.
     for key in [&dan, &erin, &dan, &erin, &dan] {
-        let (status, code, msg) = error_parts(post(&app, key, &chat("gpt-4o", false)).await).await;
+        let (status, code, msg) = refusal(&app, key, "gpt-4o").await;
         assert_eq!(
             (status, code.as_str()),
             (429, "insufficient_quota"),
@@ -209,7 +214,7 @@ async fn a_team_request_limit_binds_its_members_and_its_refusals_use_none_of_the
     })
     .await;
     assert!(lifted, "the team's top-up did not lift the block");
-    let (status, code, msg) = error_parts(post(&app, &dan, &chat("gpt-4o", false)).await).await;
+    let (status, code, msg) = refusal(&app, &dan, "gpt-4o").await;
     assert_eq!((status, code.as_str()), (429, "insufficient_quota"));
     assert!(
         msg.starts_with("You have used your request limit of 2"),
@@ -235,8 +240,7 @@ async fn a_team_holds_its_members_to_its_models_rate_parallel_and_dollars() {
     )
     .await;
     // Models: both lists; the team's list narrows a user without one.
-    let (status, code, msg) =
-        error_parts(post(&app, &keys[0], &chat("gpt-4o-mini", false)).await).await;
+    let (status, code, msg) = refusal(&app, &keys[0], "gpt-4o-mini").await;
     assert_eq!((status, code.as_str()), (403, "model_not_allowed"), "{msg}");
     let ids = model_ids(&app, &keys[0]).await;
     assert!(ids.iter().all(|m| m == "gpt-4o" || m == "o1"), "{ids:?}");
@@ -254,7 +258,7 @@ async fn a_team_holds_its_members_to_its_models_rate_parallel_and_dollars() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let held = held.expect("fay's stream was never admitted");
-    let (status, code, msg) = error_parts(post(&app, &keys[1], &chat("gpt-4o", false)).await).await;
+    let (status, code, msg) = refusal(&app, &keys[1], "gpt-4o").await;
     assert_eq!(
         (status, code.as_str()),
         (429, "rate_limit_exceeded"),
@@ -283,7 +287,7 @@ async fn a_team_holds_its_members_to_its_models_rate_parallel_and_dollars() {
             200
         );
     }
-    let (status, code, msg) = error_parts(post(&app, &hugo, &chat("gpt-4o", false)).await).await;
+    let (status, code, msg) = refusal(&app, &hugo, "gpt-4o").await;
     assert_eq!(
         (status, code.as_str()),
         (429, "rate_limit_exceeded"),
@@ -304,7 +308,7 @@ async fn a_team_holds_its_members_to_its_models_rate_parallel_and_dollars() {
     .await;
     assert_eq!(status, 200);
     let unpriced = eventually(Duration::from_secs(10), || async {
-        let (_, code, msg) = error_parts(post(&app, &keys[1], &chat("o1", false)).await).await;
+        let (_, code, msg) = refusal(&app, &keys[1], "o1").await;
         code == "model_not_allowed" && msg.contains("`o1` has no price")
     })
     .await;
@@ -351,7 +355,7 @@ async fn a_users_keys_have_their_own_expiry_and_models_and_end_one_at_a_time() {
 
     assert!(works(&app, &ci).await && works(&app, &laptop).await);
     // The ci key narrows hal's models; the laptop key has all of hal's.
-    let (status, code, _) = error_parts(post(&app, &ci, &chat("gpt-4o-mini", false)).await).await;
+    let (status, code, _) = refusal(&app, &ci, "gpt-4o-mini").await;
     assert_eq!((status, code.as_str()), (403, "model_not_allowed"));
     assert_eq!(
         post(&app, &laptop, &chat("gpt-4o-mini", false))

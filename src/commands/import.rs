@@ -64,7 +64,7 @@ impl Args {
             let results = match seen.check(conn, chunk)? {
                 (results, ready) if users::add_many(conn, &ready).is_ok() => results,
                 _ => conn.transaction(|conn| {
-                    let results: Vec<Result<(), String>> = chunk
+                    let results: Vec<RowResult> = chunk
                         .iter()
                         .map(|(_, (name, token))| import_one(conn, name, token))
                         .collect();
@@ -96,6 +96,11 @@ impl Args {
     }
 }
 
+/// A row imported, or why not.
+type RowResult = Result<(), String>;
+/// A user to import and their key.
+type NewUser = (UserName, PlainKey);
+
 /// The names and keys met so far in the file.
 #[derive(Default)]
 struct Seen {
@@ -105,13 +110,12 @@ struct Seen {
 
 impl Seen {
     /// Each row's fate but the database's say, and the rows that can go.
-    #[allow(clippy::type_complexity)]
     fn check(
         &mut self,
         conn: &mut crate::db::DbConnection,
         chunk: &[(usize, (String, String))],
-    ) -> anyhow::Result<(Vec<Result<(), String>>, Vec<(UserName, PlainKey)>)> {
-        let parsed: Vec<Result<(UserName, PlainKey), String>> = chunk
+    ) -> anyhow::Result<(Vec<RowResult>, Vec<NewUser>)> {
+        let parsed: Vec<Result<NewUser, String>> = chunk
             .iter()
             .map(|(_, (name, token))| {
                 let name = UserName::parse(name).map_err(|e| format!("bad name: {e}"))?;

@@ -63,32 +63,41 @@ pub fn add(
     settings: UserSettings,
 ) -> Result<PlainKey, UserError> {
     let key = key.unwrap_or_else(PlainKey::generate);
-    let now = db::now();
     conn.transaction(|conn| {
-        // The name is the one unique column of `users`.
-        let exists = |_| UserError::Exists(name.to_string());
-        diesel::insert_into(users::table)
-            .values((
-                users::name.eq(name.as_str()),
-                users::disabled.eq(false),
-                users::created_at.eq(At(now)),
-            ))
-            .execute(conn)
-            .map_err(|e| match e {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => exists(()),
-                e => e.into(),
-            })?;
-        let id: i64 = users::table
-            .filter(users::name.eq(name.as_str()))
-            .select(users::id)
-            .first(conn)?;
-        keys::insert(conn, id, DEFAULT_LABEL, &key, None, None)?;
+        insert(conn, name, &key, At(db::now()))?;
         change(conn, name.as_str(), settings)
     })?;
     Ok(key)
+}
+
+/// Inserts a user without settings and their key `default`; the caller
+/// holds the transaction.
+fn insert(
+    conn: &mut DbConnection,
+    name: &UserName,
+    key: &PlainKey,
+    now: At,
+) -> Result<(), UserError> {
+    diesel::insert_into(users::table)
+        .values((
+            users::name.eq(name.as_str()),
+            users::disabled.eq(false),
+            users::created_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(|e| match e {
+            // The name is the one unique column of `users`.
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => UserError::Exists(name.to_string()),
+            e => e.into(),
+        })?;
+    let id: i64 = users::table
+        .filter(users::name.eq(name.as_str()))
+        .select(users::id)
+        .first(conn)?;
+    keys::insert(conn, id, DEFAULT_LABEL, key, None, None)
 }
 
 /// Creates many users without settings, each with their key `default`,
@@ -100,18 +109,7 @@ pub fn add_many(conn: &mut DbConnection, new: &[(UserName, PlainKey)]) -> Result
     let now = At(db::now());
     conn.transaction(|conn| {
         for (name, key) in new {
-            diesel::insert_into(users::table)
-                .values((
-                    users::name.eq(name.as_str()),
-                    users::disabled.eq(false),
-                    users::created_at.eq(now),
-                ))
-                .execute(conn)?;
-            let id: i64 = users::table
-                .filter(users::name.eq(name.as_str()))
-                .select(users::id)
-                .first(conn)?;
-            keys::insert(conn, id, DEFAULT_LABEL, key, None, None)?;
+            insert(conn, name, key, now)?;
         }
         Ok(())
     })
