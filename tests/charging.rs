@@ -99,8 +99,10 @@ async fn background_responses_are_charged_when_they_finish() {
     );
 
     finish_background(&mock.state);
-    let records = settled(&app, "/responses", 5).await;
-    // Refused requests leave records too; the jobs are the 200s.
+    // Refused requests leave records too (the two 429s above): wait for
+    // all seven, or the count could be met before every job settled.
+    let records = settled(&app, "/responses", 7).await;
+    // The jobs are the 200s.
     let jobs: Vec<_> = records.iter().filter(|r| r.status == 200).collect();
     assert_eq!(jobs.len(), 5, "{records:?}");
     for r in &jobs {
