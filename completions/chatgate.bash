@@ -16,6 +16,9 @@ _chatgate() {
             ",$1")
                 cmd="chatgate"
                 ;;
+            chatgate,audit)
+                cmd="chatgate__subcmd__audit"
+                ;;
             chatgate,config)
                 cmd="chatgate__subcmd__config"
                 ;;
@@ -43,6 +46,18 @@ _chatgate() {
             chatgate,user)
                 cmd="chatgate__subcmd__user"
                 ;;
+            chatgate__subcmd__audit,help)
+                cmd="chatgate__subcmd__audit__subcmd__help"
+                ;;
+            chatgate__subcmd__audit,list)
+                cmd="chatgate__subcmd__audit__subcmd__list"
+                ;;
+            chatgate__subcmd__audit__subcmd__help,help)
+                cmd="chatgate__subcmd__audit__subcmd__help__subcmd__help"
+                ;;
+            chatgate__subcmd__audit__subcmd__help,list)
+                cmd="chatgate__subcmd__audit__subcmd__help__subcmd__list"
+                ;;
             chatgate__subcmd__config,check)
                 cmd="chatgate__subcmd__config__subcmd__check"
                 ;;
@@ -66,6 +81,9 @@ _chatgate() {
                 ;;
             chatgate__subcmd__db__subcmd__help,migrate)
                 cmd="chatgate__subcmd__db__subcmd__help__subcmd__migrate"
+                ;;
+            chatgate__subcmd__help,audit)
+                cmd="chatgate__subcmd__help__subcmd__audit"
                 ;;
             chatgate__subcmd__help,config)
                 cmd="chatgate__subcmd__help__subcmd__config"
@@ -93,6 +111,9 @@ _chatgate() {
                 ;;
             chatgate__subcmd__help,user)
                 cmd="chatgate__subcmd__help__subcmd__user"
+                ;;
+            chatgate__subcmd__help__subcmd__audit,list)
+                cmd="chatgate__subcmd__help__subcmd__audit__subcmd__list"
                 ;;
             chatgate__subcmd__help__subcmd__config,check)
                 cmd="chatgate__subcmd__help__subcmd__config__subcmd__check"
@@ -326,12 +347,126 @@ _chatgate() {
 
     case "${cmd}" in
         chatgate)
-            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version serve user token team key config usage db help"
+            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version serve user token team key config usage audit db help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__audit)
+            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version list help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__audit__subcmd__help)
+            opts="list help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__audit__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__audit__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__audit__subcmd__list)
+            opts="-c -v -q -h -V --since --until --actor --target --format --config --database --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --actor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -540,8 +675,36 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__help)
-            opts="serve user token team key config usage db help"
+            opts="serve user token team key config usage audit db help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__help__subcmd__audit)
+            opts="list"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__help__subcmd__audit__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -37,6 +37,7 @@ complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "team" -d 'Manage 
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "key" -d 'Manage a user\'s keys: one per laptop, CI job or agent'
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "config" -d 'Inspect the configuration'
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "usage" -d 'Usage reports'
+complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "audit" -d 'The audit trail: every change to users, teams and keys'
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "db" -d 'Database maintenance'
 complete -c chatgate -n "__fish_chatgate_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand serve" -l listen -d 'Address to listen on (overrides `listen`)' -r
@@ -381,6 +382,29 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "report" -d 'Usage grouped by user, team, key, model, day, month, upstream, endpoint or client (default: this month by user)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete per-request records older than DATE; daily totals stay for reports'
 complete -c chatgate -n "__fish_chatgate_using_subcommand usage; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and not __fish_seen_subcommand_from list help" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and not __fish_seen_subcommand_from list help" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and not __fish_seen_subcommand_from list help" -f -a "list" -d 'Who changed which user, team or key, when, and what changed'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and not __fish_seen_subcommand_from list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l since -d 'From, inclusive: YYYY-MM-DD or RFC 3339' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l until -d 'To: a date includes that whole day; an RFC 3339 time is exclusive' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l actor -d 'Only changes by this actor (cli:alice, admin-token, oidc:…, user:…)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l target -d 'Only changes to this user (and their keys) or team' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l format -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors and what was asked for'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "list" -d 'Who changed which user, team or key, when, and what changed'
+complete -c chatgate -n "__fish_chatgate_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and not __fish_seen_subcommand_from migrate help" -s c -l config -d 'Config file (default: $CHATGATE_CONFIG, ./chatgate.yaml, /etc/chatgate/chatgate.yaml)' -r -F
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and not __fish_seen_subcommand_from migrate help" -l database -d 'Database URL; overrides database.url (sqlite://PATH)' -r
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and not __fish_seen_subcommand_from migrate help" -s v -l verbose -d 'More log output (-v debug, -vv trace); errors show their causes'
@@ -397,15 +421,16 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand db; and __fish_seen_su
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -s V -l version -d 'Print version'
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Apply pending database migrations'
 complete -c chatgate -n "__fish_chatgate_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "serve" -d 'Run the gateway'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "user" -d 'Manage users and their keys'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "token" -d 'Rotate a user\'s key'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "team" -d 'Manage teams: limits and budgets their members share'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "key" -d 'Manage a user\'s keys: one per laptop, CI job or agent'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "config" -d 'Inspect the configuration'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "usage" -d 'Usage reports'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "db" -d 'Database maintenance'
-complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage db help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "serve" -d 'Run the gateway'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "user" -d 'Manage users and their keys'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "token" -d 'Rotate a user\'s key'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "team" -d 'Manage teams: limits and budgets their members share'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "key" -d 'Manage a user\'s keys: one per laptop, CI job or agent'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "config" -d 'Inspect the configuration'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "usage" -d 'Usage reports'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "audit" -d 'The audit trail: every change to users, teams and keys'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "db" -d 'Database maintenance'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and not __fish_seen_subcommand_from serve user token team key config usage audit db help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Create a user and print their key (shown once)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List users (active ones unless --all)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "show" -d 'Show one user in detail'
@@ -428,4 +453,5 @@ complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the config and print the effective settings (secrets redacted)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from usage" -f -a "report" -d 'Usage grouped by user, team, key, model, day, month, upstream, endpoint or client (default: this month by user)'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from usage" -f -a "prune" -d 'Delete per-request records older than DATE; daily totals stay for reports'
+complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "list" -d 'Who changed which user, team or key, when, and what changed'
 complete -c chatgate -n "__fish_chatgate_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "migrate" -d 'Apply pending database migrations'

@@ -10,7 +10,6 @@
 //! gateways send for "unlimited").
 
 use crate::error::ApiError;
-use crate::proxy::auth;
 use crate::state::Gateway;
 use crate::users::{self, UserError, UserView};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -41,8 +40,7 @@ async fn caller_view(
     gw: &web::Data<Gateway>,
     range: Option<(NaiveDate, Option<NaiveDate>)>,
 ) -> Result<(UserView, Option<crate::usage::daily::Used>), ApiError> {
-    let caller = auth::authenticate_request(gw, req)?;
-    let name = caller.name.clone();
+    let name = crate::sessions::me(req, gw).await?.user;
     let read = crate::db::run(&gw.pool, move |conn| {
         let view = users::show(conn, &name)?;
         let used = match range {
@@ -160,7 +158,7 @@ async fn credit_grants(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpR
 /// `usage report`'s fields and range syntax (by day unless `by` says).
 pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
     use crate::usage::report;
-    let caller = auth::authenticate_request(&gw, &req)?;
+    let me = crate::sessions::me(&req, &gw).await?;
     // A key passed as `?token=` is not a report parameter.
     let query = crate::upstream::failover::strip_credentials(req.query_string());
     let mut params = web::Query::<report::Params>::from_query(&query)
@@ -187,7 +185,7 @@ pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpRe
             "/v1/me/usage reports whole days: give `since` and `until` as dates (YYYY-MM-DD) or at midnight UTC, or a `period`.".into(),
         ));
     }
-    query.users = vec![caller.name.to_string()];
+    query.users = vec![me.user];
     let by = query.by.clone();
     let rows = crate::db::query(&gw.pool, move |c| report::run(c, &query)).await?;
     Ok(HttpResponse::Ok().json(report::to_json(&rows, &by)))

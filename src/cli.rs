@@ -1,6 +1,6 @@
 //! The command line: global options and the command tree (clap).
 
-use crate::commands::{assets, config, db, key, serve, team, token, usage, user};
+use crate::commands::{assets, audit, config, db, key, serve, team, token, usage, user};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -50,6 +50,9 @@ pub enum Command {
     /// Usage reports
     #[command(subcommand)]
     Usage(usage::Command),
+    /// The audit trail: every change to users, teams and keys
+    #[command(subcommand)]
+    Audit(audit::Command),
     /// Database maintenance
     #[command(subcommand)]
     Db(db::Command),

@@ -306,6 +306,15 @@ pub struct WebConfig {
     pub enabled: bool,
     /// Shown with a refusal (quota, rate, model): where to ask for more.
     pub help_link: Option<String>,
+    /// Sign-in with the organisation's identity provider (SPEC §9).
+    pub oidc: Option<OidcConfig>,
+    /// Where people reach the gateway (`https://gate.example.com`): the
+    /// sign-in's redirect URI is `{public_url}/auth/callback`. Default:
+    /// the request's own scheme and host.
+    pub public_url: Option<String>,
+    /// How long a sign-in lasts.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
 }
 
 impl Default for WebConfig {
@@ -313,8 +322,68 @@ impl Default for WebConfig {
         WebConfig {
             enabled: true,
             help_link: None,
+            oidc: None,
+            public_url: None,
+            session_ttl: Duration::from_secs(12 * 3600),
         }
     }
+}
+
+/// `web.oidc`: an OpenID Connect provider (Keycloak, Entra ID, Google,
+/// Okta, Dex, Authentik, …).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The issuer URL (its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Shown on the button: "Sign in with <name>".
+    #[serde(default = "default_sso_name")]
+    pub name: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim that names the person's user.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Members of any of these groups reach the admin console.
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    /// The claim naming the team a new user joins (when that team exists).
+    #[serde(default)]
+    pub team_claim: Option<String>,
+    /// Whether a first sign-in creates the person's user.
+    #[serde(default = "yes")]
+    pub auto_create: bool,
+    /// A new user's limits, by the user JSON's names (`token_limit`,
+    /// `budget_usd`, `models`, `rpm`, `expires`, …).
+    #[serde(default)]
+    pub defaults: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_sso_name() -> String {
+    "SSO".into()
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "email", "profile", "groups"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_username_claim() -> String {
+    "email".into()
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

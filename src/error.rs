@@ -60,6 +60,9 @@ pub enum ApiError {
     UpstreamTimeout(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A change made with the session cookie but without the page's token.
+    #[error("This change needs the page's CSRF token (header x-csrf-token): reload the page and try again.")]
+    Csrf,
 }
 
 pub const NO_KEY: &str = "You didn't provide an API key. Pass it as `Authorization: Bearer KEY`, `api-key: KEY`, `x-api-key: KEY`, `x-goog-api-key: KEY` or `?token=KEY`.";
@@ -89,6 +92,7 @@ impl ApiError {
             ApiError::Upstream(_) => "upstream_error",
             ApiError::UpstreamTimeout(_) => "upstream_timeout",
             ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Csrf => "csrf_failed",
         }
     }
 
@@ -108,7 +112,7 @@ impl ApiError {
             ApiError::RateLimited { .. } | ApiError::Parallel(_) | ApiError::Throttled(_) => {
                 "requests"
             }
-            ApiError::EndpointNotAllowed(_) => "permission_error",
+            ApiError::EndpointNotAllowed(_) | ApiError::Csrf => "permission_error",
             ApiError::BadRequest(_)
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMedia(_)
@@ -133,7 +137,8 @@ impl ResponseError for ApiError {
             ApiError::ModelNotAllowed(_)
             | ApiError::ModelUnpriced(_)
             | ApiError::SurchargeUnpriced { .. }
-            | ApiError::EndpointNotAllowed(_) => StatusCode::FORBIDDEN,
+            | ApiError::EndpointNotAllowed(_)
+            | ApiError::Csrf => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -379,7 +379,14 @@ mod tests {
 
     fn add(conn: &mut DbConnection, name: &str) -> PlainKey {
         let name = UserName::parse(name).unwrap();
-        users::add(conn, &name, None, UserSettings::default()).unwrap()
+        users::add(
+            conn,
+            &crate::audit::Actor::Config,
+            &name,
+            None,
+            UserSettings::default(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -398,8 +405,8 @@ mod tests {
             rpm: Some(Setting::Set(5)),
             ..UserSettings::default()
         };
-        users::update(conn, "bob", rpm).unwrap();
-        users::remove(conn, "carol").unwrap();
+        users::update(conn, &crate::audit::Actor::Config, "bob", rpm).unwrap();
+        users::remove(conn, &crate::audit::Actor::Config, "carol").unwrap();
         let d = add(conn, "dave");
         let refreshed = keys.refresh(conn, loaded).unwrap();
         assert!(refreshed > loaded);
@@ -414,7 +421,7 @@ mod tests {
         assert_eq!(&*find(&d).unwrap().name, "dave");
 
         // A new key replaces the old one; nothing new, nothing read.
-        let new_key = users::rotate(conn, "dave", None).unwrap();
+        let new_key = users::rotate(conn, &crate::audit::Actor::Config, "dave", None).unwrap();
         let rotated = keys.refresh(conn, refreshed).unwrap();
         assert!(find(&d).is_none() && find(&new_key).is_some());
         assert_eq!(keys.refresh(conn, rotated).unwrap(), rotated);

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod audit;
 pub mod catalogue;
 pub mod cli;
 pub mod commands;
@@ -17,12 +18,15 @@ pub mod metrics;
 pub mod model_pattern;
 pub mod my_keys;
 pub mod objects;
+pub mod oidc;
 pub mod output;
 pub mod paths;
 pub mod periodic;
 pub mod proxy;
 pub mod server;
+pub mod sessions;
 pub mod settle;
+pub mod signin;
 pub mod state;
 pub mod teams;
 pub mod throttle;

@@ -4,14 +4,13 @@
 //! same operations as `key …` and `/admin/users/{name}/keys`.
 
 use crate::error::{error_body, ApiError};
-use crate::proxy::auth;
+use crate::sessions::{self, Me};
 use crate::state::Gateway;
 use crate::users::keys::{self as user_keys, Asker, NewKey};
 use crate::users::UserError;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
-use std::sync::Arc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/me/keys", web::get().to(list))
@@ -19,12 +18,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/me/keys/{label}", web::delete().to(revoke));
 }
 
-/// The caller's name and the label of the key they ask with.
-type Owner = (Arc<str>, Arc<str>);
-
-/// The caller, when self-service is on; else the refusal.
-fn owner(req: &HttpRequest, gw: &Gateway) -> Result<Result<Owner, HttpResponse>, ApiError> {
-    let caller = auth::authenticate_request(gw, req)?;
+/// The caller (by key or session), when self-service is on; else the
+/// refusal.
+async fn owner(req: &HttpRequest, gw: &Gateway) -> Result<Result<Me, HttpResponse>, ApiError> {
+    let me = sessions::me(req, gw).await?;
     if !gw.live().config.keys.self_service {
         return Ok(Err(error_body(
             StatusCode::FORBIDDEN,
@@ -33,7 +30,7 @@ fn owner(req: &HttpRequest, gw: &Gateway) -> Result<Result<Owner, HttpResponse>,
             "self_service_disabled",
         )));
     }
-    Ok(Ok((caller.name.clone(), caller.key.clone())))
+    Ok(Ok(me))
 }
 
 /// A refused change in the API's error shape.
@@ -53,8 +50,8 @@ fn refused(e: UserError) -> HttpResponse {
 }
 
 async fn list(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
-    let (name, _) = match owner(&req, &gw)? {
-        Ok(n) => n,
+    let name = match owner(&req, &gw).await? {
+        Ok(me) => me.user,
         Err(refusal) => return Ok(refusal),
     };
     let listed = crate::db::run(&gw.pool, move |c| user_keys::list(c, Some(&name))).await;
@@ -69,8 +66,8 @@ async fn create(
     gw: web::Data<Gateway>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, via) = match owner(&req, &gw)? {
-        Ok(n) => n,
+    let me = match owner(&req, &gw).await? {
+        Ok(me) => me,
         Err(refusal) => return Ok(refusal),
     };
     let body: serde_json::Value = if body.is_empty() {
@@ -83,8 +80,9 @@ async fn create(
         .map_err(|e| ApiError::BadRequest(format!("The request body is not valid: {e}")))?;
     let max_keys = gw.live().config.keys.max_per_user;
     let added = crate::db::run(&gw.pool, move |c| {
-        let via = via.to_string();
-        user_keys::add(c, &name, new, Asker::User { max_keys, via })
+        // With a session, no key bounds the new one (none was used).
+        let via = me.via.unwrap_or_default();
+        user_keys::add(c, &me.by, &me.user, new, Asker::User { max_keys, via })
     })
     .await;
     Ok(match added {
@@ -100,12 +98,15 @@ async fn revoke(
     gw: web::Data<Gateway>,
     label: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, _) = match owner(&req, &gw)? {
-        Ok(n) => n,
+    let me = match owner(&req, &gw).await? {
+        Ok(me) => me,
         Err(refusal) => return Ok(refusal),
     };
     let label = label.into_inner();
-    let gone = crate::db::run(&gw.pool, move |c| user_keys::revoke(c, &name, &label)).await;
+    let gone = crate::db::run(&gw.pool, move |c| {
+        user_keys::revoke(c, &me.by, &me.user, &label)
+    })
+    .await;
     Ok(match gone {
         Ok(_) => HttpResponse::NoContent().finish(),
         Err(e) => refused(e),

@@ -138,7 +138,9 @@ impl Application {
         let upstream_timeout = config.limits.upstream_timeout;
         let tls = config.tls.as_ref().map(tls_config).transpose()?;
         let cors = web::Data::new(Cors::new(&config.cors.origins));
-        let admin_on = config.admin.as_ref().is_some_and(|a| a.token.is_some());
+        // With sign-in, an admin group's members use the admin API too.
+        let admin_on =
+            config.admin.as_ref().is_some_and(|a| a.token.is_some()) || config.web.oidc.is_some();
         let web_app = config
             .web
             .enabled
@@ -152,6 +154,7 @@ impl Application {
             pool,
             metrics,
             throttle: Default::default(),
+            oidc: Default::default(),
         });
         let gateway_handle = gateway.clone();
         let settler = (records == Records::Kept).then(|| {
@@ -187,6 +190,7 @@ impl Application {
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_text))
                 .configure(account::configure)
+                .configure(crate::signin::configure)
                 .configure(|cfg| {
                     if admin_on {
                         cfg.service(web::scope("/admin").configure(admin::configure));

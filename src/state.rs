@@ -25,6 +25,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// Failed key and admin-token attempts per client address.
     pub throttle: crate::throttle::Throttle,
+    /// The identity provider's discovery document and keys.
+    pub oidc: crate::oidc::ProviderCache,
 }
 
 /// The configuration, and the upstreams and prices built from it.

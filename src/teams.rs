@@ -6,6 +6,7 @@
 //! transaction: the revision triggers then tell running servers to reload
 //! those users, with the team as it is now.
 
+use crate::audit::{self, Action, Actor};
 use crate::db::moment::At;
 use crate::db::schema::{teams, users};
 use crate::db::{self, rfc3339, DbConnection};
@@ -138,6 +139,7 @@ fn touch_members(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
 
 pub fn add(
     conn: &mut DbConnection,
+    by: &Actor,
     name: &str,
     settings: UserSettings,
 ) -> Result<TeamView, UserError> {
@@ -145,7 +147,7 @@ pub fn add(
         .map_err(|e| UserError::BadTeamName(e.replace("user name", "team name")))?;
     let name = name.as_str();
     let changes = changes(settings)?;
-    conn.transaction(|conn| {
+    audit::transaction(conn, by, |conn, trail| {
         if find_row(conn, name).is_ok() {
             return Err(UserError::TeamExists(name.to_owned()));
         }
@@ -153,7 +155,9 @@ pub fn add(
             .values((teams::name.eq(name), teams::created_at.eq(At(db::now()))))
             .execute(conn)?;
         update_row(conn, name, changes)?;
-        show(conn, name)
+        let new = show(conn, name)?;
+        trail.record_views(Action::TeamAdd, (name, None), None, Some(&new));
+        Ok(new)
     })
 }
 
@@ -179,21 +183,31 @@ fn update_row(conn: &mut DbConnection, name: &str, c: TeamChanges) -> Result<(),
 /// Changes a team's rules, all or nothing.
 pub fn update(
     conn: &mut DbConnection,
+    by: &Actor,
     name: &str,
     settings: UserSettings,
 ) -> Result<TeamView, UserError> {
     let changes = changes(settings)?;
-    conn.transaction(|conn| {
+    audit::transaction(conn, by, |conn, trail| {
+        let old = show(conn, name)?;
         update_row(conn, name, changes)?;
-        show(conn, name)
+        let new = show(conn, name)?;
+        trail.record_views(Action::TeamEdit, (name, None), Some(&old), Some(&new));
+        Ok(new)
     })
 }
 
 /// Raises a team's limits (a top-up), as `user recharge` does a user's.
-pub fn recharge(conn: &mut DbConnection, name: &str, top_up: TopUp) -> Result<TeamView, UserError> {
+pub fn recharge(
+    conn: &mut DbConnection,
+    by: &Actor,
+    name: &str,
+    top_up: TopUp,
+) -> Result<TeamView, UserError> {
     top_up.raise(name, [Some(0); 3])?;
-    conn.transaction(|conn| {
+    audit::transaction(conn, by, |conn, trail| {
         let row = find_row(conn, name)?;
+        let old = show(conn, name)?;
         let [tokens, requests, budget] = top_up.raise(
             name,
             [row.token_limit, row.request_limit, row.budget_nano_usd],
@@ -206,15 +220,19 @@ pub fn recharge(conn: &mut DbConnection, name: &str, top_up: TopUp) -> Result<Te
             ))
             .execute(conn)?;
         touch_members(conn, row.id)?;
-        show(conn, name)
+        let new = show(conn, name)?;
+        trail.record_views(Action::TeamRecharge, (name, None), Some(&old), Some(&new));
+        Ok(new)
     })
 }
 
 /// Deletes a team that has no members; refused, naming them, otherwise.
 /// Its usage stays in reports under its name.
-pub fn remove(conn: &mut DbConnection, name: &str) -> Result<(), UserError> {
-    conn.transaction(|conn| {
+pub fn remove(conn: &mut DbConnection, by: &Actor, name: &str) -> Result<(), UserError> {
+    audit::transaction(conn, by, |conn, trail| {
         let row = find_row(conn, name)?;
+        let old = show(conn, name)?;
+        trail.record_views(Action::TeamRemove, (name, None), Some(&old), None);
         let members = members_of(conn, row.id)?;
         if !members.is_empty() {
             return Err(UserError::TeamNotEmpty {

@@ -424,6 +424,69 @@ fn config_check_redacts_secrets_and_names_bad_fields() {
 }
 
 #[test]
+fn sign_in_config_is_checked_and_its_secret_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chatgate.yaml");
+    let oidc = |extra: &str| {
+        format!(
+            "web:\n  oidc:\n    issuer: https://id.example.com/realms/acme\n    client_id: chatgate\n    client_secret: oidc-secret-value\n{extra}"
+        )
+    };
+    let cli = Cli::new();
+    std::fs::write(
+        &file,
+        oidc("    defaults:\n      budget_usd: 20\n      limit_period: month\n"),
+    )
+    .unwrap();
+    let (out, err) = cli.ok_with_stderr(&["-c", file.to_str().unwrap(), "config", "check"]);
+    assert!(
+        !out.contains("oidc-secret-value") && out.contains("client_id: chatgate"),
+        "{out}"
+    );
+    assert!(err.contains("web.public_url is unset"), "{err}");
+    std::fs::write(
+        &file,
+        format!("{}  public_url: https://gate.example.com/\n", oidc("")),
+    )
+    .unwrap();
+    let (_, err) = cli.ok_with_stderr(&["-c", file.to_str().unwrap(), "config", "check"]);
+    assert!(
+        err.contains("https://gate.example.com/auth/callback"),
+        "{err}"
+    );
+    for (yaml, says) in [
+        (
+            oidc("").replace("https://id.example.com", "http://id.example.com"),
+            "web.oidc.issuer",
+        ),
+        (oidc("    scopes: [email]\n"), "web.oidc.scopes"),
+        (
+            oidc("    defaults:\n      rpm: lots\n"),
+            "web.oidc.defaults",
+        ),
+        (
+            oidc("    defaults:\n      disabled: true\n"),
+            "web.oidc.defaults",
+        ),
+        (oidc("    defaults:\n      team: data\n"), "team_claim"),
+    ] {
+        std::fs::write(&file, yaml).unwrap();
+        let err = cli.fails(&["-c", file.to_str().unwrap(), "config", "check"], 1);
+        assert!(
+            err.contains(says) && !err.contains("oidc-secret-value"),
+            "{says}: {err}"
+        );
+    }
+    // A loopback issuer may be plain http (a provider on the same host).
+    std::fs::write(
+        &file,
+        oidc("").replace("https://id.example.com", "http://127.0.0.1:8180"),
+    )
+    .unwrap();
+    cli.ok(&["-c", file.to_str().unwrap(), "config", "check"]);
+}
+
+#[test]
 fn db_migrate_on_a_fresh_database() {
     let cli = Cli::new();
     let out = cli.cmd(&["db", "migrate"]).output().unwrap();

@@ -121,6 +121,7 @@ async fn serves_https_with_http2_from_a_self_signed_certificate() {
     let mut conn = app.pool.get().unwrap();
     let key = chatgate::users::add(
         &mut conn,
+        &chatgate::audit::Actor::Config,
         &chatgate::users::UserName::parse("alice").unwrap(),
         None,
         Default::default(),

@@ -599,7 +599,14 @@ async fn an_http2_body_without_a_length_arrives() {
     let key = {
         let mut conn = app.pool.get().unwrap();
         let name = chatgate::users::UserName::parse("mallory").unwrap();
-        chatgate::users::add(&mut conn, &name, None, Default::default()).unwrap()
+        chatgate::users::add(
+            &mut conn,
+            &chatgate::audit::Actor::Config,
+            &name,
+            None,
+            Default::default(),
+        )
+        .unwrap()
     };
     let base = format!("https://localhost:{}/v1", app.port);
     let body = serde_json::to_vec(&chat_body("gpt-4o")).unwrap();

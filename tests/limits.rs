@@ -244,6 +244,7 @@ async fn limit_periods_reset_with_the_clock() {
         };
         chatgate::users::add(
             &mut conn,
+            &chatgate::audit::Actor::Config,
             &chatgate::users::UserName::parse(name).unwrap(),
             None,
             settings,

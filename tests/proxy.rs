@@ -257,7 +257,8 @@ async fn bad_keys_get_openai_shaped_401s() {
             disabled: Some(true),
             ..Default::default()
         };
-        chatgate::users::update(&mut conn, "alice", block).unwrap();
+        chatgate::users::update(&mut conn, &chatgate::audit::Actor::Config, "alice", block)
+            .unwrap();
     }
     let disabled = eventually(Duration::from_secs(10), || async {
         let r = http().get(&url).bearer_auth(&key).send().await.unwrap();
@@ -318,7 +319,7 @@ async fn expired_keys_and_disallowed_models_are_refused() {
             expires: Some(parse_expiry("2020-01-01").unwrap()),
             ..Default::default()
         };
-        chatgate::users::update(&mut conn, "bob", past).unwrap();
+        chatgate::users::update(&mut conn, &chatgate::audit::Actor::Config, "bob", past).unwrap();
     }
     let expired = eventually(Duration::from_secs(10), || async {
         let r = http()

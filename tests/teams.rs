@@ -43,24 +43,6 @@ async fn admin(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> 
     call(app, ADMIN, method, path, body).await
 }
 
-async fn call(
-    app: &TestApp,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut r = http()
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(key);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn post(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
     http()
         .post(format!("{}/chat/completions", app.base))

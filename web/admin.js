@@ -4,7 +4,7 @@
 import { call, session } from './api.js';
 import { chart, dailySeries } from './account.js';
 import { alertBox, field, fmtNumber, fmtValue, h, mount } from './dom.js';
-import { keyShown, modal, rechargeDialog, ruleBody, ruleFields, sortableHead, sorted, value } from './forms.js';
+import { adminLinks, keyShown, modal, rechargeDialog, ruleBody, ruleFields, sortableHead, sorted, value } from './forms.js';
 
 const COLUMNS = [
   ['name', 'Name'], ['status', 'Status'], ['key_hint', 'Key'], ['created_at', 'Created'],
@@ -113,7 +113,7 @@ export async function adminUsers(rerender) {
   mount(
     h('h2', { text: 'Users' }),
     h('div', { class: 'toolbar' }, field('Filter', filter), h('button', { type: 'button', text: 'Add user', onclick: add }),
-      h('a', { href: '#/admin/usage', text: 'Usage' }), h('a', { href: '#/admin/teams', text: 'Teams' })),
+      ...adminLinks('#/admin')),
     outcome,
     h('div', { class: 'scroll' }, h('table', { 'aria-label': 'Users' }, h('thead', {}, head), body)),
   );
@@ -170,7 +170,7 @@ export async function adminUsage(rerender) {
   }
   period.addEventListener('change', load);
   mount(h('h2', { text: 'Usage' }),
-    h('div', { class: 'toolbar' }, field('Period', period), download, h('a', { href: '#/admin', text: 'Users' }), h('a', { href: '#/admin/teams', text: 'Teams' })),
+    h('div', { class: 'toolbar' }, field('Period', period), download, ...adminLinks('#/admin/usage')),
     notice, plot, table, h('h3', { text: 'By client and endpoint' }), clients);
   await load();
 }

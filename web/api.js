@@ -4,12 +4,29 @@
 const KEY = 'chatgate.key';
 const ADMIN = 'chatgate.admin';
 
+// Sign-in with the identity provider: `{sso, user, admin, csrf}` from
+// `/auth/session` (the session itself is an HttpOnly cookie).
+let sso = { sso: null, user: null };
+
 export const session = {
   key: () => localStorage.getItem(KEY),
   setKey: (k) => (k ? localStorage.setItem(KEY, k) : localStorage.removeItem(KEY)),
   // The admin token is kept for this tab only.
   admin: () => sessionStorage.getItem(ADMIN),
   setAdmin: (t) => (t ? sessionStorage.setItem(ADMIN, t) : sessionStorage.removeItem(ADMIN)),
+  sso: () => sso,
+  /// Asks the gateway who is signed in with the identity provider.
+  async refreshSso() {
+    try {
+      const res = await fetch('/auth/session', { cache: 'no-store' });
+      sso = res.ok ? await res.json() : { sso: null, user: null };
+    } catch { sso = { sso: null, user: null }; }
+    return sso;
+  },
+  async signOutSso() {
+    if (sso.user) await fetch('/auth/logout', { method: 'POST', headers: { 'x-csrf-token': sso.csrf } });
+    sso = { ...sso, user: null };
+  },
 };
 
 export class ApiError extends Error {
@@ -31,9 +48,11 @@ async function errorOf(res) {
   return new ApiError(res.status, message, code);
 }
 
-/// A request with `token`; JSON in and out. Throws ApiError on refusal.
+/// A request with `token` (none: the sign-in session's cookie, and its
+/// CSRF token for a change); JSON in and out. Throws ApiError on refusal.
 export async function call(path, token, { method = 'GET', body, signal } = {}) {
-  const headers = { Authorization: `Bearer ${token}` };
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  if (!token && sso.csrf && method !== 'GET') headers['x-csrf-token'] = sso.csrf;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(path, {
     method, headers, signal,

@@ -2,11 +2,27 @@
 
 import { call, session } from './api.js';
 import { accountPage } from './account.js';
+import { adminAudit } from './audit.js';
 import { adminUsage, adminUsers } from './admin.js';
 import { chatPage } from './chat.js';
 import { keysPage } from './keys.js';
 import { adminTeams } from './teams.js';
 import { alertBox, field, h, mount } from './dom.js';
+
+/// "Sign in with <name>", when the gateway has an identity provider, and
+/// why the last sign-in was refused (it comes back as `?sign_in_error=`).
+function ssoPart() {
+  const parts = [];
+  const params = new URLSearchParams(location.search);
+  const error = params.get('sign_in_error');
+  if (error) {
+    parts.push(alertBox(error));
+    history.replaceState(null, '', location.pathname + location.hash);
+  }
+  const { sso } = session.sso();
+  if (sso) parts.push(h('button', { type: 'button', text: `Sign in with ${sso}`, onclick: () => location.assign('/auth/login') }));
+  return parts;
+}
 
 function signIn({ label, title, check, store }) {
   const input = h('input', { type: 'password', 'aria-label': label, autocomplete: 'off', required: true });
@@ -25,31 +41,41 @@ function signIn({ label, title, check, store }) {
         problem.replaceChildren(alertBox(e.message));
       }
     },
-  }, h('h2', { text: title }), field(label, input), h('button', { type: 'submit', text: 'Sign in' }), problem);
+  }, h('h2', { text: title }), ...ssoPart(), field(label, input), h('button', { type: 'submit', text: 'Sign in' }), problem);
   mount(form);
   input.focus();
 }
 
 function nav() {
   const links = [];
-  if (session.key()) links.push(['#/chat', 'Chat'], ['#/account', 'Account'], ['#/keys', 'Keys']);
+  const person = session.sso().user;
+  if (session.key()) links.push(['#/chat', 'Chat']);
+  if (session.key() || person) links.push(['#/account', 'Account'], ['#/keys', 'Keys']);
   links.push(['#/admin', 'Admin']);
   const here = location.hash || '#/chat';
   const items = links.map(([href, text]) => h('a', { href, text, 'aria-current': here.startsWith(href) ? 'page' : null }));
-  if (session.key() || session.admin()) {
+  if (session.key() || session.admin() || person) {
     items.push(h('button', {
       type: 'button', text: 'Sign out',
-      onclick: () => { session.setKey(null); session.setAdmin(null); location.hash = '#/chat'; route(); },
+      onclick: async () => {
+        session.setKey(null); session.setAdmin(null);
+        await session.signOutSso();
+        location.hash = '#/chat'; route();
+      },
     }));
   }
   document.getElementById('nav').replaceChildren(...items);
 }
 
 export async function route() {
+  await session.refreshSso();
   nav();
-  const page = location.hash || '#/chat';
+  const person = session.sso().user;
+  let page = location.hash || '#/chat';
+  // Signed in with the identity provider only: the chat needs a key.
+  if (page.startsWith('#/chat') && person && !session.key()) page = '#/account';
   if (page.startsWith('#/admin')) {
-    if (!session.admin()) {
+    if (!session.admin() && !session.sso().admin) {
       signIn({
         label: 'Admin token', title: 'Admin sign-in',
         check: (t) => call('/admin/users?all=false', t).catch((e) => {
@@ -60,9 +86,10 @@ export async function route() {
       return;
     }
     if (page.startsWith('#/admin/usage')) return adminUsage(route);
+    if (page.startsWith('#/admin/audit')) return adminAudit(route);
     return page.startsWith('#/admin/teams') ? adminTeams(route) : adminUsers(route);
   }
-  if (!session.key()) {
+  if (!session.key() && !person) {
     signIn({ label: 'API key', title: 'Sign in', check: (k) => call('/v1/me', k), store: session.setKey });
     return;
   }

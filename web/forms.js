@@ -120,3 +120,10 @@ export function sorted(rows, state) {
     return state.asc ? c : -c;
   });
 }
+
+/// The console's other pages, for a page's toolbar.
+export function adminLinks(here) {
+  return [['#/admin', 'Users'], ['#/admin/usage', 'Usage'], ['#/admin/teams', 'Teams'], ['#/admin/audit', 'Audit']]
+    .filter(([href]) => href !== here)
+    .map(([href, text]) => h('a', { href, text }));
+}

@@ -3,7 +3,7 @@
 
 import { call, session } from './api.js';
 import { alertBox, field, fmtValue, h, mount } from './dom.js';
-import { modal, rechargeDialog, ruleBody, ruleFields, sortableHead, sorted, value } from './forms.js';
+import { adminLinks, modal, rechargeDialog, ruleBody, ruleFields, sortableHead, sorted, value } from './forms.js';
 
 const COLUMNS = [
   ['name', 'Name'], ['members', 'Members'], ['tokens_used', 'Tokens used'], ['token_limit', 'Token limit'],
@@ -78,7 +78,7 @@ export async function adminTeams(rerender) {
   mount(
     h('h2', { text: 'Teams' }),
     h('div', { class: 'toolbar' }, h('button', { type: 'button', text: 'Add team', onclick: add }),
-      h('a', { href: '#/admin', text: 'Users' }), h('a', { href: '#/admin/usage', text: 'Usage' })),
+      ...adminLinks('#/admin/teams')),
     outcome,
     h('div', { class: 'scroll' }, h('table', { 'aria-label': 'Teams' }, h('thead', {}, head), body)),
   );

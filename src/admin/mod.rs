@@ -5,6 +5,7 @@
 
 mod teams;
 
+use crate::audit::Actor;
 use crate::db;
 use crate::error::error_body;
 use crate::keys::PlainKey;
@@ -32,7 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/{name}", web::delete().to(remove))
         .route("/users/{name}/rotate", web::post().to(rotate))
         .route("/users/{name}/recharge", web::post().to(recharge))
-        .route("/usage", web::get().to(usage));
+        .route("/usage", web::get().to(usage))
+        .route("/audit", web::get().to(audit_list));
     teams::configure(cfg);
 }
 
@@ -60,7 +62,7 @@ pub fn refusal(e: &UserError) -> Option<(StatusCode, &'static str)> {
         | UserError::WhichKey(_)
         | UserError::NotForTeams(_)
         | UserError::BadTeamName(_) => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-        UserError::Db(_) => return None,
+        UserError::Db(_) | UserError::Unaudited => return None,
     })
 }
 
@@ -114,17 +116,41 @@ impl std::fmt::Display for AdminError {
     }
 }
 
-/// Proof that the request carries the admin token. As the first
-/// parameter of every admin handler it runs before any other extractor, so
-/// an unauthenticated request is refused before its body is read.
-pub struct AdminToken;
+/// Proof that the request comes from the admin, and who they are for the
+/// audit trail. As the first parameter of every admin handler it runs
+/// before any other extractor, so an unauthenticated request is refused
+/// before its body is read.
+pub struct Admin(pub Actor);
 
-impl actix_web::FromRequest for AdminToken {
+impl actix_web::FromRequest for Admin {
     type Error = AdminError;
-    type Future = std::future::Ready<Result<AdminToken, AdminError>>;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Admin, AdminError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(authorize(req).map(|()| AdminToken))
+        let req = req.clone();
+        Box::pin(async move {
+            // The token when one is presented, else an admin's session.
+            if req.headers().contains_key(header::AUTHORIZATION) {
+                return authorize(&req).map(|()| Admin(Actor::AdminToken));
+            }
+            let Some(gw) = req.app_data::<web::Data<Gateway>>() else {
+                return authorize(&req).map(|()| Admin(Actor::AdminToken));
+            };
+            match crate::sessions::of_request(&req, gw).await {
+                Ok(Some(s)) if s.admin => Ok(Admin(s.actor())),
+                Ok(Some(_)) => Err(AdminError(
+                    StatusCode::FORBIDDEN,
+                    "You are signed in, but not in one of the gateway's admin groups (web.oidc.admin_groups).".into(),
+                    "permission_error",
+                )),
+                Ok(None) => authorize(&req).map(|()| Admin(Actor::AdminToken)),
+                Err(e) => Err(AdminError(
+                    actix_web::ResponseError::status_code(&e),
+                    e.to_string(),
+                    e.code(),
+                )),
+            }
+        })
     }
 }
 
@@ -195,7 +221,7 @@ fn yes() -> bool {
 }
 
 async fn list(
-    _admin: AdminToken,
+    _admin: Admin,
     gw: web::Data<Gateway>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AdminError> {
@@ -205,7 +231,7 @@ async fn list(
 }
 
 async fn create(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, AdminError> {
@@ -228,12 +254,12 @@ async fn create(
     let settings =
         UserSettings::from_json(serde_json::Value::Object(body)).map_err(invalid_body)?;
     let shown = name.clone();
-    let key = db::run(&gw.pool, move |c| users::add(c, &name, key, settings)).await?;
+    let key = db::run(&gw.pool, move |c| users::add(c, &by, &name, key, settings)).await?;
     Ok(HttpResponse::Created().json(json!({"name": shown.as_str(), "key": key.expose()})))
 }
 
 async fn show(
-    _admin: AdminToken,
+    _admin: Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
@@ -242,24 +268,24 @@ async fn show(
 }
 
 async fn edit(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
     let settings = UserSettings::from_json(body.into_inner()).map_err(invalid_body)?;
-    let user = db::run(&gw.pool, move |c| users::update(c, &name, settings)).await?;
+    let user = db::run(&gw.pool, move |c| users::update(c, &by, &name, settings)).await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
 async fn remove(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    db::run(&gw.pool, move |c| users::remove(c, &name)).await?;
+    db::run(&gw.pool, move |c| users::remove(c, &by, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -271,7 +297,7 @@ struct RotateBody {
 }
 
 async fn rotate(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
     body: Option<web::Json<RotateBody>>,
@@ -284,7 +310,7 @@ async fn rotate(
         .transpose()
         .map_err(|e| bad(format!("`token`: {e}")))?;
     let shown = name.clone();
-    let key = db::run(&gw.pool, move |c| users::rotate(c, &name, key)).await?;
+    let key = db::run(&gw.pool, move |c| users::rotate(c, &by, &name, key)).await?;
     Ok(HttpResponse::Ok().json(json!({"name": shown, "key": key.expose()})))
 }
 
@@ -301,14 +327,14 @@ pub(super) struct RechargeBody {
 }
 
 async fn recharge(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
     body: web::Json<RechargeBody>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
     let top_up = body.into_inner().top_up()?;
-    let user = db::run(&gw.pool, move |c| users::recharge(c, &name, top_up)).await?;
+    let user = db::run(&gw.pool, move |c| users::recharge(c, &by, &name, top_up)).await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -328,7 +354,7 @@ impl RechargeBody {
 }
 
 async fn usage(
-    _admin: AdminToken,
+    _admin: Admin,
     gw: web::Data<Gateway>,
     q: web::Query<report::Params>,
 ) -> Result<HttpResponse, AdminError> {
@@ -338,4 +364,29 @@ async fn usage(
         .await
         .map_err(UserError::from)?;
     Ok(HttpResponse::Ok().json(report::to_json(&rows, &by)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    since: Option<String>,
+    until: Option<String>,
+    actor: Option<String>,
+    target: Option<String>,
+}
+
+/// The audit trail, with `audit list`'s filters.
+async fn audit_list(
+    _admin: Admin,
+    gw: web::Data<Gateway>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AdminError> {
+    let q = q.into_inner();
+    let filter =
+        crate::audit::Filter::parse(q.since.as_deref(), q.until.as_deref(), q.actor, q.target)
+            .map_err(|e| bad(format!("The query is not valid: {e}")))?;
+    let rows = db::query(&gw.pool, move |c| crate::audit::list(c, &filter))
+        .await
+        .map_err(UserError::from)?;
+    Ok(HttpResponse::Ok().json(rows))
 }

@@ -1,7 +1,7 @@
 //! `/admin/teams…` and `/admin/users/{name}/keys…`: the same operations as
 //! `team …` and `key …` on the command line.
 
-use super::{bad, invalid_body, AdminError, AdminToken, RechargeBody};
+use super::{bad, invalid_body, Admin, AdminError, RechargeBody};
 use crate::db;
 use crate::state::Gateway;
 use crate::teams;
@@ -22,12 +22,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/{name}/keys/{label}", web::delete().to(revoke_key));
 }
 
-async fn list(_admin: AdminToken, gw: web::Data<Gateway>) -> Result<HttpResponse, AdminError> {
+async fn list(_admin: Admin, gw: web::Data<Gateway>) -> Result<HttpResponse, AdminError> {
     Ok(HttpResponse::Ok().json(db::run(&gw.pool, teams::list).await?))
 }
 
 async fn create(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, AdminError> {
@@ -38,12 +38,12 @@ async fn create(
     };
     let settings =
         UserSettings::from_json(serde_json::Value::Object(body)).map_err(invalid_body)?;
-    let team = db::run(&gw.pool, move |c| teams::add(c, &name, settings)).await?;
+    let team = db::run(&gw.pool, move |c| teams::add(c, &by, &name, settings)).await?;
     Ok(HttpResponse::Created().json(team))
 }
 
 async fn show(
-    _admin: AdminToken,
+    _admin: Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
@@ -52,41 +52,41 @@ async fn show(
 }
 
 async fn edit(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
     let settings = UserSettings::from_json(body.into_inner()).map_err(invalid_body)?;
-    let team = db::run(&gw.pool, move |c| teams::update(c, &name, settings)).await?;
+    let team = db::run(&gw.pool, move |c| teams::update(c, &by, &name, settings)).await?;
     Ok(HttpResponse::Ok().json(team))
 }
 
 async fn remove(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
-    db::run(&gw.pool, move |c| teams::remove(c, &name)).await?;
+    db::run(&gw.pool, move |c| teams::remove(c, &by, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn recharge(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
     body: web::Json<RechargeBody>,
 ) -> Result<HttpResponse, AdminError> {
     let name = name.into_inner();
     let top_up = body.into_inner().top_up()?;
-    let team = db::run(&gw.pool, move |c| teams::recharge(c, &name, top_up)).await?;
+    let team = db::run(&gw.pool, move |c| teams::recharge(c, &by, &name, top_up)).await?;
     Ok(HttpResponse::Ok().json(team))
 }
 
 async fn keys(
-    _admin: AdminToken,
+    _admin: Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
@@ -96,7 +96,7 @@ async fn keys(
 }
 
 async fn add_key(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     name: web::Path<String>,
     body: Option<web::Json<serde_json::Value>>,
@@ -106,18 +106,18 @@ async fn add_key(
     let new = NewKey::from_json(body, true).map_err(invalid_body)?;
     let user = name.clone();
     let (label, key) = db::run(&gw.pool, move |c| {
-        user_keys::add(c, &name, new, Asker::Admin)
+        user_keys::add(c, &by, &name, new, Asker::Admin)
     })
     .await?;
     Ok(HttpResponse::Created().json(json!({"user": user, "label": label, "key": key.expose()})))
 }
 
 async fn revoke_key(
-    _admin: AdminToken,
+    Admin(by): Admin,
     gw: web::Data<Gateway>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (name, label) = path.into_inner();
-    db::run(&gw.pool, move |c| user_keys::revoke(c, &name, &label)).await?;
+    db::run(&gw.pool, move |c| user_keys::revoke(c, &by, &name, &label)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -27,6 +27,9 @@ impl Command {
                 if let Some(warning) = admin_state(&ctx.loaded.config) {
                     say(ctx, &warning);
                 }
+                if let Some(warning) = sign_in_state(&ctx.loaded.config) {
+                    say(ctx, &warning);
+                }
                 say(ctx, &database_state(&ctx.loaded.config.database.url));
                 print!("{}", serde_yaml::to_string(&ctx.loaded.config.redacted())?);
                 Ok(())
@@ -95,4 +98,19 @@ fn database_state(url: &str) -> String {
         ),
         Err(e) => format!("database: {backend} {shown}, not reachable: {e:#}"),
     }
+}
+
+/// Sign-in's redirect URI, and a warning where it may come out wrong: the
+/// gateway behind a proxy that ends TLS sees plain HTTP, and would send
+/// the provider an http:// callback the provider refuses.
+fn sign_in_state(config: &crate::config::Config) -> Option<String> {
+    config.web.oidc.as_ref()?;
+    Some(match (&config.web.public_url, &config.tls) {
+        (Some(url), _) => format!(
+            "sign-in: register {}/auth/callback as the redirect URI with the identity provider",
+            url.trim_end_matches('/')
+        ),
+        (None, Some(_)) => "sign-in: the redirect URI is https://<this host>/auth/callback; set web.public_url to name it".into(),
+        (None, None) => "warning: web.public_url is unset: behind a proxy that ends TLS, sign-in would send the identity provider an http:// redirect URI; set web.public_url (https://gate.example.com)".into(),
+    })
 }

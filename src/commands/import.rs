@@ -4,6 +4,7 @@
 
 use super::say;
 use super::Context;
+use crate::audit::Actor;
 use crate::keys::PlainKey;
 use crate::users::{self, UserError, UserName, UserSettings};
 use anyhow::{bail, Context as _};
@@ -62,7 +63,7 @@ impl Args {
         let mut seen = Seen::default();
         for chunk in rows.chunks(1000) {
             let results = match seen.check(conn, chunk)? {
-                (results, ready) if users::add_many(conn, &ready).is_ok() => results,
+                (results, ready) if users::add_many(conn, &Actor::cli(), &ready).is_ok() => results,
                 _ => conn.transaction(|conn| {
                     let results: Vec<RowResult> = chunk
                         .iter()
@@ -154,7 +155,14 @@ impl Seen {
 fn import_one(conn: &mut crate::db::DbConnection, name: &str, token: &str) -> Result<(), String> {
     let name = UserName::parse(name).map_err(|e| format!("bad name: {e}"))?;
     let key = PlainKey::parse(token).map_err(|e| format!("bad key: {e}"))?;
-    users::add(conn, &name, Some(key), UserSettings::default()).map_err(|e| match e {
+    users::add(
+        conn,
+        &Actor::cli(),
+        &name,
+        Some(key),
+        UserSettings::default(),
+    )
+    .map_err(|e| match e {
         UserError::Exists(_) => "exists".to_string(),
         e => e.to_string(),
     })?;

@@ -3,6 +3,7 @@
 
 use super::user::or_dash;
 use super::{say, Context};
+use crate::audit::Actor;
 use crate::keys::PlainKey;
 use crate::output::{self, Format};
 use crate::users::keys::{self as user_keys, Asker, KeyView, NewKey};
@@ -84,7 +85,7 @@ impl Command {
                     models: models.and_then(Setting::into_option),
                     key,
                 };
-                let (label, key) = user_keys::add(conn, &user, new, Asker::Admin)?;
+                let (label, key) = user_keys::add(conn, &Actor::cli(), &user, new, Asker::Admin)?;
                 print_new_key(ctx, &user, &label, &key, format)
             }
             Command::List { user, format } => {
@@ -92,7 +93,7 @@ impl Command {
             }
             Command::Revoke { user, key, yes } => {
                 output::confirm(&format!("Revoke key {key} of {user}?"), yes)?;
-                let gone = user_keys::revoke(conn, &user, &key)?;
+                let gone = user_keys::revoke(conn, &Actor::cli(), &user, &key)?;
                 say(
                     ctx,
                     &format!(

@@ -2,6 +2,7 @@
 //! calls the same operations the server uses; errors carry context (anyhow).
 
 pub mod assets;
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod import;
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(c) => c.run(&ctx),
         Command::Db(c) => c.run(&ctx),
         Command::Usage(c) => c.run(&ctx),
+        Command::Audit(c) => c.run(&ctx),
         Command::GenerateAssets(a) => a.run(),
     }
 }

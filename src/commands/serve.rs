@@ -117,11 +117,12 @@ impl Args {
 /// The demo user, created on first use; its key is renewed at every start
 /// because only a hash is stored.
 fn demo_key(conn: &mut crate::db::DbConnection) -> anyhow::Result<PlainKey> {
-    match users::rotate(conn, DEMO_USER, None) {
+    let by = crate::audit::Actor::Config;
+    match users::rotate(conn, &by, DEMO_USER, None) {
         Ok(key) => Ok(key),
         Err(users::UserError::NotFound(_)) => {
             let name = UserName::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
-            Ok(users::add(conn, &name, None, UserSettings::default())?)
+            Ok(users::add(conn, &by, &name, None, UserSettings::default())?)
         }
         Err(e) => Err(e.into()),
     }

@@ -2,6 +2,7 @@
 
 use super::user::{dollars, limit, or_dash, RuleArgs};
 use super::{say, Context};
+use crate::audit::Actor;
 use crate::output::{self, Format};
 use crate::teams::{self, TeamView};
 use crate::users::{self, TopUp};
@@ -79,7 +80,7 @@ impl Command {
         let conn = &mut conn;
         match self {
             Command::Add { name, rules } => {
-                teams::add(conn, &name, rules.into())?;
+                teams::add(conn, &Actor::cli(), &name, rules.into())?;
                 say(ctx, &format!("team {name} created"));
                 Ok(())
             }
@@ -93,7 +94,7 @@ impl Command {
                 }
             }
             Command::Edit { name, rules } => {
-                teams::update(conn, &name, rules.into())?;
+                teams::update(conn, &Actor::cli(), &name, rules.into())?;
                 say(ctx, &format!("team {name} updated"));
                 Ok(())
             }
@@ -108,14 +109,14 @@ impl Command {
                     requests,
                     usd,
                 };
-                let team = teams::recharge(conn, &name, top_up)?;
+                let team = teams::recharge(conn, &Actor::cli(), &name, top_up)?;
                 say(ctx, &format!("team {name} recharged"));
                 print_detail(&team)
             }
             Command::Remove { name, yes } => {
                 teams::show(conn, &name)?;
                 output::confirm(&format!("Remove team {name}?"), yes)?;
-                teams::remove(conn, &name)?;
+                teams::remove(conn, &Actor::cli(), &name)?;
                 say(
                     ctx,
                     &format!("team {name} removed; its usage history is kept"),

@@ -2,6 +2,7 @@
 
 use super::Context;
 use super::{print_key, say};
+use crate::audit::Actor;
 use crate::keys::PlainKey;
 use crate::output::Format;
 use crate::users;
@@ -40,7 +41,8 @@ impl Command {
                     .transpose()
                     .context("--token")?;
                 let mut conn = ctx.connection()?;
-                let (label, key) = users::keys::rotate(&mut conn, &name, label.as_deref(), key)?;
+                let (label, key) =
+                    users::keys::rotate(&mut conn, &Actor::cli(), &name, label.as_deref(), key)?;
                 print_key(ctx, &name, &key, format, &format!("`{label}`, rotated"))?;
                 say(
                     ctx,

@@ -1,6 +1,7 @@
 //! `chatgate user …`: add, list, show, edit, disable, enable, remove.
 
 use super::{print_key, say, Context};
+use crate::audit::Actor;
 use crate::keys::PlainKey;
 use crate::output::{self, Format};
 use crate::users::{self, LimitPeriod, Setting, UserName, UserSettings, UserView};
@@ -184,7 +185,7 @@ impl Command {
                     .map(PlainKey::parse)
                     .transpose()
                     .context("--token")?;
-                let key = users::add(conn, &name, key, a.settings.into())?;
+                let key = users::add(conn, &Actor::cli(), &name, key, a.settings.into())?;
                 print_key(ctx, name.as_str(), &key, a.format, "created")
             }
             Command::List { all, format } => {
@@ -203,7 +204,7 @@ impl Command {
                 Ok(())
             }
             Command::Edit { name, settings } => {
-                users::update(conn, &name, settings.into())?;
+                users::update(conn, &Actor::cli(), &name, settings.into())?;
                 say(ctx, &format!("user {name} updated"));
                 Ok(())
             }
@@ -219,13 +220,13 @@ impl Command {
                     requests,
                     usd,
                 };
-                let user = users::recharge(conn, &name, top_up)?;
+                let user = users::recharge(conn, &Actor::cli(), &name, top_up)?;
                 say(ctx, &format!("user {name} recharged"));
                 print_user(&user, format)
             }
             Command::Import(args) => args.run(ctx, conn),
             Command::Disable { name } => {
-                users::update(conn, &name, blocked(true))?;
+                users::update(conn, &Actor::cli(), &name, blocked(true))?;
                 say(
                     ctx,
                     &format!("user {name} disabled; their key no longer works"),
@@ -233,7 +234,7 @@ impl Command {
                 Ok(())
             }
             Command::Enable { name } => {
-                users::update(conn, &name, blocked(false))?;
+                users::update(conn, &Actor::cli(), &name, blocked(false))?;
                 say(ctx, &format!("user {name} enabled"));
                 Ok(())
             }
@@ -241,7 +242,7 @@ impl Command {
                 users::show(conn, &name)?;
                 output::confirm(&format!("Remove user {name}?"), yes)?;
                 let counts = crate::objects::counts(conn, &name)?;
-                users::remove(conn, &name)?;
+                users::remove(conn, &Actor::cli(), &name)?;
                 say(
                     ctx,
                     &format!("user {name} removed; their usage history is kept"),

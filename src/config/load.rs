@@ -122,6 +122,12 @@ impl Config {
         if let Some(link) = &self.web.help_link {
             http_url(link).context("web.help_link")?;
         }
+        if let Some(url) = &self.web.public_url {
+            http_url(url).context("web.public_url")?;
+        }
+        if let Some(o) = &self.web.oidc {
+            crate::signin::check_config(o).map_err(|e| anyhow::anyhow!("web.oidc.{e}"))?;
+        }
         if self.limits.reserve_completion_tokens < 1 {
             bail!("limits.reserve_completion_tokens must be at least 1");
         }
@@ -229,6 +235,9 @@ impl Config {
             if a.token.is_some() {
                 a.token = Some(HIDDEN.into());
             }
+        }
+        if let Some(o) = &mut c.web.oidc {
+            o.client_secret = HIDDEN.into();
         }
         c
     }

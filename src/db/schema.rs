@@ -156,4 +156,40 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(users, keys, teams);
+diesel::allow_tables_to_appear_in_same_query!(users, keys, teams, sessions);
+
+diesel::table! {
+    /// The audit trail: one row per change (see audit.rs).
+    audit (id) {
+        id -> BigInt,
+        at -> crate::db::moment::Moment,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        subject -> Text,
+        changes -> Text,
+    }
+}
+
+diesel::table! {
+    /// Sign-in sessions (see sessions.rs).
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_name -> Text,
+        username -> Text,
+        admin -> Bool,
+        csrf -> Text,
+        expires_at -> crate::db::moment::Moment,
+    }
+}
+
+diesel::table! {
+    /// Sign-ins under way (see sessions.rs).
+    sign_ins (state) {
+        state -> Text,
+        nonce -> Text,
+        verifier -> Text,
+        redirect_uri -> Text,
+        expires_at -> crate::db::moment::Moment,
+    }
+}

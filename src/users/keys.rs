@@ -8,6 +8,7 @@
 
 use super::view::{decode_models, encode_models};
 use super::UserError;
+use crate::audit::{self, Action, Actor};
 use crate::db::moment::At;
 use crate::db::schema::{keys, users};
 use crate::db::{self, rfc3339, DbConnection};
@@ -48,6 +49,11 @@ pub struct KeyView {
 }
 
 impl KeyView {
+    /// How the audit trail names the key: its user and label.
+    pub fn target(&self) -> (&str, Option<&str>) {
+        (&self.user, Some(&self.label))
+    }
+
     fn of(user: &str, row: KeyRow) -> KeyView {
         KeyView {
             user: user.to_owned(),
@@ -190,13 +196,14 @@ fn narrows(asked: &[String], own: Option<&str>) -> bool {
 /// Gives `user` one more key; returns its label and the key, shown once.
 pub fn add(
     conn: &mut DbConnection,
+    by: &Actor,
     user: &str,
     new: NewKey,
     asker: Asker,
 ) -> Result<(String, PlainKey), UserError> {
     let mut new = new;
     let key = new.key.take().unwrap_or_else(PlainKey::generate);
-    let label = conn.transaction(|conn| {
+    let label = audit::transaction(conn, by, |conn, trail| {
         let (id, own_models) = user_id(conn, user)?;
         let taken = rows_of(conn, id)?;
         if let Asker::User { max_keys, via } = &asker {
@@ -225,6 +232,8 @@ pub fn add(
         };
         insert(conn, id, &label, &key, new.expires, new.models.as_deref())?;
         touch(conn, id)?;
+        let view = find(rows_of(conn, id)?, user, &label).map(|k| KeyView::of(user, k))?;
+        trail.record_views(Action::KeyAdd, view.target(), None, Some(&view));
         Ok(label)
     })?;
     Ok((label, key))
@@ -267,13 +276,20 @@ fn find(rows: Vec<KeyRow>, user: &str, which: &str) -> Result<KeyRow, UserError>
 
 /// Ends one key of `user` at once (by label, else by hint); their other
 /// keys keep working. Returns the key as it was.
-pub fn revoke(conn: &mut DbConnection, user: &str, which: &str) -> Result<KeyView, UserError> {
-    conn.transaction(|conn| {
+pub fn revoke(
+    conn: &mut DbConnection,
+    by: &Actor,
+    user: &str,
+    which: &str,
+) -> Result<KeyView, UserError> {
+    audit::transaction(conn, by, |conn, trail| {
         let (id, _) = user_id(conn, user)?;
         let key = find(rows_of(conn, id)?, user, which)?;
         diesel::delete(keys::table.filter(keys::id.eq(key.id))).execute(conn)?;
         touch(conn, id)?;
-        Ok(KeyView::of(user, key))
+        let view = KeyView::of(user, key);
+        trail.record_views(Action::KeyRevoke, view.target(), Some(&view), None);
+        Ok(view)
     })
 }
 
@@ -282,12 +298,13 @@ pub fn revoke(conn: &mut DbConnection, user: &str, which: &str) -> Result<KeyVie
 /// label and the new key; the old one stops working at once.
 pub fn rotate(
     conn: &mut DbConnection,
+    by: &Actor,
     user: &str,
     label: Option<&str>,
     key: Option<PlainKey>,
 ) -> Result<(String, PlainKey), UserError> {
     let key = key.unwrap_or_else(PlainKey::generate);
-    let label = conn.transaction(|conn| {
+    let label = audit::transaction(conn, by, |conn, trail| {
         let (id, _) = user_id(conn, user)?;
         let rows = rows_of(conn, id)?;
         let old = match label {
@@ -312,7 +329,16 @@ pub fn rotate(
                 }
             })?;
         touch(conn, id)?;
-        Ok(old.label)
+        let before = KeyView::of(user, old);
+        let mut after = before.clone();
+        after.key_hint = key.hint();
+        trail.record_views(
+            Action::KeyRotate,
+            before.target(),
+            Some(&before),
+            Some(&after),
+        );
+        Ok(before.label)
     })?;
     Ok((label, key))
 }

@@ -60,6 +60,8 @@ pub enum UserError {
     TeamExists(String),
     #[error("team `{name}` still has members ({}); move or remove them first", members.join(", "))]
     TeamNotEmpty { name: String, members: Vec<String> },
+    #[error("the change was not written to the audit trail")]
+    Unaudited,
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -25,7 +25,13 @@ pub fn seed(conn: &mut DbConnection, seeds: &[UserSeed]) -> Result<Vec<String>, 
         let (Ok(name), Ok(key)) = (UserName::parse(&s.name), PlainKey::parse(&s.token)) else {
             continue;
         };
-        store::add(conn, &name, Some(key), UserSettings::default())?;
+        store::add(
+            conn,
+            &crate::audit::Actor::Config,
+            &name,
+            Some(key),
+            UserSettings::default(),
+        )?;
         added.push(s.name.clone());
     }
     Ok(added)

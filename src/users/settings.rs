@@ -216,6 +216,14 @@ pub struct UserSettings {
 }
 
 impl UserSettings {
+    /// These settings less the blocking or unblocking.
+    pub fn without_disabled(self) -> UserSettings {
+        UserSettings {
+            disabled: None,
+            ..self
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.token_limit.is_none()
             && self.request_limit.is_none()

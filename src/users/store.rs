@@ -5,6 +5,7 @@ use super::keys::{self, DEFAULT_LABEL};
 use super::settings::{Setting, UserName, UserSettings};
 use super::view::{encode_models, views, UserRow, UserView};
 use super::UserError;
+use crate::audit::{self, Action, Actor};
 use crate::db::moment::At;
 use crate::db::schema::{keys as keys_table, users};
 use crate::db::{self, DbConnection};
@@ -58,14 +59,18 @@ fn find_row(conn: &mut DbConnection, name: &str) -> Result<UserRow, UserError> {
 /// Creates a user; returns the key, which is shown once and never stored.
 pub fn add(
     conn: &mut DbConnection,
+    by: &Actor,
     name: &UserName,
     key: Option<PlainKey>,
     settings: UserSettings,
 ) -> Result<PlainKey, UserError> {
     let key = key.unwrap_or_else(PlainKey::generate);
-    conn.transaction(|conn| {
+    audit::transaction(conn, by, |conn, trail| {
         insert(conn, name, &key, At(db::now()))?;
-        change(conn, name.as_str(), settings)
+        change(conn, name.as_str(), settings)?;
+        let new = show(conn, name.as_str())?;
+        trail.record_views(Action::UserAdd, (name.as_str(), None), None, Some(&new));
+        Ok(())
     })?;
     Ok(key)
 }
@@ -105,11 +110,23 @@ fn insert(
 /// (`user import`; a savepoint copies every page it touches). The caller
 /// leaves out what `taken` names, and goes one at a time if this fails
 /// anyway.
-pub fn add_many(conn: &mut DbConnection, new: &[(UserName, PlainKey)]) -> Result<(), UserError> {
+pub fn add_many(
+    conn: &mut DbConnection,
+    by: &Actor,
+    new: &[(UserName, PlainKey)],
+) -> Result<(), UserError> {
     let now = At(db::now());
-    conn.transaction(|conn| {
+    audit::transaction(conn, by, |conn, trail| {
         for (name, key) in new {
             insert(conn, name, key, now)?;
+            // What `show` would give a user without settings, without
+            // reading each back.
+            let changes = serde_json::json!({
+                "key_hint": {"old": null, "new": key.hint()},
+                "limit_period": {"old": null, "new": "total"},
+                "status": {"old": null, "new": "active"},
+            });
+            trail.record(Action::UserAdd, name.as_str(), None, changes);
         }
         Ok(())
     })
@@ -138,13 +155,27 @@ pub fn taken(
 /// nothing; `user edit`, `user disable`/`enable` and `PATCH` alike.
 pub fn update(
     conn: &mut DbConnection,
+    by: &Actor,
     name: &str,
     settings: UserSettings,
 ) -> Result<UserView, UserError> {
-    conn.transaction(|conn| {
-        find_row(conn, name)?;
+    // Blocking or unblocking alone has its own action.
+    let action = match settings.disabled {
+        Some(d) if settings.clone().without_disabled().is_empty() => {
+            if d {
+                Action::UserDisable
+            } else {
+                Action::UserEnable
+            }
+        }
+        _ => Action::UserEdit,
+    };
+    audit::transaction(conn, by, |conn, trail| {
+        let old = show(conn, name)?;
         change(conn, name, settings)?;
-        show(conn, name)
+        let new = show(conn, name)?;
+        trail.record_views(action, (name, None), Some(&old), Some(&new));
+        Ok(new)
     })
 }
 
@@ -168,10 +199,12 @@ fn change(conn: &mut DbConnection, name: &str, settings: UserSettings) -> Result
 /// Deletes the user; their usage records stay for reports. Their account
 /// objects are forgotten, so that a new user of the same name does not
 /// inherit them (the objects stay in the upstream account).
-pub fn remove(conn: &mut DbConnection, name: &str) -> Result<(), UserError> {
+pub fn remove(conn: &mut DbConnection, by: &Actor, name: &str) -> Result<(), UserError> {
     use crate::db::schema::objects;
-    conn.transaction(|conn| {
+    audit::transaction(conn, by, |conn, trail| {
         let row = find_row(conn, name)?;
+        let old = show(conn, name)?;
+        trail.record_views(Action::UserRemove, (name, None), Some(&old), None);
         diesel::delete(keys_table::table.filter(keys_table::user_id.eq(row.id))).execute(conn)?;
         diesel::delete(users::table.filter(users::id.eq(row.id))).execute(conn)?;
         diesel::delete(objects::table.filter(objects::user_name.eq(name))).execute(conn)?;
@@ -183,10 +216,11 @@ pub fn remove(conn: &mut DbConnection, name: &str) -> Result<(), UserError> {
 /// only key); the old one stops working at once.
 pub fn rotate(
     conn: &mut DbConnection,
+    by: &Actor,
     name: &str,
     key: Option<PlainKey>,
 ) -> Result<PlainKey, UserError> {
-    keys::rotate(conn, name, None, key).map(|(_, key)| key)
+    keys::rotate(conn, by, name, None, key).map(|(_, key)| key)
 }
 
 /// What a top-up adds: tokens, requests, USD (in nano-dollars).
@@ -236,10 +270,16 @@ impl TopUp {
 /// Raises a user's token limit, request limit and/or USD budget by the
 /// amounts given (a top-up); the user can go on at once (a running server
 /// sees it within a second).
-pub fn recharge(conn: &mut DbConnection, name: &str, top_up: TopUp) -> Result<UserView, UserError> {
+pub fn recharge(
+    conn: &mut DbConnection,
+    by: &Actor,
+    name: &str,
+    top_up: TopUp,
+) -> Result<UserView, UserError> {
     top_up.raise(name, [Some(0); 3])?;
-    conn.transaction(|conn| {
+    audit::transaction(conn, by, |conn, trail| {
         let row = find_row(conn, name)?;
+        let old = show(conn, name)?;
         let [token_limit, request_limit, budget] = top_up.raise(
             name,
             [row.token_limit, row.request_limit, row.budget_nano_usd],
@@ -251,7 +291,9 @@ pub fn recharge(conn: &mut DbConnection, name: &str, top_up: TopUp) -> Result<Us
                 users::budget_nano_usd.eq(budget),
             ))
             .execute(conn)?;
-        show(conn, name)
+        let new = show(conn, name)?;
+        trail.record_views(Action::UserRecharge, (name, None), Some(&old), Some(&new));
+        Ok(new)
     })
 }
 

@@ -38,6 +38,7 @@ static ASSETS: &[Asset] = &[
     asset!("chat.js", JS),
     asset!("account.js", JS),
     asset!("admin.js", JS),
+    asset!("audit.js", JS),
     asset!("dom.js", JS),
     asset!("forms.js", JS),
     asset!("keys.js", JS),
@@ -139,6 +140,7 @@ mod tests {
         let app = WebApp::new(&WebConfig {
             enabled: true,
             help_link: Some("https://x/?a=1&b=\"2\"".into()),
+            ..WebConfig::default()
         });
         assert!(app.prefix.starts_with("/assets/") && app.prefix.len() == 20);
         assert!(app.index.contains(&format!("{}/app.js", app.prefix)));

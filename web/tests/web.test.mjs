@@ -454,6 +454,22 @@ test('the admin adds, edits, recharges and removes a team, and puts a user in it
   await row.waitFor({ state: 'detached' });
   assert.throws(() => cli('team', 'show', 'data'));
   await shot(p, 'admin-teams');
+
+  // Every change above is on the Audit page, newest first, as `audit list` has it.
+  await p.getByRole('link', { name: 'Audit' }).click();
+  const audit = p.getByRole('table', { name: 'Audit' });
+  const teamRows = audit.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'data', exact: true }) });
+  await teamRows.first().waitFor();
+  const actions = await teamRows.evaluateAll((rows) => rows.map((r) => r.cells[2].textContent));
+  assert.deepEqual(actions, ['team.remove', 'team.recharge', 'team.edit', 'team.add']);
+  assert.match(await teamRows.nth(1).textContent(), /admin-token.*budget_usd: 500 → 600/);
+  const listed = JSON.parse(cli('audit', 'list', '--target', 'data', '--format', 'json'));
+  assert.deepEqual(listed.map((r) => r.action).reverse(), actions);
+  await p.getByRole('searchbox', { name: 'Filter' }).fill('frank');
+  await audit.getByRole('rowheader', { name: 'data', exact: true }).first().waitFor({ state: 'detached' });
+  const frankRows = await audit.getByRole('rowheader').allTextContents();
+  assert.ok(frankRows.length >= 3 && frankRows.every((t) => t === 'frank'), frankRows.join());
+  await shot(p, 'admin-audit');
   assert.deepEqual(p.foreign, []);
   assert.deepEqual(p.errors, []);
   await p.context().close();
@@ -527,7 +543,9 @@ test('everything can be done with the keyboard alone', async () => {
   const p = await page();
   await p.goto(`${base}/`);
   const focused = () => p.evaluate(() => document.activeElement.getAttribute('aria-label') || document.activeElement.textContent);
-  // The sign-in page puts the caret in its only box.
+  // The sign-in page (drawn once the app knows whether SSO is on) puts
+  // the caret in its only box.
+  await p.getByRole('textbox', { name: 'API key' }).waitFor();
   assert.equal(await focused(), 'API key');
   await p.keyboard.type(key);
   await p.keyboard.press('Enter');

@@ -184,7 +184,14 @@ impl TestApp {
     pub async fn add_user_with(&self, name: &str, settings: UserSettings) -> String {
         let key = {
             let mut conn = self.pool.get().unwrap();
-            users::add(&mut conn, &UserName::parse(name).unwrap(), None, settings).unwrap()
+            users::add(
+                &mut conn,
+                &chatgate::audit::Actor::Config,
+                &UserName::parse(name).unwrap(),
+                None,
+                settings,
+            )
+            .unwrap()
         };
         let key = key.expose().to_owned();
         let url = self.url("/v1/models");
@@ -252,6 +259,26 @@ pub fn token_limited(tokens: i64) -> UserSettings {
         token_limit: Some(users::Setting::Set(tokens)),
         ..Default::default()
     }
+}
+
+/// `METHOD {path}` (from the server's root) with `key` and an optional
+/// JSON body: the status and the JSON answer (null when none).
+pub async fn call(
+    app: &TestApp,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut r = http()
+        .request(method.parse().unwrap(), app.url(path))
+        .bearer_auth(key);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
 /// `POST {app.base}{path}` with `key` and a JSON body.
