@@ -10,19 +10,18 @@ use chatgate_testkit::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// A provider the gateway never has to reach: sessions are made here.
+fn app_oidc() -> Option<chatgate::config::OidcConfig> {
+    serde_json::from_value(json!({
+        "issuer": "https://id.example.test", "client_id": "gate", "client_secret": "s3cret-for-tests"
+    }))
+    .ok()
+}
+
 fn app() -> TestApp {
-    let (mut config, dir) = test_config(vec![upstream(
-        chatgate::config::UpstreamKind::Echo,
-        "echo",
-        "",
-        &["*"],
-    )]);
-    config.web.oidc = Some(
-        serde_json::from_value(json!({
-            "issuer": "https://id.example.test", "client_id": "gate", "client_secret": "s3cret-for-tests"
-        }))
-        .unwrap(),
-    );
+    let (mut config, dir) = test_config(vec![]);
+    config.use_demo_upstream();
+    config.web.oidc = app_oidc();
     spawn_app(config, dir)
 }
 
@@ -241,5 +240,112 @@ fn a_sign_in_in_progress_is_taken_once() {
             .unwrap()
             .is_none(),
         "forged"
+    );
+}
+
+/// An issuer that publishes `keys` (swapped by the test) at its JWKS URL.
+async fn issuer(keys: std::sync::Arc<std::sync::Mutex<Value>>) -> String {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let doc = json!({"issuer": base, "authorization_endpoint": format!("{base}/auth"),
+        "token_endpoint": format!("{base}/token"), "jwks_uri": format!("{base}/jwks")});
+    let server = HttpServer::new(move || {
+        let (doc, keys) = (doc.clone(), keys.clone());
+        App::new()
+            .route(
+                "/.well-known/openid-configuration",
+                web::get().to(move || {
+                    let doc = doc.clone();
+                    async move { HttpResponse::Ok().json(doc) }
+                }),
+            )
+            .route(
+                "/jwks",
+                web::get().to(move || {
+                    let keys = keys.lock().unwrap().clone();
+                    async move { HttpResponse::Ok().json(keys) }
+                }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    base
+}
+
+/// A P-256 signing key and its public JWK under `kid`.
+fn es256(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
+    use base64::Engine;
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let raw = pair.public_key_raw();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwk = json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+        "x": b64(&raw[1..33]), "y": b64(&raw[33..])});
+    (
+        jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der()),
+        jwk,
+    )
+}
+
+#[actix_web::test]
+async fn keys_the_issuer_rotates_are_read_again_and_old_ones_then_refused() {
+    let (a, a_jwk) = es256("a");
+    let (b, b_jwk) = es256("b");
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(json!({"keys": [a_jwk]})));
+    let base = issuer(keys.clone()).await;
+    let config: chatgate::config::OidcConfig =
+        serde_json::from_value(json!({"issuer": base, "client_id": "gate", "client_secret": "s"}))
+            .unwrap();
+    let token = |key: &jsonwebtoken::EncodingKey, kid: &str| {
+        let now = chrono::Utc::now().timestamp();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.into());
+        let claims = json!({"iss": base, "aud": "gate", "sub": "u", "exp": now + 60, "nonce": "n"});
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    };
+    let cache = chatgate::oidc::ProviderCache::default();
+    let d = cache.discovery(&base).await.unwrap();
+    assert!(cache
+        .verify(&d, &config, &token(&a, "a"), "n")
+        .await
+        .is_ok());
+    // The issuer rotates: b is read when a token names it; a is gone.
+    *keys.lock().unwrap() = json!({"keys": [b_jwk]});
+    assert!(cache
+        .verify(&d, &config, &token(&b, "b"), "n")
+        .await
+        .is_ok());
+    assert!(cache
+        .verify(&d, &config, &token(&a, "a"), "n")
+        .await
+        .is_err());
+    // A key claiming b's id but not b's signature proves nothing.
+    assert!(cache
+        .verify(&d, &config, &token(&a, "b"), "n")
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_over_tls() {
+    let (mut config, dir) = test_config(vec![]);
+    config.web.oidc = app_oidc();
+    config.use_demo_upstream();
+    let (app, client) = spawn_tls_app(config, dir);
+    let r = client
+        .post(format!("https://localhost:{}/auth/logout", app.port))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("chatgate_session=")
+            && cookie.contains("Secure")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax"),
+        "{cookie}"
     );
 }
