@@ -250,6 +250,8 @@ pub struct Filter {
     pub actor: Option<String>,
     /// A user or team name: its rows and, for a user, their keys' rows.
     pub target: Option<String>,
+    /// Only the newest this many (the console's page).
+    pub limit: Option<i64>,
 }
 
 impl Filter {
@@ -270,6 +272,7 @@ impl Filter {
             until: bound(until, true, "until")?,
             actor,
             target,
+            limit: None,
         })
     }
 }
@@ -284,7 +287,6 @@ pub fn list(conn: &mut DbConnection, filter: &Filter) -> QueryResult<Vec<Entry>>
             audit::target,
             audit::changes,
         ))
-        .order(audit::id.asc())
         .into_boxed();
     if let Some(t) = filter.since {
         q = q.filter(audit::at.ge(At(t)));
@@ -298,7 +300,14 @@ pub fn list(conn: &mut DbConnection, filter: &Filter) -> QueryResult<Vec<Entry>>
     if let Some(t) = &filter.target {
         q = q.filter(audit::subject.eq(t.clone()));
     }
-    let rows: Vec<(NaiveDateTime, String, String, String, String)> = q.load(conn)?;
+    // Newest first when limited, then put back in order.
+    let mut rows: Vec<(NaiveDateTime, String, String, String, String)> = match filter.limit {
+        Some(n) => q.order(audit::id.desc()).limit(n.max(0)).load(conn)?,
+        None => q.order(audit::id.asc()).load(conn)?,
+    };
+    if filter.limit.is_some() {
+        rows.reverse();
+    }
     Ok(rows
         .into_iter()
         .map(|(at, actor, action, target, changes)| Entry {

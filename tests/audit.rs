@@ -416,6 +416,8 @@ async fn every_change_from_every_path_leaves_one_row_and_no_secret() {
     let by_admin = trail(&app, "?actor=admin-token").await;
     assert!(by_admin.iter().all(|r| r["actor"] == "admin-token") && by_admin.len() > 10);
     assert!(trail(&app, "?until=2000-01-01").await.is_empty());
+    let newest = trail(&app, "?limit=2").await;
+    assert_eq!(newest, all[all.len() - 2..], "the newest two, in order");
     assert_eq!(trail(&app, "?since=2000-01-01").await.len(), all.len());
     let (s, e) = call(&app, ADMIN, "GET", "/admin/audit?since=soon", None).await;
     assert_eq!(s, 400, "{e}");

@@ -4,7 +4,7 @@
 
 import uPlot from './vendor/uPlot.esm.js';
 import { call, session } from './api.js';
-import { alertBox, fmtDate, fmtNumber, fmtUsd, h, mount } from './dom.js';
+import { alertBox, fmtDate, fmtNumber, fmtUsd, h, mounter } from './dom.js';
 
 /// When the current period ends (UTC), as the gateway counts it.
 function resets(period) {
@@ -55,6 +55,7 @@ export function chart(container, series, width) {
 }
 
 export async function accountPage() {
+  const mount = mounter();
   const key = session.key();
   let me, days, models;
   try {

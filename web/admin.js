@@ -3,7 +3,7 @@
 
 import { call, session } from './api.js';
 import { chart, dailySeries } from './account.js';
-import { alertBox, field, fmtNumber, fmtValue, h, mount } from './dom.js';
+import { alertBox, field, fmtNumber, fmtValue, h, mounter } from './dom.js';
 import { adminLinks, keyShown, modal, rechargeDialog, ruleBody, ruleFields, sortableHead, sorted, value } from './forms.js';
 
 const COLUMNS = [
@@ -15,6 +15,7 @@ const COLUMNS = [
 ];
 
 export async function adminUsers(rerender) {
+  const mount = mounter();
   const token = session.admin();
   let users;
   try {
@@ -113,7 +114,7 @@ export async function adminUsers(rerender) {
   mount(
     h('h2', { text: 'Users' }),
     h('div', { class: 'toolbar' }, field('Filter', filter), h('button', { type: 'button', text: 'Add user', onclick: add }),
-      ...adminLinks('#/admin')),
+      ...adminLinks('#/admin/users')),
     outcome,
     h('div', { class: 'scroll' }, h('table', { 'aria-label': 'Users' }, h('thead', {}, head), body)),
   );
@@ -129,6 +130,7 @@ function csv(rows, keys) {
 }
 
 export async function adminUsage(rerender) {
+  const mount = mounter();
   const token = session.admin();
   const period = h('select', { 'aria-label': 'Period' },
     ['this-month', 'last-month', 'today', 'yesterday', '7d', '30d', '90d'].map((p) => h('option', { value: p, text: p })));

@@ -4,10 +4,11 @@ import { call, session } from './api.js';
 import { accountPage } from './account.js';
 import { adminAudit } from './audit.js';
 import { adminUsage, adminUsers } from './admin.js';
+import { adminOverview } from './overview.js';
 import { chatPage } from './chat.js';
 import { keysPage } from './keys.js';
 import { adminTeams } from './teams.js';
-import { alertBox, field, h, mount } from './dom.js';
+import { alertBox, beginPage, field, h, mount, mounter } from './dom.js';
 
 /// "Sign in with <name>", when the gateway has an identity provider, and
 /// why the last sign-in was refused (it comes back as `?sign_in_error=`).
@@ -68,7 +69,10 @@ function nav() {
 }
 
 export async function route() {
+  beginPage();
+  const here = mounter();
   await session.refreshSso();
+  if (!here.live()) return;
   nav();
   const person = session.sso().user;
   let page = location.hash || '#/chat';
@@ -87,7 +91,8 @@ export async function route() {
     }
     if (page.startsWith('#/admin/usage')) return adminUsage(route);
     if (page.startsWith('#/admin/audit')) return adminAudit(route);
-    return page.startsWith('#/admin/teams') ? adminTeams(route) : adminUsers(route);
+    if (page.startsWith('#/admin/teams')) return adminTeams(route);
+    return page.startsWith('#/admin/users') ? adminUsers(route) : adminOverview(route);
   }
   if (!session.key() && !person) {
     signIn({ label: 'API key', title: 'Sign in', check: (k) => call('/v1/me', k), store: session.setKey });

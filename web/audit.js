@@ -3,8 +3,11 @@
 // shows).
 
 import { call, session } from './api.js';
-import { alertBox, field, h, mount } from './dom.js';
+import { alertBox, field, h, mounter } from './dom.js';
 import { adminLinks } from './forms.js';
+
+// The newest this many (a large import leaves a row per user).
+const SHOWN = 2000;
 
 const side = (v) => (v === null || v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -14,10 +17,11 @@ function changesText(changes) {
 }
 
 export async function adminAudit(rerender) {
+  const mount = mounter();
   const token = session.admin();
   let rows;
   try {
-    rows = await call('/admin/audit', token);
+    rows = await call(`/admin/audit?limit=${SHOWN}`, token);
   } catch (e) {
     if (e.status === 401) { session.setAdmin(null); rerender(); return; }
     mount(alertBox(e.message));

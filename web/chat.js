@@ -5,7 +5,7 @@
 import { marked } from './vendor/marked.esm.js';
 import DOMPurify from './vendor/purify.es.mjs';
 import { call, session, streamChat } from './api.js';
-import { alertBox, field, h, mount } from './dom.js';
+import { alertBox, field, h, mounter } from './dom.js';
 
 const STORE = 'chatgate.conversations';
 
@@ -86,6 +86,7 @@ function newConversation(state, model) {
 }
 
 export async function chatPage() {
+  const mount = mounter();
   const key = session.key();
   const state = load();
   let models = [];

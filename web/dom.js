@@ -35,6 +35,22 @@ export function mount(...children) {
   return main;
 }
 
+// Which page is the current one: a page that is still loading its data
+// when the person moves on must not draw over the next one.
+let page = 0;
+
+/// A navigation begins (app.js).
+export function beginPage() { page += 1; }
+
+/// The current page's `mount`, which does nothing once another page has
+/// begun; `.live()` says whether it still would.
+export function mounter() {
+  const mine = page;
+  const m = (...children) => (mine === page ? mount(...children) : null);
+  m.live = () => mine === page;
+  return m;
+}
+
 export function fmtNumber(n) {
   return n === null || n === undefined ? '—' : Number(n).toLocaleString('en-US');
 }

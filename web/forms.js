@@ -123,7 +123,7 @@ export function sorted(rows, state) {
 
 /// The console's other pages, for a page's toolbar.
 export function adminLinks(here) {
-  return [['#/admin', 'Users'], ['#/admin/usage', 'Usage'], ['#/admin/teams', 'Teams'], ['#/admin/audit', 'Audit']]
+  return [['#/admin', 'Overview'], ['#/admin/users', 'Users'], ['#/admin/usage', 'Usage'], ['#/admin/teams', 'Teams'], ['#/admin/audit', 'Audit']]
     .filter(([href]) => href !== here)
     .map(([href, text]) => h('a', { href, text }));
 }

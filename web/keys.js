@@ -2,10 +2,11 @@
 // each revocable without the others.
 
 import { call, session } from './api.js';
-import { alertBox, field, fmtDate, h, mount } from './dom.js';
+import { alertBox, field, fmtDate, h, mounter } from './dom.js';
 import { keyShown } from './forms.js';
 
 export async function keysPage(rerender) {
+  const mount = mounter();
   const key = session.key();
   const outcome = h('div', { class: 'outcome' });
   const body = h('tbody');

@@ -2,7 +2,7 @@
 // users, through the admin API (the same operations as `chatgate team …`).
 
 import { call, session } from './api.js';
-import { alertBox, field, fmtValue, h, mount } from './dom.js';
+import { alertBox, field, fmtValue, h, mounter } from './dom.js';
 import { adminLinks, modal, rechargeDialog, ruleBody, ruleFields, sortableHead, sorted, value } from './forms.js';
 
 const COLUMNS = [
@@ -13,6 +13,7 @@ const COLUMNS = [
 ];
 
 export async function adminTeams(rerender) {
+  const mount = mounter();
   const token = session.admin();
   const load = () => call('/admin/teams', token);
   let teams;

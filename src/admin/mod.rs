@@ -373,6 +373,8 @@ struct AuditQuery {
     until: Option<String>,
     actor: Option<String>,
     target: Option<String>,
+    /// Only the newest this many.
+    limit: Option<i64>,
 }
 
 /// The audit trail, with `audit list`'s filters.
@@ -382,9 +384,10 @@ async fn audit_list(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AdminError> {
     let q = q.into_inner();
-    let filter =
+    let mut filter =
         crate::audit::Filter::parse(q.since.as_deref(), q.until.as_deref(), q.actor, q.target)
             .map_err(|e| bad(format!("The query is not valid: {e}")))?;
+    filter.limit = q.limit;
     let rows = db::query(&gw.pool, move |c| crate::audit::list(c, &filter))
         .await
         .map_err(UserError::from)?;

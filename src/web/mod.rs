@@ -31,6 +31,7 @@ macro_rules! asset {
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const SVG: &str = "image/svg+xml";
 
 static ASSETS: &[Asset] = &[
     asset!("app.js", JS),
@@ -42,8 +43,10 @@ static ASSETS: &[Asset] = &[
     asset!("dom.js", JS),
     asset!("forms.js", JS),
     asset!("keys.js", JS),
+    asset!("overview.js", JS),
     asset!("teams.js", JS),
     asset!("app.css", CSS),
+    asset!("favicon.svg", SVG),
     asset!("vendor/marked.esm.js", JS),
     asset!("vendor/purify.es.mjs", JS),
     asset!("vendor/uPlot.esm.js", JS),
@@ -88,6 +91,8 @@ impl WebApp {
                 .wrap(middleware::Compress::default())
                 .route(web::get().to(index)),
         )
+        // Browsers and tools ask for it at the root whatever the page says.
+        .route("/favicon.ico", web::get().to(favicon))
         .service(
             web::resource(format!("{prefix}/{{name:.*}}"))
                 .wrap(middleware::Compress::default())
@@ -117,6 +122,15 @@ async fn index(app: web::Data<WebApp>) -> HttpResponse {
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(app.index.clone())
+}
+
+/// The icon at its usual address: not content-addressed, so cached for a
+/// day rather than for ever.
+async fn favicon() -> HttpResponse {
+    secured(HttpResponse::Ok())
+        .insert_header((header::CONTENT_TYPE, SVG))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(&include_bytes!("../../web/favicon.svg")[..])
 }
 
 async fn asset(name: web::Path<String>) -> HttpResponse {

@@ -139,6 +139,8 @@ test('a person signs in, is created with the defaults and team, makes a key and 
 test('an admin group member reaches the console without the admin token; a disabled user is refused', async () => {
   const p = await page();
   await signInAs(p, 'root');
+  await p.getByRole('heading', { name: 'Overview' }).waitFor();
+  await p.getByRole('link', { name: 'Users' }).click();
   const users = p.getByRole('table', { name: 'Users' });
   await users.waitFor();
   const dave = users.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'dave@example.test', exact: true }) });

@@ -75,6 +75,52 @@ test('the page is served with its security headers and compressed', async () => 
   assert.equal(asset.headers.get('content-encoding'), 'gzip');
 });
 
+test('the icon is served, so no browser logs a 404', async () => {
+  const r = await fetch(`${base}/favicon.ico`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('content-type'), 'image/svg+xml');
+});
+
+test('the page follows the system: light or dark', async () => {
+  const luminance = async (scheme) => {
+    const context = await browser.newContext({ colorScheme: scheme });
+    const p = await context.newPage();
+    await p.goto(`${base}/`);
+    await p.getByRole('textbox', { name: 'API key' }).waitFor();
+    const [bg, fg] = await p.evaluate(() => {
+      const s = getComputedStyle(document.body);
+      return [s.backgroundColor, s.color];
+    });
+    await context.close();
+    const l = (c) => { const [r, g, b] = c.match(/\d+/g).map(Number); return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255; };
+    return [l(bg), l(fg)];
+  };
+  const [lightBg, lightFg] = await luminance('light');
+  const [darkBg, darkFg] = await luminance('dark');
+  assert.ok(lightBg > 0.9 && lightFg < 0.3, `light: ${lightBg} on ${lightFg}`);
+  assert.ok(darkBg < 0.15 && darkFg > 0.8, `dark: ${darkBg} on ${darkFg}`);
+});
+
+test('a page still loading does not draw over the one the person moved to', async () => {
+  const p = await page();
+  await signIn(p);
+  // The chat waits for its models; meanwhile the person opens Admin.
+  let release;
+  const held = new Promise((ok) => { release = ok; });
+  await p.route('**/v1/models', async (r) => { await held; await r.continue(); });
+  await p.reload();
+  const models = p.waitForResponse('**/v1/models');
+  await p.getByRole('link', { name: 'Admin' }).click();
+  await p.getByRole('textbox', { name: 'Admin token' }).waitFor();
+  release();
+  await (await models).finished();
+  // The chat page's data has arrived and been handled; the admin page stays.
+  await p.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+  assert.equal(await p.getByRole('textbox', { name: 'Admin token' }).count(), 1);
+  assert.equal(await p.getByRole('combobox', { name: 'Model' }).count(), 0);
+  await p.context().close();
+});
+
 test('a refused key shows the gateway message; a good one opens the chat', async () => {
   const p = await page();
   await p.goto(`${base}/`);
@@ -197,11 +243,7 @@ test('the account page shows the numbers the database holds', async () => {
 
 test('the admin adds, disables, enables and removes a user, as the CLI then sees', async () => {
   const p = await page();
-  await p.goto(`${base}/#/admin`);
-  await p.getByRole('textbox', { name: 'Admin token' }).fill(ADMIN);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-  const users = p.getByRole('table', { name: 'Users' });
-  await users.waitFor();
+  const users = await adminSignIn(p);
   await p.getByRole('button', { name: 'Add user' }).click();
   const dialog = p.getByRole('dialog');
   await dialog.getByRole('textbox', { name: 'Name' }).fill('bob');
@@ -273,10 +315,13 @@ test('on a phone no page scrolls sideways', async () => {
   await p.context().close();
 });
 
+/// Signs in to the console, which opens on its Overview; then its Users.
 async function adminSignIn(p) {
   await p.goto(`${base}/#/admin`);
   await p.getByRole('textbox', { name: 'Admin token' }).fill(ADMIN);
   await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.getByRole('heading', { name: 'Overview' }).waitFor();
+  await p.getByRole('link', { name: 'Users' }).click();
   const users = p.getByRole('table', { name: 'Users' });
   await users.waitFor();
   return users;
@@ -470,6 +515,33 @@ test('the admin adds, edits, recharges and removes a team, and puts a user in it
   const frankRows = await audit.getByRole('rowheader').allTextContents();
   assert.ok(frankRows.length >= 3 && frankRows.every((t) => t === 'frank'), frankRows.join());
   await shot(p, 'admin-audit');
+  assert.deepEqual(p.foreign, []);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
+test("the admin's first page answers who is spending what", async () => {
+  // carol has used her one request: the closest to a limit.
+  await fetch(`${base}/v1/chat/completions`, {
+    method: 'POST', headers: { Authorization: `Bearer ${limitedKey}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  const p = await page();
+  await p.goto(`${base}/#/admin`);
+  await p.getByRole('textbox', { name: 'Admin token' }).fill(ADMIN);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.getByRole('heading', { name: 'Overview' }).waitFor();
+  const report = JSON.parse(cli('usage', 'report', '--period', 'this-month', '--by', 'model', '--format', 'json'));
+  const spent = report.reduce((s, r) => s + (r.cost_usd || 0), 0);
+  await p.getByText(`$${spent.toFixed(2)}`, { exact: true }).first().waitFor();
+  const models = p.getByRole('table', { name: 'Spend by model' });
+  for (const r of report) await models.getByRole('rowheader', { name: r.model, exact: true }).waitFor();
+  await p.getByRole('table', { name: 'Spend by team' }).waitFor();
+  const closest = p.getByRole('table', { name: 'Closest to their limits' });
+  const carol = closest.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'carol', exact: true }) });
+  assert.match(await carol.textContent(), /requests.*100%/);
+  await p.getByRole('img', { name: 'Spend per day this month' }).waitFor();
+  await shot(p, 'admin-overview');
   assert.deepEqual(p.foreign, []);
   assert.deepEqual(p.errors, []);
   await p.context().close();
