@@ -64,12 +64,13 @@ export async function call(path, token, { method = 'GET', body, signal } = {}) {
 }
 
 /// Streams a chat completion: calls `onText` with each piece of text as
-/// its chunk arrives. Resolves when the stream ends (or is aborted).
-export async function streamChat(token, request, onText, signal) {
+/// its chunk arrives, and `onUsage` with the usage the last chunk carries.
+/// Resolves when the stream ends (or is aborted).
+export async function streamChat(token, request, onText, signal, onUsage = () => {}) {
   const res = await fetch('/v1/chat/completions', {
     method: 'POST',
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ ...request, stream: true }),
+    body: JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
     signal,
   });
   if (!res.ok) throw await errorOf(res);
@@ -92,6 +93,7 @@ export async function streamChat(token, request, onText, signal) {
           const chunk = JSON.parse(data);
           const text = chunk.choices?.[0]?.delta?.content;
           if (text) onText(text);
+          if (chunk.usage) onUsage(chunk.usage);
         } catch { /* a keep-alive or a foreign event */ }
       }
     }

@@ -4,10 +4,13 @@
 
 import { marked } from './vendor/marked.esm.js';
 import DOMPurify from './vendor/purify.es.mjs';
+import hljs from './vendor/highlight.min.js';
 import { call, session, streamChat } from './api.js';
 import { alertBox, field, h, mounter } from './dom.js';
 
 const STORE = 'chatgate.conversations';
+
+hljs.configure({ ignoreUnescapedHTML: true });
 
 marked.use({
   gfm: true,
@@ -31,7 +34,12 @@ export function renderMarkdown(text) {
     a.target = '_blank';
   }
   for (const pre of box.querySelectorAll('pre')) {
-    const copy = h('button', { type: 'button', class: 'copy', text: 'Copy' });
+    // Highlighted by the fence's language (`language-…`), else as guessed;
+    // highlight.js escapes the text it wraps.
+    const code = pre.querySelector('code');
+    const lang = [...(code?.classList || [])].find((c) => c.startsWith('language-'))?.slice(9);
+    if (code && (!lang || hljs.getLanguage(lang))) hljs.highlightElement(code);
+    const copy = h('button', { type: 'button', class: 'copy', text: 'Copy', 'aria-label': 'Copy code' });
     copy.addEventListener('click', () => navigator.clipboard?.writeText(pre.textContent));
     pre.before(copy);
   }
@@ -77,6 +85,12 @@ function load() {
 }
 function save(state) { localStorage.setItem(STORE, JSON.stringify(state)); }
 
+/// A reply's tokens (and cost, when the gateway priced it).
+function usageText(u) {
+  const tokens = `${(u.prompt_tokens ?? 0).toLocaleString('en-US')} + ${(u.completion_tokens ?? 0).toLocaleString('en-US')} tokens`;
+  return typeof u.cost_usd === 'number' ? `${tokens} · $${u.cost_usd.toFixed(4)}` : tokens;
+}
+
 function newConversation(state, model) {
   const c = { id: crypto.randomUUID(), title: 'Untitled', system: '', model, messages: [] };
   state.list.unshift(c);
@@ -111,17 +125,51 @@ export async function chatPage() {
   const notice = h('div', { class: 'notice' });
   let controller = null;
 
-  function article(role, content) {
-    const name = role === 'user' ? 'You' : 'Assistant';
-    const body = role === 'user' ? h('p', { class: 'plain', text: content }) : renderMarkdown(content);
-    return h('article', { 'aria-label': name, class: `msg ${role}` }, h('h3', { text: name }), body);
+  /// A message, with what can be done to it: Copy and Regenerate on a
+  /// reply, Edit on the last message of yours. `at`: its index (none
+  /// while it streams).
+  function article(m, at) {
+    const name = m.role === 'user' ? 'You' : 'Assistant';
+    const body = m.role === 'user' ? h('p', { class: 'plain', text: m.content }) : renderMarkdown(m.content);
+    const tools = h('div', { class: 'msg-tools' });
+    if (at !== undefined) {
+      const last = current.messages.length - 1;
+      if (m.role === 'assistant') {
+        tools.append(
+          h('button', { type: 'button', text: 'Copy', onclick: () => navigator.clipboard?.writeText(m.content) }),
+          h('button', { type: 'button', text: 'Regenerate', onclick: () => regenerate(at) }));
+        if (m.usage) tools.append(h('span', { class: 'meta', text: usageText(m.usage) }));
+      } else if (at === last || (at === last - 1 && current.messages[last].role === 'assistant')) {
+        tools.append(h('button', { type: 'button', text: 'Edit', onclick: () => edit(at) }));
+      }
+    }
+    return h('article', { 'aria-label': name, class: `msg ${m.role}` }, h('h3', { text: name }), body, tools);
+  }
+
+  /// Replies from `at` on are dropped and the one before is asked again.
+  function regenerate(at) {
+    if (controller) return;
+    current.messages.splice(at);
+    save(state);
+    showConversation();
+    ask(current);
+  }
+
+  /// Your message at `at` goes back to the box, with what came after it.
+  function edit(at) {
+    if (controller) return;
+    input.value = current.messages[at].content;
+    current.messages.splice(at);
+    save(state);
+    showConversation();
+    input.focus();
   }
 
   function showConversation() {
     if (models.includes(current.model)) model.value = current.model;
     else current.model = model.value;
     system.value = current.system || '';
-    log.replaceChildren(...current.messages.map((m) => article(m.role, m.content)));
+    log.replaceChildren(...current.messages.map((m, i) => article(m, i)));
     log.scrollTop = log.scrollHeight;
     drawList();
   }
@@ -159,17 +207,29 @@ export async function chatPage() {
     ev.preventDefault();
     const text = input.value.trim();
     if (!text || controller) return;
-    notice.replaceChildren();
     const convo = current;
-    convo.model = model.value;
     convo.messages.push({ role: 'user', content: text });
     if (convo.title === 'Untitled') convo.title = text.slice(0, 40);
     save(state);
     drawList();
     input.value = '';
-    log.append(article('user', text));
+    showConversation();
+    if (!(await ask(convo)) && convo.messages.at(-1)?.content === text) {
+      // Refused: the message goes back to the box, not lost.
+      convo.messages.pop();
+      save(state);
+      if (convo === current) { input.value = text; showConversation(); }
+    }
+  }
+
+  /// Streams a reply to the conversation as it stands; whether the
+  /// gateway took the request.
+  async function ask(convo) {
+    let taken = true;
+    notice.replaceChildren();
+    convo.model = model.value;
     const reply = { role: 'assistant', content: '' };
-    const shown = article('assistant', '');
+    const shown = article(reply);
     shown.setAttribute('aria-busy', 'true');
     log.append(shown);
     log.scrollTop = log.scrollHeight;
@@ -179,7 +239,7 @@ export async function chatPage() {
     let frame = 0;
     const draw = () => {
       frame = 0;
-      shown.lastChild.replaceWith(renderMarkdown(reply.content));
+      shown.children[1].replaceWith(renderMarkdown(reply.content));
       log.scrollTop = log.scrollHeight;
     };
     try {
@@ -187,25 +247,24 @@ export async function chatPage() {
         (piece) => {
           reply.content += piece;
           if (!frame) frame = requestAnimationFrame(draw);
-        }, controller.signal);
+        }, controller.signal, (usage) => { reply.usage = usage; });
     } catch (e) {
       if (e.name !== 'AbortError') {
-        convo.messages.pop();
+        taken = false;
         shown.remove();
         notice.replaceChildren(alertBox(e.message));
       }
     } finally {
       if (frame) cancelAnimationFrame(frame);
-      if (reply.content) {
-        draw();
-        convo.messages.push(reply);
-      }
-      shown.removeAttribute('aria-busy');
+      if (reply.content) convo.messages.push(reply);
       save(state);
       controller = null;
       send.disabled = false;
       stop.hidden = true;
+      // Drawn again with its tools (and its tokens, when the gateway said).
+      if (convo === current) showConversation();
     }
+    return taken;
   }
   stop.addEventListener('click', () => controller?.abort());
   input.addEventListener('keydown', (ev) => {

@@ -13,6 +13,8 @@ FILES=(
   "dompurify@3.5.0 package/dist/purify.es.mjs purify.es.mjs"
   "uplot@1.6.32 package/dist/uPlot.esm.js uPlot.esm.js"
   "uplot@1.6.32 package/dist/uPlot.min.css uPlot.min.css"
+  "@highlightjs/cdn-assets@11.11.1 package/es/highlight.min.js highlight.min.js"
+  "@highlightjs/cdn-assets@11.11.1 package/styles/github-dark.min.css highlight.min.css"
 )
 
 work=$(mktemp -d)

@@ -51,6 +51,8 @@ static ASSETS: &[Asset] = &[
     asset!("vendor/purify.es.mjs", JS),
     asset!("vendor/uPlot.esm.js", JS),
     asset!("vendor/uPlot.min.css", CSS),
+    asset!("vendor/highlight.min.js", JS),
+    asset!("vendor/highlight.min.css", CSS),
 ];
 
 const INDEX: &str = include_str!("../../web/index.html");

@@ -165,6 +165,52 @@ test('a reply streams in, renders Markdown, and keeps no HTML of its own', async
   await p.context().close();
 });
 
+test('code is highlighted; a reply is copied and regenerated, the last message edited and resent', async () => {
+  const p = await page();
+  await signIn(p);
+  await p.getByRole('button', { name: 'New chat' }).click();
+  const box = p.getByRole('textbox', { name: 'Message' });
+  await box.fill('Look:\n\n```js\nconst answer = 42;\n```');
+  await p.getByRole('button', { name: 'Send' }).click();
+  let reply = p.getByRole('article', { name: 'Assistant' }).last();
+  await reply.getByRole('button', { name: 'Regenerate' }).waitFor();
+  // Highlighted by its language: the keyword is marked up, the text intact.
+  assert.equal(await reply.locator('pre code.language-js .hljs-keyword').first().textContent(), 'const');
+  assert.match(await reply.locator('pre').textContent(), /const answer = 42;/);
+  // Its tokens, as the gateway counted them.
+  assert.match(await reply.textContent(), /\d+ \+ \d+ tokens/);
+
+  await reply.getByRole('button', { name: 'Copy', exact: true }).click();
+  const copied = await p.evaluate(() => navigator.clipboard.readText());
+  assert.match(copied, /^Look:[\s\S]*```js\nconst answer = 42;\n```/);
+
+  const requests = () => JSON.parse(cli('usage', 'report', '--period', 'today', '--user', 'alice', '--format', 'json'))
+    .reduce((n, r) => n + r.requests, 0);
+  const before = requests();
+  await reply.getByRole('button', { name: 'Regenerate' }).click();
+  await p.waitForFunction(() => document.querySelectorAll('article[aria-label="Assistant"]').length === 1
+    && !document.querySelector('article[aria-busy]'));
+  let after = before;
+  for (let i = 0; i < 50 && after === before; i++) { // usage is written in batches, off the request
+    await new Promise((ok) => setTimeout(ok, 100));
+    after = requests();
+  }
+  assert.equal(after, before + 1, 'Regenerate asked the gateway again');
+  assert.equal(await p.getByRole('article', { name: 'You' }).count(), 1, 'and kept one question');
+
+  // Edit: the last question goes back to the box, with its reply gone.
+  await p.getByRole('article', { name: 'You' }).getByRole('button', { name: 'Edit' }).click();
+  assert.match(await box.inputValue(), /const answer = 42;/);
+  assert.equal(await p.getByRole('article').count(), 0);
+  await box.fill('edited, then sent');
+  await box.press('Enter');
+  reply = p.getByRole('article', { name: 'Assistant' }).last();
+  await reply.getByText('edited, then sent').waitFor();
+  assert.equal(await p.getByRole('article', { name: 'You' }).count(), 1);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
 test('a slow stream is shown as it arrives, and Stop ends it', async () => {
   const p = await page();
   await signIn(p);
@@ -205,7 +251,7 @@ test('conversations survive a reload and each request carries only its own', asy
   const list = p.getByRole('list', { name: 'Conversations' });
   await list.waitFor();
   await list.getByRole('button', { name: 'first conversation', exact: true }).click();
-  assert.equal(await p.getByRole('article', { name: 'You' }).textContent(), 'Youfirst conversation');
+  assert.equal(await p.getByRole('article', { name: 'You' }).locator('p').textContent(), 'first conversation');
   await p.context().close();
 });
 
