@@ -61,7 +61,22 @@ export function contextOf(model) {
 }
 
 // About four characters a token, plus each message's framing.
-const tokensOf = (m) => Math.ceil(m.content.length / 4) + 4;
+// An image is counted as a high-detail tile set (OpenAI's 765 tokens).
+const IMAGE_TOKENS = 765;
+const tokensOf = (m) => Math.ceil(m.content.length / 4) + 4 + (m.images?.length ?? 0) * IMAGE_TOKENS;
+
+/// Models that take images (OpenAI's, Anthropic's, Gemini's, and common
+/// open vision models); for others "Attach image" is off.
+export const takesImages = (model) => /^(gpt-4o|gpt-4\.1|gpt-5|o[1-9]|chatgpt-4o|claude|gemini)|vision|llava|pixtral|qwen.*vl/i.test(model);
+
+/// A stored message as the API takes it: text, then its images as parts.
+export function wire(m) {
+  if (!m.images?.length) return { role: m.role, content: m.content };
+  return {
+    role: m.role,
+    content: [{ type: 'text', text: m.content }, ...m.images.map((url) => ({ type: 'image_url', image_url: { url } }))],
+  };
+}
 
 /// The messages to send: the system prompt, then the newest messages that
 /// fit the model's context with room left for the reply.
@@ -83,7 +98,11 @@ function load() {
   try { return JSON.parse(localStorage.getItem(STORE)) || { list: [], current: null }; }
   catch { return { list: [], current: null }; }
 }
-function save(state) { localStorage.setItem(STORE, JSON.stringify(state)); }
+/// Keeps the conversations; false when the browser's storage is full
+/// (images take room), so the page can say so.
+function save(state) {
+  try { localStorage.setItem(STORE, JSON.stringify(state)); return true; } catch { return false; }
+}
 
 /// A reply's tokens (and cost, when the gateway priced it).
 function usageText(u) {
@@ -120,6 +139,36 @@ export async function chatPage() {
   const system = h('textarea', { rows: 2, placeholder: 'Optional instructions for every reply' });
   const log = h('div', { role: 'log', 'aria-label': 'Messages', class: 'messages' });
   const input = h('textarea', { 'aria-label': 'Message', rows: 3, placeholder: 'Write a message…' });
+  // Images waiting to go with the next message (data: URLs), shown above it.
+  let pending = [];
+  const attached = h('div', { class: 'attached', 'aria-label': 'Attached images', role: 'list' });
+  const picker = h('input', { type: 'file', accept: 'image/*', multiple: true, hidden: true });
+  const attach = h('button', { type: 'button', text: 'Attach image', onclick: () => picker.click() });
+  const MAX_IMAGE = 5 * 1024 * 1024;
+  async function addImages(files) {
+    for (const f of files) {
+      if (!f.type.startsWith('image/')) continue;
+      if (f.size > MAX_IMAGE) { notice.replaceChildren(alertBox(`${f.name} is larger than 5 MB.`)); continue; }
+      const url = await new Promise((ok, fail) => {
+        const r = new FileReader();
+        r.onload = () => ok(r.result);
+        r.onerror = () => fail(r.error);
+        r.readAsDataURL(f);
+      });
+      pending.push(url);
+    }
+    drawAttached();
+  }
+  function drawAttached() {
+    attached.replaceChildren(...pending.map((url, i) => h('div', { role: 'listitem', class: 'thumb' },
+      h('img', { src: url, alt: `Image ${i + 1} to send` }),
+      h('button', { type: 'button', text: 'Remove', 'aria-label': `Remove image ${i + 1}`, onclick: () => { pending.splice(i, 1); drawAttached(); } }))));
+  }
+  picker.addEventListener('change', () => { addImages([...picker.files]); picker.value = ''; });
+  input.addEventListener('paste', (ev) => {
+    const files = [...(ev.clipboardData?.files || [])].filter((f) => f.type.startsWith('image/'));
+    if (files.length && takesImages(model.value)) { ev.preventDefault(); addImages(files); }
+  });
   const send = h('button', { type: 'submit', text: 'Send' });
   const stop = h('button', { type: 'button', text: 'Stop', hidden: true });
   const notice = h('div', { class: 'notice' });
@@ -130,7 +179,10 @@ export async function chatPage() {
   /// while it streams).
   function article(m, at) {
     const name = m.role === 'user' ? 'You' : 'Assistant';
-    const body = m.role === 'user' ? h('p', { class: 'plain', text: m.content }) : renderMarkdown(m.content);
+    const body = m.role === 'user'
+      ? h('div', {}, h('p', { class: 'plain', text: m.content }),
+        (m.images || []).map((url, i) => h('img', { src: url, class: 'sent', alt: `Attached image ${i + 1}` })))
+      : renderMarkdown(m.content);
     const tools = h('div', { class: 'msg-tools' });
     if (at !== undefined) {
       const last = current.messages.length - 1;
@@ -159,6 +211,8 @@ export async function chatPage() {
   function edit(at) {
     if (controller) return;
     input.value = current.messages[at].content;
+    pending = current.messages[at].images || [];
+    drawAttached();
     current.messages.splice(at);
     save(state);
     showConversation();
@@ -172,6 +226,7 @@ export async function chatPage() {
     log.replaceChildren(...current.messages.map((m, i) => article(m, i)));
     log.scrollTop = log.scrollHeight;
     drawList();
+    fitAttach();
   }
 
   function drawList() {
@@ -208,7 +263,10 @@ export async function chatPage() {
     const text = input.value.trim();
     if (!text || controller) return;
     const convo = current;
-    convo.messages.push({ role: 'user', content: text });
+    const images = pending;
+    pending = [];
+    drawAttached();
+    convo.messages.push(images.length ? { role: 'user', content: text, images } : { role: 'user', content: text });
     if (convo.title === 'Untitled') convo.title = text.slice(0, 40);
     save(state);
     drawList();
@@ -218,7 +276,7 @@ export async function chatPage() {
       // Refused: the message goes back to the box, not lost.
       convo.messages.pop();
       save(state);
-      if (convo === current) { input.value = text; showConversation(); }
+      if (convo === current) { input.value = text; pending = images; drawAttached(); showConversation(); }
     }
   }
 
@@ -243,7 +301,7 @@ export async function chatPage() {
       log.scrollTop = log.scrollHeight;
     };
     try {
-      await streamChat(key, { model: convo.model, messages: fit(convo.system, convo.messages, convo.model) },
+      await streamChat(key, { model: convo.model, messages: fit(convo.system, convo.messages, convo.model).map(wire) },
         (piece) => {
           reply.content += piece;
           if (!frame) frame = requestAnimationFrame(draw);
@@ -257,7 +315,7 @@ export async function chatPage() {
     } finally {
       if (frame) cancelAnimationFrame(frame);
       if (reply.content) convo.messages.push(reply);
-      save(state);
+      if (!save(state)) notice.replaceChildren(alertBox('This browser has no room left to keep the conversation (images take much); delete old conversations.'));
       controller = null;
       send.disabled = false;
       stop.hidden = true;
@@ -271,7 +329,9 @@ export async function chatPage() {
     if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
   });
 
-  const form = h('form', { class: 'composer', onsubmit: submit }, input, send, stop);
+  const form = h('form', { class: 'composer', onsubmit: submit }, input, attach, picker, send, stop);
+  const fitAttach = () => { attach.disabled = !takesImages(model.value); attach.title = attach.disabled ? 'This model does not take images' : ''; };
+  model.addEventListener('change', fitAttach);
   const newChat = h('button', {
     type: 'button', text: 'New chat',
     onclick: () => { if (controller) return; current = newConversation(state, model.value); showConversation(); input.focus(); },
@@ -279,9 +339,14 @@ export async function chatPage() {
   mount(
     h('div', { class: 'chat' },
       h('aside', {}, newChat, list),
-      h('section', { class: 'thread' },
+      h('section', {
+        class: 'thread',
+        // Images dropped anywhere on the conversation go with the next message.
+        ondragover: (ev) => { if (!attach.disabled) ev.preventDefault(); },
+        ondrop: (ev) => { if (attach.disabled) return; ev.preventDefault(); addImages([...ev.dataTransfer.files]); },
+      },
         h('div', { class: 'toolbar' }, field('Model', model),
           h('details', {}, h('summary', { text: 'System prompt' }), field('System prompt', system))),
-        log, notice, form)));
+        log, notice, attached, form)));
   showConversation();
 }

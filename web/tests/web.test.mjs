@@ -211,6 +211,35 @@ test('code is highlighted; a reply is copied and regenerated, the last message e
   await p.context().close();
 });
 
+test('an image is attached, sent as a content part and shown; a model without vision cannot take one', async () => {
+  const p = await page();
+  await signIn(p);
+  await p.getByRole('button', { name: 'New chat' }).click();
+  await p.getByRole('combobox', { name: 'Model' }).selectOption('gpt-4o');
+  const sent = [];
+  p.on('request', (r) => { if (r.url().endsWith('/v1/chat/completions')) sent.push(JSON.parse(r.postData())); });
+  // A 1x1 PNG, through the file picker the button opens.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+  const chooser = p.waitForEvent('filechooser');
+  await p.getByRole('button', { name: 'Attach image' }).click();
+  await (await chooser).setFiles({ name: 'dot.png', mimeType: 'image/png', buffer: png });
+  await p.getByRole('img', { name: 'Image 1 to send' }).waitFor();
+  await p.getByRole('textbox', { name: 'Message' }).fill('what is this?');
+  await p.getByRole('button', { name: 'Send' }).click();
+  await p.getByRole('article', { name: 'Assistant' }).last().getByRole('button', { name: 'Regenerate' }).waitFor();
+  const parts = sent.at(-1).messages.at(-1).content;
+  assert.deepEqual(parts[0], { type: 'text', text: 'what is this?' });
+  assert.equal(parts[1].type, 'image_url');
+  assert.equal(parts[1].image_url.url, `data:image/png;base64,${png.toString('base64')}`);
+  await p.getByRole('article', { name: 'You' }).last().getByRole('img', { name: 'Attached image 1' }).waitFor();
+  assert.equal(await p.getByRole('list', { name: 'Attached images' }).getByRole('img').count(), 0, 'sent, so no longer waiting');
+  // A model not known to take images.
+  await p.getByRole('combobox', { name: 'Model' }).selectOption('slow');
+  assert.equal(await p.getByRole('button', { name: 'Attach image' }).isDisabled(), true);
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
+});
+
 test('a slow stream is shown as it arrives, and Stop ends it', async () => {
   const p = await page();
   await signIn(p);
