@@ -235,6 +235,9 @@ export async function chatPage() {
         type: 'button', class: 'open', 'aria-current': c.id === current.id ? 'true' : null,
         onclick: () => { if (controller) return; current = c; state.current = c.id; save(state); showConversation(); },
       }, c.title),
+      // Rename and Delete behind a small menu, so the list stays a list of titles.
+      h('details', { class: 'menu' }, h('summary', { 'aria-label': `Actions for ${c.title}`, text: '⋯' }),
+        h('div', { class: 'menu-items' },
       h('button', {
         type: 'button', 'aria-label': `Rename ${c.title}`, text: 'Rename',
         onclick: () => {
@@ -252,7 +255,7 @@ export async function chatPage() {
           save(state);
           showConversation();
         },
-      }))));
+      }))))));
   }
 
   model.addEventListener('change', () => { current.model = model.value; save(state); });

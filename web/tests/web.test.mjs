@@ -664,6 +664,8 @@ test('a conversation is renamed, and one too long for the model loses its oldest
   await p.reload();
   const list = p.getByRole('list', { name: 'Conversations' });
   p.once('dialog', (d) => d.accept('Renamed one'));
+  // Rename and Delete are in each conversation's menu.
+  await list.locator('summary[aria-label="Actions for Long one"]').click();
   await list.getByRole('button', { name: 'Rename Long one' }).click();
   await list.getByRole('button', { name: 'Renamed one', exact: true }).waitFor();
 
