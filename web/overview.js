@@ -31,10 +31,17 @@ function spendChart(container, byDay) {
     xs.push(t / 1000);
     ys.push(spend.get(new Date(t).toISOString().slice(0, 10)) ?? 0);
   }
+  // The canvas takes colours, not `currentColor`: the theme's, read here.
+  const ink = getComputedStyle(document.body).color;
+  const grid = { stroke: 'rgba(128, 128, 128, 0.25)', width: 1 };
   const opts = {
     width: Math.max(Math.min(container.clientWidth || 600, 720), 280), height: 180,
     series: [{}, { label: 'Spend (USD)', stroke: '#2f6fde', fill: 'rgba(47,111,222,0.15)', value: (_u, v) => usd(v) }],
-    axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', values: (_u, vals) => vals.map((v) => `$${v}`) }],
+    legend: { show: false },
+    axes: [
+      { stroke: ink, grid, ticks: grid, incrs: [86_400, 7 * 86_400], values: (_u, vals) => vals.map((v) => new Date(v * 1000).toISOString().slice(5, 10)) },
+      { stroke: ink, grid, ticks: grid, values: (_u, vals) => vals.map((v) => `$${v}`) },
+    ],
     scales: { x: { time: true } },
   };
   return new uPlot(opts, [xs, ys], container);
@@ -70,7 +77,7 @@ export async function adminOverview(rerender) {
   const errors = lastHour.reduce((s, r) => s + r.errors, 0);
   const closest = users
     .map((u) => ({ u, near: nearest(u) }))
-    .filter((x) => x.near)
+    .filter((x) => x.near && x.near[1] > 0)
     .sort((a, b) => b.near[1] - a.near[1])
     .slice(0, 5);
   const byCost = (rows) => [...rows].sort((a, b) => (b.cost_usd || 0) - (a.cost_usd || 0));
@@ -89,12 +96,20 @@ export async function adminOverview(rerender) {
           byCost(byTeam).map((r) => [r.team ?? '(no team)', fmtNumber(r.requests), fmtNumber(r.total_tokens), usd(r.cost_usd)]))),
       h('section', {}, h('h3', { text: 'By model' }),
         table('Spend by model', ['Model', 'Requests', 'Tokens', 'Spend'],
-          byCost(byModel).map((r) => [r.model ?? '—', fmtNumber(r.requests), fmtNumber(r.total_tokens), usd(r.cost_usd)])))),
+          byCost(byModel).map((r) => [r.model || '(no model)', fmtNumber(r.requests), fmtNumber(r.total_tokens), usd(r.cost_usd)])))),
     h('section', {}, h('h3', { text: 'Closest to their limits' }),
       closest.length
         ? table('Closest to their limits', ['User', 'Limit', 'Used'],
           closest.map(({ u, near }) => [u.name, near[0], `${Math.round(near[1] * 100)}%`]))
-        : h('p', { text: 'No user has a limit yet.' })),
+        : h('p', { text: 'No user has used any of a limit yet.' })),
   );
-  spendChart(plot, byDay);
+  let drawn = spendChart(plot, byDay);
+  // Drawn again in the theme's colours when the system switches theme.
+  const scheme = matchMedia('(prefers-color-scheme: dark)');
+  const redraw = () => {
+    if (!plot.isConnected) { scheme.removeEventListener('change', redraw); return; }
+    drawn.destroy();
+    drawn = spendChart(plot, byDay);
+  };
+  scheme.addEventListener('change', redraw);
 }

@@ -55,8 +55,14 @@ async function signIn(p, k = key) {
   await p.getByRole('combobox', { name: 'Model' }).waitFor();
 }
 
+/// docs/web-NAME.png and docs/web-NAME-dark.png, with SCREENSHOTS=1.
 async function shot(p, name) {
-  if (process.env.SCREENSHOTS) await p.screenshot({ path: join(root, 'docs', `web-${name}.png`) });
+  if (!process.env.SCREENSHOTS) return;
+  await p.screenshot({ path: join(root, 'docs', `web-${name}.png`) });
+  await p.emulateMedia({ colorScheme: 'dark' });
+  await p.evaluate(() => new Promise((r) => requestAnimationFrame(() => r())));
+  await p.screenshot({ path: join(root, 'docs', `web-${name}-dark.png`) });
+  await p.emulateMedia({ colorScheme: 'light' });
 }
 
 test('the page is served with its security headers and compressed', async () => {
@@ -160,7 +166,6 @@ test('a reply streams in, renders Markdown, and keeps no HTML of its own', async
   assert.equal(await reply.locator('img, script').count(), 0);
   assert.equal(await reply.locator('a[href^="javascript"]').count(), 0);
   assert.equal(await p.evaluate(() => window.pwned), undefined);
-  await shot(p, 'chat');
   assert.deepEqual(p.foreign, []);
   await p.context().close();
 });
@@ -183,6 +188,7 @@ test('code is highlighted; a reply is copied and regenerated, the last message e
   await reply.getByRole('button', { name: 'Copy', exact: true }).click();
   const copied = await p.evaluate(() => navigator.clipboard.readText());
   assert.match(copied, /^Look:[\s\S]*```js\nconst answer = 42;\n```/);
+  await shot(p, 'chat');
 
   const requests = () => JSON.parse(cli('usage', 'report', '--period', 'today', '--user', 'alice', '--format', 'json'))
     .reduce((n, r) => n + r.requests, 0);
@@ -610,7 +616,7 @@ test("the admin's first page answers who is spending what", async () => {
   const spent = report.reduce((s, r) => s + (r.cost_usd || 0), 0);
   await p.getByText(`$${spent.toFixed(2)}`, { exact: true }).first().waitFor();
   const models = p.getByRole('table', { name: 'Spend by model' });
-  for (const r of report) await models.getByRole('rowheader', { name: r.model, exact: true }).waitFor();
+  for (const r of report) await models.getByRole('rowheader', { name: r.model || '(no model)', exact: true }).waitFor();
   await p.getByRole('table', { name: 'Spend by team' }).waitFor();
   const closest = p.getByRole('table', { name: 'Closest to their limits' });
   const carol = closest.getByRole('row').filter({ has: p.getByRole('rowheader', { name: 'carol', exact: true }) });
