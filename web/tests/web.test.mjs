@@ -37,8 +37,8 @@ after(async () => {
 });
 
 /// A fresh page that fails the test on any request to another origin.
-async function page(viewport = { width: 1200, height: 900 }) {
-  const context = await browser.newContext({ viewport });
+async function page(viewport = { width: 1200, height: 900 }, colorScheme = 'light') {
+  const context = await browser.newContext({ viewport, colorScheme });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   const p = await context.newPage();
   p.foreign = [];
@@ -371,30 +371,54 @@ test('the admin adds, disables, enables and removes a user, as the CLI then sees
   await p.context().close();
 });
 
-test('on a phone no page scrolls sideways', async () => {
-  const p = await page({ width: 390, height: 844 });
-  const wide = async (what) => {
-    const px = await p.evaluate(() => document.documentElement.scrollWidth);
-    assert.ok(px <= 390, `${what} is ${px}px wide`);
-  };
-  await signIn(p);
-  await wide('chat');
-  await p.getByRole('link', { name: 'Account' }).click();
-  await p.getByRole('region', { name: 'Usage by day' }).locator('canvas').waitFor();
-  await wide('account');
-  await p.getByRole('link', { name: 'Keys' }).click();
-  await p.getByRole('table', { name: 'Keys' }).waitFor();
-  await wide('keys');
-  await adminSignIn(p);
-  await wide('admin users');
-  await p.getByRole('link', { name: 'Usage' }).click();
-  await p.getByRole('table', { name: 'Usage by user' }).waitFor();
-  await wide('admin usage');
-  await p.getByRole('link', { name: 'Teams' }).click();
-  await p.getByRole('table', { name: 'Teams' }).waitFor();
-  await wide('admin teams');
-  await p.context().close();
-});
+for (const [width, height] of [[390, 844], [1440, 900]]) {
+  for (const colorScheme of ['light', 'dark']) {
+    test(`at ${width} px, ${colorScheme}: every page fits and every new control is there`, async () => {
+      const p = await page({ width, height }, colorScheme);
+      const wide = async (what) => {
+        const px = await p.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(px <= width, `${what} is ${px}px wide`);
+      };
+      const inView = async (locator, what) => {
+        const box = await locator.boundingBox();
+        assert.ok(box && box.x >= 0 && box.x + box.width <= width, `${what} is outside the page: ${JSON.stringify(box)}`);
+      };
+      await signIn(p);
+      const dark = await p.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches);
+      assert.equal(dark, colorScheme === 'dark');
+      await p.getByRole('button', { name: 'New chat' }).click();
+      await p.getByRole('textbox', { name: 'Message' }).fill('```py\nprint("fits")\n```');
+      await p.getByRole('button', { name: 'Send' }).click();
+      const reply = p.getByRole('article', { name: 'Assistant' }).last();
+      await reply.getByRole('button', { name: 'Regenerate' }).waitFor();
+      await inView(reply.getByRole('button', { name: 'Regenerate' }), 'Regenerate');
+      await inView(reply.getByRole('button', { name: 'Copy', exact: true }), 'Copy');
+      await inView(reply.getByRole('button', { name: 'Copy code' }), 'Copy code');
+      await inView(p.getByRole('article', { name: 'You' }).last().getByRole('button', { name: 'Edit' }), 'Edit');
+      await inView(p.getByRole('button', { name: 'Attach image' }), 'Attach image');
+      await wide('chat');
+      await p.getByRole('link', { name: 'Account' }).click();
+      await p.getByRole('region', { name: 'Usage by day' }).locator('canvas').waitFor();
+      await wide('account');
+      await p.getByRole('link', { name: 'Keys' }).click();
+      await inView(p.getByRole('button', { name: 'New key' }), 'New key');
+      await wide('keys');
+      await p.goto(`${base}/#/admin`);
+      await p.getByRole('textbox', { name: 'Admin token' }).fill(ADMIN);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByRole('table', { name: 'Spend by model' }).waitFor();
+      await p.getByRole('img', { name: 'Spend per day this month' }).locator('canvas').waitFor();
+      await wide('overview');
+      for (const [link, table] of [['Users', 'Users'], ['Usage', 'Usage by user'], ['Teams', 'Teams'], ['Audit', 'Audit']]) {
+        await p.getByRole('link', { name: link, exact: true }).click();
+        await p.getByRole('table', { name: table }).waitFor();
+        await wide(`admin ${link}`);
+      }
+      assert.deepEqual(p.errors, []);
+      await p.context().close();
+    });
+  }
+}
 
 /// Signs in to the console, which opens on its Overview; then its Users.
 async function adminSignIn(p) {
