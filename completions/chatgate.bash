@@ -19,6 +19,9 @@ _chatgate() {
             chatgate,audit)
                 cmd="chatgate__subcmd__audit"
                 ;;
+            chatgate,cluster)
+                cmd="chatgate__subcmd__cluster"
+                ;;
             chatgate,config)
                 cmd="chatgate__subcmd__config"
                 ;;
@@ -58,6 +61,18 @@ _chatgate() {
             chatgate__subcmd__audit__subcmd__help,list)
                 cmd="chatgate__subcmd__audit__subcmd__help__subcmd__list"
                 ;;
+            chatgate__subcmd__cluster,help)
+                cmd="chatgate__subcmd__cluster__subcmd__help"
+                ;;
+            chatgate__subcmd__cluster,status)
+                cmd="chatgate__subcmd__cluster__subcmd__status"
+                ;;
+            chatgate__subcmd__cluster__subcmd__help,help)
+                cmd="chatgate__subcmd__cluster__subcmd__help__subcmd__help"
+                ;;
+            chatgate__subcmd__cluster__subcmd__help,status)
+                cmd="chatgate__subcmd__cluster__subcmd__help__subcmd__status"
+                ;;
             chatgate__subcmd__config,check)
                 cmd="chatgate__subcmd__config__subcmd__check"
                 ;;
@@ -84,6 +99,9 @@ _chatgate() {
                 ;;
             chatgate__subcmd__help,audit)
                 cmd="chatgate__subcmd__help__subcmd__audit"
+                ;;
+            chatgate__subcmd__help,cluster)
+                cmd="chatgate__subcmd__help__subcmd__cluster"
                 ;;
             chatgate__subcmd__help,config)
                 cmd="chatgate__subcmd__help__subcmd__config"
@@ -114,6 +132,9 @@ _chatgate() {
                 ;;
             chatgate__subcmd__help__subcmd__audit,list)
                 cmd="chatgate__subcmd__help__subcmd__audit__subcmd__list"
+                ;;
+            chatgate__subcmd__help__subcmd__cluster,status)
+                cmd="chatgate__subcmd__help__subcmd__cluster__subcmd__status"
                 ;;
             chatgate__subcmd__help__subcmd__config,check)
                 cmd="chatgate__subcmd__help__subcmd__config__subcmd__check"
@@ -347,7 +368,7 @@ _chatgate() {
 
     case "${cmd}" in
         chatgate)
-            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version serve user token team key config usage audit db help"
+            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version serve user token team key config usage audit cluster db help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -463,6 +484,104 @@ _chatgate() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__cluster)
+            opts="-c -v -q -h -V --config --database --verbose --quiet --help --version status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__cluster__subcmd__help)
+            opts="status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__cluster__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__cluster__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__cluster__subcmd__status)
+            opts="-c -v -q -h -V --format --config --database --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
@@ -675,7 +794,7 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__help)
-            opts="serve user token team key config usage audit db help"
+            opts="serve user token team key config usage audit cluster db help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -703,6 +822,34 @@ _chatgate() {
             return 0
             ;;
         chatgate__subcmd__help__subcmd__audit__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__help__subcmd__cluster)
+            opts="status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        chatgate__subcmd__help__subcmd__cluster__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

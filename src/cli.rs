@@ -1,6 +1,6 @@
 //! The command line: global options and the command tree (clap).
 
-use crate::commands::{assets, audit, config, db, key, serve, team, token, usage, user};
+use crate::commands::{assets, audit, cluster, config, db, key, serve, team, token, usage, user};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -53,6 +53,9 @@ pub enum Command {
     /// The audit trail: every change to users, teams and keys
     #[command(subcommand)]
     Audit(audit::Command),
+    /// The instances sharing this database
+    #[command(subcommand)]
+    Cluster(cluster::Command),
     /// Database maintenance
     #[command(subcommand)]
     Db(db::Command),

@@ -43,6 +43,7 @@ pub struct Config {
     pub cors: CorsConfig,
     pub web: WebConfig,
     pub keys: KeysConfig,
+    pub cluster: ClusterConfig,
     /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names
     /// the client, for counting failed attempts per client address.
     pub trusted_proxies: Vec<String>,
@@ -299,6 +300,23 @@ impl Default for KeysConfig {
     }
 }
 
+/// Several instances on one database (SPEC §10).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// An instance not heard from for this long is gone (its row dropped).
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            lease_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
 /// The built-in web app at `/`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -412,6 +430,7 @@ impl Default for Config {
             cors: CorsConfig::default(),
             web: WebConfig::default(),
             keys: KeysConfig::default(),
+            cluster: ClusterConfig::default(),
             // A reverse proxy on the same machine (the packaged nginx site)
             // names the client; without it, every client would share its
             // address and one could lock the others out.

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod catalogue;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod db;

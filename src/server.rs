@@ -41,6 +41,7 @@ pub struct Application {
     writer: UsageWriter,
     pruner: Option<Periodic>,
     settler: Option<crate::settle::Settler>,
+    heartbeat: Option<crate::cluster::Heartbeat>,
     gateway: web::Data<Gateway>,
     config_source: Option<ConfigSource>,
 }
@@ -131,6 +132,15 @@ impl Application {
             Records::Dropped => writer.sink().off(),
         };
         let port = listener.local_addr()?.port();
+        // Where other instances and people reach this one: its address, or
+        // its host's name when it listens on every address.
+        let listen_ip = listener.local_addr()?.ip();
+        let listen_host = if listen_ip.is_unspecified() {
+            crate::cluster::host_name()
+        } else {
+            listen_ip.to_string()
+        };
+        let lease_ttl = live.config.cluster.lease_ttl;
         let config = &live.config;
         let workers = config.workers;
         let shutdown = config.limits.shutdown_timeout;
@@ -213,6 +223,21 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
+        // Seen by `cluster status` once serving; a database that refuses the
+        // row does not stop the gateway.
+        let address = format!(
+            "{}://{}:{port}",
+            if tls.is_some() { "https" } else { "http" },
+            listen_host
+        );
+        let heartbeat = crate::cluster::Heartbeat::start(
+            gateway_handle.pool.clone(),
+            address,
+            lease_ttl,
+            gateway_handle.metrics.in_flight.clone(),
+        )
+        .map_err(|e| tracing::warn!("cannot register this instance in the database: {e}"))
+        .ok();
         Ok(Application {
             port,
             server,
@@ -220,6 +245,7 @@ impl Application {
             writer,
             pruner,
             settler,
+            heartbeat,
             gateway: gateway_handle,
             config_source: None,
         })
@@ -249,6 +275,7 @@ impl Application {
             mut writer,
             pruner,
             settler,
+            heartbeat,
             gateway,
             config_source,
             ..
@@ -261,6 +288,9 @@ impl Application {
         reloads.abort();
         tokio::task::spawn_blocking(move || {
             drop(pruner);
+            if let Some(h) = heartbeat {
+                h.stop();
+            }
             // Before the writer: what it settles goes to the writer.
             drop(settler);
             refresher.stop();

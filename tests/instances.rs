@@ -194,3 +194,61 @@ async fn an_object_made_through_one_instance_is_its_owners_on_the_other_at_once(
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("still owns 1 object(s)"), "{said}");
 }
+
+fn instances(app: &TestApp) -> Vec<serde_json::Value> {
+    let out = cli(app, &["cluster", "status", "--format", "json"]);
+    serde_json::from_str::<serde_json::Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn cluster_status_lists_the_instances_and_forgets_the_gone() {
+    let (_mock, a, b) = two_instances().await;
+    let listed = instances(&a);
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+    let ports: Vec<String> = [a.port, b.port].iter().map(|p| format!(":{p}")).collect();
+    for (row, port) in listed.iter().zip(&ports) {
+        assert!(
+            row["address"].as_str().unwrap().ends_with(port.as_str()),
+            "{row}"
+        );
+        assert_eq!(row["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(row["in_flight"], 0);
+        for field in ["instance", "started_at", "last_seen_at"] {
+            assert!(row[field].is_string(), "{field}: {row}");
+        }
+    }
+    // A crashed instance's row (not refreshed for longer than the lease
+    // TTL) is not listed, and the next heartbeat drops it.
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = a.pool.get().unwrap();
+        diesel::sql_query(
+            "INSERT INTO instances (id, address, version, started_at, last_seen_at, in_flight) \
+             VALUES ('crashed', 'http://gone:1', '0', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 3)",
+        )
+        .execute(&mut conn)
+        .unwrap();
+    }
+    assert_eq!(instances(&a).len(), 2);
+    let dropped = eventually(Duration::from_secs(5), || async {
+        use diesel::prelude::*;
+        let mut conn = a.pool.get().unwrap();
+        let n: i64 = chatgate::db::schema::instances::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        n == 2
+    })
+    .await;
+    assert!(dropped, "the crashed instance's row stayed");
+    // A clean stop removes its own row.
+    let b_port = format!(":{}", b.port);
+    b.stop().await;
+    let left = instances(&a);
+    assert_eq!(left.len(), 1, "{left:#?}");
+    assert!(!left[0]["address"].as_str().unwrap().ends_with(&b_port));
+}

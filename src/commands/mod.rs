@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod audit;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod import;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db(c) => c.run(&ctx),
         Command::Usage(c) => c.run(&ctx),
         Command::Audit(c) => c.run(&ctx),
+        Command::Cluster(c) => c.run(&ctx),
         Command::GenerateAssets(a) => a.run(),
     }
 }

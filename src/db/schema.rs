@@ -193,3 +193,15 @@ diesel::table! {
         expires_at -> crate::db::moment::Moment,
     }
 }
+
+diesel::table! {
+    /// The instances sharing the database (see cluster.rs).
+    instances (id) {
+        id -> Text,
+        address -> Text,
+        version -> Text,
+        started_at -> crate::db::moment::Moment,
+        last_seen_at -> crate::db::moment::Moment,
+        in_flight -> BigInt,
+    }
+}
