@@ -167,7 +167,11 @@ mod tests {
     #[test]
     fn every_asset_has_a_media_type_of_its_kind() {
         for a in ASSETS {
-            let want = if a.name.ends_with(".css") { CSS } else { JS };
+            let want = match a.name.rsplit('.').next() {
+                Some("css") => CSS,
+                Some("svg") => SVG,
+                _ => JS,
+            };
             assert_eq!(a.mime, want, "{}", a.name);
         }
     }
