@@ -16,16 +16,9 @@ async fn admin_app() -> (Mock, TestApp) {
     (mock, spawn_app(config, dir))
 }
 
+/// An admin API call with the admin token.
 async fn call(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut r = http()
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(ADMIN);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    chatgate_testkit::call(app, ADMIN, method, path, body).await
 }
 
 async fn becomes(app: &TestApp, key: &str, want: (u16, &str)) -> bool {

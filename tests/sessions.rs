@@ -122,25 +122,18 @@ async fn a_session_acts_for_its_user_only_with_the_csrf_token_and_ends_when_told
     );
 
     // Disabling the user ends the session at once; enabling brings it back.
-    {
+    let set_disabled = |disabled: bool| {
         let mut conn = app.pool.get().unwrap();
-        let by = chatgate::audit::Actor::Config;
-        let off = chatgate::users::UserSettings {
-            disabled: Some(true),
+        let change = chatgate::users::UserSettings {
+            disabled: Some(disabled),
             ..Default::default()
         };
-        chatgate::users::update(&mut conn, &by, "alice", off).unwrap();
-    }
+        chatgate::users::update(&mut conn, &chatgate::audit::Actor::Config, "alice", change)
+            .unwrap();
+    };
+    set_disabled(true);
     assert_eq!(call(&app, &id, None, "GET", "/v1/me", None).await.0, 401);
-    {
-        let mut conn = app.pool.get().unwrap();
-        let by = chatgate::audit::Actor::Config;
-        let on = chatgate::users::UserSettings {
-            disabled: Some(false),
-            ..Default::default()
-        };
-        chatgate::users::update(&mut conn, &by, "alice", on).unwrap();
-    }
+    set_disabled(false);
     assert_eq!(call(&app, &id, None, "GET", "/v1/me", None).await.0, 200);
 
     // Sign-out needs the token too, then the cookie opens nothing.

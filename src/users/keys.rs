@@ -205,6 +205,9 @@ pub fn add(
     let key = new.key.take().unwrap_or_else(PlainKey::generate);
     let label = audit::transaction(conn, by, |conn, trail| {
         let (id, own_models) = user_id(conn, user)?;
+        // The user's row first, then their keys: the order the usage
+        // writer takes them in (`last_used_at`), so the two never deadlock.
+        touch(conn, id)?;
         let taken = rows_of(conn, id)?;
         if let Asker::User { max_keys, via } = &asker {
             if taken.len() >= *max_keys {
@@ -231,7 +234,6 @@ pub fn add(
             None => free_label(&taken),
         };
         insert(conn, id, &label, &key, new.expires, new.models.as_deref())?;
-        touch(conn, id)?;
         let view = find(rows_of(conn, id)?, user, &label).map(|k| KeyView::of(user, k))?;
         trail.record_views(Action::KeyAdd, view.target(), None, Some(&view));
         Ok(label)
@@ -284,9 +286,9 @@ pub fn revoke(
 ) -> Result<KeyView, UserError> {
     audit::transaction(conn, by, |conn, trail| {
         let (id, _) = user_id(conn, user)?;
+        touch(conn, id)?;
         let key = find(rows_of(conn, id)?, user, which)?;
         diesel::delete(keys::table.filter(keys::id.eq(key.id))).execute(conn)?;
-        touch(conn, id)?;
         let view = KeyView::of(user, key);
         trail.record_views(Action::KeyRevoke, view.target(), Some(&view), None);
         Ok(view)
@@ -306,6 +308,7 @@ pub fn rotate(
     let key = key.unwrap_or_else(PlainKey::generate);
     let label = audit::transaction(conn, by, |conn, trail| {
         let (id, _) = user_id(conn, user)?;
+        touch(conn, id)?;
         let rows = rows_of(conn, id)?;
         let old = match label {
             Some(l) => find(rows, user, l)?,
@@ -328,7 +331,6 @@ pub fn rotate(
                     e.into()
                 }
             })?;
-        touch(conn, id)?;
         let before = KeyView::of(user, old);
         let mut after = before.clone();
         after.key_hint = key.hint();

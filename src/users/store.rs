@@ -205,8 +205,9 @@ pub fn remove(conn: &mut DbConnection, by: &Actor, name: &str) -> Result<(), Use
         let row = find_row(conn, name)?;
         let old = show(conn, name)?;
         trail.record_views(Action::UserRemove, (name, None), Some(&old), None);
-        diesel::delete(keys_table::table.filter(keys_table::user_id.eq(row.id))).execute(conn)?;
+        // The user's row before their keys: the usage writer's order.
         diesel::delete(users::table.filter(users::id.eq(row.id))).execute(conn)?;
+        diesel::delete(keys_table::table.filter(keys_table::user_id.eq(row.id))).execute(conn)?;
         diesel::delete(objects::table.filter(objects::user_name.eq(name))).execute(conn)?;
         Ok(())
     })
