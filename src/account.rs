@@ -190,3 +190,39 @@ pub async fn my_usage(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpRe
     let rows = crate::db::query(&gw.pool, move |c| report::run(c, &query)).await?;
     Ok(HttpResponse::Ok().json(report::to_json(&rows, &by)))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostQuery {
+    model: String,
+    #[serde(default)]
+    prompt_tokens: i64,
+    #[serde(default)]
+    completion_tokens: i64,
+    #[serde(default)]
+    cached_tokens: i64,
+}
+
+/// `GET /v1/me/cost?model=…&prompt_tokens=…&completion_tokens=…`: what
+/// those tokens of `model` cost at the gateway's prices, as a usage record
+/// of them would (`cost_usd`: null for a model without a price). The web
+/// app shows it under each reply.
+pub async fn my_cost(
+    req: HttpRequest,
+    gw: web::Data<Gateway>,
+    q: web::Query<CostQuery>,
+) -> Result<HttpResponse, ApiError> {
+    crate::sessions::me(&req, &gw).await?;
+    let q = q.into_inner();
+    let live = gw.live();
+    let cost = live.prices.rate(&q.model).map(|rate| {
+        let tokens = crate::usage::Tokens {
+            prompt: q.prompt_tokens,
+            completion: q.completion_tokens,
+            cached: q.cached_tokens,
+            cache_written: 0,
+        };
+        crate::usage::prices::usd(rate.cost(tokens, &crate::usage::Extras::default()))
+    });
+    Ok(HttpResponse::Ok().json(json!({"model": q.model, "cost_usd": cost})))
+}

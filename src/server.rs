@@ -189,6 +189,7 @@ impl Application {
                     web::scope("/v1")
                         .route("/me", web::get().to(account::me))
                         .route("/me/usage", web::get().to(account::my_usage))
+                        .route("/me/cost", web::get().to(account::my_cost))
                         .configure(crate::my_keys::configure)
                         .configure(account::configure)
                         .default_service(web::to(proxy::handle)),

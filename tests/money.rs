@@ -351,3 +351,35 @@ async fn a_budget_user_may_use_only_priced_models() {
     }
     app.stop().await;
 }
+
+/// The web app's cost of a reply (`/v1/me/cost`) is the gateway's price of
+/// those tokens, the same arithmetic a record gets; null when unpriced.
+#[tokio::test]
+async fn the_caller_can_price_a_replys_tokens_as_its_record_is_priced() {
+    let mock = start_mock();
+    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    config.prices = [("gpt-4o".to_string(), price(2.5, 10.0, Some(1.25)))].into();
+    let app = spawn_app(config, dir);
+    let key = app.add_user("alice").await;
+    let cost = |q: &'static str| {
+        let (app, key) = (&app, key.clone());
+        async move { get_json(app.url(&format!("/v1/me/cost?{q}")), &key).await }
+    };
+    let priced =
+        cost("model=gpt-4o&prompt_tokens=1000&completion_tokens=200&cached_tokens=400").await;
+    let want = gpt4o_cost(600, 400, 200) as f64 / 1e9;
+    assert!(
+        (priced["cost_usd"].as_f64().unwrap() - want).abs() < 1e-12,
+        "{priced} vs {want}"
+    );
+    assert_eq!(
+        cost("model=o1&prompt_tokens=5").await["cost_usd"],
+        Value::Null
+    );
+    let r = http()
+        .get(app.url("/v1/me/cost?model=gpt-4o"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "only for a caller with a key or a session");
+}

@@ -104,6 +104,18 @@ function save(state) {
   try { localStorage.setItem(STORE, JSON.stringify(state)); return true; } catch { return false; }
 }
 
+/// What a reply's tokens cost at the gateway's prices (null: unpriced,
+/// or not known).
+async function costOf(model, usage) {
+  const q = new URLSearchParams({
+    model,
+    prompt_tokens: usage.prompt_tokens ?? 0,
+    completion_tokens: usage.completion_tokens ?? 0,
+    cached_tokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
+  });
+  try { return (await call(`/v1/me/cost?${q}`, session.key())).cost_usd; } catch { return null; }
+}
+
 /// A reply's tokens (and cost, when the gateway priced it).
 function usageText(u) {
   const tokens = `${(u.prompt_tokens ?? 0).toLocaleString('en-US')} + ${(u.completion_tokens ?? 0).toLocaleString('en-US')} tokens`;
@@ -309,6 +321,7 @@ export async function chatPage() {
           reply.content += piece;
           if (!frame) frame = requestAnimationFrame(draw);
         }, controller.signal, (usage) => { reply.usage = usage; });
+      if (reply.usage) reply.usage.cost_usd = await costOf(convo.model, reply.usage);
     } catch (e) {
       if (e.name !== 'AbortError') {
         taken = false;

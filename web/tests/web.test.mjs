@@ -20,7 +20,8 @@ before(async () => {
   slow = await pacedUpstream({ count: 20, everyMs: 60, piece: (i) => `word${i} ` });
   gate = await startGateway(`admin:\n  token: ${ADMIN}\nweb:\n  help_link: https://help.example.test/quota\n`
     + `upstreams:\n  - name: slow\n    kind: openai\n    base_url: http://127.0.0.1:${slow.address().port}/v1\n`
-    + `    api_keys: [sk-slow-upstream]\n    models: [slow]\n  - name: echo\n    kind: echo\n    models: [gpt-4o, gpt-4o-mini]\n`,
+    + `    api_keys: [sk-slow-upstream]\n    models: [slow]\n  - name: echo\n    kind: echo\n    models: [gpt-4o, gpt-4o-mini]\n`
+    + 'prices:\n  gpt-4o: { input: 2.5, output: 10 }\n',
   (run) => [
     JSON.parse(run('user', 'add', 'alice', '--format', 'json')).key,
     JSON.parse(run('user', 'add', 'carol', '--request-limit', '1', '--format', 'json')).key,
@@ -182,8 +183,8 @@ test('code is highlighted; a reply is copied and regenerated, the last message e
   // Highlighted by its language: the keyword is marked up, the text intact.
   assert.equal(await reply.locator('pre code.language-js .hljs-keyword').first().textContent(), 'const');
   assert.match(await reply.locator('pre').textContent(), /const answer = 42;/);
-  // Its tokens, as the gateway counted them.
-  assert.match(await reply.textContent(), /\d+ \+ \d+ tokens/);
+  // Its tokens, as the gateway counted them, and their cost at its prices.
+  assert.match(await reply.textContent(), /\d+ \+ \d+ tokens · \$0\.\d{4}/);
 
   await reply.getByRole('button', { name: 'Copy', exact: true }).click();
   const copied = await p.evaluate(() => navigator.clipboard.readText());
