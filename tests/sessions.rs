@@ -342,3 +342,104 @@ async fn the_session_cookie_is_secure_over_tls() {
         "{cookie}"
     );
 }
+
+/// Where a sign-in ends when refused: back on the page with the reason.
+fn refusal_of(r: &reqwest::Response) -> String {
+    assert_eq!(r.status().as_u16(), 302);
+    let to = r.headers()["location"].to_str().unwrap();
+    let url = url::Url::parse(&format!("http://x{to}")).unwrap();
+    assert_eq!(
+        (url.path(), url.fragment()),
+        ("/", Some("/account")),
+        "{to}"
+    );
+    url.query_pairs()
+        .find(|(k, _)| k == "sign_in_error")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn refused_and_hostile_callbacks_say_why_and_sign_no_one_in() {
+    let app = app();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: String, cookie: Option<&'static str>| {
+        let mut r = client.get(app.url(&path));
+        if let Some(c) = cookie {
+            r = r.header("Cookie", c);
+        }
+        r.send()
+    };
+    // The provider said no: its reason, as text (the page shows it so).
+    let r = get(
+        "/auth/callback?error=access_denied&error_description=%3Cscript%3Ex%3C%2Fscript%3E".into(),
+        None,
+    )
+    .await
+    .unwrap();
+    let why = refusal_of(&r);
+    assert!(
+        why.contains("access_denied") && why.contains("<script>x</script>"),
+        "{why}"
+    );
+    let cookies: Vec<_> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies.iter().all(|c| !c.starts_with("chatgate_session=")),
+        "no session: {cookies:?}"
+    );
+    // A state this browser was not given, or none at all.
+    for (query, cookie) in [
+        ("code=c&state=s1", None),
+        ("code=c&state=s1", Some("chatgate_sign_in=s2")),
+        ("code=c", Some("chatgate_sign_in=s1")),
+        (
+            &*format!("code=c&state={}", "x".repeat(10_000)),
+            Some("chatgate_sign_in=y"),
+        ),
+    ] {
+        let why = refusal_of(
+            &get(format!("/auth/callback?{query}"), cookie)
+                .await
+                .unwrap(),
+        );
+        assert!(
+            why.contains("state") || why.contains("no code"),
+            "{query}: {why}"
+        );
+    }
+    // The browser's state, but never begun (or already used) here.
+    let why = refusal_of(
+        &get(
+            "/auth/callback?code=c&state=s1".into(),
+            Some("chatgate_sign_in=s1"),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(why.contains("expired or was already used"), "{why}");
+    // An issuer that cannot be reached: said, nothing started.
+    let why = refusal_of(&get("/auth/login".into(), None).await.unwrap());
+    assert!(why.contains("cannot be reached"), "{why}");
+    // A made-up session cookie is nobody, and a CSRF header alone opens nothing.
+    let (_, who) = call(&app, "forged", None, "GET", "/auth/session", None).await;
+    assert_eq!(who["user"], Value::Null);
+    assert_eq!(who["sso"], "SSO");
+    let (s, _) = call(
+        &app,
+        "forged",
+        Some("t"),
+        "POST",
+        "/v1/me/keys",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 401);
+}
