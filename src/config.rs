@@ -62,6 +62,10 @@ pub struct UsageConfig {
     /// fewer, larger commits; limits stay exact meanwhile.
     #[serde(with = "humantime_serde")]
     pub batch_window: Duration,
+    /// How many records may wait in memory for the database (while it is
+    /// away) before new requests are refused with 503: every served
+    /// request is charged, none dropped.
+    pub buffer_records: usize,
 }
 
 /// At most this long: what one instance wrote must reach the others'
@@ -73,6 +77,7 @@ impl Default for UsageConfig {
         UsageConfig {
             keep_records: None,
             batch_window: Duration::from_millis(5),
+            buffer_records: 1_000_000,
         }
     }
 }

@@ -24,7 +24,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     pub usage_queue: IntGauge,
     pub usage_write_failures: IntCounter,
-    pub usage_dropped: IntCounter,
+    /// Requests refused while `usage.buffer_records` records waited.
+    pub usage_full: IntCounter,
     pub usage_batches: IntCounter,
     /// Charges settled: work that finished after its reply, charged its
     /// real usage (or its fallback).
@@ -72,9 +73,9 @@ impl Metrics {
             "Failed attempts to write a usage batch (retried)",
         )
         .expect("valid metric");
-        let usage_dropped = IntCounter::new(
-            "chatgate_usage_dropped_total",
-            "Usage records dropped because too many waited for the database",
+        let usage_full = IntCounter::new(
+            "chatgate_usage_buffer_full_total",
+            "Requests refused because usage.buffer_records records waited for the database",
         )
         .expect("valid metric");
         let usage_batches = IntCounter::new(
@@ -95,7 +96,7 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(usage_queue.clone()),
             Box::new(usage_write_failures.clone()),
-            Box::new(usage_dropped.clone()),
+            Box::new(usage_full.clone()),
             Box::new(usage_batches.clone()),
             Box::new(usage_settled.clone()),
         ] {
@@ -110,7 +111,7 @@ impl Metrics {
             in_flight,
             usage_queue,
             usage_write_failures,
-            usage_dropped,
+            usage_full,
             usage_batches,
             usage_settled,
         }

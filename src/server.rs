@@ -128,7 +128,7 @@ impl Application {
             live.config.usage.batch_window,
         );
         let usage = match records {
-            Records::Kept => writer.sink(),
+            Records::Kept => writer.sink().with_room(live.config.usage.buffer_records),
             Records::Dropped => writer.sink().off(),
         };
         let port = listener.local_addr()?.port();

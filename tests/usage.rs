@@ -864,3 +864,98 @@ async fn records_name_the_client_and_reports_group_by_client_and_endpoint() {
         ]
     );
 }
+
+/// Holds the usage table's write lock, as a database that stopped taking
+/// writes would (the writer waits; records queue in memory).
+fn lock_usage_writes(db_url: &str) -> chatgate::db::DbConnection {
+    use diesel::RunQueryDsl;
+    let mut conn = chatgate::db::connect_migrated(db_url).unwrap();
+    let statements: &[&str] = if on_postgres() {
+        &["BEGIN", "LOCK TABLE usage_records IN EXCLUSIVE MODE"]
+    } else if on_mysql() {
+        &["LOCK TABLES usage_records WRITE"]
+    } else {
+        &["BEGIN EXCLUSIVE"]
+    };
+    for s in statements {
+        diesel::sql_query(*s).execute(&mut conn).unwrap();
+    }
+    conn
+}
+
+/// Every request served is charged: while the database takes no writes,
+/// records wait in memory up to `usage.buffer_records`; past that, new
+/// requests are refused (503) instead of served uncharged; once the
+/// database is back every waiting record is written.
+#[tokio::test]
+async fn a_full_usage_buffer_refuses_new_requests_and_loses_no_record() {
+    let mock = start_mock();
+    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    config.usage.buffer_records = 3;
+    let app = spawn_app(config, dir);
+    let key = app.add_user("alice").await;
+    let body = chat("gpt-4o", false, None);
+    let ask = || post_json(&app, &key, "/chat/completions", &body);
+    // What came before (the key's first requests) is written first.
+    let queue_empty = eventually(Duration::from_secs(5), || async {
+        let text = http()
+            .get(format!("http://127.0.0.1:{}/metrics", app.port))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines().any(|l| l == "chatgate_usage_queue_depth 0")
+    })
+    .await;
+    assert!(queue_empty);
+    let before = all_records(&app.pool).len();
+    let lock = lock_usage_writes(&app.db_url);
+    let mut served = 0;
+    let mut refusal = None;
+    // Three fit; a record reaches the queue as its request ends, so one
+    // or two more may slip in before the bound is seen.
+    for _ in 0..20 {
+        let r = ask().await;
+        match r.status().as_u16() {
+            200 => served += 1,
+            _ => {
+                refusal = Some(error_parts(r).await);
+                break;
+            }
+        }
+    }
+    let (status, code, message) = refusal.expect("never refused");
+    assert_eq!(
+        (status, code.as_str()),
+        (503, "service_unavailable"),
+        "{message}"
+    );
+    assert!(message.contains("cannot record usage"), "{message}");
+    assert!(
+        (3..=5).contains(&served),
+        "{served} served before the refusal"
+    );
+    // The database takes writes again: everything waiting is written, and
+    // requests are served again.
+    drop(lock);
+    let back = eventually(Duration::from_secs(10), || async {
+        ask().await.status() == 200
+    })
+    .await;
+    assert!(back, "still refused after the database came back");
+    served += 1;
+    // Refusals leave no record (nothing was served), every served one does.
+    let written = eventually(Duration::from_secs(10), || async {
+        all_records(&app.pool).len() - before >= served
+    })
+    .await;
+    let new: Vec<_> = all_records(&app.pool).into_iter().skip(before).collect();
+    assert!(
+        written && new.len() == served,
+        "{} records of {served} served requests",
+        new.len()
+    );
+    assert!(new.iter().all(|r| r.status == 200 && r.user == "alice"));
+}

@@ -37,6 +37,9 @@ use probe::Ref;
 use reply::{read_reply, read_whole, with_id, Reply};
 use std::time::Instant;
 
+/// The refusal while `usage.buffer_records` records wait for the database.
+const USAGE_FULL: &str = "The gateway cannot record usage right now (its database is unreachable and its buffer is full); try again shortly.";
+
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
@@ -50,7 +53,14 @@ pub async fn handle(
     // Each API's clients read their own error shape.
     let face = face_of(&req, api, endpoint);
     let refuse = |e: &ApiError| e.response_for(face);
-    let caller = match auth::authenticate_request(&gw, &req) {
+    let caller = match auth::authenticate_request(&gw, &req).and_then(|c| {
+        // Fail closed: a request whose usage could not be recorded is not served.
+        if gw.usage.has_room() {
+            Ok(c)
+        } else {
+            Err(ApiError::Unavailable(USAGE_FULL.into()))
+        }
+    }) {
         Ok(c) => c,
         Err(e) => {
             let status = e.status_code().as_u16();

@@ -26,10 +26,6 @@ use std::time::{Duration, Instant};
 
 const MAX_BATCH: usize = 5000;
 
-/// Records that may wait for the database (while it is away, say) before
-/// new ones are dropped, counted and logged: a bound on memory.
-pub const MAX_QUEUED: i64 = 50_000;
-
 enum Msg {
     Record(Box<UsageRecord>),
     /// The real usage of work that finished after its reply.
@@ -46,6 +42,9 @@ pub struct UsageSink {
     metrics: Arc<Metrics>,
     /// Off only for the benchmark's comparison run.
     counts: bool,
+    /// How many records may wait for the database before new requests are
+    /// refused (`usage.buffer_records`).
+    room: i64,
 }
 
 impl UsageSink {
@@ -59,8 +58,35 @@ impl UsageSink {
             estimate: None,
             metrics,
             counts: true,
+            room: i64::MAX,
         };
         (sink, TestRecords(rx))
+    }
+
+    /// This sink with room for `records` waiting records (`usage.buffer_records`).
+    pub fn with_room(self, records: usize) -> UsageSink {
+        UsageSink {
+            room: i64::try_from(records).unwrap_or(i64::MAX),
+            ..self
+        }
+    }
+
+    /// Whether a new request's record would have room: while the database
+    /// is away, records wait in memory up to `usage.buffer_records`; past
+    /// that, requests are refused rather than served uncharged (one
+    /// atomic read). Counts a refusal.
+    pub fn has_room(&self) -> bool {
+        if !self.counts || self.metrics.usage_queue.get() < self.room {
+            return true;
+        }
+        self.metrics.usage_full.inc();
+        if self.metrics.usage_full.get() % 1000 == 1 {
+            tracing::error!(
+                waiting = self.room,
+                "usage.buffer_records records are waiting for the database; refusing requests until they are written"
+            );
+        }
+        false
     }
 
     /// A sink that drops records: `serve --no-accounting`, for the benchmark.
@@ -95,17 +121,9 @@ impl UsageSink {
         if !self.counts {
             return;
         }
-        if m.usage_queue.get() >= MAX_QUEUED {
-            m.usage_dropped.inc();
-            let dropped = m.usage_dropped.get();
-            if dropped == 1 || dropped.is_multiple_of(1000) {
-                tracing::error!(
-                    dropped,
-                    "usage queue full ({MAX_QUEUED} records waiting for the database); dropping usage records"
-                );
-            }
-            return;
-        }
+        // Never dropped: the bound is kept at admission (`has_room`), so
+        // what waits is at most `usage.buffer_records` and the requests
+        // that were running when it was reached.
         m.usage_queue.inc();
         if let (Some(estimate), Some(_)) = (&self.estimate, &r.work) {
             estimate.send(Box::new(r), |r| send_to(&self.tx, r));
@@ -182,6 +200,7 @@ impl UsageWriter {
                 estimate: Some(estimator.sink()),
                 metrics,
                 counts: true,
+                room: i64::MAX,
             },
             estimator,
             handle: Some(handle),
