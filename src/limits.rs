@@ -157,12 +157,47 @@ impl Drop for Part {
     }
 }
 
+/// At most two of a thing, one per account a request passes (its user's
+/// and its team's), held inline: an admitted request allocates nothing.
+#[derive(Debug)]
+pub struct Pair<T>([Option<T>; 2]);
+
+impl<T> Default for Pair<T> {
+    fn default() -> Self {
+        Pair([None, None])
+    }
+}
+
+impl<T> Pair<T> {
+    fn push(&mut self, v: T) {
+        let free = self.0.iter_mut().find(|s| s.is_none());
+        *free.expect("a request passes at most two accounts") = Some(v);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().flatten()
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.0.iter_mut().flatten()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// Gives up what it holds (dropping each).
+    pub fn clear(&mut self) {
+        self.0 = [None, None];
+    }
+}
+
 /// What an admitted request holds of its user's ledger and (when the user
 /// is in a team) its team's: taken from both or neither, given back to
 /// both when dropped.
 #[derive(Debug, Default)]
 pub struct Reservation {
-    parts: Vec<Part>,
+    parts: Pair<Part>,
 }
 
 impl Reservation {
@@ -170,7 +205,7 @@ impl Reservation {
     /// committed and re-read, so that a batch gathering for a while neither
     /// refuses others for a guess nor lets them use what was spent.
     pub fn hold(&mut self, tokens: i64) {
-        for p in &mut self.parts {
+        for p in self.parts.iter_mut() {
             if p.tokens == 0 {
                 continue; // not counted against a token limit
             }
@@ -191,7 +226,7 @@ impl Reservation {
     /// The request's cost is known (the usage writer priced it): hold
     /// exactly that until it is committed and re-read.
     pub fn hold_cost(&mut self, nano_usd: i64) {
-        for p in &mut self.parts {
+        for p in self.parts.iter_mut() {
             if p.nano_usd == 0 {
                 continue; // not counted against a budget
             }
@@ -323,16 +358,16 @@ pub fn admit(
     at: Instant,
 ) -> Result<Option<Reservation>, Refusal> {
     let mut held = Reservation::default();
-    let mut slots = Vec::new();
+    let mut slots = Pair::default();
     for a in accounts.iter().flatten() {
         let whose = a.team.map_or(Whose::Own, Whose::Team);
         match a.ledger.admit_one(a.limits, want, now, at, whose) {
             Ok((part, slot)) => {
-                held.parts.extend(part);
-                slots.extend(slot);
+                part.into_iter().for_each(|p| held.parts.push(p));
+                slot.into_iter().for_each(|s| slots.push(s));
             }
             Err(refusal) => {
-                slots.into_iter().for_each(RateSlot::give_back);
+                slots.0.into_iter().flatten().for_each(RateSlot::give_back);
                 return Err(refusal);
             }
         }
@@ -342,8 +377,8 @@ pub fn admit(
 
 /// Takes a parallel slot of every account with a parallel limit, or
 /// `None` (with the limit that refused, and whose) when one has none free.
-pub fn start(accounts: &[Option<Account<'_>>]) -> Result<Vec<Running>, (i64, Option<String>)> {
-    let mut running = Vec::new();
+pub fn start(accounts: &[Option<Account<'_>>]) -> Result<Pair<Running>, (i64, Option<String>)> {
+    let mut running = Pair::default();
     for a in accounts.iter().flatten() {
         if let Some(limit) = a.limits.parallel {
             running.push(

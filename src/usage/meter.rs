@@ -57,7 +57,7 @@ pub struct Pending {
     /// The JSON request body, for estimating prompt tokens.
     pub request: Option<Bytes>,
     /// The user's parallel slot: free again when the request ends.
-    pub running: Vec<crate::limits::Running>,
+    pub running: crate::limits::Pair<crate::limits::Running>,
     /// The object the reply creates, if it creates one.
     pub created: Option<Created>,
     /// What the log line names instead of the record's endpoint: the
@@ -78,7 +78,7 @@ impl Pending {
             started,
             sink,
             request: None,
-            running: Vec::new(),
+            running: Default::default(),
             created: None,
             log_path: None,
             pace: Vec::new(),
