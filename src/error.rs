@@ -63,6 +63,8 @@ pub enum ApiError {
     /// A change made with the session cookie but without the page's token.
     #[error("This change needs the page's CSRF token (header x-csrf-token): reload the page and try again.")]
     Csrf,
+    #[error("Keys are handed out by the gateway's admin here (keys.self_service is off).")]
+    SelfServiceDisabled,
 }
 
 pub const NO_KEY: &str = "You didn't provide an API key. Pass it as `Authorization: Bearer KEY`, `api-key: KEY`, `x-api-key: KEY`, `x-goog-api-key: KEY` or `?token=KEY`.";
@@ -93,6 +95,7 @@ impl ApiError {
             ApiError::UpstreamTimeout(_) => "upstream_timeout",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Csrf => "csrf_failed",
+            ApiError::SelfServiceDisabled => "self_service_disabled",
         }
     }
 
@@ -112,7 +115,9 @@ impl ApiError {
             ApiError::RateLimited { .. } | ApiError::Parallel(_) | ApiError::Throttled(_) => {
                 "requests"
             }
-            ApiError::EndpointNotAllowed(_) | ApiError::Csrf => "permission_error",
+            ApiError::EndpointNotAllowed(_) | ApiError::Csrf | ApiError::SelfServiceDisabled => {
+                "permission_error"
+            }
             ApiError::BadRequest(_)
             | ApiError::TooLarge(_)
             | ApiError::UnsupportedMedia(_)
@@ -138,7 +143,8 @@ impl ResponseError for ApiError {
             | ApiError::ModelUnpriced(_)
             | ApiError::SurchargeUnpriced { .. }
             | ApiError::EndpointNotAllowed(_)
-            | ApiError::Csrf => StatusCode::FORBIDDEN,
+            | ApiError::Csrf
+            | ApiError::SelfServiceDisabled => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -18,19 +18,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/me/keys/{label}", web::delete().to(revoke));
 }
 
-/// The caller (by key or session), when self-service is on; else the
-/// refusal.
-async fn owner(req: &HttpRequest, gw: &Gateway) -> Result<Result<Me, HttpResponse>, ApiError> {
+/// The caller (by key or session), when self-service is on.
+async fn owner(req: &HttpRequest, gw: &Gateway) -> Result<Me, ApiError> {
     let me = sessions::me(req, gw).await?;
     if !gw.live().config.keys.self_service {
-        return Ok(Err(error_body(
-            StatusCode::FORBIDDEN,
-            "Keys are handed out by the gateway's admin here (keys.self_service is off).",
-            "permission_error",
-            "self_service_disabled",
-        )));
+        return Err(ApiError::SelfServiceDisabled);
     }
-    Ok(Ok(me))
+    Ok(me)
 }
 
 /// A refused change in the API's error shape.
@@ -50,10 +44,7 @@ fn refused(e: UserError) -> HttpResponse {
 }
 
 async fn list(req: HttpRequest, gw: web::Data<Gateway>) -> Result<HttpResponse, ApiError> {
-    let name = match owner(&req, &gw).await? {
-        Ok(me) => me.user,
-        Err(refusal) => return Ok(refusal),
-    };
+    let name = owner(&req, &gw).await?.user;
     let listed = crate::db::run(&gw.pool, move |c| user_keys::list(c, Some(&name))).await;
     Ok(match listed {
         Ok(list) => HttpResponse::Ok().json(list),
@@ -66,10 +57,7 @@ async fn create(
     gw: web::Data<Gateway>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let me = match owner(&req, &gw).await? {
-        Ok(me) => me,
-        Err(refusal) => return Ok(refusal),
-    };
+    let me = owner(&req, &gw).await?;
     let body: serde_json::Value = if body.is_empty() {
         json!({})
     } else {
@@ -98,10 +86,7 @@ async fn revoke(
     gw: web::Data<Gateway>,
     label: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let me = match owner(&req, &gw).await? {
-        Ok(me) => me,
-        Err(refusal) => return Ok(refusal),
-    };
+    let me = owner(&req, &gw).await?;
     let label = label.into_inner();
     let gone = crate::db::run(&gw.pool, move |c| {
         user_keys::revoke(c, &me.by, &me.user, &label)
