@@ -125,7 +125,7 @@ const NOT_SETTINGS: [&str; 9] = [
 ];
 
 /// A view's settings, to compare before and after.
-pub fn snapshot(view: &impl Serialize) -> Map<String, Value> {
+fn snapshot(view: &impl Serialize) -> Map<String, Value> {
     let mut map = match serde_json::to_value(view) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
@@ -139,7 +139,7 @@ pub fn snapshot(view: &impl Serialize) -> Map<String, Value> {
 /// The fields that differ, each as `{"old", "new"}` (an absent side is
 /// `null`: everything set, for an addition; everything held, for a
 /// removal).
-pub fn diff(old: Option<&Map<String, Value>>, new: Option<&Map<String, Value>>) -> Value {
+fn diff(old: Option<&Map<String, Value>>, new: Option<&Map<String, Value>>) -> Value {
     let empty = Map::new();
     let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
     let mut fields: Vec<&String> = old.keys().chain(new.keys()).collect();

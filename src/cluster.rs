@@ -64,15 +64,11 @@ impl Heartbeat {
         address: String,
         ttl: Duration,
         in_flight: IntGauge,
-    ) -> QueryResult<Heartbeat> {
+    ) -> Result<Heartbeat, String> {
         let id = instance_id();
         let started = At(db::now());
         {
-            let mut conn = pool.get().map_err(|e| {
-                diesel::result::Error::QueryBuilderError(
-                    format!("no database connection: {e}").into(),
-                )
-            })?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
             diesel::insert_into(instances::table)
                 .values((
                     instances::id.eq(&id),
@@ -82,7 +78,8 @@ impl Heartbeat {
                     instances::last_seen_at.eq(started),
                     instances::in_flight.eq(0),
                 ))
-                .execute(&mut conn)?;
+                .execute(&mut conn)
+                .map_err(|e| e.to_string())?;
         }
         let (beat_pool, beat_id) = (pool.clone(), id.clone());
         let periodic = Periodic::start("chatgate-cluster", HEARTBEAT, false, move |_| {

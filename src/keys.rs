@@ -125,6 +125,17 @@ pub fn hint(secret: &str) -> String {
         .unwrap_or_else(|_| "…".into())
 }
 
+/// Whether two secrets (an admin token, a CSRF token) are the same, in
+/// constant time: both are hashed first, so neither their content nor
+/// their length shows in the timing.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 /// SHA-256 of a presented key, computed on the request path.
 pub fn digest(key: &[u8]) -> KeyDigest {
     Sha256::digest(key).into()
@@ -152,6 +163,14 @@ mod tests {
             "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589"
         );
         assert_eq!(k.hashed().digest().unwrap(), digest(b"abcd"));
+    }
+
+    #[test]
+    fn secrets_are_the_same_only_when_equal() {
+        assert!(same_secret("adm-token", "adm-token"));
+        assert!(!same_secret("adm-token", "adm-tokem"));
+        assert!(!same_secret("adm-token", "adm-token "));
+        assert!(!same_secret("", "x"));
     }
 
     #[test]

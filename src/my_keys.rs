@@ -68,9 +68,11 @@ async fn create(
         .map_err(|e| ApiError::BadRequest(format!("The request body is not valid: {e}")))?;
     let max_keys = gw.live().config.keys.max_per_user;
     let added = crate::db::run(&gw.pool, move |c| {
-        // With a session, no key bounds the new one (none was used).
-        let via = me.via.unwrap_or_default();
-        user_keys::add(c, &me.by, &me.user, new, Asker::User { max_keys, via })
+        let asker = Asker::User {
+            max_keys,
+            via: me.via,
+        };
+        user_keys::add(c, &me.by, &me.user, new, asker)
     })
     .await;
     Ok(match added {

@@ -167,8 +167,7 @@ pub async fn of_request(req: &HttpRequest, gw: &Gateway) -> Result<Option<Sessio
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let same = Sha256::digest(given.as_bytes()) == Sha256::digest(session.csrf.as_bytes());
-        if !same {
+        if !crate::keys::same_secret(given, &session.csrf) {
             return Err(ApiError::Csrf);
         }
     }

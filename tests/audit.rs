@@ -475,3 +475,30 @@ fn a_change_without_its_row_does_not_happen() {
     assert_eq!(users.len(), 1, "{users:?}");
     assert_eq!(users[0]["rpm"], Value::Null);
 }
+
+/// An operation that changes something but records no audit row is
+/// refused, and what it changed is rolled back: the guard that keeps a
+/// new path from slipping past the trail.
+#[test]
+fn a_change_that_records_nothing_is_refused_and_undone() {
+    use diesel::RunQueryDsl;
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_database_url(dir.path());
+    ok(&db, &["user", "add", "keep", "--note", "kept"]);
+    let mut conn = chatgate::db::connect_migrated(&db).unwrap();
+    let by = chatgate::audit::Actor::Config;
+    let unaudited = chatgate::audit::transaction(&mut conn, &by, |conn, _trail| {
+        diesel::sql_query("UPDATE users SET note = 'sneaked'").execute(conn)?;
+        Ok(())
+    });
+    assert!(matches!(
+        unaudited,
+        Err(chatgate::users::UserError::Unaudited)
+    ));
+    let users: Value =
+        serde_json::from_str(&ok(&db, &["user", "list", "--format", "json"])).unwrap();
+    assert_eq!(
+        users[0]["note"], "kept",
+        "the unaudited change was rolled back"
+    );
+}

@@ -15,11 +15,13 @@ export const session = {
   admin: () => sessionStorage.getItem(ADMIN),
   setAdmin: (t) => (t ? sessionStorage.setItem(ADMIN, t) : sessionStorage.removeItem(ADMIN)),
   sso: () => sso,
-  /// Asks the gateway who is signed in with the identity provider.
+  /// Asks the gateway who is signed in with the identity provider (once,
+  /// where the gateway has none: nothing changes until a reload).
   async refreshSso() {
+    if (sso.checked && !sso.sso) return sso;
     try {
       const res = await fetch('/auth/session', { cache: 'no-store' });
-      sso = res.ok ? await res.json() : { sso: null, user: null };
+      sso = { ...(res.ok ? await res.json() : { sso: null, user: null }), checked: true };
     } catch { sso = { sso: null, user: null }; }
     return sso;
   },

@@ -84,7 +84,11 @@ pub struct NewKey {
 #[derive(Debug, Clone)]
 pub enum Asker {
     Admin,
-    User { max_keys: usize, via: String },
+    /// `via`: none when they ask through a sign-in session, not a key.
+    User {
+        max_keys: usize,
+        via: Option<String>,
+    },
 }
 
 /// A label: 1–64 printable characters without whitespace or `/` (reports
@@ -109,6 +113,16 @@ fn user_id(conn: &mut DbConnection, user: &str) -> Result<(i64, Option<String>),
         .first(conn)
         .optional()?
         .ok_or_else(|| UserError::NotFound(user.to_owned()))
+}
+
+/// The user whose keys are about to change (id, models), their row
+/// touched first: running servers reload them, and their row is locked
+/// before their keys, the order the usage writer takes them in
+/// (`last_used_at`), so the two never deadlock.
+fn changing(conn: &mut DbConnection, user: &str) -> Result<(i64, Option<String>), UserError> {
+    let (id, models) = user_id(conn, user)?;
+    touch(conn, id)?;
+    Ok((id, models))
 }
 
 fn rows_of(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<KeyRow>> {
@@ -204,16 +218,13 @@ pub fn add(
     let mut new = new;
     let key = new.key.take().unwrap_or_else(PlainKey::generate);
     let label = audit::transaction(conn, by, |conn, trail| {
-        let (id, own_models) = user_id(conn, user)?;
-        // The user's row first, then their keys: the order the usage
-        // writer takes them in (`last_used_at`), so the two never deadlock.
-        touch(conn, id)?;
+        let (id, own_models) = changing(conn, user)?;
         let taken = rows_of(conn, id)?;
         if let Asker::User { max_keys, via } = &asker {
             if taken.len() >= *max_keys {
                 return Err(UserError::TooManyKeys(*max_keys));
             }
-            let via = taken.iter().find(|k| &k.label == via);
+            let via = taken.iter().find(|k| Some(&k.label) == via.as_ref());
             let via_models = via.and_then(|k| k.models.as_deref());
             match &new.models {
                 Some(m) if !narrows(m, own_models.as_deref()) || !narrows(m, via_models) => {
@@ -285,8 +296,7 @@ pub fn revoke(
     which: &str,
 ) -> Result<KeyView, UserError> {
     audit::transaction(conn, by, |conn, trail| {
-        let (id, _) = user_id(conn, user)?;
-        touch(conn, id)?;
+        let (id, _) = changing(conn, user)?;
         let key = find(rows_of(conn, id)?, user, which)?;
         diesel::delete(keys::table.filter(keys::id.eq(key.id))).execute(conn)?;
         let view = KeyView::of(user, key);
@@ -307,8 +317,7 @@ pub fn rotate(
 ) -> Result<(String, PlainKey), UserError> {
     let key = key.unwrap_or_else(PlainKey::generate);
     let label = audit::transaction(conn, by, |conn, trail| {
-        let (id, _) = user_id(conn, user)?;
-        touch(conn, id)?;
+        let (id, _) = changing(conn, user)?;
         let rows = rows_of(conn, id)?;
         let old = match label {
             Some(l) => find(rows, user, l)?,
