@@ -8,11 +8,13 @@
 use crate::db::moment::At;
 use crate::db::schema::instances;
 use crate::db::{self, rfc3339, DbConnection, Pool};
+use crate::leases::Leases;
 use crate::periodic::Periodic;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use prometheus::IntGauge;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often an instance refreshes its row.
@@ -31,7 +33,7 @@ pub struct InstanceView {
 
 /// This process, as its row names it: the host, the pid and a random
 /// part (a restarted process with a reused pid is a new instance).
-fn instance_id() -> String {
+pub fn instance_id() -> String {
     let random: u32 = rand::random();
     format!("{}-{}-{random:08x}", host_name(), std::process::id())
 }
@@ -56,16 +58,18 @@ pub struct Heartbeat {
     periodic: Periodic,
     pool: Pool,
     id: String,
+    leases: Option<Arc<Leases>>,
 }
 
 impl Heartbeat {
     pub fn start(
         pool: Pool,
+        id: String,
         address: String,
         ttl: Duration,
         in_flight: IntGauge,
+        leases: Option<Arc<Leases>>,
     ) -> Result<Heartbeat, String> {
-        let id = instance_id();
         let started = At(db::now());
         {
             let mut conn = pool.get().map_err(|e| e.to_string())?;
@@ -81,25 +85,37 @@ impl Heartbeat {
                 .execute(&mut conn)
                 .map_err(|e| e.to_string())?;
         }
-        let (beat_pool, beat_id) = (pool.clone(), id.clone());
+        let (beat_pool, beat_id, keeper) = (pool.clone(), id.clone(), leases.clone());
         let periodic = Periodic::start("chatgate-cluster", HEARTBEAT, false, move |_| {
             let beat = beat_pool
                 .get()
                 .map_err(|e| e.to_string())
                 .and_then(|mut conn| {
-                    beat(&mut conn, &beat_id, in_flight.get(), ttl).map_err(|e| e.to_string())
+                    beat(&mut conn, &beat_id, in_flight.get(), ttl).map_err(|e| e.to_string())?;
+                    match &keeper {
+                        Some(leases) => leases.tick(&mut conn).map_err(|e| e.to_string()),
+                        None => Ok(()),
+                    }
                 });
             if let Err(e) = beat {
-                tracing::debug!("cannot refresh this instance's row: {e}");
+                tracing::debug!("cannot refresh this instance's row and shares: {e}");
             }
         });
-        Ok(Heartbeat { periodic, pool, id })
+        Ok(Heartbeat {
+            periodic,
+            pool,
+            id,
+            leases,
+        })
     }
 
     /// Stops the heartbeat and removes the row (a clean stop).
     pub fn stop(mut self) {
         self.periodic.stop();
         if let Ok(mut conn) = self.pool.get() {
+            if let Some(leases) = &self.leases {
+                let _ = leases.release_all(&mut conn);
+            }
             let _ = diesel::delete(instances::table.filter(instances::id.eq(&self.id)))
                 .execute(&mut conn);
         }
@@ -115,7 +131,7 @@ fn beat(conn: &mut DbConnection, id: &str, in_flight: i64, ttl: Duration) -> Que
         .execute(conn)?;
     diesel::delete(instances::table.filter(instances::last_seen_at.lt(ttl_ago(ttl))))
         .execute(conn)?;
-    Ok(())
+    crate::leases::drop_gone(conn, ttl)
 }
 
 /// The instances seen within `ttl`, oldest first.

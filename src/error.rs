@@ -351,7 +351,35 @@ impl From<crate::limits::Refusal> for ApiError {
                 message,
                 retry_after,
             },
+            crate::limits::Refusal::Share(short) => short.refused(1),
         }
+    }
+}
+
+impl crate::limits::Shortfall {
+    /// The refusal when no share is to be had: the limit is used up
+    /// across the instances.
+    pub fn refused(&self, retry_after: u64) -> ApiError {
+        match self.kind {
+            crate::limits::ShareKind::Rpm => self.rate_refusal(retry_after).into(),
+            crate::limits::ShareKind::Parallel => {
+                ApiError::parallel(self.limit, self.team.as_deref())
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// A parallel limit (the caller's, or their team's) is full.
+    pub fn parallel(limit: i64, team: Option<&str>) -> ApiError {
+        ApiError::Parallel(match team {
+            None => format!(
+                "You have {limit} requests running, your parallel limit; wait for one to finish."
+            ),
+            Some(t) => format!(
+                "Your team `{t}` has {limit} requests running, its parallel limit; wait for one to finish."
+            ),
+        })
     }
 }
 

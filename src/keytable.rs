@@ -83,11 +83,13 @@ impl Caller {
                 limits: &self.limits,
                 ledger: &self.ledger,
                 team: None,
+                user: &self.name,
             }),
             self.team.as_ref().map(|t| Account {
                 limits: &t.limits,
                 ledger: &t.ledger,
                 team: Some(&t.name),
+                user: &self.name,
             }),
         ]
     }

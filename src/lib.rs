@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod keys;
 pub mod keytable;
+pub mod leases;
 pub mod limits;
 pub mod logging;
 pub mod metrics;

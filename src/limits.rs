@@ -24,7 +24,7 @@
 use chrono::{Datelike, Duration as Days, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -108,10 +108,85 @@ pub struct Ledger {
     reserved_requests: AtomicI64,
     used_nano_usd: AtomicI64,
     reserved_nano_usd: AtomicI64,
-    /// Start times of the requests admitted in the last minute (rpm).
-    recent: Mutex<VecDeque<Instant>>,
-    /// The user's requests running now (parallel limit).
-    running: AtomicI64,
+    /// Start times of the requests admitted in the last minute (rpm),
+    /// and this instance's share of the rpm.
+    recent: Mutex<Window>,
+    /// The parallel slots: this instance's share and the requests running.
+    slots: Slots,
+    /// Requests admitted so far: the lease keeper tells an idle share by it.
+    admitted: AtomicU64,
+}
+
+/// A sliding minute's admissions, and how many of the rpm this instance
+/// may use (`UNSHARED` on one instance alone: all of it).
+#[derive(Debug)]
+struct Window {
+    times: VecDeque<Instant>,
+    share: i64,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            times: VecDeque::new(),
+            share: UNSHARED,
+        }
+    }
+}
+
+impl Window {
+    /// Drops the admissions a minute old at `at`; how many are left.
+    fn prune(&mut self, at: Instant) -> i64 {
+        while self
+            .times
+            .front()
+            .is_some_and(|t| at.saturating_duration_since(*t) >= MINUTE)
+        {
+            self.times.pop_front();
+        }
+        self.times.len() as i64
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// The share of a limit an instance holds when it is the only one.
+pub const UNSHARED: i64 = u32::MAX as i64;
+
+/// The parallel slots, in one word so that taking one checks the limit
+/// and this instance's share at once: the share in the high half, the
+/// requests running in the low.
+#[derive(Debug)]
+struct Slots(AtomicU64);
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots(AtomicU64::new((UNSHARED as u64) << 32))
+    }
+}
+
+impl Slots {
+    fn split(word: u64) -> (i64, i64) {
+        ((word >> 32) as i64, (word & 0xffff_ffff) as i64)
+    }
+
+    /// Sets the share with `f(share, running)`, atomically; the new share.
+    fn set_share(&self, f: impl Fn(i64, i64) -> i64) -> i64 {
+        let mut word = self.0.load(Ordering::Acquire);
+        loop {
+            let (share, running) = Slots::split(word);
+            let next = f(share, running).clamp(0, UNSHARED) as u64;
+            match self.0.compare_exchange_weak(
+                word,
+                (next << 32) | running as u64,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return next as i64,
+                Err(now) => word = now,
+            }
+        }
+    }
 }
 
 /// One running request of a user with a parallel limit; the slot is free
@@ -121,17 +196,97 @@ pub struct Running(Arc<Ledger>);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        self.0.slots.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 /// Why a request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
     /// A token or request limit is used up.
     Quota(String),
     /// Too many requests this minute; retry after this many seconds.
     Rate { message: String, retry_after: u64 },
+    /// The limit admits it, but this instance's share of it is used up:
+    /// the lease keeper may get more from the database.
+    Share(Shortfall),
+}
+
+/// The limits instances share through leases (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShareKind {
+    Parallel,
+    Rpm,
+}
+
+impl ShareKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareKind::Parallel => "parallel",
+            ShareKind::Rpm => "rpm",
+        }
+    }
+}
+
+/// A request the limit admits but this instance's share does not.
+#[derive(Debug, Clone)]
+pub struct Shortfall {
+    pub ledger: Arc<Ledger>,
+    pub kind: ShareKind,
+    pub limit: i64,
+    /// Whose limit: `user:<name>` or `team:<name>`.
+    pub subject: String,
+    /// The team's name, when it is a team's limit.
+    pub team: Option<String>,
+}
+
+impl PartialEq for Shortfall {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.ledger, &other.ledger)
+            && (self.kind, self.limit, &self.subject) == (other.kind, other.limit, &other.subject)
+    }
+}
+
+impl Shortfall {
+    fn of(account: &Account, kind: ShareKind, limit: i64) -> Shortfall {
+        let subject = match account.team {
+            Some(t) => format!("team:{t}"),
+            None => format!("user:{}", account.user),
+        };
+        Shortfall {
+            ledger: account.ledger.clone(),
+            kind,
+            limit,
+            subject,
+            team: account.team.map(str::to_owned),
+        }
+    }
+
+    /// The refusal of an rpm shortfall when no share is to be had: the
+    /// rpm is used up across the instances.
+    pub fn rate_refusal(&self, retry_after: u64) -> Refusal {
+        let whose = self.team.as_deref().map_or(Whose::Own, Whose::Team);
+        rate_refusal(self.limit, retry_after, whose)
+    }
+}
+
+fn rate_refusal(rpm: i64, retry_after: u64, whose: Whose) -> Refusal {
+    Refusal::Rate {
+        message: format!(
+            "Rate limit reached: {}{rpm} requests per minute. Try again in {retry_after} s.",
+            whose.prefix()
+        ),
+        retry_after,
+    }
+}
+
+/// Why a request could not start: a parallel limit is full (the limit,
+/// and the team's name when it is the team's), or this instance's share
+/// of it is.
+#[derive(Debug)]
+pub enum Busy {
+    Full(i64, Option<String>),
+    Short(Shortfall),
 }
 
 /// What an admitted request holds of one ledger.
@@ -330,9 +485,9 @@ struct RateSlot {
 
 impl RateSlot {
     fn give_back(self) {
-        let mut recent = self.ledger.recent.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = recent.iter().rposition(|t| *t == self.at) {
-            recent.remove(i);
+        let mut window = self.ledger.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = window.times.iter().rposition(|t| *t == self.at) {
+            window.times.remove(i);
         }
     }
 }
@@ -344,6 +499,8 @@ pub struct Account<'a> {
     pub limits: &'a Limits,
     pub ledger: &'a Arc<Ledger>,
     pub team: Option<&'a str>,
+    /// The user's name (whose request it is, in either account).
+    pub user: &'a str,
 }
 
 /// Admits a request against every account it must pass (its user's, then
@@ -360,8 +517,7 @@ pub fn admit(
     let mut held = Reservation::default();
     let mut slots = Pair::default();
     for a in accounts.iter().flatten() {
-        let whose = a.team.map_or(Whose::Own, Whose::Team);
-        match a.ledger.admit_one(a.limits, want, now, at, whose) {
+        match a.ledger.admit_one(a, want, now, at) {
             Ok((part, slot)) => {
                 part.into_iter().for_each(|p| held.parts.push(p));
                 slot.into_iter().for_each(|s| slots.push(s));
@@ -376,16 +532,16 @@ pub fn admit(
 }
 
 /// Takes a parallel slot of every account with a parallel limit, or
-/// `None` (with the limit that refused, and whose) when one has none free.
-pub fn start(accounts: &[Option<Account<'_>>]) -> Result<Pair<Running>, (i64, Option<String>)> {
+/// says which one has none free.
+pub fn start(accounts: &[Option<Account<'_>>]) -> Result<Pair<Running>, Busy> {
     let mut running = Pair::default();
     for a in accounts.iter().flatten() {
         if let Some(limit) = a.limits.parallel {
-            running.push(
-                a.ledger
-                    .start(limit)
-                    .ok_or_else(|| (limit, a.team.map(str::to_owned)))?,
-            );
+            match a.ledger.start(limit) {
+                Ok(r) => running.push(r),
+                Err(false) => return Err(Busy::Full(limit, a.team.map(str::to_owned))),
+                Err(true) => return Err(Busy::Short(Shortfall::of(a, ShareKind::Parallel, limit))),
+            }
         }
     }
     Ok(running)
@@ -428,12 +584,31 @@ pub struct Want {
 }
 
 impl Ledger {
-    /// Takes one of the user's `limit` parallel slots, or `None` when all
-    /// are taken.
-    pub fn start(self: &Arc<Self>, limit: i64) -> Option<Running> {
-        let before = self.running.fetch_add(1, Ordering::AcqRel);
-        let slot = Running(self.clone());
-        (before < limit).then_some(slot)
+    /// Takes one of the user's `limit` parallel slots; `Err(true)` when
+    /// the limit has one free but this instance's share does not.
+    pub fn start(self: &Arc<Self>, limit: i64) -> Result<Running, bool> {
+        let mut word = self.slots.0.load(Ordering::Acquire);
+        loop {
+            let (share, running) = Slots::split(word);
+            if running >= limit {
+                return Err(false);
+            }
+            if running >= share {
+                return Err(true);
+            }
+            match self.slots.0.compare_exchange_weak(
+                word,
+                word + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.admitted.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Running(self.clone()));
+                }
+                Err(now) => word = now,
+            }
+        }
     }
 
     /// Admits a request against this ledger alone (the unit tests').
@@ -449,6 +624,7 @@ impl Ledger {
             limits,
             ledger: self,
             team: None,
+            user: "test",
         };
         admit(&[Some(account)], want, now, at)
     }
@@ -458,14 +634,14 @@ impl Ledger {
     /// why not.
     fn admit_one(
         self: &Arc<Self>,
-        limits: &Limits,
+        account: &Account,
         want: Want,
         now: NaiveDateTime,
         at: Instant,
-        whose: Whose,
     ) -> Result<(Option<Part>, Option<RateSlot>), Refusal> {
+        let (limits, whose) = (account.limits, account.team.map_or(Whose::Own, Whose::Team));
         let slot = match limits.rpm {
-            Some(rpm) => Some(self.take_rate_slot(rpm, at, whose)?),
+            Some(rpm) => Some(self.take_rate_slot(rpm, at, account)?),
             None => None,
         };
         if !limits.counts_usage() {
@@ -513,30 +689,24 @@ impl Ledger {
         self: &Arc<Self>,
         rpm: i64,
         at: Instant,
-        whose: Whose,
+        account: &Account,
     ) -> Result<RateSlot, Refusal> {
-        const MINUTE: Duration = Duration::from_secs(60);
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        while recent
-            .front()
-            .is_some_and(|t| at.saturating_duration_since(*t) >= MINUTE)
-        {
-            recent.pop_front();
-        }
-        if recent.len() as i64 >= rpm.max(0) {
-            let wait = recent
+        let mut window = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let used = window.prune(at);
+        if used >= rpm.max(0) {
+            let wait = window
+                .times
                 .front()
                 .map_or(MINUTE, |t| MINUTE - at.saturating_duration_since(*t));
             let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return Err(Refusal::Rate {
-                message: format!(
-                    "Rate limit reached: {}{rpm} requests per minute. Try again in {retry_after} s.",
-                    whose.prefix()
-                ),
-                retry_after,
-            });
+            let whose = account.team.map_or(Whose::Own, Whose::Team);
+            return Err(rate_refusal(rpm, retry_after, whose));
         }
-        recent.push_back(at);
+        if used >= window.share {
+            return Err(Refusal::Share(Shortfall::of(account, ShareKind::Rpm, rpm)));
+        }
+        window.times.push_back(at);
+        self.admitted.fetch_add(1, Ordering::Relaxed);
         Ok(RateSlot {
             ledger: self.clone(),
             at,
@@ -553,8 +723,8 @@ impl Ledger {
         };
         let requests = match (limits.rpm, limits.requests) {
             (Some(rpm), _) => {
-                const MINUTE: Duration = Duration::from_secs(60);
-                let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+                let window = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+                let recent = &window.times;
                 let running = recent
                     .iter()
                     .filter(|t| at.saturating_duration_since(**t) < MINUTE)
@@ -584,6 +754,74 @@ impl Ledger {
                 .tokens
                 .map(|limit| (limit, left(&self.used_tokens, &self.reserved_tokens, limit))),
         }
+    }
+
+    /// This instance's share of `kind` and how much of it is in use at
+    /// `at` (requests running, or admitted in the last minute).
+    pub fn share(&self, kind: ShareKind, at: Instant) -> (i64, i64) {
+        match kind {
+            ShareKind::Parallel => Slots::split(self.slots.0.load(Ordering::Acquire)),
+            ShareKind::Rpm => {
+                let mut window = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+                let used = window.prune(at);
+                (window.share, used)
+            }
+        }
+    }
+
+    /// Raises this instance's share of `kind` to at least `n` (the
+    /// database granted it).
+    pub fn grant(&self, kind: ShareKind, n: i64) {
+        match kind {
+            ShareKind::Parallel => {
+                self.slots.set_share(|share, _| share.max(n));
+            }
+            ShareKind::Rpm => {
+                let mut window = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+                window.share = window.share.max(n);
+            }
+        }
+    }
+
+    /// Lowers this instance's share of `kind` to what is in use at `at`,
+    /// atomically with admissions; that share.
+    pub fn shrink(&self, kind: ShareKind, at: Instant) -> i64 {
+        match kind {
+            ShareKind::Parallel => self.slots.set_share(|_, running| running),
+            ShareKind::Rpm => {
+                let mut window = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+                window.share = window.prune(at);
+                window.share
+            }
+        }
+    }
+
+    /// How long ago at `at` the last request within the minute's rpm
+    /// window was admitted, if one was.
+    pub fn since_last(&self, at: Instant) -> Option<Duration> {
+        let window = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        window
+            .times
+            .back()
+            .map(|t| at.saturating_duration_since(*t))
+    }
+
+    /// How many requests this ledger has admitted since it was made.
+    pub fn admitted(&self) -> u64 {
+        self.admitted.load(Ordering::Relaxed)
+    }
+
+    /// A ledger that holds no share of its rpm and parallel limits until
+    /// the database grants one (several instances).
+    fn leased() -> Ledger {
+        let ledger = Ledger::default();
+        ledger.slots.set_share(|_, _| 0);
+        ledger
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .share = 0;
+        ledger
     }
 
     /// Sets what the database says was used this period.
@@ -616,6 +854,13 @@ pub struct Ledgers {
 }
 
 impl Ledgers {
+    /// Ledgers made from now on hold no share of their rpm and parallel
+    /// limits until leased (several instances share the database).
+    pub fn lease_shares(&self) {
+        self.users.leased.store(true, Ordering::Release);
+        self.teams.leased.store(true, Ordering::Release);
+    }
+
     pub fn users(&self) -> &ByName {
         &self.users
     }
@@ -634,9 +879,19 @@ impl Ledgers {
 #[derive(Default)]
 pub struct ByName {
     users: Mutex<HashMap<String, (Limits, Arc<Ledger>)>>,
+    /// Whether new ledgers wait for leased shares (`Ledgers::lease_shares`).
+    leased: AtomicBool,
 }
 
 impl ByName {
+    fn fresh(&self) -> Arc<Ledger> {
+        Arc::new(if self.leased.load(Ordering::Acquire) {
+            Ledger::leased()
+        } else {
+            Ledger::default()
+        })
+    }
+
     /// Takes the users as they are now (name and limits); returns each
     /// one's ledger, made for those that are new. Users not given are
     /// dropped.
@@ -647,7 +902,10 @@ impl ByName {
         let mut map = self.users.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = HashMap::new();
         for (name, limits) in users {
-            let ledger = map.remove(name).map(|(_, l)| l).unwrap_or_default();
+            let ledger = map
+                .remove(name)
+                .map(|(_, l)| l)
+                .unwrap_or_else(|| self.fresh());
             next.insert(name.to_owned(), (limits, ledger));
         }
         *map = next;
@@ -676,7 +934,7 @@ impl ByName {
                 let ledger = kept
                     .remove(name)
                     .or_else(|| map.remove(name).map(|(_, l)| l))
-                    .unwrap_or_default();
+                    .unwrap_or_else(|| self.fresh());
                 map.insert(name.to_owned(), (limits, ledger.clone()));
                 ledger
             })

@@ -103,9 +103,15 @@ impl Application {
             std::thread::spawn(|| crate::usage::count_tokens("gpt-4o", "warm up"));
         }
         let keys = Arc::new(KeyTable::default());
-        let revision = {
+        let (revision, shared) = {
             let mut conn = pool.get().context("cannot get a database connection")?;
-            keys.load(&mut conn).context("cannot load users")?
+            // Several instances may share PostgreSQL or MySQL: their rpm and
+            // parallel limits hold in total through leased shares.
+            let shared = conn.dialect() != crate::db::Dialect::Sqlite;
+            if shared {
+                keys.ledgers().lease_shares();
+            }
+            (keys.load(&mut conn).context("cannot load users")?, shared)
         };
         {
             // Limits count from what was used before this start.
@@ -141,6 +147,14 @@ impl Application {
             listen_ip.to_string()
         };
         let lease_ttl = live.config.cluster.lease_ttl;
+        let instance = crate::cluster::instance_id();
+        let leases = shared.then(|| {
+            Arc::new(crate::leases::Leases::new(
+                pool.clone(),
+                instance.clone(),
+                lease_ttl,
+            ))
+        });
         let config = &live.config;
         let workers = config.workers;
         let shutdown = config.limits.shutdown_timeout;
@@ -165,8 +179,27 @@ impl Application {
             metrics,
             throttle: Default::default(),
             oidc: Default::default(),
+            leases: leases.clone(),
         });
         let gateway_handle = gateway.clone();
+        // Seen by `cluster status` (and its shares by the other instances)
+        // before it serves; a database that refuses the row does not stop
+        // the gateway.
+        let address = format!(
+            "{}://{}:{port}",
+            if tls.is_some() { "https" } else { "http" },
+            listen_host
+        );
+        let heartbeat = crate::cluster::Heartbeat::start(
+            gateway_handle.pool.clone(),
+            instance,
+            address,
+            lease_ttl,
+            gateway_handle.metrics.in_flight.clone(),
+            leases,
+        )
+        .map_err(|e| tracing::warn!("cannot register this instance in the database: {e}"))
+        .ok();
         let settler = (records == Records::Kept).then(|| {
             crate::settle::Settler::start(
                 gateway.clone().into_inner(),
@@ -224,21 +257,6 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
-        // Seen by `cluster status` once serving; a database that refuses the
-        // row does not stop the gateway.
-        let address = format!(
-            "{}://{}:{port}",
-            if tls.is_some() { "https" } else { "http" },
-            listen_host
-        );
-        let heartbeat = crate::cluster::Heartbeat::start(
-            gateway_handle.pool.clone(),
-            address,
-            lease_ttl,
-            gateway_handle.metrics.in_flight.clone(),
-        )
-        .map_err(|e| tracing::warn!("cannot register this instance in the database: {e}"))
-        .ok();
         Ok(Application {
             port,
             server,

@@ -27,6 +27,9 @@ pub struct Gateway {
     pub throttle: crate::throttle::Throttle,
     /// The identity provider's discovery document and keys.
     pub oidc: crate::oidc::ProviderCache,
+    /// This instance's shares of rpm and parallel limits, when several
+    /// instances may share the database (PostgreSQL, MySQL).
+    pub leases: Option<Arc<crate::leases::Leases>>,
 }
 
 /// The configuration, and the upstreams and prices built from it.

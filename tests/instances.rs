@@ -42,15 +42,18 @@ async fn both_become(apps: [&TestApp; 2], key: &str, want: (u16, &str)) -> bool 
 }
 
 async fn chat(app: &TestApp, key: &str) -> u16 {
-    http()
+    let r = http()
         .post(format!("{}/chat/completions", app.base))
         .bearer_auth(key)
         .json(&json!({"model": "gpt-4o", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .unwrap();
+    let status = r.status().as_u16();
+    if status != 200 {
+        eprintln!("{}: {status} {}", app.base, r.text().await.unwrap());
+    }
+    status
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,4 +254,202 @@ async fn cluster_status_lists_the_instances_and_forgets_the_gone() {
     let left = instances(&a);
     assert_eq!(left.len(), 1, "{left:#?}");
     assert!(!left[0]["address"].as_str().unwrap().ends_with(&b_port));
+}
+
+/// Shares of rpm and parallel limits are leased where several instances
+/// can share the database; one SQLite file serves one instance.
+fn leased() -> bool {
+    on_postgres() || on_mysql()
+}
+
+async fn three_instances(lease_ttl: Duration) -> (Mock, Vec<TestApp>) {
+    let mock = start_mock();
+    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    config.cluster.lease_ttl = lease_ttl;
+    let apps = vec![
+        spawn_app(config.clone(), dir),
+        spawn_app(config.clone(), tempfile::tempdir().unwrap()),
+        spawn_app(config, tempfile::tempdir().unwrap()),
+    ];
+    (mock, apps)
+}
+
+/// Waits until every instance knows `key` (`/v1/me` counts against no
+/// limit).
+async fn known_on_all(apps: &[TestApp], key: &str) {
+    // (`add_user_with`'s own probe of the key would count.)
+    for app in apps {
+        let known = eventually(Duration::from_secs(10), || async {
+            http()
+                .get(format!("{}/me", app.base))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 200
+        })
+        .await;
+        assert!(known, "{} never knew the key", app.base);
+    }
+}
+
+/// Adds a user with an rpm and a parallel limit; once every instance
+/// knows the key, returns it.
+async fn limited_user(
+    apps: &[TestApp],
+    name: &str,
+    rpm: Option<i64>,
+    parallel: Option<i64>,
+) -> String {
+    use chatgate::users::{self, Setting, UserName, UserSettings};
+    let settings = UserSettings {
+        rpm: rpm.map(Setting::Set),
+        max_parallel: parallel.map(Setting::Set),
+        ..Default::default()
+    };
+    let mut conn = apps[0].pool.get().unwrap();
+    let actor = chatgate::audit::Actor::Config;
+    let name = UserName::parse(name).unwrap();
+    let key = users::add(&mut conn, &actor, &name, None, settings).unwrap();
+    let key = key.expose().to_owned();
+    known_on_all(apps, &key).await;
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rpm_holds_in_total_across_three_instances_and_is_whole_wherever_requests_land() {
+    if !leased() {
+        eprintln!("SKIPPED: limits are leased across instances on PostgreSQL and MySQL");
+        return;
+    }
+    let (_mock, apps) = three_instances(Duration::from_secs(10)).await;
+    // Round robin: all six of the minute are served, two on each; then
+    // every instance refuses.
+    let alice = limited_user(&apps, "alice", Some(6), None).await;
+    for i in 0..6 {
+        assert_eq!(chat(&apps[i % 3], &alice).await, 200, "request {i}");
+    }
+    for app in &apps {
+        assert_eq!(chat(app, &alice).await, 429, "{}", app.base);
+    }
+    // All on one instance: the whole rpm is there.
+    let carol = limited_user(&apps, "carol", Some(4), None).await;
+    for i in 0..4 {
+        assert_eq!(chat(&apps[2], &carol).await, 200, "request {i}");
+    }
+    assert_eq!(chat(&apps[1], &carol).await, 429);
+    // Thirty at once, ten on each: exactly the rpm is served.
+    let bob = limited_user(&apps, "bob", Some(5), None).await;
+    let asked = (0..30).map(|i| chat(&apps[i % 3], &bob));
+    let statuses = futures_util::future::join_all(asked).await;
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(served, 5, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+}
+
+/// A stream the mock holds until released: the status once its headers
+/// are in.
+async fn held_stream(app: &TestApp, key: &str) -> reqwest::Response {
+    http()
+        .post(format!("{}/chat/completions", app.base))
+        .bearer_auth(key)
+        .json(&json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_parallel_holds_in_total_across_three_instances_and_a_crashed_ones_slots_come_back() {
+    if !leased() {
+        eprintln!("SKIPPED: limits are leased across instances on PostgreSQL and MySQL");
+        return;
+    }
+    // Longer than a request waits for shares given back (two heartbeats).
+    let ttl = Duration::from_secs(5);
+    let (mock, apps) = three_instances(ttl).await;
+    let dave = limited_user(&apps, "dave", None, Some(2)).await;
+    // Nine streams at once, three on each instance: two run.
+    let asked = (0..9).map(|i| held_stream(&apps[i % 3], &dave));
+    let replies = futures_util::future::join_all(asked).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    // Both end; their slots are free again, on any instance.
+    mock.state.release.add_permits(2);
+    for r in replies.into_iter().filter(|r| r.status() == 200) {
+        assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    }
+    for app in &apps {
+        let r = held_stream(app, &dave).await;
+        assert_eq!(r.status(), 200, "{}", app.base);
+        mock.state.release.add_permits(1);
+        assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    }
+    // Idle shares go back to the database within two heartbeats.
+    let returned = eventually(Duration::from_secs(5), || async {
+        let mut conn = apps[0].pool.get().unwrap();
+        shares(&mut conn, "user:dave") == 0
+    })
+    .await;
+    assert!(returned, "idle shares were kept");
+    // An instance that crashed holding both slots: they are taken until
+    // its row is older than the lease TTL, then free.
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = apps[0].pool.get().unwrap();
+        let now = chrono::Utc::now()
+            .naive_utc()
+            .format("%Y-%m-%d %H:%M:%S%.6f");
+        diesel::sql_query(format!(
+            "INSERT INTO instances (id, address, version, started_at, last_seen_at, in_flight) \
+             VALUES ('crashed', 'http://gone:1', '0', '{now}', '{now}', 2)"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+        diesel::sql_query(
+            "INSERT INTO leases (subject, kind, instance, amount, in_use, wanted, hold_until) \
+             VALUES ('user:dave', 'parallel', 'crashed', 2, 2, 0, '1970-01-01 00:00:00')",
+        )
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(held_stream(&apps[1], &dave).await.status(), 429);
+    let freed = eventually(ttl * 5, || async {
+        let r = held_stream(&apps[1], &dave).await;
+        let ok = r.status() == 200;
+        if ok {
+            mock.state.release.add_permits(1);
+            r.text().await.unwrap();
+        }
+        ok
+    })
+    .await;
+    assert!(freed, "the crashed instance's slots never came back");
+    assert!(started.elapsed() >= ttl / 2, "freed before the lease TTL");
+}
+
+/// The shares instances hold of `subject`'s limits (its lock row aside).
+fn shares(conn: &mut chatgate::db::DbConnection, subject: &str) -> i64 {
+    use chatgate::db::schema::leases::dsl as l;
+    use diesel::prelude::*;
+    let rows: Vec<i64> = l::leases
+        .filter(l::subject.eq(subject))
+        .filter(l::instance.ne(""))
+        .select(l::amount)
+        .load(conn)
+        .unwrap();
+    rows.iter().sum()
 }

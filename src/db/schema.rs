@@ -205,3 +205,16 @@ diesel::table! {
         in_flight -> BigInt,
     }
 }
+
+diesel::table! {
+    /// The instances' shares of rpm and parallel limits (see leases.rs).
+    leases (subject, kind, instance) {
+        subject -> Text,
+        kind -> Text,
+        instance -> Text,
+        amount -> BigInt,
+        in_use -> BigInt,
+        wanted -> BigInt,
+        hold_until -> crate::db::moment::Moment,
+    }
+}

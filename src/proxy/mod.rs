@@ -19,7 +19,8 @@ pub mod rules;
 
 use crate::catalogue::{self, Api, Entry, Face, Meter, Objects, Serve};
 use crate::error::ApiError;
-use crate::limits::Want;
+use crate::leases::Outcome;
+use crate::limits::{Busy, Refusal, Shortfall, Want};
 use crate::objects::ObjectKind;
 use crate::state::{Gateway, Live};
 use crate::upstream::client::Clients;
@@ -231,12 +232,7 @@ impl Request<'_> {
             Endpoint::Extra(i) => pending.record.endpoint = allowed[i].clone(),
             Endpoint::Known(_) => {}
         }
-        pending.running = crate::limits::start(&self.caller.accounts()).map_err(|(limit, team)| {
-            ApiError::Parallel(match team {
-                None => format!("You have {limit} requests running, your parallel limit; wait for one to finish."),
-                Some(t) => format!("Your team `{t}` has {limit} requests running, its parallel limit; wait for one to finish."),
-            })
-        })?;
+        self.start(pending).await?;
         let limits = &live.config.limits;
         let deadline = tokio::time::Instant::from_std(self.started + limits.client_body_timeout);
         let incoming = Incoming::new(payload, limits.max_body_bytes, deadline);
@@ -258,7 +254,7 @@ impl Request<'_> {
         pending: &mut Pending,
         live: &Live,
     ) -> Result<Reply, ApiError> {
-        self.admit(pending, Want::default())?;
+        self.admit(pending, Want::default()).await?;
         let (upstreams, caller) = (&live.upstreams, self.caller);
         let (status, list, asked) = if entry.serve == Serve::ModelList {
             let (list, asked) =
@@ -304,7 +300,7 @@ impl Request<'_> {
         let mut refs = probe.refs;
         refs.extend(query_refs(self.req.query_string()));
         owned::check(&self.gw.pool, &self.caller.name, refs).await?;
-        self.admit(pending, Want::default())?;
+        self.admit(pending, Want::default()).await?;
         let candidates = live.upstreams.candidates(None);
         let out = Outgoing::new(self.req, self.endpoint, None);
         self.send(
@@ -384,7 +380,7 @@ impl Request<'_> {
             self.caller,
             live,
         )?;
-        self.admit(pending, want)?;
+        self.admit(pending, want).await?;
         let limits = &self.caller.limits;
         if limits.rpm.is_some() || limits.requests.is_some() || limits.tokens.is_some() {
             let now = pending.record.at;
@@ -519,7 +515,7 @@ impl Request<'_> {
                 all
             }
         };
-        self.admit(pending, Want::default())?;
+        self.admit(pending, Want::default()).await?;
         match listing {
             Some(Listing::OpenAi(kind, asked)) => {
                 return self.list(kind, asked, &holder, pending, live).await
@@ -735,15 +731,62 @@ impl Request<'_> {
             .to_owned()
     }
 
-    /// Takes what the request needs of the caller's limits.
-    fn admit(&self, pending: &mut Pending, want: Want) -> Result<(), ApiError> {
-        if self.caller.limited() {
-            let record = &mut pending.record;
-            record.reservation =
-                crate::limits::admit(&self.caller.accounts(), want, record.at, Instant::now())
-                    .map_err(ApiError::from)?;
+    /// Takes a parallel slot of each account with a parallel limit.
+    async fn start(&self, pending: &mut Pending) -> Result<(), ApiError> {
+        let mut asked = 0;
+        loop {
+            match crate::limits::start(&self.caller.accounts()) {
+                Ok(running) => {
+                    pending.running = running;
+                    return Ok(());
+                }
+                Err(Busy::Full(limit, team)) => {
+                    return Err(ApiError::parallel(limit, team.as_deref()))
+                }
+                Err(Busy::Short(short)) => self.lease(&short, &mut asked).await?,
+            }
         }
-        Ok(())
+    }
+
+    /// Takes what the request needs of the caller's limits.
+    async fn admit(&self, pending: &mut Pending, want: Want) -> Result<(), ApiError> {
+        if !self.caller.limited() {
+            return Ok(());
+        }
+        let mut asked = 0;
+        loop {
+            let record = &mut pending.record;
+            let accounts = self.caller.accounts();
+            match crate::limits::admit(&accounts, want, record.at, Instant::now()) {
+                Ok(reservation) => {
+                    record.reservation = reservation;
+                    return Ok(());
+                }
+                Err(Refusal::Share(short)) => self.lease(&short, &mut asked).await?,
+                Err(refused) => return Err(refused.into()),
+            }
+        }
+    }
+
+    /// Gets more of a limit this instance shares with others (`asked`:
+    /// how often this request asked already), or the refusal.
+    async fn lease(&self, short: &Shortfall, asked: &mut u32) -> Result<(), ApiError> {
+        // Others give back what they do not use within a heartbeat; a
+        // request waits for at most two.
+        const WAITS: u32 = 2;
+        let Some(leases) = &self.gw.leases else {
+            return Err(short.refused(1));
+        };
+        *asked += 1;
+        match leases.grow(short).await {
+            Outcome::Granted if *asked <= WAITS + 1 => Ok(()),
+            Outcome::Wait if *asked <= WAITS => {
+                actix_web::rt::time::sleep(crate::cluster::HEARTBEAT).await;
+                Ok(())
+            }
+            Outcome::Full { retry_after } => Err(short.refused(retry_after)),
+            Outcome::Granted | Outcome::Wait => Err(short.refused(1)),
+        }
     }
 
     /// Forwards to `candidates`, in order.
