@@ -50,8 +50,8 @@ if pkg-config --exists mysqlclient 2>/dev/null; then
   features=(--features mysql)
 fi
 
-# The SQLite pass (what `cargo test` alone runs; its PostgreSQL restart
-# test uses the server above when there is one). With the library, the
+# The SQLite pass (what `cargo test` alone runs; its outage test starts
+# a PostgreSQL server of its own from initdb). With the library, the
 # build has MySQL in it for every pass.
 cargo test "${features[@]}"
 

@@ -86,6 +86,10 @@ impl Default for UsageConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: String,
+    /// How long known keys keep working with the limits last seen while
+    /// the database does not answer; then users with a limit get 503.
+    #[serde(with = "humantime_serde")]
+    pub outage_grace: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -448,6 +452,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: "sqlite://chatgate.db".into(),
+            outage_grace: Duration::from_secs(300),
         }
     }
 }

@@ -101,6 +101,13 @@ impl Caller {
         limited(&self.limits) || self.team.as_ref().is_some_and(|t| limited(&t.limits))
     }
 
+    /// Whether it has any limit at all (its own or its team's): what it
+    /// used elsewhere must be known to serve it.
+    pub fn any_limit(&self) -> bool {
+        let any = |l: &Limits| l.rpm.is_some() || l.parallel.is_some() || l.counts_usage();
+        any(&self.limits) || self.team.as_ref().is_some_and(|t| any(&t.limits))
+    }
+
     /// Whether its use is metered against a token limit or a USD budget
     /// (its own or its team's): then it may only use what can be metered.
     pub fn metered(&self) -> bool {
@@ -358,7 +365,14 @@ pub use crate::limits::REFRESH_EVERY;
 
 /// The background refresher: takes in what changed every `REFRESH_EVERY`
 /// (stops when dropped or on `stop`).
-pub fn refresher(keys: Arc<KeyTable>, pool: Pool, mut revision: i64) -> Periodic {
+/// Refreshes the key table every second; whether the database answered
+/// goes to `outage`.
+pub fn refresher(
+    keys: Arc<KeyTable>,
+    pool: Pool,
+    mut revision: i64,
+    outage: Arc<crate::outage::Outage>,
+) -> Periodic {
     Periodic::start("chatgate-keys", REFRESH_EVERY, false, move |_| {
         let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
             revision = keys
@@ -366,9 +380,13 @@ pub fn refresher(keys: Arc<KeyTable>, pool: Pool, mut revision: i64) -> Periodic
                 .map_err(|e| e.to_string())?;
             Ok(())
         });
-        if let Err(e) = result {
-            // Keep serving from the table we have.
-            tracing::warn!("cannot refresh keys from the database: {e}");
+        match result {
+            Ok(()) => outage.answered(),
+            Err(e) => {
+                // Keep serving from the table we have.
+                outage.failed();
+                tracing::warn!("cannot refresh keys from the database: {e}");
+            }
         }
     })
 }

@@ -53,6 +53,9 @@ struct Held {
     written: (i64, i64),
     /// Whether a request here waits for others' spare shares.
     waiting: bool,
+    /// Taken without the database (an outage): given back to what is in
+    /// use once it answers.
+    guessed: bool,
 }
 
 type Subject = (String, ShareKind);
@@ -67,10 +70,16 @@ pub struct Leases {
     /// How many instances were alive at the last tick: when the database
     /// is out, each takes this part of a limit.
     alive: AtomicI64,
+    outage: Arc<crate::outage::Outage>,
 }
 
 impl Leases {
-    pub fn new(pool: Pool, instance: String, ttl: Duration) -> Leases {
+    pub fn new(
+        pool: Pool,
+        instance: String,
+        ttl: Duration,
+        outage: Arc<crate::outage::Outage>,
+    ) -> Leases {
         Leases {
             pool,
             instance,
@@ -78,11 +87,15 @@ impl Leases {
             held: Mutex::default(),
             writing: Mutex::default(),
             alive: AtomicI64::new(1),
+            outage,
         }
     }
 
     /// Asks the database for a share of what `short` lacks.
     pub async fn grow(self: &Arc<Self>, short: &Shortfall) -> Outcome {
+        if self.outage.lasted().is_some() {
+            return self.part_of(short);
+        }
         let (this, short2) = (self.clone(), short.clone());
         let asked = db::query(&self.pool, move |conn| {
             // Two instances making the subject's lock row at once: one of
@@ -105,18 +118,35 @@ impl Leases {
                 Outcome::Full { retry_after: 1 }
             }
             Err(e @ db::DbError::Unavailable(_)) => {
-                // The limits last seen hold, each instance taking its part.
                 tracing::warn!("cannot lease a share of {}: {e}", short.subject);
-                let alive = self.alive.load(Ordering::Relaxed).max(1);
-                let part = (short.limit + alive - 1) / alive;
-                let (share, used) = short.ledger.share(short.kind, Instant::now());
-                if used < part && share < part {
-                    short.ledger.grant(short.kind, part);
-                    Outcome::Granted
-                } else {
-                    Outcome::Full { retry_after: 1 }
-                }
+                self.outage.failed();
+                self.part_of(short)
             }
+        }
+    }
+
+    /// While the database is out, the limits last seen hold, each live
+    /// instance taking its part (`outage_grace` bounds how long).
+    fn part_of(&self, short: &Shortfall) -> Outcome {
+        let alive = self.alive.load(Ordering::Relaxed).max(1);
+        let part = (short.limit + alive - 1) / alive;
+        let (share, used) = short.ledger.share(short.kind, Instant::now());
+        if used < part && share < part {
+            short.ledger.grant(short.kind, part);
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = held
+                .entry((short.subject.clone(), short.kind))
+                .or_insert_with(|| Held {
+                    ledger: short.ledger.clone(),
+                    admitted: short.ledger.admitted(),
+                    written: (0, 0),
+                    waiting: false,
+                    guessed: true,
+                });
+            entry.guessed = true;
+            Outcome::Granted
+        } else {
+            Outcome::Full { retry_after: 1 }
         }
     }
 
@@ -201,6 +231,7 @@ impl Leases {
                 admitted: short.ledger.admitted(),
                 written: (share, used),
                 waiting,
+                guessed: false,
             });
         entry.ledger = short.ledger.clone();
         entry.waiting = waiting;
@@ -236,7 +267,7 @@ impl Leases {
             let idle = admitted == h.admitted;
             h.admitted = admitted;
             let wanted = asked.contains(&(subject.clone(), kind.as_str().to_owned()));
-            let (share, used) = if idle || wanted {
+            let (share, used) = if idle || wanted || std::mem::take(&mut h.guessed) {
                 let share = h.ledger.shrink(*kind, at);
                 (share, share)
             } else {

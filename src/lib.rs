@@ -21,6 +21,7 @@ pub mod model_pattern;
 pub mod my_keys;
 pub mod objects;
 pub mod oidc;
+pub mod outage;
 pub mod output;
 pub mod paths;
 pub mod periodic;

@@ -119,7 +119,8 @@ impl Application {
             crate::usage::daily::refresh(&mut conn, &keys.ledgers(), crate::db::now())
                 .context("cannot read used totals")?;
         }
-        let refresher = keytable::refresher(keys.clone(), pool.clone(), revision);
+        let outage = Arc::new(crate::outage::Outage::default());
+        let refresher = keytable::refresher(keys.clone(), pool.clone(), revision, outage.clone());
         let pruner = (live.config.usage.keep_records)
             .filter(|_| records == Records::Kept)
             .map(|keep| crate::usage::pruner::start(pool.clone(), keep));
@@ -153,6 +154,7 @@ impl Application {
                 pool.clone(),
                 instance.clone(),
                 lease_ttl,
+                outage.clone(),
             ))
         });
         let config = &live.config;
@@ -180,6 +182,7 @@ impl Application {
             throttle: Default::default(),
             oidc: Default::default(),
             leases: leases.clone(),
+            outage,
         });
         let gateway_handle = gateway.clone();
         // Seen by `cluster status` (and its shares by the other instances)
@@ -352,17 +355,41 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
+/// Ready while the database answers; in an outage it says for how long,
+/// and what is still served (SPEC §10).
 async fn readyz(gw: web::Data<Gateway>) -> HttpResponse {
     use diesel::connection::SimpleConnection;
-    match crate::db::query(&gw.pool, |c| c.batch_execute("SELECT 1")).await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-        Err(e) => {
-            tracing::warn!("readiness check failed: {e}");
-            HttpResponse::ServiceUnavailable().json(
-                serde_json::json!({"status": "unavailable", "reason": "database unreachable"}),
-            )
-        }
+    let answered = match gw.outage.lasted() {
+        // Not waiting a pool timeout on every probe while it is known out.
+        Some(_) => false,
+        None => match crate::db::query(&gw.pool, |c| c.batch_execute("SELECT 1")).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("readiness check failed: {e}");
+                gw.outage.failed();
+                false
+            }
+        },
+    };
+    if answered {
+        return HttpResponse::Ok().json(serde_json::json!({"status": "ready"}));
     }
+    let lasted = gw.outage.lasted().unwrap_or_default().as_secs();
+    let grace = gw.live().config.database.outage_grace;
+    let limited = if gw.outage.beyond(grace) {
+        "refused"
+    } else {
+        "served with the limits last seen"
+    };
+    HttpResponse::ServiceUnavailable().json(serde_json::json!({
+        "status": "unavailable",
+        "reason": "database unreachable",
+        "outage_seconds": lasted,
+        "outage_grace_seconds": grace.as_secs(),
+        "known_keys": "served from memory; usage waits in memory",
+        "limited_users": limited,
+        "usage_waiting": gw.metrics.usage_queue.get(),
+    }))
 }
 
 async fn metrics_text(gw: web::Data<Gateway>) -> HttpResponse {

@@ -30,6 +30,8 @@ pub struct Gateway {
     /// This instance's shares of rpm and parallel limits, when several
     /// instances may share the database (PostgreSQL, MySQL).
     pub leases: Option<Arc<crate::leases::Leases>>,
+    /// Whether the database answers (the key refresher tells).
+    pub outage: Arc<crate::outage::Outage>,
 }
 
 /// The configuration, and the upstreams and prices built from it.

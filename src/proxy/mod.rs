@@ -207,6 +207,13 @@ struct Request<'a> {
 impl Request<'_> {
     async fn serve(&self, payload: web::Payload, pending: &mut Pending) -> Result<Reply, ApiError> {
         let live = self.gw.live();
+        let grace = live.config.database.outage_grace;
+        if self.gw.outage.beyond(grace) && self.caller.any_limit() {
+            return Err(ApiError::Unavailable(format!(
+                "The gateway's database has not answered for over {}; requests that count against a limit are refused until it is back.",
+                humantime::format_duration(grace)
+            )));
+        }
         let method = self.req.method();
         let allowed = &live.config.endpoints.allow;
         let endpoint = match door::enter(method, self.req.path(), allowed) {
