@@ -360,10 +360,12 @@ impl crate::limits::Shortfall {
     /// The refusal when no share is to be had: the limit is used up
     /// across the instances.
     pub fn refused(&self, retry_after: u64) -> ApiError {
+        use crate::limits::ShareKind;
         match self.kind {
-            crate::limits::ShareKind::Rpm => self.rate_refusal(retry_after).into(),
-            crate::limits::ShareKind::Parallel => {
-                ApiError::parallel(self.limit, self.team.as_deref())
+            ShareKind::Rpm => self.rate_refusal(retry_after).into(),
+            ShareKind::Parallel => ApiError::parallel(self.limit, self.team.as_deref()),
+            ShareKind::Requests | ShareKind::Tokens | ShareKind::Usd => {
+                self.quota_refusal(crate::db::now()).into()
             }
         }
     }

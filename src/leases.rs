@@ -154,13 +154,29 @@ impl Leases {
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let kind = short.kind;
         let (share, used) = short.ledger.share(kind, Instant::now());
-        if used < share {
+        let need = used + short.need;
+        if need <= share {
             return Ok(Outcome::Granted); // given meanwhile
         }
         let now = db::now();
         let outcome = conn.transaction(|c| {
             lock(c, &short.subject, kind, short.limit)?;
             let alive = alive(c, self.ttl)?;
+            // What is committed counts against a usage limit too.
+            let committed = if kind.of_usage() {
+                let of = match short.team {
+                    Some(_) => crate::usage::daily::Of::Teams,
+                    None => crate::usage::daily::Of::Users,
+                };
+                let used = crate::usage::daily::used_now(c, short.name(), short.period, of, now)?;
+                match kind {
+                    ShareKind::Requests => used.requests,
+                    ShareKind::Tokens => used.tokens,
+                    _ => used.nano_usd,
+                }
+            } else {
+                0
+            };
             let rows: Vec<(String, i64, i64, NaiveDateTime)> = leases::table
                 .filter(leases::subject.eq(&short.subject))
                 .filter(leases::kind.eq(kind.as_str()))
@@ -183,23 +199,25 @@ impl Leases {
                     spare += (amount - in_use).max(0);
                 }
             }
-            let free = short.limit - others;
+            let free = short.limit.saturating_sub(others).saturating_sub(committed);
             let refused = |retry_after| Ok((Outcome::Full { retry_after }, share));
-            let need = used + 1;
             let (granted, wanted, outcome) = if free >= need {
-                let chunk = match kind {
-                    ShareKind::Parallel => 1,
-                    ShareKind::Rpm => (short.limit / 20).max(1),
+                // A little more than asked, so that the next requests
+                // need not ask; of a usage limit, a slice of what is left.
+                let more = match kind {
+                    ShareKind::Parallel => 0,
+                    ShareKind::Rpm => (short.limit / 20).max(1) - 1,
+                    _ => (free - need) / (2 * alive.len().max(1) as i64),
                 };
-                ((need - 1 + chunk).min(free), 0, Outcome::Granted)
+                (need.saturating_add(more).min(free), 0, Outcome::Granted)
             } else if spare > 0 || (kind == ShareKind::Parallel && others > 0) {
                 // What others use of a parallel limit changes faster than
                 // their rows say: any of theirs may be free by now.
                 (share, 1, Outcome::Wait)
             } else {
                 return refused(match kind {
-                    ShareKind::Parallel => 1,
                     ShareKind::Rpm => (60 / short.limit.max(1)).max(1) as u64,
+                    _ => 1,
                 });
             };
             let hold = hold_until(kind, now, Some(Duration::ZERO));

@@ -18,8 +18,16 @@
 //! excess; at most every in-flight request's excess, and a request is only
 //! admitted while something is left.
 //!
-//! Longer than 450 lines only with its unit tests: the code is the first
-//! 409 lines; the tests drive private steps, so they stay beside it.
+//! Where several instances share the database, each admits only within
+//! its share of a limit (`leases.rs` gets and gives back shares): the
+//! parallel slots and the rpm, and what requests may hold reserved of a
+//! usage limit. A committed request's usage leaves the share it was
+//! reserved from, so shares and what is committed never sum past a limit.
+//!
+//! Longer than 450 lines (1,100 before its tests): the share of each
+//! counter sits beside the counter it caps, in the same atomic steps; the
+//! next step of the house (#37) is to split the counters (`Ledger`), the
+//! admission of a request, and the ledgers' registry into three files.
 
 use chrono::{Datelike, Duration as Days, NaiveDateTime};
 use serde::{Deserialize, Serialize};
@@ -115,6 +123,11 @@ pub struct Ledger {
     slots: Slots,
     /// Requests admitted so far: the lease keeper tells an idle share by it.
     admitted: AtomicU64,
+    /// Whether its shares are leased (several instances), and this
+    /// instance's shares of the request limit, the token limit and the
+    /// budget: what its in-flight requests may hold reserved at once.
+    leased: bool,
+    usage_shares: [AtomicI64; 3],
 }
 
 /// A sliding minute's admissions, and how many of the rpm this instance
@@ -217,6 +230,11 @@ pub enum Refusal {
 pub enum ShareKind {
     Parallel,
     Rpm,
+    /// Of a request limit, a token limit, a USD budget: what in-flight
+    /// requests may hold reserved at once.
+    Requests,
+    Tokens,
+    Usd,
 }
 
 impl ShareKind {
@@ -224,6 +242,26 @@ impl ShareKind {
         match self {
             ShareKind::Parallel => "parallel",
             ShareKind::Rpm => "rpm",
+            ShareKind::Requests => "requests",
+            ShareKind::Tokens => "tokens",
+            ShareKind::Usd => "usd",
+        }
+    }
+
+    /// Whether it is a share of a limit per period (what is committed
+    /// counts against it too).
+    pub fn of_usage(self) -> bool {
+        matches!(
+            self,
+            ShareKind::Requests | ShareKind::Tokens | ShareKind::Usd
+        )
+    }
+
+    fn usage_index(self) -> usize {
+        match self {
+            ShareKind::Requests => 0,
+            ShareKind::Tokens => 1,
+            _ => 2,
         }
     }
 }
@@ -234,6 +272,11 @@ pub struct Shortfall {
     pub ledger: Arc<Ledger>,
     pub kind: ShareKind,
     pub limit: i64,
+    /// What the request needs beyond what this instance holds reserved
+    /// (1 of an rpm or parallel limit).
+    pub need: i64,
+    /// The limit's period (of a usage limit).
+    pub period: LimitPeriod,
     /// Whose limit: `user:<name>` or `team:<name>`.
     pub subject: String,
     /// The team's name, when it is a team's limit.
@@ -257,9 +300,30 @@ impl Shortfall {
             ledger: account.ledger.clone(),
             kind,
             limit,
+            need: 1,
+            period: account.limits.period,
             subject,
             team: account.team.map(str::to_owned),
         }
+    }
+
+    /// The name whose usage counts: the user's or the team's.
+    pub fn name(&self) -> &str {
+        self.subject
+            .split_once(':')
+            .map_or(&*self.subject, |(_, n)| n)
+    }
+
+    /// The refusal of a usage limit's shortfall when no share is to be
+    /// had: it is used up, or held by requests in flight elsewhere.
+    pub fn quota_refusal(&self, now: NaiveDateTime) -> Refusal {
+        let whose = self.team.as_deref().map_or(Whose::Own, Whose::Team);
+        let what = match self.kind {
+            ShareKind::Requests => format!("request limit of {}", self.limit),
+            ShareKind::Tokens => format!("token limit of {}", self.limit),
+            _ => format!("budget of {}", usd_text(self.limit)),
+        };
+        Refusal::Quota(quota_message(&what, self.period, now, whose))
     }
 
     /// The refusal of an rpm shortfall when no share is to be had: the
@@ -395,34 +459,62 @@ impl Reservation {
     fn is_empty(&self) -> bool {
         self.parts.is_empty()
     }
+
+    /// Its request is committed with what it holds (its real usage, or
+    /// what waits for it): that leaves this instance's shares of limits.
+    pub fn committed(&self) {
+        for p in self.parts.iter() {
+            p.ledger.consume([p.requests, p.tokens, p.nano_usd]);
+        }
+    }
 }
 
-/// Takes up to `want` from what is left of `limit`, atomically; `None`
+/// Why `reserve` took nothing.
+enum Lack {
+    /// The limit has too little left.
+    Limit,
+    /// The limit has enough, this instance's share of it not: it needs
+    /// this much more than it holds reserved.
+    Share(i64),
+}
+
+/// Takes up to `want` from what is left of `limit`, atomically; nothing
 /// when nothing is left, or less than `floor` (what the request is known
-/// to cost whatever it does: a prompt given by reference).
+/// to cost whatever it does: a prompt given by reference), or (several
+/// instances) more than this instance's `share` allows.
 fn reserve(
     used: &AtomicI64,
     reserved: &AtomicI64,
-    limit: i64,
-    want: i64,
-    floor: i64,
-) -> Option<i64> {
-    let mut current = reserved.load(Ordering::Acquire);
+    share: Option<&AtomicI64>,
+    (limit, want, floor): (i64, i64, i64),
+) -> Result<i64, Lack> {
+    let mut current = reserved.load(Ordering::SeqCst);
     loop {
         let left = limit
             .saturating_sub(used.load(Ordering::Acquire))
             .saturating_sub(current);
         if left <= 0 || left < floor {
-            return None;
+            return Err(Lack::Limit);
         }
         let take = want.max(floor).clamp(1, left);
+        if share.is_some_and(|s| current + take > s.load(Ordering::SeqCst)) {
+            return Err(Lack::Share(take));
+        }
         match reserved.compare_exchange_weak(
             current,
             current + take,
-            Ordering::AcqRel,
-            Ordering::Acquire,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
         ) {
-            Ok(_) => return Some(take),
+            Ok(_) => {
+                // A share lowered meanwhile (given back) wins: see
+                // `Ledger::shrink`.
+                if share.is_some_and(|s| current + take > s.load(Ordering::SeqCst)) {
+                    reserved.fetch_sub(take, Ordering::SeqCst);
+                    return Err(Lack::Share(take));
+                }
+                return Ok(take);
+            }
             Err(now) => current = now,
         }
     }
@@ -655,31 +747,35 @@ impl Ledger {
             requests: 0,
             nano_usd: 0,
         };
+        let lacks = |kind: ShareKind, limit: i64, what: String| {
+            move |lack| match lack {
+                Lack::Limit => quota(what),
+                Lack::Share(take) => Refusal::Share(Shortfall {
+                    need: take,
+                    ..Shortfall::of(account, kind, limit)
+                }),
+            }
+        };
         if let (Some(limit), true) = (limits.requests, want.request) {
-            held.requests = reserve(&self.used_requests, &self.reserved_requests, limit, 1, 1)
-                .ok_or_else(|| quota(format!("request limit of {limit}")))?;
+            let what = format!("request limit of {limit}");
+            held.requests = self
+                .reserve(ShareKind::Requests, (limit, 1, 1))
+                .map_err(lacks(ShareKind::Requests, limit, what))?;
         }
         // Dropping `held` on a refusal gives back what it took so far.
         if let (Some(limit), true) = (limits.tokens, want.tokens > 0) {
-            held.tokens = reserve(
-                &self.used_tokens,
-                &self.reserved_tokens,
-                limit,
-                want.tokens,
-                want.floor_tokens,
-            )
-            .ok_or_else(|| quota(format!("token limit of {limit}")))?;
+            let what = format!("token limit of {limit}");
+            held.tokens = self
+                .reserve(ShareKind::Tokens, (limit, want.tokens, want.floor_tokens))
+                .map_err(lacks(ShareKind::Tokens, limit, what))?;
         }
         if let (Some(limit), true) = (limits.budget, want.nano_usd > 0) {
-            held.nano_usd = reserve(
-                &self.used_nano_usd,
-                &self.reserved_nano_usd,
-                limit,
-                want.nano_usd,
-                want.floor_nano_usd,
-            )
-            .ok_or_else(|| quota(format!("budget of {}", usd_text(limit))))?;
+            let what = format!("budget of {}", usd_text(limit));
+            held.nano_usd = self
+                .reserve(ShareKind::Usd, (limit, want.nano_usd, want.floor_nano_usd))
+                .map_err(lacks(ShareKind::Usd, limit, what))?;
         }
+        self.admitted.fetch_add(1, Ordering::Relaxed);
         Ok((Some(held), slot))
     }
 
@@ -756,10 +852,42 @@ impl Ledger {
         }
     }
 
+    /// The used and reserved counters of a usage kind, and its share.
+    fn counters(&self, kind: ShareKind) -> (&AtomicI64, &AtomicI64, &AtomicI64) {
+        let share = &self.usage_shares[kind.usage_index()];
+        match kind {
+            ShareKind::Requests => (&self.used_requests, &self.reserved_requests, share),
+            ShareKind::Tokens => (&self.used_tokens, &self.reserved_tokens, share),
+            _ => (&self.used_nano_usd, &self.reserved_nano_usd, share),
+        }
+    }
+
+    fn reserve(&self, kind: ShareKind, amounts: (i64, i64, i64)) -> Result<i64, Lack> {
+        let (used, reserved, share) = self.counters(kind);
+        reserve(used, reserved, self.leased.then_some(share), amounts)
+    }
+
+    /// A committed reservation's amounts (requests, tokens, nano-USD) are
+    /// in the database's totals now: they leave this instance's shares.
+    fn consume(&self, amounts: [i64; 3]) {
+        if self.leased {
+            for (share, n) in self.usage_shares.iter().zip(amounts) {
+                share.fetch_sub(n, Ordering::SeqCst);
+            }
+        }
+    }
+
     /// This instance's share of `kind` and how much of it is in use at
-    /// `at` (requests running, or admitted in the last minute).
+    /// `at` (requests running, admitted in the last minute, or reserved).
     pub fn share(&self, kind: ShareKind, at: Instant) -> (i64, i64) {
         match kind {
+            k @ (ShareKind::Requests | ShareKind::Tokens | ShareKind::Usd) => {
+                let (_, reserved, share) = self.counters(k);
+                (
+                    share.load(Ordering::SeqCst),
+                    reserved.load(Ordering::SeqCst),
+                )
+            }
             ShareKind::Parallel => Slots::split(self.slots.0.load(Ordering::Acquire)),
             ShareKind::Rpm => {
                 let mut window = self.recent.lock().unwrap_or_else(|e| e.into_inner());
@@ -773,6 +901,9 @@ impl Ledger {
     /// database granted it).
     pub fn grant(&self, kind: ShareKind, n: i64) {
         match kind {
+            k @ (ShareKind::Requests | ShareKind::Tokens | ShareKind::Usd) => {
+                self.counters(k).2.fetch_max(n, Ordering::SeqCst);
+            }
             ShareKind::Parallel => {
                 self.slots.set_share(|share, _| share.max(n));
             }
@@ -787,6 +918,19 @@ impl Ledger {
     /// atomically with admissions; that share.
     pub fn shrink(&self, kind: ShareKind, at: Instant) -> i64 {
         match kind {
+            k @ (ShareKind::Requests | ShareKind::Tokens | ShareKind::Usd) => {
+                // Lowered first, then the reservations read again: one taken
+                // meanwhile either sees the lower share or is seen here
+                // (both sides are sequentially consistent).
+                let (_, reserved, share) = self.counters(k);
+                let before = reserved.load(Ordering::SeqCst);
+                let old = share.swap(before, Ordering::SeqCst);
+                if reserved.load(Ordering::SeqCst) != before {
+                    share.fetch_max(old, Ordering::SeqCst);
+                    return share.load(Ordering::SeqCst);
+                }
+                before
+            }
             ShareKind::Parallel => self.slots.set_share(|_, running| running),
             ShareKind::Rpm => {
                 let mut window = self.recent.lock().unwrap_or_else(|e| e.into_inner());
@@ -814,7 +958,10 @@ impl Ledger {
     /// A ledger that holds no share of its rpm and parallel limits until
     /// the database grants one (several instances).
     fn leased() -> Ledger {
-        let ledger = Ledger::default();
+        let ledger = Ledger {
+            leased: true,
+            ..Ledger::default()
+        };
         ledger.slots.set_share(|_, _| 0);
         ledger
             .recent

@@ -302,12 +302,22 @@ async fn limited_user(
     rpm: Option<i64>,
     parallel: Option<i64>,
 ) -> String {
-    use chatgate::users::{self, Setting, UserName, UserSettings};
+    use chatgate::users::{Setting, UserSettings};
     let settings = UserSettings {
         rpm: rpm.map(Setting::Set),
         max_parallel: parallel.map(Setting::Set),
         ..Default::default()
     };
+    user_with(apps, name, settings).await
+}
+
+/// Adds a user; once every instance knows the key, returns it.
+async fn user_with(
+    apps: &[TestApp],
+    name: &str,
+    settings: chatgate::users::UserSettings,
+) -> String {
+    use chatgate::users::{self, UserName};
     let mut conn = apps[0].pool.get().unwrap();
     let actor = chatgate::audit::Actor::Config;
     let name = UserName::parse(name).unwrap();
@@ -452,4 +462,79 @@ fn shares(conn: &mut chatgate::db::DbConnection, subject: &str) -> i64 {
         .load(conn)
         .unwrap();
     rows.iter().sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_across_three_instances_admits_exactly_what_it_reserves() {
+    if !leased() {
+        eprintln!("SKIPPED: limits are leased across instances on PostgreSQL and MySQL");
+        return;
+    }
+    let mock = start_mock();
+    let (mut config, dir) = test_config(vec![openai_upstream("mock", &mock.url, &["*"])]);
+    config.prices = [(
+        "gpt-4o".to_string(),
+        chatgate::config::Price {
+            input: 2.5,
+            output: 10.0,
+            ..Default::default()
+        },
+    )]
+    .into();
+    let apps = vec![
+        spawn_app(config.clone(), dir),
+        spawn_app(config.clone(), tempfile::tempdir().unwrap()),
+        spawn_app(config, tempfile::tempdir().unwrap()),
+    ];
+    // What one streamed request reserves: its prompt guess (body bytes /
+    // 4) at the input price, its max_tokens at the output price; the
+    // budget holds five.
+    let body = json!({"model": "gpt-4o", "stream": true, "max_tokens": 3,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let guess = (serde_json::to_vec(&body).unwrap().len() / 4) as i64;
+    let reserved = guess * 2500 + 3 * 10_000;
+    let settings = chatgate::users::UserSettings {
+        budget: Some(
+            chatgate::users::parse_usd(&format!("{:.9}", 5.0 * reserved as f64 / 1e9)).unwrap(),
+        ),
+        ..Default::default()
+    };
+    let erin = user_with(&apps, "erin", settings).await;
+    // Thirty at once, ten on each instance, held by the mock: five run.
+    let asked = (0..30).map(|i| post_json(&apps[i % 3], &erin, "/chat/completions", &body));
+    let replies = futures_util::future::join_all(asked).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    mock.state.release.add_permits(5);
+    for r in replies {
+        if r.status() == 200 {
+            r.bytes().await.unwrap();
+        } else {
+            let (status, code, msg) = error_parts(r).await;
+            assert_eq!(
+                (status, code.as_str()),
+                (429, "insufficient_quota"),
+                "{msg}"
+            );
+            assert!(msg.contains("budget of $"), "{msg}");
+        }
+    }
+    let mut pools = Vec::new();
+    for app in apps {
+        pools.push(app.stop().await);
+    }
+    let spent: i64 = stored_costs(&pools[0], "/chat/completions")
+        .iter()
+        .flatten()
+        .sum();
+    let (p, c) = STREAM_USAGE;
+    assert_eq!(
+        spent,
+        5 * (p * 2500 + c * 10_000),
+        "five settled at their real cost"
+    );
 }

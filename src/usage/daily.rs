@@ -226,6 +226,27 @@ fn refresh_of(
     Ok(())
 }
 
+/// What `name` (a user, or a team) used in its current period, with
+/// what work that finishes later holds: what its limits count, read
+/// now (the lease keeper's, under the subject's lock).
+pub fn used_now(
+    conn: &mut DbConnection,
+    name: &str,
+    period: LimitPeriod,
+    of: Of,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<Used> {
+    let used = used_in_periods(conn, &[(name.to_owned(), period)], of, now)?;
+    let u = used.get(name).copied().unwrap_or_default();
+    let waiting = super::charges::held_by(conn, of)?;
+    let [r, t, usd] = waiting.get(name).copied().unwrap_or_default();
+    Ok(Used {
+        requests: u.requests.saturating_add(r),
+        tokens: u.tokens.saturating_add(t),
+        nano_usd: u.nano_usd.saturating_add(usd),
+    })
+}
+
 /// What a user used in a stretch of days: what limits count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Queryable)]
 pub struct Used {

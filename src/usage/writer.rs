@@ -282,6 +282,13 @@ fn run(
         let due = last_used.due(stopping);
         write_with_retry(&mut held, &mut cache, &batch, &due, stopping, &metrics);
         last_used.wrote(due);
+        // What the batch's requests hold is in the database's totals now,
+        // no longer in this instance's shares of limits (several instances).
+        for r in &batch {
+            if let Some(reservation) = &r.reservation {
+                reservation.committed();
+            }
+        }
         metrics.usage_queue.sub(batch.len() as i64);
         // Re-read what limited users used (this batch and other instances')
         // before their reservations are given back with the records, so
