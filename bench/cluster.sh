@@ -82,9 +82,9 @@ start 9302
 start 9303
 sleep 2
 t0=$(transactions)
-for p in 9301 9302 9303; do run "$p" "$FAST" 1 "$DURATION" & done
-wait %1 %2 %3 2>/dev/null || true
-while pgrep -x wrk >/dev/null; do sleep 0.1; done
+LOADS=()
+for p in 9301 9302 9303; do run "$p" "$FAST" 1 "$DURATION" & LOADS+=($!); done
+wait "${LOADS[@]}"
 t1=$(transactions)
 n3=0
 for p in 9301 9302 9303; do
@@ -95,8 +95,9 @@ three50=$(for p in 9301 9302 9303; do ms "$WORK/wrk-$p.txt" 50%; echo; done | so
 three99=$(for p in 9301 9302 9303; do ms "$WORK/wrk-$p.txt" 99%; echo; done | sort -n | tail -1)
 echo "three instances: median p50 ${three50} ms (+$(python3 -c "print(f'{$three50 - $one50:.3f}')") ms), worst p99 ${three99} ms, $n3 requests, $(( (t1 - t0) * 1000 / n3 )) database transactions per 1,000 requests"
 
-for p in 9301 9302 9303; do run "$p" "$SLOW" 4 5 & done
-while pgrep -x wrk >/dev/null; do sleep 0.1; done
+LOADS=()
+for p in 9301 9302 9303; do run "$p" "$SLOW" 4 5 & LOADS+=($!); done
+wait "${LOADS[@]}"
 served=0
 for p in 9301 9302 9303; do
   f="$WORK/wrk-$p.txt"

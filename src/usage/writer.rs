@@ -428,12 +428,18 @@ fn commit(
     last_used: &[(super::last_used::Holder, NaiveDateTime)],
 ) -> QueryResult<()> {
     cache.learn(conn, batch)?;
-    match commit_once(conn, cache, batch, last_used) {
-        Err(e) if records::is_conflict(&e) => {
-            records::after_conflict(conn, cache, batch)?;
-            commit_once(conn, cache, batch, last_used)
+    // Other instances writing the same milliseconds under load can take
+    // the keys again before this one's retry: a few more, at once, before
+    // the writer's slower retries.
+    let mut conflicts = 0;
+    loop {
+        match commit_once(conn, cache, batch, last_used) {
+            Err(e) if records::is_conflict(&e) && conflicts < 5 => {
+                conflicts += 1;
+                records::after_conflict(conn, cache, batch)?;
+            }
+            done => return done,
         }
-        done => done,
     }
 }
 
