@@ -308,8 +308,9 @@ impl Leases {
                     wanted: i64::from(waiting),
                     hold_until: hold,
                 }
-                .update(conn)
-                .map(drop)
+                // Made again if the others dropped it while this instance
+                // could not reach the database for longer than the TTL.
+                .put(conn)
             };
             match written {
                 Ok(()) => h.written = (share, used),
