@@ -47,7 +47,8 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn ttl_ago(ttl: Duration) -> At {
+/// The time `ttl` ago: rows last seen before it belong to instances gone.
+pub(crate) fn ttl_ago(ttl: Duration) -> At {
     At(db::now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(10)))
 }
 

@@ -372,10 +372,8 @@ pub fn drop_gone(conn: &mut DbConnection, ttl: Duration) -> QueryResult<()> {
 
 /// The instances seen within `ttl`.
 fn alive(conn: &mut DbConnection, ttl: Duration) -> QueryResult<HashSet<String>> {
-    let since =
-        db::now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(10));
     Ok(instances::table
-        .filter(instances::last_seen_at.ge(At(since)))
+        .filter(instances::last_seen_at.ge(crate::cluster::ttl_ago(ttl)))
         .select(instances::id)
         .load::<String>(conn)?
         .into_iter()
