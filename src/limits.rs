@@ -695,7 +695,7 @@ impl Ledger {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.admitted.fetch_add(1, Ordering::Relaxed);
+                    self.note_admission();
                     return Ok(Running(self.clone()));
                 }
                 Err(now) => word = now,
@@ -775,7 +775,7 @@ impl Ledger {
                 .reserve(ShareKind::Usd, (limit, want.nano_usd, want.floor_nano_usd))
                 .map_err(lacks(ShareKind::Usd, limit, what))?;
         }
-        self.admitted.fetch_add(1, Ordering::Relaxed);
+        self.note_admission();
         Ok((Some(held), slot))
     }
 
@@ -802,7 +802,7 @@ impl Ledger {
             return Err(Refusal::Share(Shortfall::of(account, ShareKind::Rpm, rpm)));
         }
         window.times.push_back(at);
-        self.admitted.fetch_add(1, Ordering::Relaxed);
+        self.note_admission();
         Ok(RateSlot {
             ledger: self.clone(),
             at,
@@ -950,7 +950,16 @@ impl Ledger {
             .map(|t| at.saturating_duration_since(*t))
     }
 
-    /// How many requests this ledger has admitted since it was made.
+    /// Counts an admission, for the lease keeper alone: one instance on
+    /// its own writes no shared counter per request.
+    fn note_admission(&self) {
+        if self.leased {
+            self.admitted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many requests this ledger has admitted since it was made
+    /// (several instances).
     pub fn admitted(&self) -> u64 {
         self.admitted.load(Ordering::Relaxed)
     }
