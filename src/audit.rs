@@ -212,7 +212,7 @@ pub fn transaction<T>(
     by: &Actor,
     op: impl FnOnce(&mut DbConnection, &mut Trail) -> Result<T, UserError>,
 ) -> Result<T, UserError> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let mut trail = Trail {
             by,
             rows: Vec::new(),

@@ -159,7 +159,7 @@ impl Leases {
             return Ok(Outcome::Granted); // given meanwhile
         }
         let now = db::now();
-        let outcome = conn.transaction(|c| {
+        let outcome = crate::db::transaction(conn, |c| {
             lock(c, &short.subject, kind, short.limit)?;
             let alive = alive(c, self.ttl)?;
             // What is committed counts against a usage limit too.

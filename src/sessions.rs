@@ -130,7 +130,7 @@ pub fn begin_sign_in(conn: &mut DbConnection, state: &str, p: &Pending) -> Query
 
 /// The sign-in of `state`, once: a replayed callback finds nothing.
 pub fn take_sign_in(conn: &mut DbConnection, state: &str) -> QueryResult<Option<Pending>> {
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let row: Option<(String, String, String)> = sign_ins::table
             .filter(sign_ins::state.eq(state))
             .filter(sign_ins::expires_at.gt(At(db::now())))

@@ -64,7 +64,7 @@ impl Args {
         for chunk in rows.chunks(1000) {
             let results = match seen.check(conn, chunk)? {
                 (results, ready) if users::add_many(conn, &Actor::cli(), &ready).is_ok() => results,
-                _ => conn.transaction(|conn| {
+                _ => crate::db::transaction(conn, |conn| {
                     let results: Vec<RowResult> = chunk
                         .iter()
                         .map(|(_, (name, token))| import_one(conn, name, token))

@@ -65,6 +65,50 @@ impl DbConnection {
     }
 }
 
+/// Runs `f` in a transaction that may write: the only way this crate opens
+/// one (clippy.toml forbids diesel's `transaction`).
+///
+/// On SQLite it begins `IMMEDIATE`, taking the write lock first. A
+/// deferred transaction that reads and then writes fails at once with
+/// "database is locked" when another connection wrote in between (SQLite
+/// cannot move its snapshot forward, so the busy timeout does not apply),
+/// and the heartbeat writes every second. Nested calls are savepoints.
+pub fn transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let outermost_sqlite = match conn {
+        DbConnection::Sqlite(c) => {
+            let status = AnsiTransactionManager::transaction_manager_status_mut(c);
+            status.transaction_depth()?.is_none()
+        }
+        _ => false,
+    };
+    if !outermost_sqlite {
+        #[allow(clippy::disallowed_methods)]
+        return conn.transaction(f);
+    }
+    if let DbConnection::Sqlite(c) = conn {
+        AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+    }
+    // The multi-backend connection's manager hands commit and rollback to
+    // the SQLite connection's, which now knows it is in a transaction.
+    match f(conn) {
+        Ok(value) => {
+            DbConnection::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => match DbConnection::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
 impl Dialect {
     /// `SUM(expr)` as a 64-bit integer: PostgreSQL and MySQL sum BIGINTs
     /// into a NUMERIC/DECIMAL, and MySQL casts to `SIGNED`, not `BIGINT`.
@@ -569,5 +613,53 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// The class behind "database is locked" from the CLI while a server
+    /// writes: a transaction that reads, sees another connection write, then
+    /// writes itself. Ours holds the write lock from its start, so the other
+    /// writer (here with no busy timeout, to see it) is the one that waits.
+    #[test]
+    fn sqlite_transactions_take_the_write_lock_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let mut conn = connect(&url).unwrap();
+        conn.batch_execute("CREATE TABLE t (n INTEGER NOT NULL)")
+            .unwrap();
+        let other_write = || {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut other = connect(&url).unwrap();
+                other.batch_execute("PRAGMA busy_timeout = 0").unwrap();
+                other.batch_execute("INSERT INTO t VALUES (1)")
+            })
+            .join()
+            .unwrap()
+        };
+        let outcome: QueryResult<bool> = transaction(&mut conn, |conn| {
+            conn.batch_execute("SELECT COUNT(*) FROM t")?;
+            let other_refused = other_write().is_err();
+            conn.batch_execute("INSERT INTO t VALUES (2)")?;
+            // Nested: a savepoint inside the same transaction.
+            transaction(conn, |conn| conn.batch_execute("INSERT INTO t VALUES (3)"))?;
+            Ok(other_refused)
+        });
+        assert_eq!(outcome, Ok(true), "the other writer got in first");
+        // Committed, and the lock is free again.
+        other_write().unwrap();
+        let rolled_back: QueryResult<()> = transaction(&mut conn, |conn| {
+            conn.batch_execute("INSERT INTO t VALUES (4)")?;
+            Err(diesel::result::Error::RollbackTransaction)
+        });
+        assert!(rolled_back.is_err());
+        #[derive(QueryableByName)]
+        struct Total {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            total: i64,
+        }
+        let total: Total = diesel::sql_query("SELECT SUM(n) AS total FROM t")
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(total.total, 2 + 3 + 1);
     }
 }

@@ -452,7 +452,7 @@ fn commit_once(
     // Waiting records (sorted last) become charges.
     let plain = batch.partition_point(|r| r.later.is_none());
     let (batch, waiting) = batch.split_at(plain);
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         records::insert(conn, cache, batch)?;
         super::daily::add_batch(conn, batch)?;
         let waiting: Vec<&UsageRecord> = waiting.iter().collect();
@@ -542,7 +542,7 @@ fn write_settled(conn: &mut DbConnection, cache: &mut Cache, r: &UsageRecord) ->
     let one = std::slice::from_ref(r);
     let id = r.later.as_deref().unwrap_or_default();
     let attempt = |conn: &mut DbConnection, cache: &mut Cache| {
-        conn.transaction(|conn| {
+        crate::db::transaction(conn, |conn| {
             if !charges::claim(conn, id)? {
                 return Ok(false);
             }
