@@ -92,12 +92,26 @@ else
   echo "test.sh: SKIPPED the browser tests: no chromium at $chromium_bin (apt-get install chromium)" >&2
 fi
 
+# The PostgreSQL and MySQL passes run at once (each test makes its own
+# database; the two servers are apart): most of a pass is waiting on
+# servers, and one after the other they were a third of CI's time. Each
+# pass's output is kept and printed whole when it ends.
+passes=()
+pass_logs=$(mktemp -d)
+trap 'rm -rf "$pass_logs"' EXIT
+run_pass() {
+  local name=$1
+  shift
+  ( "$@" >"$pass_logs/$name" 2>&1; echo $? >"$pass_logs/$name.rc" ) &
+  passes+=("$name")
+}
+
 if reachable; then
   echo "test.sh: the suite again, on PostgreSQL ($url)" >&2
   # Leftover databases of earlier runs (each test makes its own).
   psql "$url" -qtAc "SELECT 'DROP DATABASE ' || datname || ';' FROM pg_database WHERE datname LIKE 'chatgate_test_%'" \
     | psql "$url" -q >/dev/null 2>&1 || true
-  TEST_DATABASE=postgres TEST_POSTGRES_URL="$url" cargo test "${features[@]}" --tests
+  run_pass postgres env TEST_DATABASE=postgres TEST_POSTGRES_URL="$url" cargo test "${features[@]}" --tests
 elif ci; then
   echo "test.sh: PostgreSQL is not reachable at $url; under CI the PostgreSQL tests must run" >&2
   exit 1
@@ -110,10 +124,22 @@ if [ ${#features[@]} -gt 0 ] && my_reachable; then
   mysql -h127.0.0.1 -P3306 -uroot -N -e \
     "SELECT CONCAT('DROP DATABASE ', schema_name, ';') FROM information_schema.schemata WHERE schema_name LIKE 'chatgate_test_%'" \
     | mysql -h127.0.0.1 -P3306 -uroot >/dev/null 2>&1 || true
-  TEST_DATABASE=mysql TEST_MYSQL_URL="$my_url" cargo test --features mysql --tests
+  run_pass mysql env TEST_DATABASE=mysql TEST_MYSQL_URL="$my_url" cargo test --features mysql --tests
 elif ci; then
   echo "test.sh: MySQL/MariaDB (the server at $my_url, and the client library) is needed under CI" >&2
   exit 1
 else
   echo "test.sh: SKIPPED the MySQL run: $( [ ${#features[@]} -gt 0 ] && echo "no server reachable at $my_url" || echo "no MySQL client library (apt-get install default-libmysqlclient-dev)")" >&2
 fi
+
+wait
+failed=0
+for name in "${passes[@]}"; do
+  echo "test.sh: the $name pass:" >&2
+  cat "$pass_logs/$name"
+  if [ "$(cat "$pass_logs/$name.rc")" != 0 ]; then
+    echo "test.sh: the $name pass FAILED" >&2
+    failed=1
+  fi
+done
+exit "$failed"
