@@ -19,6 +19,7 @@
 #   RECORD_DBS="sqlite postgres mysql" bench/scale.sh   (all three; mysql
 #     builds with the `mysql` feature)
 #   BIN=/path/to/other/chatgate bench/scale.sh   (another build, same data)
+#   PARTS=users bench/scale.sh              (some of: users streams records)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
@@ -26,6 +27,8 @@ KEYS_PER_USER=${KEYS_PER_USER:-3}
 RECORDS=${RECORDS:-10000000}
 STREAMS=${STREAMS:-2000}
 RECORD_DBS=${RECORD_DBS:-sqlite}
+PARTS=" ${PARTS:-users streams records} "
+part() { [[ "$PARTS" == *" $1 "* ]]; }
 FEATURES=()
 case " $RECORD_DBS " in *" mysql "*) FEATURES=(--features mysql) ;; esac
 command -v wrk >/dev/null || { echo "bench: installing wrk" >&2; apt-get install -y wrk >/dev/null; }
@@ -49,6 +52,7 @@ thread_ns() {
 }
 rss_mib() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' /proc/"$1"/status; }
 
+if part users; then
 echo "## Users ($USERS)"
 python3 - "$WORK/users.csv" "$USERS" <<'PY'
 import sys, random
@@ -85,11 +89,14 @@ c.commit()
 print("keys: %d" % c.execute("SELECT COUNT(*) FROM keys").fetchone()[0])
 PY
 
+# An OpenAI upstream with a fixed model list, as in production: the
+# gateway answers /v1/models itself, and holds no tokenizer tables (the
+# demo's echo upstream loads tiktoken's, some 33 MiB, at start).
 cat > "$WORK/chatgate.yaml" <<YAML
 listen: 127.0.0.1:$PORT
 database: { url: "$DB" }
 upstreams:
-  - { name: echo, kind: echo, models: ["*"] }
+  - { name: up, kind: openai, base_url: "http://127.0.0.1:9/v1", api_keys: [sk-up], models: [gpt-4o-mini] }
 YAML
 t0=$(now_ms)
 "$BIN" -c "$WORK/chatgate.yaml" -q serve & PIDS+=($!)
@@ -115,7 +122,9 @@ sleep 1.5
 cpu1=$(thread_ns "$SERVER" chatgate-keys)
 echo "one CLI change: seen after $(( t1 - t0 )) ms; key thread CPU $(( (cpu1 - cpu0) / 1000000 )) ms (idle: $(( (idle1 - idle0) / 1000000 )) ms per 3 s)"
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
+fi
 
+if part streams; then
 echo
 echo "## Open streams ($STREAMS, 500 chunks 20 ms apart)"
 ulimit -n "$(ulimit -Hn)"  # 2 sockets a stream, and the upstream's
@@ -157,6 +166,7 @@ streams() {
 }
 streams "actix-web + awc alone" 9123 "$FLOOR"
 streams chatgate 9124 "$GATE"
+fi
 
 # A fresh database of KIND for the records.
 fresh_db() {
@@ -178,6 +188,7 @@ report() {
   t1=$(now_ms)
   echo "usage report $*: $(( t1 - t0 )) ms ($(( rows - 1 )) rows)"
 }
+part records || RECORD_DBS=
 for kind in $RECORD_DBS; do
   echo
   echo "## Records ($RECORDS over 400 days, $kind)"

@@ -16,6 +16,7 @@ pub mod keytable;
 pub mod leases;
 pub mod limits;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod model_pattern;
 pub mod my_keys;

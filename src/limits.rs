@@ -106,6 +106,12 @@ impl Limits {
     pub fn counts_usage(&self) -> bool {
         self.tokens.is_some() || self.requests.is_some() || self.budget.is_some()
     }
+
+    /// Whether there is any limit at all: without one, nothing is
+    /// counted in a ledger.
+    pub fn any(&self) -> bool {
+        self.rpm.is_some() || self.parallel.is_some() || self.counts_usage()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -1034,7 +1040,9 @@ impl Ledgers {
 /// The ledgers of users (or of teams) by name.
 #[derive(Default)]
 pub struct ByName {
+    /// Those with any limit: a user without one has no ledger of their own.
     users: Mutex<HashMap<String, (Limits, Arc<Ledger>)>>,
+    unlimited: Arc<Ledger>,
     /// Whether new ledgers wait for leased shares (`Ledgers::lease_shares`).
     leased: AtomicBool,
 }
@@ -1048,25 +1056,36 @@ impl ByName {
         })
     }
 
-    /// Takes the users as they are now (name and limits); returns each
-    /// one's ledger, made for those that are new. Users not given are
-    /// dropped.
-    pub fn update<'a>(
+    /// A user's ledger: their own if they have any limit (kept in the
+    /// map by name, across reloads), else the one shared by all users
+    /// without limits, in which nothing is counted. `kept`: the one they
+    /// had, if any.
+    fn ledger_of(
         &self,
-        users: impl Iterator<Item = (&'a str, Limits)>,
-    ) -> HashMap<String, Arc<Ledger>> {
-        let mut map = self.users.lock().unwrap_or_else(|e| e.into_inner());
-        let mut next = HashMap::new();
-        for (name, limits) in users {
-            let ledger = map
-                .remove(name)
-                .map(|(_, l)| l)
-                .unwrap_or_else(|| self.fresh());
-            next.insert(name.to_owned(), (limits, ledger));
+        map: &mut HashMap<String, (Limits, Arc<Ledger>)>,
+        name: &str,
+        limits: Limits,
+        kept: Option<Arc<Ledger>>,
+    ) -> Arc<Ledger> {
+        if !limits.any() {
+            return self.unlimited.clone();
         }
-        *map = next;
-        map.iter()
-            .map(|(name, (_, ledger))| (name.clone(), ledger.clone()))
+        let ledger = kept.unwrap_or_else(|| self.fresh());
+        map.insert(name.to_owned(), (limits, ledger.clone()));
+        ledger
+    }
+
+    /// Takes the users as they are now (name and limits); returns each
+    /// one's ledger in their order, made for those that are new. Users
+    /// not given are dropped.
+    pub fn update<'a>(&self, users: impl Iterator<Item = (&'a str, Limits)>) -> Vec<Arc<Ledger>> {
+        let mut map = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        let mut old = std::mem::take(&mut *map);
+        users
+            .map(|(name, limits)| {
+                let kept = old.remove(name).map(|(_, l)| l);
+                self.ledger_of(&mut map, name, limits, kept)
+            })
             .collect()
     }
 
@@ -1087,12 +1106,10 @@ impl ByName {
         }
         changed
             .map(|(name, limits)| {
-                let ledger = kept
+                let had = kept
                     .remove(name)
-                    .or_else(|| map.remove(name).map(|(_, l)| l))
-                    .unwrap_or_else(|| self.fresh());
-                map.insert(name.to_owned(), (limits, ledger.clone()));
-                ledger
+                    .or_else(|| map.remove(name).map(|(_, l)| l));
+                self.ledger_of(&mut map, name, limits, had)
             })
             .collect()
     }

@@ -217,9 +217,9 @@ pub async fn me(req: &HttpRequest, gw: &Gateway) -> Result<Me, ApiError> {
     if auth::presented_key(req.headers(), req.query_string()).is_some() {
         let caller = auth::authenticate_request(gw, req)?;
         return Ok(Me {
-            user: caller.name.to_string(),
+            user: caller.user.name.to_string(),
             via: Some(caller.key.to_string()),
-            by: Actor::User(caller.name.to_string()),
+            by: Actor::User(caller.user.name.to_string()),
         });
     }
     match of_request(req, gw).await? {

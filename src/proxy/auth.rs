@@ -70,10 +70,10 @@ pub fn authenticate(
     let caller = keys
         .lookup(key.as_bytes())
         .ok_or(ApiError::InvalidKey(UNKNOWN_KEY))?;
-    if caller.disabled {
+    if caller.user.disabled {
         return Err(ApiError::UserDisabled);
     }
-    if let Some(expiry) = caller.expires_at {
+    if let Some(expiry) = caller.expires_at() {
         if expiry < chrono::Utc::now().naive_utc() {
             return Err(ApiError::KeyExpired(rfc3339(expiry)));
         }

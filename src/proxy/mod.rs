@@ -75,9 +75,9 @@ pub async fn handle(
         UsageRecord {
             at: crate::usage::records::now(),
             request_id: id.to_str().ok().map(Box::from),
-            user: caller.name.clone(),
+            user: caller.user.name.clone(),
             key: caller.key.clone(),
-            team: caller.team.as_ref().map(|t| t.name.clone()),
+            team: caller.user.team.as_ref().map(|t| t.name.clone()),
             client: crate::usage::client::family(
                 req.headers()
                     .get(actix_web::http::header::USER_AGENT)
@@ -306,7 +306,7 @@ impl Request<'_> {
         let (mut body, probe) = body::read_extra(self.req, self.endpoint, incoming).await?;
         let mut refs = probe.refs;
         refs.extend(query_refs(self.req.query_string()));
-        owned::check(&self.gw.pool, &self.caller.name, refs).await?;
+        owned::check(&self.gw.pool, &self.caller.user.name, refs).await?;
         self.admit(pending, Want::default()).await?;
         let candidates = live.upstreams.candidates(None);
         let out = Outgoing::new(self.req, self.endpoint, None);
@@ -368,7 +368,7 @@ impl Request<'_> {
         }
         // Every object the body names is the caller's own; what they bring
         // into the prompt is known.
-        let named = owned::check(&self.gw.pool, &self.caller.name, probe.refs.clone()).await?;
+        let named = owned::check(&self.gw.pool, &self.caller.user.name, probe.refs.clone()).await?;
         if candidates.is_empty() {
             return Err(ApiError::ModelNotFound(format!(
                 "The model `{model}` does not exist or no upstream serves it."
@@ -388,10 +388,15 @@ impl Request<'_> {
             live,
         )?;
         self.admit(pending, want).await?;
-        let limits = &self.caller.limits;
+        let limits = &self.caller.user.rules.limits;
         if limits.rpm.is_some() || limits.requests.is_some() || limits.tokens.is_some() {
             let now = pending.record.at;
-            let left = self.caller.ledger.left(limits, now, Instant::now());
+            let left = self
+                .caller
+                .user
+                .rules
+                .ledger
+                .left(limits, now, Instant::now());
             pending.pace = pace::headers(left, entry.face, now);
         }
         if let Target::Echo(e) = &candidates[0].target {
@@ -446,7 +451,7 @@ impl Request<'_> {
                 let claim = owned::Claim {
                     pool: self.gw.pool.clone(),
                     kind,
-                    user: self.caller.name.to_string(),
+                    user: self.caller.user.name.to_string(),
                     upstream: self.upstream_name(pending),
                     created: Default::default(),
                 };
@@ -505,7 +510,7 @@ impl Request<'_> {
         let is_part = entry.objects == Objects::UploadsGeminiFile && !query_named.is_empty();
         let names_holder = named_in_path > 0 || is_part;
         refs.extend(query_named);
-        let named = owned::check(&self.gw.pool, &self.caller.name, refs).await?;
+        let named = owned::check(&self.gw.pool, &self.caller.user.name, refs).await?;
         let holder = match named.objects.first().filter(|_| names_holder) {
             Some((r, known)) => {
                 let upstream = live.upstreams.named(&known.owner.upstream).ok_or_else(|| {
@@ -567,7 +572,7 @@ impl Request<'_> {
             answer => return Ok(Reply::Upstream(answer, accounting, None)),
         };
         let (status, mut headers, text) = read_whole(res).await?;
-        let user = self.caller.name.to_string();
+        let user = self.caller.user.name.to_string();
         let upstream = self.upstream_name(pending);
         let pool = &self.gw.pool;
         match entry.objects {
@@ -623,7 +628,7 @@ impl Request<'_> {
         pending: &mut Pending,
         live: &Live,
     ) -> Result<Reply, ApiError> {
-        let own = owned::owned(&self.gw.pool, &self.caller.name, kind).await?;
+        let own = owned::owned(&self.gw.pool, &self.caller.user.name, kind).await?;
         let reply = |page: serde_json::Value| {
             Reply::Local(echo::LocalReply {
                 status: StatusCode::OK,
@@ -665,7 +670,7 @@ impl Request<'_> {
         pending: &mut Pending,
         live: &Live,
     ) -> Result<Reply, ApiError> {
-        let own = owned::owned(&self.gw.pool, &self.caller.name, kind).await?;
+        let own = owned::owned(&self.gw.pool, &self.caller.user.name, kind).await?;
         let mut gathered = gemini_lists::Gathered::new(own, asked);
         let mut token: Option<String> = None;
         for _ in 0..lists::MAX_PAGES {
