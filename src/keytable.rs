@@ -366,7 +366,7 @@ impl KeyTable {
         let table = self.read_all(conn)?;
         self.table.store(Arc::new(table));
         // The rows it was made from are freed by now.
-        crate::memory::give_back_freed();
+        let _ = crate::memory::give_back_freed();
         Ok(revision)
     }
 
@@ -424,7 +424,7 @@ impl KeyTable {
         }
         self.table.store(Arc::new(table.settle()));
         // The table it replaced, unless a request still holds it.
-        crate::memory::give_back_freed();
+        let _ = crate::memory::give_back_freed();
         tracing::debug!(
             revision,
             changed = changed.len(),
@@ -548,6 +548,21 @@ mod tests {
         assert!(find(&d).is_none() && find(&new_key).is_some());
         assert_eq!(keys.refresh(conn, rotated).unwrap(), rotated);
         assert_eq!(keys.table.load().by_key.len(), 3);
+
+        // Without limits again: back to the shared ledger, no entry kept.
+        let clear = UserSettings {
+            rpm: Some(Setting::Clear),
+            max_parallel: Some(Setting::Clear),
+            ..UserSettings::default()
+        };
+        users::update(conn, &crate::audit::Actor::Config, "bob", clear).unwrap();
+        keys.refresh(conn, rotated).unwrap();
+        let bob_free = find(&b).unwrap();
+        assert!(Arc::ptr_eq(
+            &bob_free.user.rules.ledger,
+            &alice.user.rules.ledger
+        ));
+        assert!(registry.users().get("bob").is_none());
     }
 
     /// What a key and a user cost in memory: 300,000 keys of 100,000
